@@ -1,0 +1,46 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .unsafeFlags(["-warnings-as-errors"], .when(configuration: .debug))
+]
+
+let package = Package(
+    name: "cryptcount",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "cryptcount", targets: ["cryptcount"]),
+        .library(name: "CryptCount", targets: ["CryptCount"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CMsgPack",
+            pkgConfig: "msgpack",
+            providers: [.apt(["libmsgpack-dev"])]
+        ),
+        .target(
+            name: "CryptCount",
+            dependencies: [
+                "CMsgPack",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
+        .executableTarget(
+            name: "cryptcount",
+            dependencies: [
+                "CryptCount",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "CryptCountTests",
+            dependencies: ["CryptCount"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,40 @@
+/// The ciphers this build knows, by protocol name, and how to turn a secret into a key.
+public enum CipherRegistry {
+    /// Protocol names, in the order `hello` lists them.
+    public static let names: [String] = ["plain", "biographer", "biographer-v0"]
+
+    public static func isKnown(_ name: String) -> Bool { names.contains(name) }
+
+    /// Whether the cipher takes a secret at all.
+    public static func needsSecret(_ name: String) -> Bool { name != "plain" }
+
+    /// Parses `secret` into a key for `cipher`. The caller has checked that the cipher is known.
+    /// Errors describe what is wrong with the secret's shape, never its content.
+    public static func makeKey(cipher: String, secret: SecretInput?, options: CipherOptions = CipherOptions())
+        throws(SecretError) -> any CipherKey
+    {
+        switch cipher {
+        case "plain":
+            return PlainKey.shared
+        case "biographer":
+            return try BiographerKey(password: password(from: secret), chained: true)
+        case "biographer-v0":
+            return try BiographerKey(password: password(from: secret), chained: false)
+        default:
+            throw SecretError("unknown cipher")
+        }
+    }
+
+    /// A password given as `str` or `bin`; empty is not a password.
+    static func password(from secret: SecretInput?) throws(SecretError) -> [UInt8] {
+        switch secret {
+        case .text(let b), .bytes(let b):
+            guard !b.isEmpty else { throw SecretError("the password is empty") }
+            return b
+        case .none:
+            throw SecretError("a password is required")
+        default:
+            throw SecretError("the password must be a string or binary")
+        }
+    }
+}

@@ -1,0 +1,36 @@
+/// Secret material in memory of its own, written once and zeroed when the last reference goes
+/// (after `forget`, once no request in flight uses the key). Never printed: its description
+/// is a placeholder, so a stray interpolation cannot leak it.
+public final class SecretBytes: @unchecked Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+    // Immutable after init; only deinit writes again, when nothing else can read.
+    private let storage: UnsafeMutableBufferPointer<UInt8>
+
+    public init<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+        storage = .allocate(capacity: max(bytes.count, 1))
+        storage.initialize(repeating: 0)
+        _ = storage.initialize(from: bytes)
+        count = bytes.count
+    }
+
+    deinit {
+        // A volatile-style wipe: memset_s is not on Linux, and this loop writes through a pointer
+        // that escapes, which the optimiser keeps.
+        for i in 0..<storage.count { storage[i] = 0 }
+        withExtendedLifetime(storage) {}
+        storage.deallocate()
+    }
+
+    public let count: Int
+    public var isEmpty: Bool { count == 0 }
+
+    /// Read access to the bytes.
+    public func withBytes<R, E: Error>(_ body: (UnsafeBufferPointer<UInt8>) throws(E) -> R) throws(E) -> R {
+        try body(UnsafeBufferPointer(start: storage.baseAddress, count: count))
+    }
+
+    /// A copy, for APIs that want an array (e.g. swift-crypto's SymmetricKey); keep it short-lived.
+    public var bytes: [UInt8] { withBytes { Array($0) } }
+
+    public var description: String { "<secret>" }
+    public var debugDescription: String { "<secret>" }
+}

@@ -1,0 +1,104 @@
+import CMsgPack
+
+/// Builds one MessagePack value with libmsgpack-c's packer writing into an sbuffer.
+/// Not thread-safe: each thread encodes with its own writer.
+public final class MessagePackWriter {
+    private var buffer = msgpack_sbuffer()
+    private var packer = msgpack_packer()
+
+    public init() {
+        msgpack_sbuffer_init(&buffer)
+        withUnsafeMutablePointer(to: &buffer) { sbuf in
+            msgpack_packer_init(&packer, UnsafeMutableRawPointer(sbuf), msgpack_sbuffer_write)
+        }
+    }
+
+    deinit { msgpack_sbuffer_destroy(&buffer) }
+
+    /// Bytes packed so far.
+    public var count: Int { buffer.size }
+
+    /// Forgets what was packed; keeps the allocation for reuse.
+    public func reset() { buffer.size = 0 }
+
+    public func packNil() { msgpack_pack_nil(&packer) }
+    public func pack(_ v: Bool) { if v { msgpack_pack_true(&packer) } else { msgpack_pack_false(&packer) } }
+    public func pack(_ v: Int) { msgpack_pack_int64(&packer, Int64(v)) }
+    public func pack(_ v: Int64) { msgpack_pack_int64(&packer, v) }
+    public func pack(_ v: UInt64) { msgpack_pack_uint64(&packer, v) }
+    public func pack(_ v: Double) { msgpack_pack_double(&packer, v) }
+    public func pack(_ s: String) {
+        var s = s
+        s.withUTF8 { packString($0) }
+    }
+    public func packString(_ bytes: UnsafeBufferPointer<UInt8>) {
+        msgpack_pack_str(&packer, bytes.count)
+        if let base = bytes.baseAddress, bytes.count > 0 { msgpack_pack_str_body(&packer, base, bytes.count) }
+    }
+    public func packString(_ bytes: [UInt8]) { bytes.withUnsafeBufferPointer { packString($0) } }
+    public func packBinary(_ bytes: [UInt8]) {
+        msgpack_pack_bin(&packer, bytes.count)
+        bytes.withUnsafeBufferPointer { b in
+            if let base = b.baseAddress, b.count > 0 { msgpack_pack_bin_body(&packer, base, b.count) }
+        }
+    }
+    public func packExt(type: Int8, data: [UInt8]) {
+        msgpack_pack_ext(&packer, data.count, type)
+        data.withUnsafeBufferPointer { b in
+            if let base = b.baseAddress, b.count > 0 { msgpack_pack_ext_body(&packer, base, b.count) }
+        }
+    }
+    public func packArrayHeader(_ n: Int) { msgpack_pack_array(&packer, n) }
+    public func packMapHeader(_ n: Int) { msgpack_pack_map(&packer, n) }
+
+    /// Packs an arbitrary value tree.
+    public func pack(_ value: MessagePackValue) {
+        switch value {
+        case .nil: packNil()
+        case .bool(let b): pack(b)
+        case .int(let i): pack(i)
+        case .uint(let u): pack(u)
+        case .float(let d): pack(d)
+        case .string(let s): packString(s)
+        case .binary(let b): packBinary(b)
+        case .ext(let t, let d): packExt(type: t, data: d)
+        case .array(let items):
+            packArrayHeader(items.count)
+            for item in items { pack(item) }
+        case .map(let pairs):
+            packMapHeader(pairs.count)
+            for pair in pairs {
+                pack(pair.key)
+                pack(pair.value)
+            }
+        }
+    }
+
+    /// The packed bytes.
+    public var bytes: [UInt8] {
+        guard let data = buffer.data, buffer.size > 0 else { return [] }
+        return Array(UnsafeRawBufferPointer(start: data, count: buffer.size))
+    }
+
+    /// The packed bytes behind a 4-byte big-endian length: one wire frame.
+    public func frameBytes() -> [UInt8] {
+        let size = buffer.size
+        var out = [UInt8]()
+        out.reserveCapacity(size + 4)
+        out.append(UInt8(truncatingIfNeeded: size >> 24))
+        out.append(UInt8(truncatingIfNeeded: size >> 16))
+        out.append(UInt8(truncatingIfNeeded: size >> 8))
+        out.append(UInt8(truncatingIfNeeded: size))
+        if let data = buffer.data, size > 0 {
+            out.append(contentsOf: UnsafeRawBufferPointer(start: data, count: size))
+        }
+        return out
+    }
+
+    /// Encodes a value tree to bytes (no frame header).
+    public static func encode(_ value: MessagePackValue) -> [UInt8] {
+        let w = MessagePackWriter()
+        w.pack(value)
+        return w.bytes
+    }
+}

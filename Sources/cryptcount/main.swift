@@ -1,0 +1,2 @@
+import CryptCount
+print(CipherRegistry.names)

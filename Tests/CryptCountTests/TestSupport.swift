@@ -1,0 +1,41 @@
+import Foundation
+
+/// Paths the tests share.
+enum TestPaths {
+    /// The package root (two levels above this file's folder).
+    static let packageRoot: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// `shared/` beside the clone (or `$CRYPTCOUNT_SHARED`), when present.
+    static var shared: URL? {
+        if let env = ProcessInfo.processInfo.environment["CRYPTCOUNT_SHARED"] {
+            return URL(fileURLWithPath: env)
+        }
+        let url = packageRoot.deletingLastPathComponent().appendingPathComponent("shared")
+        return FileManager.default.fileExists(atPath: url.path) ? url : nil
+    }
+
+    /// The public conformance vectors: `$CRYPTCOUNT_VECTORS`, else `shared/vectors`.
+    static var vectors: URL? {
+        if let env = ProcessInfo.processInfo.environment["CRYPTCOUNT_VECTORS"] {
+            return URL(fileURLWithPath: env)
+        }
+        guard let shared else { return nil }
+        let url = shared.appendingPathComponent("vectors")
+        return FileManager.default.fileExists(atPath: url.path) ? url : nil
+    }
+}
+
+extension Array where Element == UInt8 {
+    init?(hex: String) {
+        var out: [UInt8] = []
+        var chars = Array(hex.utf8)
+        guard chars.count % 2 == 0 else { return nil }
+        while !chars.isEmpty {
+            guard let b = UInt8(String(decoding: chars.prefix(2), as: UTF8.self), radix: 16) else { return nil }
+            out.append(b)
+            chars.removeFirst(2)
+        }
+        self = out
+    }
+}
