@@ -1,2 +1,0 @@
-import CryptCount
-print(CipherRegistry.names)
