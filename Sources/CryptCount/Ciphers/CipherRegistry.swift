@@ -1,7 +1,7 @@
 /// The ciphers this build knows, by protocol name, and how to turn a secret into a key.
 public enum CipherRegistry {
     /// Protocol names, in the order `hello` lists them.
-    public static let names: [String] = ["plain", "biographer", "biographer-v0"]
+    public static let names: [String] = ["plain", "biographer", "biographer-v0", "fernet", "age", "openssl"]
 
     public static func isKnown(_ name: String) -> Bool { names.contains(name) }
 
@@ -20,6 +20,12 @@ public enum CipherRegistry {
             return try BiographerKey(password: password(from: secret), chained: true)
         case "biographer-v0":
             return try BiographerKey(password: password(from: secret), chained: false)
+        case "fernet":
+            return try FernetKey(secret: secret, options: options)
+        case "age":
+            return try AgeKey(secret: secret)
+        case "openssl":
+            return try OpenSSLKey(password: password(from: secret), iterations: options.iterations)
         default:
             throw SecretError("unknown cipher")
         }
