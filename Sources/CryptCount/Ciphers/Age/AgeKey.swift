@@ -1,6 +1,7 @@
 import Crypto
 import CryptoExtras
 import Foundation
+import Synchronization
 
 /// `age`: age v1 files (c2sp.org/age), binary or ASCII-armored, for X25519
 /// (`AGE-SECRET-KEY-1...`), hybrid post-quantum mlkem768x25519 (`AGE-SECRET-KEY-PQ-1...`) and
@@ -30,6 +31,8 @@ public final class AgeKey: CipherKey {
     /// Header SHA-256 -> unwrap outcome.
     let fileKeys = BoundedCache<[UInt8], Unwrapped>(capacity: 4096)
     let scryptGate: ScryptGate
+    /// How many scrypt derivations this key has run (tests check the cache with it).
+    let scryptRuns = Atomic<Int>(0)
 
     public var cipherName: String { "age" }
     public var readsWholeFile: Bool { false }
@@ -270,6 +273,7 @@ public final class AgeKey: CipherKey {
         else { return nil }
         let wrapKey: SymmetricKey
         do {
+            scryptRuns.add(1, ordering: .relaxed)
             wrapKey = try scryptGate.run(cost: ScryptGate.cost(logN: logN)) { () throws -> SymmetricKey in
                 try passphrase.withBytes { pw in
                     try KDF.Scrypt.deriveKey(

@@ -1,0 +1,145 @@
+import Foundation
+import Testing
+
+@testable import CryptCount
+
+/// One case of Tests/Fixtures/ciphers/manifest.json (written by make_fixtures.py).
+struct CipherFixture: Decodable, CustomStringConvertible {
+    enum Secret: Decodable {
+        case text(String)
+        case list([String])
+        case map([String: String])
+
+        init(from decoder: Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if let s = try? c.decode(String.self) {
+                self = .text(s)
+            } else if let l = try? c.decode([String].self) {
+                self = .list(l)
+            } else {
+                self = .map(try c.decode([String: String].self))
+            }
+        }
+
+        var input: SecretInput {
+            switch self {
+            case .text(let s): return .text(Array(s.utf8))
+            case .list(let l): return .list(l.map { .text(Array($0.utf8)) })
+            case .map(let m): return .map(m.mapValues { .text(Array($0.utf8)) })
+            }
+        }
+    }
+
+    var file: String
+    var cipher: String
+    var secret: Secret
+    var expect: String
+    var sha256: String?
+    var length: Int?
+    var iter: Int?
+    var ttl: Int?
+    var now: Int64?
+    var slow: Bool?
+
+    // Never prints the secret (test-only, but the habit matters).
+    var description: String { "\(cipher) \(file) expect \(expect)" }
+
+    static let folder = TestPaths.packageRoot.appendingPathComponent("Tests/Fixtures/ciphers")
+
+    static func all() throws -> [CipherFixture] {
+        let data = try Data(contentsOf: folder.appendingPathComponent("manifest.json"))
+        return try JSONDecoder().decode([CipherFixture].self, from: data)
+    }
+
+    func bytes() throws -> [UInt8] {
+        try Array(Data(contentsOf: Self.folder.appendingPathComponent(file)))
+    }
+
+    func key() throws -> any CipherKey {
+        let options = CipherOptions(iterations: iter, ttlSeconds: ttl)
+        if cipher == "fernet", let now {
+            return try FernetKey(secret: secret.input, options: options, clock: { now })
+        }
+        return try CipherRegistry.makeKey(cipher: cipher, secret: secret.input, options: options)
+    }
+}
+
+/// Decrypts `file` the way the engine would: whole for whole-file ciphers, else streamed.
+func decryptAny(_ key: any CipherKey, _ file: [UInt8], piece: Int) -> (plain: [UInt8], error: CipherFailure?) {
+    if key.readsWholeFile {
+        var out: [UInt8] = []
+        var failure: CipherFailure?
+        file.withUnsafeBytes { raw in
+            do throws(CipherFailure) {
+                try key.decrypt(whole: raw, into: &out)
+            } catch {
+                failure = error
+            }
+        }
+        return (out, failure)
+    }
+    return decryptStreaming(key, file, piece: piece)
+}
+
+func errorCode(_ failure: CipherFailure?) -> String {
+    switch failure {
+    case .none: return "ok"
+    case .badFormat?: return "bad_format"
+    case .decryptFailed?: return "decrypt_failed"
+    }
+}
+
+@Suite struct CipherFixtureTests {
+    /// Every fixture made by the real tools (Python cryptography, age, rage, openssl).
+    @Test func manifestCases() throws {
+        let cases = try CipherFixture.all()
+        #expect(cases.count >= 40)
+        var seen: Set<String> = []
+        for c in cases {
+            seen.insert(c.cipher)
+            let key = try c.key()
+            let file = try c.bytes()
+            let pieces = c.slow == true ? [file.count + 1] : [file.count + 1, 4096, 13]
+            for piece in pieces {
+                let (plain, error) = decryptAny(key, file, piece: piece)
+                #expect(errorCode(error) == c.expect, "\(c) piece \(piece): \(String(describing: error))")
+                if c.expect == "ok" {
+                    #expect(plain.count == c.length, "\(c)")
+                    #expect(sha256Hex(plain) == c.sha256, "\(c)")
+                }
+            }
+        }
+        #expect(seen == ["fernet", "age", "openssl"])
+    }
+
+    /// Failure messages describe the problem, never the secret.
+    @Test func messagesHoldNoSecret() throws {
+        for c in try CipherFixture.all() where c.expect != "ok" && c.slow != true {
+            let (_, error) = decryptAny(try c.key(), try c.bytes(), piece: 4096)
+            let message: String
+            switch error {
+            case .badFormat(let m)?, .decryptFailed(let m)?: message = m
+            case nil: continue
+            }
+            switch c.secret {
+            case .text(let s):
+                for line in s.split(separator: "\n") where !line.hasPrefix("#") {
+                    #expect(!message.contains(line))
+                }
+            case .list(let l):
+                for s in l { #expect(!message.contains(s)) }
+            case .map(let m):
+                for s in m.values { #expect(!message.contains(s)) }
+            }
+        }
+    }
+
+    @Test func registryNames() {
+        #expect(CipherRegistry.names == ["plain", "biographer", "biographer-v0", "fernet", "age", "openssl"])
+        for name in ["fernet", "age", "openssl"] {
+            #expect(CipherRegistry.isKnown(name))
+            #expect(CipherRegistry.needsSecret(name))
+            #expect(throws: SecretError.self) { try CipherRegistry.makeKey(cipher: name, secret: nil) }
+        }
+    }
+}
