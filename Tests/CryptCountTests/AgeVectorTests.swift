@@ -102,6 +102,22 @@ func decryptStreaming(_ key: any CipherKey, _ file: [UInt8], piece: Int) -> (pla
     return (plain, failure)
 }
 
+/// Feeds one slice to a decryptor. (A typed-throws closure passed to `withUnsafeBytes` crashes
+/// the 6.3 compiler, hence the captured error.)
+func feedSlice<D: StreamDecryptor>(
+    _ decryptor: inout D, _ bytes: ArraySlice<UInt8>, emit: (UnsafeRawBufferPointer) -> Void
+) throws(CipherFailure) {
+    var failure: CipherFailure?
+    bytes.withUnsafeBytes { raw in
+        do throws(CipherFailure) {
+            try decryptor.feed(raw, emit: emit)
+        } catch {
+            failure = error
+        }
+    }
+    if let failure { throw failure }
+}
+
 func sha256Hex(_ bytes: [UInt8]) -> String {
     SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
 }
