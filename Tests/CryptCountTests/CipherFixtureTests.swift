@@ -143,3 +143,31 @@ func errorCode(_ failure: CipherFailure?) -> String {
         }
     }
 }
+
+@Suite struct CipherOptionTests {
+    @Test func requestOptionsOverrideUnlockedOnes() throws {
+        let fernetSecret = SecretInput.text(Array("cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=".utf8))
+        let fernet = try CipherRegistry.makeKey(cipher: "fernet", secret: fernetSecret)
+        let withTTL = try CipherRegistry.applying(CipherOptions(ttlSeconds: 30), to: fernet)
+        #expect((withTTL as? FernetKey)?.ttl == 30)
+        #expect((fernet as? FernetKey)?.ttl == nil)
+        #expect(throws: SecretError.self) { try CipherRegistry.applying(CipherOptions(ttlSeconds: -1), to: fernet) }
+
+        let openssl = try CipherRegistry.makeKey(cipher: "openssl", secret: .text(Array("pw".utf8)))
+        let iter = try CipherRegistry.applying(CipherOptions(iterations: 1000), to: openssl)
+        #expect((iter as? OpenSSLKey)?.iterations == 1000)
+        #expect((openssl as? OpenSSLKey)?.iterations == 10_000)
+        #expect(throws: SecretError.self) { try CipherRegistry.applying(CipherOptions(iterations: 0), to: openssl) }
+        // The fixture made with -iter 1000 decrypts through the overridden key.
+        let file = try Array(Data(contentsOf: CipherFixture.folder.appendingPathComponent("openssl_iter1000.bin")))
+        let reKeyed = try CipherRegistry.applying(
+            CipherOptions(iterations: 1000),
+            to: try CipherRegistry.makeKey(cipher: "openssl", secret: .text(Array("correct horse battery staple".utf8))))
+        #expect(decryptStreaming(reKeyed, file, piece: 64).error == nil)
+
+        // No options, or options of other ciphers: the same key object.
+        #expect(try CipherRegistry.applying(CipherOptions(), to: fernet) === fernet)
+        #expect(try CipherRegistry.applying(CipherOptions(iterations: 5), to: fernet) === fernet)
+        #expect(try CipherRegistry.applying(CipherOptions(ttlSeconds: 5), to: PlainKey.shared) === PlainKey.shared)
+    }
+}

@@ -31,6 +31,18 @@ public enum CipherRegistry {
         }
     }
 
+    /// `key` with a request's options applied over the ones it was unlocked with (`ttl` for
+    /// fernet, `iter` for openssl); other ciphers take no options and come back unchanged.
+    public static func applying(_ options: CipherOptions, to key: any CipherKey) throws(SecretError) -> any CipherKey {
+        if let fernet = key as? FernetKey, let ttl = options.ttlSeconds, ttl != fernet.ttl {
+            return try fernet.with(ttlSeconds: ttl)
+        }
+        if let openssl = key as? OpenSSLKey, let iter = options.iterations, iter != openssl.iterations {
+            return try openssl.with(iterations: iter)
+        }
+        return key
+    }
+
     /// A password given as `str` or `bin`; empty is not a password.
     static func password(from secret: SecretInput?) throws(SecretError) -> [UInt8] {
         switch secret {

@@ -19,7 +19,7 @@ public final class FernetKey: CipherKey {
     /// Tried in order, like `MultiFernet`.
     let keys: [KeyPair]
     /// Maximum token age in seconds; nil means no age check (as Python without `ttl`).
-    let ttl: Int?
+    public let ttl: Int?
     /// Seconds since the epoch; injectable so tests can use the spec vectors' `now`.
     let clock: @Sendable () -> Int64
 
@@ -57,6 +57,18 @@ public final class FernetKey: CipherKey {
         if let t = options.ttlSeconds, t < 0 { throw SecretError("ttl must not be negative") }
         ttl = options.ttlSeconds
         self.clock = clock
+    }
+
+    private init(keys: [KeyPair], ttl: Int?, clock: @escaping @Sendable () -> Int64) {
+        self.keys = keys
+        self.ttl = ttl
+        self.clock = clock
+    }
+
+    /// The same keys with another ttl (a request's `ttl` over an unlocked key's).
+    public func with(ttlSeconds: Int?) throws(SecretError) -> FernetKey {
+        if let t = ttlSeconds, t < 0 { throw SecretError("ttl must not be negative") }
+        return FernetKey(keys: keys, ttl: ttlSeconds, clock: clock)
     }
 
     static func systemNow() -> Int64 {

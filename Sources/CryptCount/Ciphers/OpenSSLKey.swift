@@ -28,7 +28,7 @@ public final class OpenSSLKey: CipherKey {
     private let password: SecretBytes
     public let iterations: Int
     /// PBKDF2 results per salt, so a repeated query does not pay the derivation again.
-    let derivedKeys = BoundedCache<CacheKey, Derived>(capacity: 4096)
+    let derivedKeys: BoundedCache<CacheKey, Derived>
 
     public var cipherName: String { "openssl" }
     public var readsWholeFile: Bool { false }
@@ -41,6 +41,22 @@ public final class OpenSSLKey: CipherKey {
         }
         self.password = SecretBytes(password)
         self.iterations = iter
+        self.derivedKeys = BoundedCache(capacity: 4096)
+    }
+
+    private init(password: SecretBytes, iterations: Int, cache: BoundedCache<CacheKey, Derived>) {
+        self.password = password
+        self.iterations = iterations
+        self.derivedKeys = cache
+    }
+
+    /// The same password with another iteration count (a request's `iter` over an unlocked
+    /// key's). The derived-key cache is shared: its entries are keyed by salt and count.
+    public func with(iterations: Int) throws(SecretError) -> OpenSSLKey {
+        guard iterations >= 1, iterations <= Self.maxIterations else {
+            throw SecretError("iter must be between 1 and \(Self.maxIterations)")
+        }
+        return OpenSSLKey(password: password, iterations: iterations, cache: derivedKeys)
     }
 
     func derive(salt: [UInt8]) throws(CipherFailure) -> Derived {
