@@ -37,44 +37,82 @@ enum Base64 {
     static func decode<C: Collection>(
         _ text: C, alphabet: Alphabet, padding: Padding, canonical: Bool = true
     ) -> [UInt8]? where C.Element == UInt8 {
-        let t: [UInt8]
-        switch alphabet {
-        case .standard: t = standardTable
-        case .urlSafe: t = urlSafeTable
-        case .either: t = eitherTable
+        let chars = Array(text)
+        var out: [UInt8] = []
+        let ok = chars.withUnsafeBytes { raw in
+            decode(raw, alphabet: alphabet, padding: padding, canonical: canonical, appendingTo: &out)
         }
-        var chars = Array(text)
+        return ok ? out : nil
+    }
+
+    /// Decodes `text` and appends the bytes to `out`; false (with `out` unchanged) on any
+    /// violation. The fast path for large inputs (Fernet tokens, armor lines).
+    static func decode(
+        _ text: UnsafeRawBufferPointer, alphabet: Alphabet, padding: Padding, canonical: Bool = true,
+        appendingTo out: inout [UInt8]
+    ) -> Bool {
+        var n = text.count
         switch padding {
         case .required:
-            guard chars.count % 4 == 0 else { return nil }
+            guard n % 4 == 0 else { return false }
             var pads = 0
-            while pads < 2, let last = chars.last, last == UInt8(ascii: "=") {
-                chars.removeLast()
+            while pads < 2, n > 0, text[n - 1] == UInt8(ascii: "=") {
+                n -= 1
                 pads += 1
             }
-            let r = chars.count % 4
-            guard (pads == 0 && r == 0) || (pads == 1 && r == 3) || (pads == 2 && r == 2) else { return nil }
+            let r = n % 4
+            guard (pads == 0 && r == 0) || (pads == 1 && r == 3) || (pads == 2 && r == 2) else { return false }
         case .forbidden:
-            guard chars.count % 4 != 1 else { return nil }
+            guard n % 4 != 1 else { return false }
         }
-        var out = [UInt8]()
-        out.reserveCapacity(chars.count / 4 * 3 + 2)
-        var acc: UInt32 = 0
-        var bits = 0
-        for c in chars {
-            let v = t[Int(c)]
-            if v == 0xff { return nil }
-            acc = (acc << 6) | UInt32(v)
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                out.append(UInt8(truncatingIfNeeded: acc >> UInt32(bits)))
-                acc &= (1 << UInt32(bits)) - 1
+        let table: [UInt8]
+        switch alphabet {
+        case .standard: table = standardTable
+        case .urlSafe: table = urlSafeTable
+        case .either: table = eitherTable
+        }
+        let groups = n / 4
+        let rest = n % 4  // 0, 2 or 3 characters in the last group
+        let produced = groups * 3 + (rest == 0 ? 0 : rest - 1)
+        let start = out.count
+        out.append(contentsOf: repeatElement(0, count: produced))
+        let ok = table.withUnsafeBufferPointer { t in
+            out.withUnsafeMutableBufferPointer { dst in
+                var bad: UInt8 = 0
+                var o = start
+                var i = 0
+                for _ in 0..<groups {
+                    let a = t[Int(text[i])]
+                    let b = t[Int(text[i + 1])]
+                    let c = t[Int(text[i + 2])]
+                    let d = t[Int(text[i + 3])]
+                    bad |= a | b | c | d
+                    let v = UInt32(a & 63) << 18 | UInt32(b & 63) << 12 | UInt32(c & 63) << 6 | UInt32(d & 63)
+                    dst[o] = UInt8(truncatingIfNeeded: v >> 16)
+                    dst[o + 1] = UInt8(truncatingIfNeeded: v >> 8)
+                    dst[o + 2] = UInt8(truncatingIfNeeded: v)
+                    o += 3
+                    i += 4
+                }
+                // 0xFF marks a byte outside the alphabet; valid values are below 64.
+                if bad & 0xc0 != 0 { return false }
+                if rest >= 2 {
+                    let a = t[Int(text[i])]
+                    let b = t[Int(text[i + 1])]
+                    let c = rest == 3 ? t[Int(text[i + 2])] : 0
+                    if (a | b | c) & 0xc0 != 0 { return false }
+                    let v = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6
+                    dst[o] = UInt8(truncatingIfNeeded: v >> 16)
+                    if rest == 3 { dst[o + 1] = UInt8(truncatingIfNeeded: v >> 8) }
+                    // Canonical: the bits below the last output byte are zero.
+                    let unused = rest == 3 ? v & 0xff : v & 0xffff
+                    if canonical && unused != 0 { return false }
+                }
+                return true
             }
         }
-        // Leftover bits (2 or 4) must be zero in a canonical encoding.
-        if canonical && acc != 0 { return nil }
-        return out
+        if !ok { out.removeSubrange(start...) }
+        return ok
     }
 
     static func encode(_ bytes: [UInt8], alphabet: Alphabet = .standard, padded: Bool = true) -> String {

@@ -91,7 +91,13 @@ public final class FernetKey: CipherKey {
         output.removeAll(keepingCapacity: true)
         let token = ASCII.trimmingWhitespace(ciphertext[...])
         guard !token.isEmpty else { throw .badFormat("empty file, not a Fernet token") }
-        guard let data = Base64.decode(token, alphabet: .urlSafe, padding: .required, canonical: false) else {
+        var data: [UInt8] = []
+        data.reserveCapacity(token.count / 4 * 3)
+        guard
+            Base64.decode(
+                UnsafeRawBufferPointer(rebasing: token), alphabet: .urlSafe, padding: .required, canonical: false,
+                appendingTo: &data)
+        else {
             throw .badFormat("not url-safe base64, not a Fernet token")
         }
         guard data.first == 0x80 else { throw .badFormat("wrong version byte, not a Fernet token") }

@@ -208,49 +208,74 @@ struct AgeArmorDecoder {
     static func armorError(_ what: String) -> CipherFailure { .decryptFailed("malformed age armor: \(what)") }
 
     mutating func feed(_ input: UnsafeRawBufferPointer, into out: inout [UInt8]) throws(CipherFailure) {
-        for b in input {
+        var i = 0
+        let n = input.count
+        while i < n {
             switch state {
             case .leading:
-                if Self.isSpace(b) { continue }
-                state = .begin
-                line.append(b)
-            case .trailing:
-                guard Self.isSpace(b) else { throw Self.armorError("data after the end line") }
-            case .begin, .body:
-                if b == 0x0a {
-                    try endOfLine(into: &out)
-                    line.removeAll(keepingCapacity: true)
+                if Self.isSpace(input[i]) {
+                    i += 1
                 } else {
-                    line.append(b)
-                    // The begin line, or 64 columns, plus an optional CR.
-                    if state == .begin && line.count > Self.beginLine.count + 1 {
-                        throw .badFormat("not an age armor begin line")
-                    }
-                    if line.count > 65 { throw Self.armorError("line too long") }
+                    state = .begin
                 }
+            case .trailing:
+                guard Self.isSpace(input[i]) else { throw Self.armorError("data after the end line") }
+                i += 1
+            case .begin, .body:
+                var j = i
+                while j < n, input[j] != 0x0a { j += 1 }
+                let segment = UnsafeRawBufferPointer(rebasing: input[i..<j])
+                let complete = j < n
+                if line.isEmpty && complete {
+                    // The usual case: the whole line is in this piece; no copy.
+                    try checkLength(segment.count)
+                    try endOfLine(segment, into: &out)
+                } else {
+                    line.append(contentsOf: segment)
+                    try checkLength(line.count)
+                    if complete {
+                        let whole = line
+                        line.removeAll(keepingCapacity: true)
+                        var failure: CipherFailure?
+                        whole.withUnsafeBytes { raw in
+                            do throws(CipherFailure) {
+                                try endOfLine(raw, into: &out)
+                            } catch {
+                                failure = error
+                            }
+                        }
+                        if let failure { throw failure }
+                    }
+                }
+                i = complete ? j + 1 : n
             }
         }
     }
 
-    private mutating func endOfLine(into out: inout [UInt8]) throws(CipherFailure) {
-        var l = line[...]
-        if l.last == 0x0d { l = l.dropLast() }
+    /// The begin line, or 64 columns, plus an optional CR.
+    private func checkLength(_ count: Int) throws(CipherFailure) {
+        if state == .begin && count > Self.beginLine.count + 1 { throw .badFormat("not an age armor begin line") }
+        if count > 65 { throw Self.armorError("line too long") }
+    }
+
+    private mutating func endOfLine(_ raw: UnsafeRawBufferPointer, into out: inout [UInt8]) throws(CipherFailure) {
+        var l = raw
+        if l.last == 0x0d { l = UnsafeRawBufferPointer(rebasing: l.dropLast()) }
         if state == .begin {
             guard l.elementsEqual(Self.beginLine) else { throw .badFormat("not an age armor begin line") }
             state = .body
             return
         }
-        if l.elementsEqual(Self.endLine) {
+        if l.count == Self.endLine.count && l.elementsEqual(Self.endLine) {
             state = .trailing
             return
         }
         guard !sawLastDataLine else { throw Self.armorError("a line follows the short last line") }
         guard !l.isEmpty, l.count <= 64, l.count % 4 == 0 else { throw Self.armorError("bad line length") }
-        guard let bytes = Base64.decode(l, alphabet: .standard, padding: .required) else {
+        guard Base64.decode(l, alphabet: .standard, padding: .required, appendingTo: &out) else {
             throw Self.armorError("bad base64")
         }
         if l.count < 64 || l.last == UInt8(ascii: "=") { sawLastDataLine = true }
-        out.append(contentsOf: bytes)
     }
 
     mutating func finish(into out: inout [UInt8]) throws(CipherFailure) {
