@@ -129,7 +129,7 @@ public final class FernetKey: CipherKey {
             }
             do {
                 let plain = try AES._CBC.decrypt(body, using: key.encryption, iv: AES._CBC.IV(ivBytes: iv))
-                output.append(contentsOf: plain)
+                plain.withUnsafeBytes { output.append(contentsOf: $0) }
                 return
             } catch {
                 lastFailure = .decryptFailed("bad padding after decryption")
