@@ -109,7 +109,9 @@ import Testing
     }
 
     @Test func workFactorSyntax() {
-        for (text, value) in [("1", 1), ("10", 10), ("22", 22)] { #expect(AgeKey.workFactor(Array(text.utf8)) == value) }
+        for (text, value) in [("1", 1), ("10", 10), ("22", 22)] {
+            #expect(AgeKey.workFactor(Array(text.utf8)) == value)
+        }
         for bad in ["", "0", "01", "23", "100", "+5", "-1", "1a", "0x10", " 9", "99999999999999999999"] {
             #expect(AgeKey.workFactor(Array(bad.utf8)) == nil, "\(bad)")
         }
@@ -180,7 +182,19 @@ import Testing
 final class Counter: @unchecked Sendable {
     private let lock = NSLock()
     private var n = 0
-    func enter() { lock.lock(); n += 1; lock.unlock() }
-    func leave() { lock.lock(); n -= 1; lock.unlock() }
-    var value: Int { lock.lock(); defer { lock.unlock() }; return n }
+    func enter() {
+        lock.lock()
+        n += 1
+        lock.unlock()
+    }
+    func leave() {
+        lock.lock()
+        n -= 1
+        lock.unlock()
+    }
+    var value: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return n
+    }
 }

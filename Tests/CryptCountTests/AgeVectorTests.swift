@@ -49,7 +49,8 @@ struct AgeVector {
 enum TestTools {
     /// zlib inflate through python3 (Foundation on Linux has no zlib API); nil if unavailable.
     static func inflate(_ data: [UInt8]) -> [UInt8]? {
-        run(["python3", "-c", "import sys,zlib; sys.stdout.buffer.write(zlib.decompress(sys.stdin.buffer.read()))"],
+        run(
+            ["python3", "-c", "import sys,zlib; sys.stdout.buffer.write(zlib.decompress(sys.stdin.buffer.read()))"],
             input: data)
     }
 
@@ -174,7 +175,9 @@ func sha256Hex(_ bytes: [UInt8]) -> String {
                     // The suite also lists what a reference decrypter releases before a payload
                     // failure; this one may release less (it never releases an unauthenticated
                     // chunk, and the engine discards a failed file's counts), so only count it.
-                    if v.expect == "payload failure", let p = v.payload, p == sha256Hex(plain), piece == max(v.file.count, 1) {
+                    if v.expect == "payload failure", let p = v.payload, p == sha256Hex(plain),
+                        piece == max(v.file.count, 1)
+                    {
                         releasedSame += 1
                     }
                 }

@@ -162,7 +162,8 @@ func errorCode(_ failure: CipherFailure?) -> String {
         let file = try Array(Data(contentsOf: CipherFixture.folder.appendingPathComponent("openssl_iter1000.bin")))
         let reKeyed = try CipherRegistry.applying(
             CipherOptions(iterations: 1000),
-            to: try CipherRegistry.makeKey(cipher: "openssl", secret: .text(Array("correct horse battery staple".utf8))))
+            to: try CipherRegistry.makeKey(cipher: "openssl", secret: .text(Array("correct horse battery staple".utf8)))
+        )
         #expect(decryptStreaming(reKeyed, file, piece: 64).error == nil)
 
         // No options, or options of other ciphers: the same key object.

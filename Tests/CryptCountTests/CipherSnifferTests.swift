@@ -10,7 +10,10 @@ import Testing
             ("-----BEGIN AGE ENCRYPTED FILE-----\nYWdl", "age"),
             ("\r\n \t-----BEGIN AGE ENCRYPTED FILE-----\n", "age"),
             ("Salted__\u{1}\u{2}\u{3}", "openssl"),
-            ("gAAAAABpX3k2AAECAwQFBgcICQoLDA0ODy021cpGVWKZ_eEwCGM4BLLF_5CV9dOPmrhuVUPgJobwOz7JcbmrR64jVmpU4IwqDA==\n", "fernet"),
+            (
+                "gAAAAABpX3k2AAECAwQFBgcICQoLDA0ODy021cpGVWKZ_eEwCGM4BLLF_5CV9dOPmrhuVUPgJobwOz7JcbmrR64jVmpU4IwqDA==\n",
+                "fernet"
+            ),
             ("  gAAAAABpX3k2AAECAwQFBgcICQoLDA0ODy021cpG", "fernet"),
             ("", nil),
             ("Dear diary, today...", nil),

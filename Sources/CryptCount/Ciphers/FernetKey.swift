@@ -142,7 +142,9 @@ public final class FernetKey: CipherKey {
     func encrypt(_ plain: [UInt8], timestamp: UInt64, iv: [UInt8]) throws -> String {
         guard let key = keys.first else { return "" }
         var data: [UInt8] = [0x80]
-        for shift in stride(from: 56, through: 0, by: -8) { data.append(UInt8(truncatingIfNeeded: timestamp >> UInt64(shift))) }
+        for shift in stride(from: 56, through: 0, by: -8) {
+            data.append(UInt8(truncatingIfNeeded: timestamp >> UInt64(shift)))
+        }
         data += iv
         data += try AES._CBC.encrypt(plain, using: key.encryption, iv: AES._CBC.IV(ivBytes: iv))
         data += HMAC<SHA256>.authenticationCode(for: data, using: key.signing)

@@ -97,7 +97,9 @@ public final class OpenSSLKey: CipherKey {
 
         init(owner: OpenSSLKey) { self.owner = owner }
 
-        mutating func feed(_ chunk: UnsafeRawBufferPointer, emit: (UnsafeRawBufferPointer) -> Void) throws(CipherFailure) {
+        mutating func feed(_ chunk: UnsafeRawBufferPointer, emit: (UnsafeRawBufferPointer) -> Void)
+            throws(CipherFailure)
+        {
             var input = chunk[...]
             if key == nil {
                 let need = 16 - header.count

@@ -171,7 +171,8 @@ struct AgeBinaryDecoder {
                 tag: sealed[(sealed.count - 16)...])
             plain = try ChaChaPoly.open(box, using: key)
         } catch {
-            throw .decryptFailed("age payload chunk \(counter) does not authenticate (tampered, truncated or trailing data)")
+            throw .decryptFailed(
+                "age payload chunk \(counter) does not authenticate (tampered, truncated or trailing data)")
         }
         guard counter < UInt64.max else { throw .decryptFailed("too many age payload chunks") }
         counter += 1
