@@ -172,3 +172,29 @@ func errorCode(_ failure: CipherFailure?) -> String {
         #expect(try CipherRegistry.applying(CipherOptions(ttlSeconds: 5), to: PlainKey.shared) === PlainKey.shared)
     }
 }
+
+@Suite struct CipherConcurrencyTests {
+    /// One key object serves many worker threads at once (shared caches included).
+    @Test func keysAreSharedSafelyAcrossThreads() throws {
+        let cases = try CipherFixture.all().filter { $0.slow != true && $0.now == nil }
+        // One key per (cipher, secret, options), as an unlock would make.
+        var keys: [String: any CipherKey] = [:]
+        var work: [(any CipherKey, [UInt8], CipherFixture)] = []
+        for c in cases {
+            let id = "\(c.cipher)|\(c.secret)|\(c.iter ?? 0)|\(c.ttl ?? -1)"
+            let key = try keys[id] ?? c.key()
+            keys[id] = key
+            work.append((key, try c.bytes(), c))
+        }
+        let jobs = work
+        let mismatches = Counter()
+        DispatchQueue.concurrentPerform(iterations: jobs.count * 4) { i in
+            let (key, file, c) = jobs[i % jobs.count]
+            let (plain, error) = decryptAny(key, file, piece: 1000 + i)
+            if errorCode(error) != c.expect || (c.expect == "ok" && sha256Hex(plain) != c.sha256) {
+                mismatches.enter()
+            }
+        }
+        #expect(mismatches.value == 0)
+    }
+}
