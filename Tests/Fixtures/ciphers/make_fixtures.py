@@ -195,7 +195,9 @@ def age():
     entry("age_tampered_mac.age", "age", id_text, "decrypt_failed")
     write("age_truncated.age", large[:-100])
     entry("age_truncated.age", "age", id_text, "decrypt_failed")
-    write("age_truncated_chunk.age", large[: len(large) - (len(large) - 200) % 65552])
+    # Cut exactly after the second (full, non-final) chunk: no final chunk follows.
+    payload = large.index(b"\n", large.index(b"\n--- ") + 1) + 1 + 16
+    write("age_truncated_chunk.age", large[: payload + 2 * (65536 + 16)])
     entry("age_truncated_chunk.age", "age", id_text, "decrypt_failed")
     write("age_trailing.age", small + b"x")
     entry("age_trailing.age", "age", id_text, "decrypt_failed")
