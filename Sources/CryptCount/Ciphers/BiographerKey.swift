@@ -6,17 +6,26 @@
 ///
 /// Decryption is local: undoing the chaining in decreasing order reads only bytes not yet
 /// rewritten, so plaintext byte `j` depends on ciphertext bytes `16j ..< 16j + 24` alone. The
-/// decrypter therefore runs one fused pass with no intermediate buffers.
+/// decrypter therefore runs one fused pass with no intermediate buffers: 256 ciphertext bytes
+/// at a time in 16-byte vectors (unmask, unchain, then four unhex levels 16 -> 8 -> 4 -> 2 -> 1
+/// vectors), writing 16 plaintext bytes straight into the output.
 public final class BiographerKey: CipherKey {
     public let chained: Bool
     private let password: SecretBytes
+    /// The password repeated: `padStream[p + m] == pw[m mod len]` for phase `p < len` and
+    /// `m < 256 + 16`, so the mask for any 256-byte block is a plain load from its phase.
+    private let padStream: SecretBytes
     private let amount: UInt8
+
+    private static let block = 256
 
     public init(password: [UInt8], chained: Bool) throws(SecretError) {
         guard !password.isEmpty else { throw SecretError("the password is empty") }
         self.password = SecretBytes(password)
         self.chained = chained
         self.amount = Self.shift(for: password)
+        let streamCount = password.count + Self.block + 16
+        self.padStream = SecretBytes((0..<streamCount).lazy.map { password[$0 % password.count] })
     }
 
     public var cipherName: String { chained ? "biographer" : "biographer-v0" }
@@ -40,33 +49,72 @@ public final class BiographerKey: CipherKey {
         }
     }
 
+    /// Sets `output` to `n` bytes, reusing its storage.
+    private static func resize(_ output: inout [UInt8], to n: Int) {
+        if output.count > n {
+            output.removeLast(output.count - n)
+        } else if output.count < n {
+            output.append(contentsOf: repeatElement(0, count: n - output.count))
+        }
+    }
+
+    private static let notHex: CipherFailure = .decryptFailed("the text is not hex after decryption (wrong password?)")
+
     private func decryptV0(_ c: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(CipherFailure) {
         guard c.count % 2 == 0 else { throw .badFormat("length is odd, not a biographer-v0 file") }
         let n = c.count / 2
-        output.removeAll(keepingCapacity: true)
-        guard n > 0 else { return }
+        Self.resize(&output, to: n)
+        guard n > 0, let cBase = c.baseAddress else { return }
         let pwCount = password.count
         let shift = amount
-        var bad = false
-        output.reserveCapacity(n)
-        password.withBytes { pwb in
-            var k = 0  // password index, i mod pwCount, kept incrementally
-            for j in 0..<n {
-                let hi = (c[2 * j] ^ pwb[k]) &- shift
-                k += 1
-                if k == pwCount { k = 0 }
-                let lo = (c[2 * j + 1] ^ pwb[k]) &- shift
-                k += 1
-                if k == pwCount { k = 0 }
-                let a = Hex.nibble[Int(hi)]
-                let b = Hex.nibble[Int(lo)]
-                if (a | b) & 0xf0 != 0 { bad = true }
-                output.append((a << 4) | (b & 0x0f))
+        let step = Self.block % pwCount
+        let blocks = n / (Self.block / 2)
+        let bad: UInt8 = padStream.withBytes { pad in
+            password.withBytes { pwb in
+                output.withUnsafeMutableBytes { out -> UInt8 in
+                    guard let padBase = pad.baseAddress, let outBase = out.baseAddress else { return 0 }
+                    let padRaw = UnsafeRawPointer(padBase)
+                    let s = SIMD16<UInt8>(repeating: shift)
+                    var acc = SIMD16<UInt8>()
+                    var phase = 0
+                    for b in 0..<blocks {
+                        let src = cBase + b * Self.block
+                        let dst = outBase + b * (Self.block / 2)
+                        for v in 0..<(Self.block / 32) {
+                            let o = v * 32
+                            let x0 = src.loadUnaligned(fromByteOffset: o, as: SIMD16<UInt8>.self)
+                            let x1 = src.loadUnaligned(fromByteOffset: o + 16, as: SIMD16<UInt8>.self)
+                            let m0 = padRaw.loadUnaligned(fromByteOffset: phase + o, as: SIMD16<UInt8>.self)
+                            let m1 = padRaw.loadUnaligned(fromByteOffset: phase + o + 16, as: SIMD16<UInt8>.self)
+                            let packed = Self.unhexPair((x0 ^ m0) &- s, (x1 ^ m1) &- s, &acc)
+                            dst.storeBytes(of: packed, toByteOffset: v * 16, as: SIMD16<UInt8>.self)
+                        }
+                        phase += step
+                        if phase >= pwCount { phase -= pwCount }
+                    }
+                    var bad: UInt8 = (acc & 0x80).max() != 0 ? 0xf0 : 0
+                    // The tail, byte by byte.
+                    var k = phase
+                    let cb = UnsafeRawBufferPointer(c)
+                    for j in (blocks * (Self.block / 2))..<n {
+                        let hi = (cb[2 * j] ^ pwb[k]) &- shift
+                        k += 1
+                        if k == pwCount { k = 0 }
+                        let lo = (cb[2 * j + 1] ^ pwb[k]) &- shift
+                        k += 1
+                        if k == pwCount { k = 0 }
+                        let a = Hex.nibble[Int(hi)]
+                        let bb = Hex.nibble[Int(lo)]
+                        bad |= (a | bb) & 0xf0
+                        out[j] = (a << 4) | (bb & 0x0f)
+                    }
+                    return bad
+                }
             }
         }
-        if bad {
+        if bad & 0xf0 != 0 {
             output.removeAll(keepingCapacity: true)
-            throw .decryptFailed("the text is not hex after decryption (wrong password?)")
+            throw Self.notHex
         }
     }
 
@@ -75,51 +123,129 @@ public final class BiographerKey: CipherKey {
             throw .badFormat("length is not 8 + a multiple of 16, not a biographer file")
         }
         let n = (c.count - 8) / 16
-        output.removeAll(keepingCapacity: true)
-        guard n > 0 else { return }
+        Self.resize(&output, to: n)
+        guard n > 0, let cBase = c.baseAddress else { return }
         let pwCount = password.count
         let shift = amount
-        var bad: UInt8 = 0
-        output.reserveCapacity(n)
-        password.withBytes { pwb in
-            // d(i) = (c[i] ^ pw[i % len]) - shift; t[i] = d(i) ^ d(i - 8) for i >= 8.
-            var prev = [UInt8](repeating: 0, count: 8)  // d over the previous 8 positions
-            var k = 0
-            for i in 0..<8 {
-                prev[i] = (c[i] ^ pwb[k]) &- shift
-                k += 1
-                if k == pwCount { k = 0 }
-            }
-            var group = [UInt8](repeating: 0, count: 16)
-            var i = 8
-            for _ in 0..<n {
-                for g in 0..<16 {
-                    let d = (c[i] ^ pwb[k]) &- shift
-                    k += 1
-                    if k == pwCount { k = 0 }
-                    group[g] = d ^ prev[g & 7]
-                    prev[g & 7] = d
-                    i += 1
-                }
-                // Four unhex passes over 16 bytes: 16 -> 8 -> 4 -> 2 -> 1.
-                var width = 16
-                while width > 1 {
-                    let half = width / 2
-                    for m in 0..<half {
-                        let a = Hex.nibble[Int(group[2 * m])]
-                        let b = Hex.nibble[Int(group[2 * m + 1])]
-                        bad |= (a | b) & 0xf0
-                        group[m] = (a << 4) | (b & 0x0f)
+        let step = Self.block % pwCount
+        let blocks = n / 16
+        let bad: UInt8 = padStream.withBytes { pad in
+            password.withBytes { pwb in
+                output.withUnsafeMutableBytes { out -> UInt8 in
+                    guard let padBase = pad.baseAddress, let outBase = out.baseAddress else { return 0 }
+                    let padRaw = UnsafeRawPointer(padBase)
+                    let s = SIMD16<UInt8>(repeating: shift)
+                    var acc = SIMD16<UInt8>()
+                    // `phase` is the password index of the block's first byte minus 8 (mod len):
+                    // blocks start at ciphertext offset 8 + 256b and also read the 8 bytes before.
+                    var phase = 0
+                    var level = (
+                        SIMD16<UInt8>(), SIMD16<UInt8>(), SIMD16<UInt8>(), SIMD16<UInt8>(),
+                        SIMD16<UInt8>(), SIMD16<UInt8>(), SIMD16<UInt8>(), SIMD16<UInt8>()
+                    )
+                    for b in 0..<blocks {
+                        let src = UnsafeRawPointer(cBase) + b * Self.block  // 8 bytes before the block
+                        // t[i] = d(i) ^ d(i - 8), d(i) = (c[i] ^ pw[i]) - shift.
+                        @inline(__always) func unchained(_ v: Int) -> SIMD16<UInt8> {
+                            let o = v * 16
+                            let prev = src.loadUnaligned(fromByteOffset: o, as: SIMD16<UInt8>.self)
+                            let cur = src.loadUnaligned(fromByteOffset: o + 8, as: SIMD16<UInt8>.self)
+                            let mp = padRaw.loadUnaligned(fromByteOffset: phase + o, as: SIMD16<UInt8>.self)
+                            let mc = padRaw.loadUnaligned(fromByteOffset: phase + o + 8, as: SIMD16<UInt8>.self)
+                            return ((cur ^ mc) &- s) ^ ((prev ^ mp) &- s)
+                        }
+                        // Level 1: 16 vectors of hex^4 -> 8 vectors of hex^3.
+                        level.0 = Self.unhexPair(unchained(0), unchained(1), &acc)
+                        level.1 = Self.unhexPair(unchained(2), unchained(3), &acc)
+                        level.2 = Self.unhexPair(unchained(4), unchained(5), &acc)
+                        level.3 = Self.unhexPair(unchained(6), unchained(7), &acc)
+                        level.4 = Self.unhexPair(unchained(8), unchained(9), &acc)
+                        level.5 = Self.unhexPair(unchained(10), unchained(11), &acc)
+                        level.6 = Self.unhexPair(unchained(12), unchained(13), &acc)
+                        level.7 = Self.unhexPair(unchained(14), unchained(15), &acc)
+                        // Levels 2-4: 8 -> 4 -> 2 -> 1.
+                        let a0 = Self.unhexPair(level.0, level.1, &acc)
+                        let a1 = Self.unhexPair(level.2, level.3, &acc)
+                        let a2 = Self.unhexPair(level.4, level.5, &acc)
+                        let a3 = Self.unhexPair(level.6, level.7, &acc)
+                        let b0 = Self.unhexPair(a0, a1, &acc)
+                        let b1 = Self.unhexPair(a2, a3, &acc)
+                        let plain = Self.unhexPair(b0, b1, &acc)
+                        (outBase + b * 16).storeBytes(of: plain, as: SIMD16<UInt8>.self)
+                        phase += step
+                        if phase >= pwCount { phase -= pwCount }
                     }
-                    width = half
+                    var bad: UInt8 = (acc & 0x80).max() != 0 ? 0xf0 : 0
+                    // The tail (fewer than 16 plaintext bytes), one 16-byte group at a time.
+                    let cb = UnsafeRawBufferPointer(c)
+                    var k = phase  // password index of ciphertext byte i - 8
+                    var k8 = (phase + 8) % pwCount  // password index of ciphertext byte i
+                    var group = (UInt64(0), UInt64(0))
+                    for j in (blocks * 16)..<n {
+                        let base = 8 + 16 * j
+                        withUnsafeMutableBytes(of: &group) { g in
+                            for m in 0..<16 {
+                                let i = base + m
+                                let d = (cb[i] ^ pwb[k8]) &- shift
+                                let p = (cb[i - 8] ^ pwb[k]) &- shift
+                                k += 1
+                                if k == pwCount { k = 0 }
+                                k8 += 1
+                                if k8 == pwCount { k8 = 0 }
+                                g[m] = d ^ p
+                            }
+                            var width = 16
+                            while width > 1 {
+                                let half = width / 2
+                                for m in 0..<half {
+                                    let a = Hex.nibble[Int(g[2 * m])]
+                                    let bb = Hex.nibble[Int(g[2 * m + 1])]
+                                    bad |= (a | bb) & 0xf0
+                                    g[m] = (a << 4) | (bb & 0x0f)
+                                }
+                                width = half
+                            }
+                            out[j] = g[0]
+                        }
+                    }
+                    return bad
                 }
-                output.append(group[0])
             }
         }
-        if bad != 0 {
+        if bad & 0xf0 != 0 {
             output.removeAll(keepingCapacity: true)
-            throw .decryptFailed("the text is not hex after decryption (wrong password?)")
+            throw Self.notHex
         }
+    }
+
+    /// Values of 16 hex digits (either case). Bit 7 of `acc` is set for any byte that is not a
+    /// hex digit. Plain lane arithmetic only (no compares or selects, which Swift scalarises):
+    /// with x7 = x & 0x7f, bit 7 of x7 + (0x80 - lo) says x7 >= lo, without carrying out.
+    @inline(__always)
+    static func nibbles(_ x: SIMD16<UInt8>, _ acc: inout SIMD16<UInt8>) -> SIMD16<UInt8> {
+        let x7 = x & 0x7f
+        let digit = (x7 &+ 0x50) & ~(x7 &+ 0x46)  // 0x30 ... 0x39
+        let l = x7 | 0x20
+        let letter = (l &+ 0x1f) & ~(l &+ 0x19)  // 0x61 ... 0x66 after folding case
+        acc |= ~(digit | letter) | x
+        // '0'-'9' -> x & 15; 'a'-'f' and 'A'-'F' (bit 6 set) -> (x & 15) + 9.
+        let t = (x &>> 6) & 1
+        return (x & 0x0f) &+ (t &<< 3) &+ t
+    }
+
+    /// Unhexes 32 digits (`a` then `b`) into 16 bytes; bit 7 of `acc` flags a non-digit.
+    @inline(__always)
+    static func unhexPair(_ a: SIMD16<UInt8>, _ b: SIMD16<UInt8>, _ acc: inout SIMD16<UInt8>) -> SIMD16<UInt8> {
+        let na = nibbles(a, &acc)
+        let nb = nibbles(b, &acc)
+        // Little-endian 16-bit lanes hold (high digit) | (low digit << 8); the byte is
+        // (high << 4) | low, then the lanes are narrowed (packuswb).
+        let wa = unsafeBitCast(na, to: SIMD8<UInt16>.self)
+        let wb = unsafeBitCast(nb, to: SIMD8<UInt16>.self)
+        let pa = ((wa &<< 4) | (wa &>> 8)) & 0xff
+        let pb = ((wb &<< 4) | (wb &>> 8)) & 0xff
+        return SIMD16<UInt8>(
+            lowHalf: SIMD8<UInt8>(truncatingIfNeeded: pa), highHalf: SIMD8<UInt8>(truncatingIfNeeded: pb))
     }
 
     /// Encrypts (for `cryptcount encrypt`, tests and demos). `iv` must be 8 bytes for the

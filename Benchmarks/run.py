@@ -1,0 +1,410 @@
+#!/usr/bin/env python3
+"""cryptcount benchmarks: cryptcount and its peers side by side, one table.
+
+    python3 Benchmarks/run.py --bin .build/release/cryptcount      (or: make bench)
+    BENCH_QUICK=1 ... for a smaller, faster run
+
+Corpora are generated under Benchmarks/corpus/ on first use (see corpus.py) and reused.
+cryptcount is timed from the parent's side: from writing the request to reading its `done`,
+through a warm coprocess, with a blocking client that decodes every frame it reads.
+Peers are timed as the processes/loops a user would run. Every figure is a median of
+several runs; files are in the OS page cache for everybody ("cold" means cryptcount's
+plaintext cache is off).
+"""
+
+import argparse
+import os
+import platform
+import statistics
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+import msgpack
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import corpus  # noqa: E402
+
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+REPEAT = 3 if QUICK else 7
+TERM = "garden"
+TERMS16 = [
+    "the", "and", "garden", "morning", "letter", "window", "river", "evening",
+    "lighthouse", "zeppelin", "marmalade", "telegram", "silence", "promise", "stranger", "winter",
+]
+
+
+def log(msg):
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+class Coprocess:
+    """A blocking client of `cryptcount serve`."""
+
+    def __init__(self, binary, *args):
+        self.proc = subprocess.Popen(
+            [binary, "serve", *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0
+        )
+        self.out = self.proc.stdout.fileno()
+        self.inp = self.proc.stdin.fileno()
+        self.buf = bytearray()
+        self.pos = 0
+        self.next_id = 1
+        self.call({"op": "hello"})
+
+    def send(self, obj):
+        payload = msgpack.packb(obj)
+        data = memoryview(struct.pack(">I", len(payload)) + payload)
+        while data:
+            n = os.write(self.inp, data)
+            data = data[n:]
+
+    def frame(self):
+        while True:
+            avail = len(self.buf) - self.pos
+            if avail >= 4:
+                (n,) = struct.unpack_from(">I", self.buf, self.pos)
+                if avail >= 4 + n:
+                    start = self.pos + 4
+                    value = msgpack.unpackb(memoryview(self.buf)[start : start + n])
+                    self.pos = start + n
+                    return value
+            if self.pos > (1 << 20):
+                del self.buf[: self.pos]
+                self.pos = 0
+            chunk = os.read(self.out, 1 << 20)
+            if not chunk:
+                raise RuntimeError("cryptcount closed its output")
+            self.buf += chunk
+
+    def call(self, req):
+        """Sends one request and reads up to its terminal response: (seconds, terminal, file frames)."""
+        rid = self.next_id
+        self.next_id += 1
+        req = dict(req, id=rid)
+        files = []
+        t0 = time.perf_counter()
+        self.send(req)
+        while True:
+            r = self.frame()
+            if r.get("type") == "file":
+                files.append(r)
+                continue
+            if r.get("id") == rid:
+                elapsed = time.perf_counter() - t0
+                if r.get("type") == "error":
+                    raise RuntimeError(f"request failed: {r}")
+                return elapsed, r, files
+
+    def peak_rss_mb(self):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def close(self):
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+        except Exception:
+            self.proc.kill()
+
+
+def median_time(fn, repeat=REPEAT):
+    times = []
+    result = None
+    for _ in range(repeat):
+        t, result = fn()
+        times.append(t)
+    return statistics.median(times), result
+
+
+def timed(fn):
+    t0 = time.perf_counter()
+    r = fn()
+    return time.perf_counter() - t0, r
+
+
+def rg_count(paths_or_dir, term):
+    """ripgrep as a user runs it per query: one process, counting matches."""
+    cmd = ["rg", "--no-ignore", "--count-matches", "-F", term]
+    cmd += paths_or_dir if isinstance(paths_or_dir, list) else [paths_or_dir]
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, check=False).stdout
+    t = time.perf_counter() - t0
+    total = 0
+    for line in out.splitlines():
+        total += int(line.rsplit(b":", 1)[-1]) if b":" in line else int(line)
+    return t, total
+
+
+def machine():
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem = "?"
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    def ver(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True).stdout.splitlines()[0]
+        except Exception:
+            return "?"
+    return [
+        f"CPU: {model}, {os.cpu_count()} cores; RAM {mem}; {platform.system()} {platform.release()}",
+        f"{ver(['swift', '--version'])}; {ver(['rg', '--version'])}; Python {platform.python_version()}",
+    ]
+
+
+class Table:
+    def __init__(self):
+        self.rows = []
+
+    def add(self, target, what, ours, peer, ratio, goal, ok):
+        self.rows.append((target, what, ours, peer, ratio, goal, "met" if ok else "MISSED"))
+        log(f"{target} {what}: {ours} | {peer} | {ratio} | {goal} | {'met' if ok else 'MISSED'}")
+
+    def print(self):
+        head = ("#", "measurement", "cryptcount", "peer", "ratio", "target", "")
+        widths = [max(len(str(r[i])) for r in self.rows + [head]) for i in range(len(head))]
+        def line(r):
+            return "| " + " | ".join(str(c).ljust(w) for c, w in zip(r, widths)) + " |"
+        print(line(head))
+        print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+        for r in self.rows:
+            print(line(r))
+
+
+def ms(t):
+    return f"{t * 1000:.1f} ms"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--only", default="", help="comma-separated target numbers to run")
+    args = ap.parse_args()
+    only = set(args.only.split(",")) - {""}
+    def want(n):
+        return not only or str(n) in only
+
+    binary = os.path.abspath(args.bin)
+    big_bytes = (256 << 20) if QUICK else (1 << 30)
+    c = corpus.ensure(os.path.join(HERE, "corpus"), big_bytes, log)
+    pw = corpus.PASSWORD.decode()
+    n_stories = len(c["plain"])
+    bio_bytes = sum(os.path.getsize(p) for p in c["bio"])
+    plain_bytes = sum(os.path.getsize(p) for p in c["plain"])
+    table = Table()
+    cores = os.cpu_count() or 1
+    started = time.time()
+
+    # Warm the page cache for everybody.
+    for group in ("plain", "bio", "fernet", "age"):
+        for p in c[group]:
+            with open(p, "rb") as f:
+                f.read()
+
+    rg_t, rg_total = median_time(lambda: rg_count(c["plain_dir"], TERM))
+    log(f"rg: {ms(rg_t)}, {rg_total} matches of {TERM!r}")
+
+    def count_req(paths, terms, **kw):
+        return {"op": "count", "files": paths, "terms": terms, **kw}
+
+    def check(done, expect, what):
+        if done["counts"][0] != expect:
+            raise SystemExit(f"{what}: cryptcount counted {done['counts'][0]}, the peer {expect}")
+
+    # 1. Plain text.
+    if want(1):
+        s = Coprocess(binary)
+        s.call(count_req(c["plain"], [TERM]))
+        t, (_, done, _) = median_time(lambda: (lambda r: (r[0], r))(s.call(count_req(c["plain"], [TERM]))))
+        check(done, rg_total, "plain")
+        s.close()
+        table.add(1, f"plain, {n_stories} stories, 1 term", ms(t), f"rg {ms(rg_t)}", f"{t / rg_t:.2f}x", "<= 1.0x rg", t <= rg_t)
+
+    # 2 and 5. Biographer, cold (cache off), 1 and N workers.
+    cold = {}
+    if want(2) or want(5):
+        for workers in sorted({1, cores}):
+            s = Coprocess(binary, "--cache-mb", "0", "--workers", str(workers))
+            s.call({"op": "unlock", "name": "diary", "cipher": "biographer", "secret": pw})
+            req = count_req(c["bio"], [TERM], key="diary")
+            s.call(req)
+            t, (_, done, _) = median_time(lambda: (lambda r: (r[0], r))(s.call(req)))
+            check(done, rg_total, "biographer")
+            cold[workers] = t
+            s.close()
+        t = cold[cores]
+        if want(2):
+            gbps = bio_bytes / t / 1e9
+            table.add(2, f"biographer cold, {bio_bytes / 1e6:.0f} MB ({gbps:.2f} GB/s)", ms(t), f"rg {ms(rg_t)}",
+                      f"{t / rg_t:.2f}x", "<= 4x rg", t <= 4 * rg_t)
+        if want(5):
+            sp = cold[1] / cold[cores]
+            table.add(5, f"biographer cold, {cores} workers vs 1", ms(cold[cores]), f"1 worker {ms(cold[1])}",
+                      f"{sp:.2f}x", f">= 1.6x", sp >= 1.6)
+
+    # Seed-style pure Python on a subset, scaled (a full run would take minutes).
+    if want(2):
+        subset = c["bio"][: (50 if QUICK else 200)]
+        def seed():
+            n = 0
+            for p in subset:
+                n += corpus.seed_decrypt(open(p, "rb").read(), corpus.PASSWORD).count(TERM.encode())
+            return n
+        t_seed, _ = timed(seed)
+        t_seed_all = t_seed * n_stories / len(subset)
+        table.add("2'", f"biographer cold vs seed pure Python (timed on {len(subset)}, scaled)",
+                  ms(cold.get(cores, float('nan'))), f"seed {t_seed_all:.1f} s",
+                  f"{t_seed_all / cold[cores]:.0f}x faster", "(context)", True)
+
+    # 3 and 4. Biographer, warm; 16 terms vs 1.
+    if want(3) or want(4):
+        s = Coprocess(binary)
+        s.call({"op": "unlock", "name": "diary", "cipher": "biographer", "secret": pw})
+        req = count_req(c["bio"], [TERM], key="diary")
+        s.call(req)
+        t1, (_, done, files) = median_time(lambda: (lambda r: (r[0], r))(s.call(req)))
+        check(done, rg_total, "biographer warm")
+        assert all(f.get("cached") for f in files)
+        if want(3):
+            table.add(3, "biographer warm (cached), 1 term", ms(t1), f"rg {ms(rg_t)}", f"{t1 / rg_t:.2f}x",
+                      "<= 1.0x rg", t1 <= rg_t)
+        if want(4):
+            t16, _ = median_time(lambda: (lambda r: (r[0], r))(s.call(count_req(c["bio"], TERMS16, key="diary"))))
+            table.add(4, "biographer warm, 16 terms vs 1", ms(t16), f"1 term {ms(t1)}", f"{t16 / t1:.2f}x",
+                      "<= 2x", t16 <= 2 * t1)
+        # 6. Tiny requests.
+        if want(6):
+            small = min(c["bio"], key=os.path.getsize)
+            tiny = count_req([small], [TERM], key="diary")
+            for _ in range(200):
+                s.call(tiny)
+            lat = sorted(s.call(tiny)[0] for _ in range(3000 if not QUICK else 1000))
+            p50 = lat[len(lat) // 2] * 1e6
+            p99 = lat[int(len(lat) * 0.99)] * 1e6
+            table.add(6, "tiny request (1 cached file, 1 term)", f"p50 {p50:.0f} us, p99 {p99:.0f} us", "-",
+                      "-", "p50 <= 100 us, p99 <= 1 ms", p50 <= 100 and p99 <= 1000)
+        s.close()
+
+    # 7 and 8a. Fairness and memory through a 20,000-file request, cache off.
+    if want(7) or want(8):
+        reps = 3 if QUICK else 10
+        many = c["bio"] * reps
+        s = Coprocess(binary, "--cache-mb", "0")
+        s.call({"op": "unlock", "name": "diary", "cipher": "biographer", "secret": pw})
+        big_id = 10_000
+        s.send(count_req(many, [TERM], key="diary", id=big_id))
+        small_req = count_req([c["bio"][0]], [TERM], key="diary", id=10_001)
+        t_start = time.perf_counter()
+        sent_small = None
+        small_latency = None
+        big_done = None
+        big_files = 0
+        while big_done is None or small_latency is None:
+            if sent_small is None and time.perf_counter() - t_start > 0.3:
+                sent_small = time.perf_counter()
+                s.send(small_req)
+            r = s.frame()
+            if r.get("id") == 10_001 and r.get("type") == "done":
+                small_latency = time.perf_counter() - sent_small
+            elif r.get("id") == big_id and r.get("type") == "file":
+                big_files += 1
+            elif r.get("id") == big_id and r.get("type") == "done":
+                big_done = time.perf_counter() - t_start
+        rss = s.peak_rss_mb()
+        s.close()
+        if want(7):
+            table.add(7, f"1-file request during a {len(many):,}-file one", ms(small_latency),
+                      f"big one: {big_done:.1f} s", "-", "<= 50 ms", small_latency <= 0.05)
+        if want(8):
+            table.add(8, f"peak RSS, {len(many):,}-file request, cache off", f"{rss:.0f} MB", "-", "-",
+                      "<= 150 MB", rss <= 150)
+
+    # 8b. One big plaintext file.
+    if want(8):
+        rg_big_t, rg_big = median_time(lambda: rg_count([c["big"]], TERM), repeat=3)
+        s = Coprocess(binary)
+        t_big, (_, done, _) = median_time(lambda: (lambda r: (r[0], r))(s.call(count_req([c["big"]], [TERM]))), repeat=3)
+        rss = s.peak_rss_mb()
+        s.close()
+        check(done, rg_big, "big file")
+        size = os.path.getsize(c["big"])
+        table.add(8, f"peak RSS, one {size >> 20} MiB plaintext file", f"{rss:.0f} MB", "-", "-", "<= 100 MB",
+                  rss <= 100)
+        table.add("8'", f"time, one {size >> 20} MiB plaintext file", ms(t_big), f"rg {ms(rg_big_t)}",
+                  f"{t_big / rg_big_t:.2f}x", "(context)", True)
+
+    # 9. Fernet and age against Python loops of the same library calls.
+    if want(9):
+        from cryptography.fernet import Fernet
+        fkey = corpus.FERNET_KEY
+        def py_fernet():
+            f = Fernet(fkey)
+            n = 0
+            for p in c["fernet"]:
+                with open(p, "rb") as fh:
+                    n += f.decrypt(fh.read()).count(TERM.encode())
+            return n
+        t_pyf, n_pyf = median_time(lambda: timed(py_fernet), repeat=3)
+        ident = open(c["age_identity"]).read()
+        age_subset = c["age"][: (100 if QUICK else 400)]
+        def age_cli():
+            n = 0
+            for p in age_subset:
+                out = subprocess.run(["age", "-d", "-i", c["age_identity"], p], capture_output=True, check=True).stdout
+                n += out.count(TERM.encode())
+            return n
+        t_age_sub, _ = timed(age_cli)
+        t_age = t_age_sub * n_stories / len(age_subset)
+        import pyrage
+        pid = pyrage.x25519.Identity.from_str(ident.strip())
+        def py_age():
+            n = 0
+            for p in c["age"]:
+                with open(p, "rb") as fh:
+                    n += pyrage.decrypt(fh.read(), [pid]).count(TERM.encode())
+            return n
+        t_pyrage, n_pyrage = median_time(lambda: timed(py_age), repeat=3)
+        for name, files, secret, peer_t, peer_name, expect in (
+            ("fernet", c["fernet"], fkey.decode(), t_pyf, "Python Fernet loop", n_pyf),
+            ("age", c["age"], ident, t_age, f"age -d per file (timed on {len(age_subset)}, scaled)", n_pyrage),
+            ("age", c["age"], ident, t_pyrage, "Python pyrage loop", n_pyrage),
+        ):
+            for label, cache in (("cold", "0"), ("warm", "256")):
+                s = Coprocess(binary, "--cache-mb", cache)
+                s.call({"op": "unlock", "name": "k", "cipher": name, "secret": secret})
+                req = count_req(files, [TERM], key="k")
+                s.call(req)
+                t, (_, done, _) = median_time(lambda: (lambda r: (r[0], r))(s.call(req)))
+                check(done, expect, name)
+                s.close()
+                goal = 1.8 if label == "cold" else 10
+                sp = peer_t / t
+                table.add(9, f"{name} {label} vs {peer_name}", ms(t), f"{ms(peer_t)}", f"{sp:.1f}x faster",
+                          f">= {goal}x", sp >= goal)
+
+    print()
+    print(f"cryptcount benchmarks ({'quick' if QUICK else 'full'} run, {time.time() - started:.0f} s, "
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})")
+    for m in machine():
+        print(m)
+    print(f"Corpus: {n_stories} stories, {plain_bytes / 1e6:.1f} MB of text, {bio_bytes / 1e6:.0f} MB biographer; "
+          f"term {TERM!r} ({rg_total} matches); medians of {REPEAT} runs; files in the page cache.")
+    print()
+    table.print()
+
+
+if __name__ == "__main__":
+    main()
