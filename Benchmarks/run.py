@@ -90,8 +90,12 @@ class Coprocess:
         self.send(req)
         while True:
             r = self.frame()
-            if r.get("type") == "file":
+            t = r.get("type")
+            if t == "file":
                 files.append(r)
+                continue
+            if t == "files":  # opt-in batches ("batch": N)
+                files.extend(r["results"])
                 continue
             if r.get("id") == rid:
                 elapsed = time.perf_counter() - t0

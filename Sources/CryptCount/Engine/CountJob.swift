@@ -32,6 +32,8 @@ public final class CountJob: @unchecked Sendable {
     public let plan: SearchPlan
     public let keys: KeyChoice
     public let ordered: Bool
+    /// Most file results per `files` frame; 1: one `file` frame each.
+    public let batch: Int
     let startedMicros: UInt64
     let observer: CountObserver
 
@@ -49,13 +51,19 @@ public final class CountJob: @unchecked Sendable {
     private var words = 0
     private var pending: [Int: FileOutcome] = [:]  // ordered mode: finished but not yet written
     private var nextToEmit = 0
+    private var batchPayloads: [UInt8] = []  // packed `file` maps waiting for a `files` frame
+    private var batchCount = 0
 
-    public init(id: RequestID, files: [WireBytes], plan: SearchPlan, keys: KeyChoice, ordered: Bool, observer: CountObserver) {
+    /// Flushed when this many bytes of results wait, whatever `batch` says.
+    static let batchBytesLimit = 256 << 10
+
+    public init(id: RequestID, files: [WireBytes], plan: SearchPlan, keys: KeyChoice, ordered: Bool, batch: Int = 1, observer: CountObserver) {
         self.id = id
         self.files = files
         self.plan = plan
         self.keys = keys
         self.ordered = ordered
+        self.batch = max(1, batch)
         self.observer = observer
         self.totals = [Int](repeating: 0, count: plan.terms.count)
         self.startedMicros = monotonicMicros()
@@ -94,6 +102,40 @@ public final class CountJob: @unchecked Sendable {
         }
         emitted.store(nextToEmit, ordering: .relaxed)
     }
+
+    /// Adds one encoded `file` frame to the batch; returns what is to be sent now, in order:
+    /// (count, packed maps) for a `files` frame, or (0, frame) for a result too big to share a
+    /// frame. Only from `CountObserver.fileFinished`, which runs under the result lock.
+    func addToBatch(_ frame: [UInt8], maxPayload: Int) -> [(Int, [UInt8])] {
+        var out: [(Int, [UInt8])] = []
+        let payload = frame.dropFirst(4)
+        if payload.count > maxPayload {
+            if let b = takeBatchLocked() { out.append(b) }
+            out.append((0, frame))
+            return out
+        }
+        if batchCount > 0 && batchPayloads.count + payload.count > maxPayload, let b = takeBatchLocked() {
+            out.append(b)
+        }
+        batchPayloads.append(contentsOf: payload)
+        batchCount += 1
+        if batchCount >= batch || batchPayloads.count >= Self.batchBytesLimit, let b = takeBatchLocked() {
+            out.append(b)
+        }
+        return out
+    }
+
+    private func takeBatchLocked() -> (Int, [UInt8])? {
+        guard batchCount > 0 else { return nil }
+        defer {
+            batchPayloads = []
+            batchCount = 0
+        }
+        return (batchCount, batchPayloads)
+    }
+
+    /// The results still waiting for a `files` frame (sent before `done`).
+    func takeBatch() -> (Int, [UInt8])? { resultLock.withLock { takeBatchLocked() } }
 
     /// Builds the `done` totals. `dispatched` and `cancelled` come from the pool's state.
     func summary(dispatched: Int, cancelled: Bool) -> CountSummary {

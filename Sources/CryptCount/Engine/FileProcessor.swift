@@ -222,10 +222,14 @@ final class FileProcessor {
                 if total > limit { break }
                 ensureInput(total + 1)
             }
-            let n = Glibc.read(fd, input.baseAddress.map { $0 + total }, input.count - total)
+            let asked = input.count - total
+            let n = Glibc.read(fd, input.baseAddress.map { $0 + total }, asked)
             if n > 0 {
                 total += n
                 stats.addRead(n)
+                // The size fstat gave, and a short read: the end of the file, without the read(2)
+                // that would return 0. (A file that grew fills the buffer further and reads on.)
+                if total == sizeHint && n < asked { break }
                 continue
             }
             if n == 0 { break }

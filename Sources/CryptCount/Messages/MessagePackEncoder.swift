@@ -80,6 +80,14 @@ public final class MessagePackWriter {
         return Array(UnsafeRawBufferPointer(start: data, count: buffer.size))
     }
 
+    /// Appends bytes that already hold whole packed values (e.g. an encoded response map).
+    public func appendPacked(_ bytes: ArraySlice<UInt8>) {
+        bytes.withUnsafeBufferPointer { b in
+            guard let base = b.baseAddress, b.count > 0 else { return }
+            _ = msgpack_sbuffer_write(&buffer, UnsafeRawPointer(base).assumingMemoryBound(to: CChar.self), b.count)
+        }
+    }
+
     /// The packed bytes behind a 4-byte big-endian length: one wire frame.
     public func frameBytes() -> [UInt8] {
         let size = buffer.size

@@ -39,6 +39,8 @@ public struct CountRequest: Sendable {
     public var key: KeySelection
     public var search: SearchOptions
     public var ordered: Bool
+    /// Most file results per `files` frame (opt-in); 1 sends one `file` frame per file.
+    public var batch: Int = 1
 }
 
 public struct UnlockRequest: Sendable {

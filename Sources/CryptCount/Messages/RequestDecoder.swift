@@ -144,6 +144,7 @@ public struct RequestDecoder: Sendable {
         if let m = try r.optionalInt("max_offsets", range: 0...Int(Int32.max)) { search.maxOffsets = m }
         if let c = try r.optionalInt("context", range: 0...limits.maxContext) { search.context = c }
         let ordered = try r.bool("ordered")
+        let batch = try r.optionalInt("batch", range: 1...65536) ?? 1
 
         let keyName = try r.optionalString("key")
         var keyNames: [String]? = nil
@@ -169,7 +170,7 @@ public struct RequestDecoder: Sendable {
         }
         let selection = KeySelection(
             keyName: keyName, keyNames: keyNames, cipher: cipher, secret: secret, options: try cipherOptions(&r))
-        return CountRequest(files: files, terms: terms, key: selection, search: search, ordered: ordered)
+        return CountRequest(files: files, terms: terms, key: selection, search: search, ordered: ordered, batch: batch)
     }
 
     /// Text safe to put in an error message: at most 64 characters, no control characters.

@@ -204,6 +204,15 @@ public final class ResponseEncoder {
         return w.frameBytes()
     }
 
+    /// A `files` frame: `count` file responses (their packed maps, concatenated) in one frame.
+    public func files(_ id: RequestID, count: Int, payloads: [UInt8]) -> [UInt8] {
+        begin(id, type: "files", fields: 1)
+        w.pack("results")
+        w.packArrayHeader(count)
+        w.appendPacked(payloads[...])
+        return w.frameBytes()
+    }
+
     public func done(_ id: RequestID, _ s: CountSummary) -> [UInt8] {
         begin(id, type: "done", fields: s.words == nil ? 6 : 7)
         w.pack("files")

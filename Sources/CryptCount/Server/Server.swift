@@ -57,12 +57,25 @@ public final class Server: CountObserver, @unchecked Sendable {
 
     public func fileFinished(_ job: CountJob, index: Int, outcome: FileOutcome, worker: Int) {
         guard index < job.files.count else { return }
-        let frame = encoder(worker).file(
-            job.id, index: index, path: job.files[index], outcome: outcome, options: job.plan.options)
+        let enc = encoder(worker)
+        let frame = enc.file(job.id, index: index, path: job.files[index], outcome: outcome, options: job.plan.options)
+        if job.batch > 1 {
+            // Called under the job's result lock, so the batch fills and leaves in order.
+            var idBytes = 9
+            if case .text(let t) = job.id { idBytes = t.count + 5 }
+            let room = config.maxFrame - 64 - idBytes  // the `files` frame's own fields
+            for (count, payloads) in job.addToBatch(frame, maxPayload: room) {
+                output.send(count == 0 ? payloads : enc.files(job.id, count: count, payloads: payloads))
+            }
+            return
+        }
         output.send(frame)
     }
 
     public func jobFinished(_ job: CountJob, summary: CountSummary, worker: Int) {
+        if let (count, payloads) = job.takeBatch() {
+            output.send(encoder(worker).files(job.id, count: count, payloads: payloads))
+        }
         output.send(encoder(worker).done(job.id, summary))
         Log.debug("request \(job.id) done: \(summary.files) files, \(summary.failed) failed, \(summary.skipped) skipped")
     }
@@ -273,7 +286,7 @@ public final class Server: CountObserver, @unchecked Sendable {
             throw RequestError(
                 .busy, "\(config.maxInFlight) requests are in flight (--max-in-flight); retry when one is done", id: id)
         }
-        let job = CountJob(id: id, files: c.files, plan: plan, keys: keys, ordered: c.ordered, observer: self)
+        let job = CountJob(id: id, files: c.files, plan: plan, keys: keys, ordered: c.ordered, batch: c.batch, observer: self)
         if !pool.submit(job) {
             throw RequestError(.duplicateID, "id \(id) belongs to a request still in flight", id: id)
         }
