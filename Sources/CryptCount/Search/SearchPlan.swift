@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#elseif canImport(Musl)
+    import Musl
+#endif
+
 /// How terms are matched (the protocol's `count` options).
 public struct SearchOptions: Sendable, Equatable {
     public var ignoreCase = false
@@ -33,7 +41,10 @@ public struct SearchResult: Sendable, Equatable {
     /// True when some term had more than `maxOffsets` matches.
     public var truncated: Bool
 
-    public init(counts: [Int], words: Int? = nil, offsets: [[Int]]? = nil, snippets: [[String]]? = nil, truncated: Bool = false) {
+    public init(
+        counts: [Int], words: Int? = nil, offsets: [[Int]]? = nil, snippets: [[String]]? = nil,
+        truncated: Bool = false
+    ) {
         self.counts = counts
         self.words = words
         self.offsets = offsets
@@ -47,72 +58,494 @@ public enum SearchPlanError: Error, Equatable, Sendable {
 }
 
 /// Terms compiled once per request, shared (read-only) by every worker.
+///
+/// Matching is one pass over the text for all terms: each term is anchored on its rarest byte
+/// (for `ignoreCase`, the set of first bytes of every spelling of one of its characters) at a fixed
+/// offset from the match start; a block-wise SIMD compare (or `memchr` when there is a single anchor
+/// byte) finds anchor positions, and each candidate is verified per term. Terms are independent:
+/// each keeps the end of its last match so its own matches never overlap.
 public final class SearchPlan: Sendable {
     public let terms: [[UInt8]]
     public let options: SearchOptions
+
+    /// Bytes of context a snippet may reach on each side of its match (before the start, after the
+    /// end). Words beyond it are left out; a word cut by it is cut at a character boundary.
+    /// Streaming keeps at most this much text back, so snippets are the same for any chunking.
+    public static let snippetWindow = 4096
+
+    let maxOffsets: Int
+    let wantSnippets: Bool
+    /// Case-sensitive term bytes, flattened (`termStart[t]..<termStart[t + 1]`).
+    let termBytes: [UInt8]
+    let termStart: [Int]
+    /// Folded units of each term (ignore_case), flattened (`unitStart[t]..<unitStart[t + 1]`).
+    let units: [UInt32]
+    let unitStart: [Int]
+    /// Per anchor byte b: entries `entryStart[b]..<entryStart[b + 1]` of (term, offset of the anchor
+    /// from the match start).
+    let entryStart: [Int32]
+    let entryTerm: [Int32]
+    let entryOffset: [Int]
+    /// Distinct anchor bytes, and the same as a 256-entry membership table.
+    let anchorBytes: [UInt8]
+    let isAnchor: [Bool]
+    /// Most bytes a match can span, and most bytes an anchor sits after its match start.
+    let maxSpan: Int
+    let maxAnchorOffset: Int
 
     public init(terms: [[UInt8]], options: SearchOptions) throws(SearchPlanError) {
         for (i, t) in terms.enumerated() where t.isEmpty { throw .emptyTerm(index: i) }
         self.terms = terms
         self.options = options
+        maxOffsets = options.offsets ? max(0, options.maxOffsets) : 0
+        wantSnippets = options.offsets && options.context > 0
+
+        var termBytes: [UInt8] = []
+        var termStart: [Int] = [0]
+        var units: [UInt32] = []
+        var unitStart: [Int] = [0]
+        var anchors: [(term: Int, offset: Int, bytes: [UInt8])] = []
+        var maxSpan = 0
+        let freq = ByteScanning.frequency
+        for (t, term) in terms.enumerated() {
+            termBytes.append(contentsOf: term)
+            termStart.append(termBytes.count)
+            if !options.ignoreCase {
+                var best = 0
+                for i in term.indices where freq[Int(term[i])] < freq[Int(term[best])] { best = i }
+                anchors.append((t, best, [term[best]]))
+                maxSpan = max(maxSpan, term.count)
+                unitStart.append(units.count)
+                continue
+            }
+            // Fold the term unit by unit; the anchor is the rarest unit whose offset from the match
+            // start is fixed (every earlier unit's spellings have one UTF-8 length).
+            var offset: Int? = 0
+            var span = 0
+            var bestScore = Int.max
+            var best: (offset: Int, bytes: [UInt8]) = (0, [])
+            term.withUnsafeBufferPointer { buf in
+                guard let p = buf.baseAddress else { return }
+                var i = 0
+                while i < buf.count {
+                    let (u, len) = TextUnits.decode(p, i, buf.count)
+                    let folded = TextUnits.fold(u)
+                    units.append(folded)
+                    let spellings = TextUnits.foldClass(folded).map { TextUnits.utf8($0) }
+                    let firstBytes = Array(Set(spellings.compactMap { $0.first })).sorted()
+                    let lengths = Set(spellings.map { $0.count })
+                    span += lengths.max() ?? len
+                    if let off = offset {
+                        let score = firstBytes.reduce(0) { $0 + Int(freq[Int($1)]) }
+                        if score < bestScore {
+                            bestScore = score
+                            best = (off, firstBytes)
+                        }
+                        offset = lengths.count == 1 ? off + (lengths.first ?? len) : nil
+                    }
+                    i += len
+                }
+            }
+            unitStart.append(units.count)
+            anchors.append((t, best.offset, best.bytes))
+            maxSpan = max(maxSpan, span)
+        }
+
+        var perByte = [[(Int32, Int)]](repeating: [], count: 256)
+        for a in anchors {
+            for b in a.bytes { perByte[Int(b)].append((Int32(a.term), a.offset)) }
+        }
+        var entryStart: [Int32] = [0]
+        var entryTerm: [Int32] = []
+        var entryOffset: [Int] = []
+        var anchorBytes: [UInt8] = []
+        var isAnchor = [Bool](repeating: false, count: 256)
+        for b in 0..<256 {
+            for (t, off) in perByte[b] {
+                entryTerm.append(t)
+                entryOffset.append(off)
+            }
+            entryStart.append(Int32(entryTerm.count))
+            if !perByte[b].isEmpty {
+                anchorBytes.append(UInt8(b))
+                isAnchor[b] = true
+            }
+        }
+        self.termBytes = termBytes
+        self.termStart = termStart
+        self.units = units
+        self.unitStart = unitStart
+        self.entryStart = entryStart
+        self.entryTerm = entryTerm
+        self.entryOffset = entryOffset
+        self.anchorBytes = anchorBytes
+        self.isAnchor = isAnchor
+        self.maxSpan = maxSpan
+        self.maxAnchorOffset = anchors.map(\.offset).max() ?? 0
     }
 
-    /// Counts in one contiguous plaintext.
+    /// Counts in one contiguous plaintext (no copy).
     public func count(_ text: UnsafeRawBufferPointer) -> SearchResult {
-        var scanner = makeScanner()
-        scanner.feed(text)
-        return scanner.finish()
+        var state = ScanState(plan: self)
+        if let p = text.baseAddress?.assumingMemoryBound(to: UInt8.self) {
+            scan(p, count: text.count, base: 0, from: 0, to: text.count, final: true, state: &state)
+            if options.words {
+                var previousIsSpace = true
+                state.words = ByteScanning.countWordStarts(p, text.count, previousIsSpace: &previousIsSpace)
+            }
+        }
+        return state.result(plan: self)
     }
 
     public func count(_ text: [UInt8]) -> SearchResult {
         text.withUnsafeBytes { count($0) }
     }
 
-    /// A scanner for one file's plaintext arriving in pieces.
+    /// A scanner for one file's plaintext arriving in pieces (one per thread; `reset()` to reuse).
     public func makeScanner() -> StreamScanner { StreamScanner(plan: self) }
+
+    /// Bytes past an anchor position that must be present before its candidates can be decided:
+    /// the longest match plus one following character (whole_word) plus slack.
+    var lookahead: Int { maxSpan + 8 }
+
+    /// Bytes before the next anchor position a stream must keep: the anchor offset, one character
+    /// before the match (whole_word) and the snippet window.
+    var lookbehind: Int { maxAnchorOffset + 8 + (wantSnippets ? Self.snippetWindow : 0) }
 }
 
-/// Counts over plaintext fed in pieces; matches that straddle pieces still count.
-/// PLACEHOLDER: buffers everything and scans naively (case-sensitive only); to be replaced by
-/// the real engine.
-public struct StreamScanner {
-    let plan: SearchPlan
-    var text: [UInt8] = []
+/// Per-file matching state (counts, per-term resume positions, offsets, snippets).
+struct ScanState {
+    var counts: [Int]
+    /// Per term, the first offset (from the stream start) where its next match may begin.
+    var nextAllowed: [Int]
+    var offsets: [[Int]]
+    var snippets: [[String]]
+    /// Snippets waiting for text after their match (streaming), in match order.
+    var pending: [PendingSnippet] = []
+    var truncated = false
+    var words = 0
 
-    init(plan: SearchPlan) { self.plan = plan }
+    init(plan: SearchPlan) {
+        let n = plan.terms.count
+        counts = [Int](repeating: 0, count: n)
+        nextAllowed = [Int](repeating: 0, count: n)
+        offsets = plan.options.offsets ? [[Int]](repeating: [], count: n) : []
+        snippets = plan.wantSnippets ? [[String]](repeating: [], count: n) : []
+    }
 
-    public mutating func feed(_ chunk: UnsafeRawBufferPointer) { text.append(contentsOf: chunk) }
+    mutating func reset() {
+        for i in counts.indices {
+            counts[i] = 0
+            nextAllowed[i] = 0
+        }
+        for i in offsets.indices { offsets[i].removeAll(keepingCapacity: true) }
+        for i in snippets.indices { snippets[i].removeAll(keepingCapacity: true) }
+        pending.removeAll(keepingCapacity: true)
+        truncated = false
+        words = 0
+    }
 
-    public mutating func finish() -> SearchResult {
-        var counts: [Int] = []
-        var offsets: [[Int]] = []
-        for term in plan.terms {
-            var c = 0
-            var offs: [Int] = []
-            var i = 0
-            while i + term.count <= text.count {
-                if text[i..<(i + term.count)].elementsEqual(term) {
-                    c += 1
-                    if offs.count < plan.options.maxOffsets { offs.append(i) }
-                    i += term.count
-                } else {
-                    i += 1
+    func result(plan: SearchPlan) -> SearchResult {
+        SearchResult(
+            counts: counts, words: plan.options.words ? words : nil,
+            offsets: plan.options.offsets ? offsets : nil,
+            snippets: plan.wantSnippets ? snippets : nil,
+            truncated: truncated)
+    }
+}
+
+struct PendingSnippet {
+    var term: Int
+    var slot: Int
+    var start: Int
+    var end: Int
+}
+
+extension SearchPlan {
+    /// Finds matches whose anchor lies in `from..<to` of `p[0..<count]`, where `p[0]` is stream
+    /// offset `base`. Unless `final`, the caller guarantees `to + lookahead <= count`.
+    func scan(
+        _ p: UnsafePointer<UInt8>, count: Int, base: Int, from: Int, to: Int, final: Bool, state: inout ScanState
+    ) {
+        guard from < to, !anchorBytes.isEmpty else { return }
+        if anchorBytes.count == 1 {
+            let b = anchorBytes[0]
+            var q = from
+            while q < to {
+                guard let hit = memchr(p + q, Int32(b), to - q) else { break }
+                q = UnsafePointer(hit.assumingMemoryBound(to: UInt8.self)) - p
+                candidates(p, count: count, base: base, at: q, byte: b, final: final, state: &state)
+                q += 1
+            }
+            return
+        }
+        var q = from
+        if anchorBytes.count <= 12 {
+            let block = ByteScanning.blockSize
+            var needles: [ByteScanning.Block] = anchorBytes.map { ByteScanning.Block(repeating: $0) }
+            needles.withUnsafeMutableBufferPointer { needles in
+                let first = needles[0]
+                while q + block <= to {
+                    let v = ByteScanning.load(p, q)
+                    var m = v .== first
+                    for k in 1..<needles.count { m = m .| (v .== needles[k]) }
+                    if !ByteScanning.isEmpty(m) {
+                        var bits = ByteScanning.bits(m)
+                        while bits != 0 {
+                            let i = q + bits.trailingZeroBitCount
+                            candidates(p, count: count, base: base, at: i, byte: p[i], final: final, state: &state)
+                            bits &= bits &- 1
+                        }
+                    }
+                    q += block
                 }
             }
-            counts.append(c)
-            offsets.append(offs)
         }
-        var words: Int? = nil
-        if plan.options.words {
-            var w = 0
-            var inWord = false
-            for b in text {
-                let ws = b == 0x20 || (b >= 0x09 && b <= 0x0d)
-                if !ws && !inWord { w += 1 }
-                inWord = !ws
+        isAnchor.withUnsafeBufferPointer { isAnchor in
+            while q < to {
+                let b = p[q]
+                if isAnchor[Int(b)] {
+                    candidates(p, count: count, base: base, at: q, byte: b, final: final, state: &state)
+                }
+                q += 1
             }
-            words = w
         }
-        return SearchResult(counts: counts, words: words, offsets: plan.options.offsets ? offsets : nil)
+    }
+
+    /// Tries every term anchored on `byte` with the anchor at `q`.
+    @inline(__always)
+    func candidates(
+        _ p: UnsafePointer<UInt8>, count: Int, base: Int, at q: Int, byte: UInt8, final: Bool,
+        state: inout ScanState
+    ) {
+        var e = Int(entryStart[Int(byte)])
+        let stop = Int(entryStart[Int(byte) + 1])
+        while e < stop {
+            let t = Int(entryTerm[e])
+            let s = q - entryOffset[e]
+            e += 1
+            guard base + s >= state.nextAllowed[t], s >= 0 else { continue }
+            let end: Int
+            if options.ignoreCase {
+                guard let m = matchFolded(p, count: count, at: s, term: t) else { continue }
+                end = m
+            } else {
+                let lo = termStart[t]
+                let n = termStart[t + 1] - lo
+                guard s + n <= count else { continue }
+                let equal = termBytes.withUnsafeBufferPointer { tb in
+                    guard let tp = tb.baseAddress else { return false }
+                    return memcmp(p + s, tp + lo, n) == 0
+                }
+                guard equal else { continue }
+                end = s + n
+            }
+            if options.wholeWord && !isWordBoundaryMatch(p, count: count, base: base, start: s, end: end) {
+                state.nextAllowed[t] = base + s + TextUnits.length(p, s, count)
+                continue
+            }
+            state.nextAllowed[t] = base + end
+            state.counts[t] += 1
+            if options.offsets {
+                record(p, count: count, base: base, term: t, start: s, end: end, final: final, state: &state)
+            }
+        }
+    }
+
+    /// End of the match of term `t` (folded) starting at `s`, if it matches.
+    @inline(__always)
+    func matchFolded(_ p: UnsafePointer<UInt8>, count: Int, at s: Int, term t: Int) -> Int? {
+        var i = s
+        var k = unitStart[t]
+        let stop = unitStart[t + 1]
+        while k < stop {
+            guard i < count else { return nil }
+            let b = p[i]
+            let u = units[k]
+            if b < 0x80 {
+                guard UInt32(b &- 0x41 < 26 ? b | 0x20 : b) == u else { return nil }
+                i += 1
+            } else {
+                let (c, len) = TextUnits.decode(p, i, count)
+                guard TextUnits.fold(c) == u else { return nil }
+                i += len
+            }
+            k += 1
+        }
+        return i
+    }
+
+    @inline(__always)
+    func isWordBoundaryMatch(_ p: UnsafePointer<UInt8>, count: Int, base: Int, start: Int, end: Int) -> Bool {
+        if let before = TextUnits.unitBefore(p, start, lo: 0, end: count), TextUnits.isWord(before) {
+            return false
+        }
+        if end < count && TextUnits.isWord(TextUnits.decode(p, end, count).unit) { return false }
+        return true
+    }
+
+    @inline(never)
+    func record(
+        _ p: UnsafePointer<UInt8>, count: Int, base: Int, term t: Int, start s: Int, end: Int, final: Bool,
+        state: inout ScanState
+    ) {
+        guard state.offsets[t].count < maxOffsets else {
+            state.truncated = true
+            return
+        }
+        state.offsets[t].append(base + s)
+        guard wantSnippets else { return }
+        if final || end + Self.snippetWindow < count {
+            state.snippets[t].append(snippet(p, count: count, base: base, start: s, end: end))
+        } else {
+            state.snippets[t].append("")
+            state.pending.append(
+                PendingSnippet(term: t, slot: state.snippets[t].count - 1, start: base + s, end: base + end))
+        }
+    }
+
+    /// Fills pending snippets whose window is complete (all of them when `final`).
+    func resolvePending(_ p: UnsafePointer<UInt8>, count: Int, base: Int, final: Bool, state: inout ScanState) {
+        var done = 0
+        for item in state.pending {
+            let s = item.start - base
+            let e = item.end - base
+            guard final || e + Self.snippetWindow < count else { break }
+            state.snippets[item.term][item.slot] = snippet(p, count: count, base: base, start: s, end: e)
+            done += 1
+        }
+        state.pending.removeFirst(done)
+    }
+
+    /// The snippet for the match `s..<e`: `context` words either side of the words holding the
+    /// match start and end, on the match's line(s), within `snippetWindow` bytes of the match.
+    func snippet(_ p: UnsafePointer<UInt8>, count: Int, base: Int, start s: Int, end e: Int) -> String {
+        let w = Self.snippetWindow
+        let context = options.context
+        let lo = max(0, s - w)
+        let cutLeft = base + s - w > 0
+        let hi = min(count, e + w)
+        let cutRight = e + w < count
+        let newline: UInt8 = 0x0A
+        var a = s
+        if s < e && !TextUnits.isSpace(p[s]) {
+            while a > lo && !TextUnits.isSpace(p[a - 1]) { a -= 1 }
+        }
+        var n = 0
+        while n < context {
+            var b = a
+            while b > lo && TextUnits.isSpace(p[b - 1]) && p[b - 1] != newline { b -= 1 }
+            if b == lo || p[b - 1] == newline { break }
+            while b > lo && !TextUnits.isSpace(p[b - 1]) { b -= 1 }
+            a = b
+            n += 1
+        }
+        var z = e
+        if e > s && !TextUnits.isSpace(p[e - 1]) {
+            while z < hi && !TextUnits.isSpace(p[z]) { z += 1 }
+        }
+        n = 0
+        while n < context {
+            var b = z
+            while b < hi && TextUnits.isSpace(p[b]) && p[b] != newline { b += 1 }
+            if b == hi || p[b] == newline { break }
+            while b < hi && !TextUnits.isSpace(p[b]) { b += 1 }
+            z = b
+            n += 1
+        }
+        if cutLeft && a == lo {
+            // Don't start inside a character the window cut.
+            var k = 0
+            while k < 3 && a < s && p[a] & 0xC0 == 0x80 {
+                a += 1
+                k += 1
+            }
+        }
+        if cutRight && z == hi {
+            // Drop a character the window cut (its lead byte promises more bytes than remain).
+            var k = 1
+            while k <= 3 && z - k > e {
+                let b = p[z - k]
+                if b & 0xC0 != 0x80 {
+                    let need = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1
+                    if need > k { z -= k }
+                    break
+                }
+                k += 1
+            }
+        }
+        return String(decoding: UnsafeBufferPointer(start: p + a, count: z - a), as: UTF8.self)
+    }
+}
+
+/// Counts over plaintext fed in pieces; the result equals `SearchPlan.count` on the concatenation
+/// for any chunking. Memory is bounded: besides the current piece it keeps at most
+/// `plan.lookahead + plan.lookbehind` bytes (the longest match plus, with snippets,
+/// `SearchPlan.snippetWindow` bytes on each side of a match).
+public struct StreamScanner {
+    let plan: SearchPlan
+    var state: ScanState
+    /// Unscanned tail plus the text kept for look-behind and pending snippets.
+    var buffer: [UInt8] = []
+    /// Stream offset of `buffer[0]`.
+    var base = 0
+    /// Index in `buffer` of the next anchor position to scan.
+    var scanFrom = 0
+    var previousIsSpace = true
+
+    init(plan: SearchPlan) {
+        self.plan = plan
+        state = ScanState(plan: plan)
+    }
+
+    /// Forgets the current file, keeping allocations, so one scanner can serve many files.
+    public mutating func reset() {
+        state.reset()
+        buffer.removeAll(keepingCapacity: true)
+        base = 0
+        scanFrom = 0
+        previousIsSpace = true
+    }
+
+    public mutating func feed(_ chunk: UnsafeRawBufferPointer) {
+        guard let cp = chunk.baseAddress?.assumingMemoryBound(to: UInt8.self), chunk.count > 0 else { return }
+        if plan.options.words {
+            state.words &+= ByteScanning.countWordStarts(cp, chunk.count, previousIsSpace: &previousIsSpace)
+        }
+        guard !plan.terms.isEmpty else { return }
+        buffer.append(contentsOf: UnsafeBufferPointer(start: cp, count: chunk.count))
+        let to = buffer.count - plan.lookahead
+        guard to > scanFrom else { return }
+        let plan = self.plan
+        let from = scanFrom
+        let base = self.base
+        buffer.withUnsafeBufferPointer { buf in
+            guard let p = buf.baseAddress else { return }
+            plan.scan(p, count: buf.count, base: base, from: from, to: to, final: false, state: &state)
+            if !state.pending.isEmpty {
+                plan.resolvePending(p, count: buf.count, base: base, final: false, state: &state)
+            }
+        }
+        scanFrom = to
+        var keep = to - plan.lookbehind
+        if let first = state.pending.first { keep = min(keep, first.start - base - SearchPlan.snippetWindow - 8) }
+        if keep > 0 {
+            buffer.removeFirst(keep)
+            self.base += keep
+            scanFrom -= keep
+        }
+    }
+
+    public mutating func finish() -> SearchResult {
+        let plan = self.plan
+        let from = scanFrom
+        let base = self.base
+        buffer.withUnsafeBufferPointer { buf in
+            guard let p = buf.baseAddress else { return }
+            plan.scan(p, count: buf.count, base: base, from: from, to: buf.count, final: true, state: &state)
+            plan.resolvePending(p, count: buf.count, base: base, final: true, state: &state)
+        }
+        scanFrom = buffer.count
+        return state.result(plan: plan)
     }
 }
