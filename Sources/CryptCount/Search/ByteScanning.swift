@@ -10,8 +10,31 @@ enum ByteScanning {
 
     /// One bit per lane (bit i = lane i), like SSE's movemask.
     @inline(__always)
-    static func bits(_ m: SIMDMask<Block.MaskStorage>) -> UInt32 {
-        let lanes = unsafeBitCast(m, to: SIMD4<UInt64>.self)
+    static func bits(_ m: SIMDMask<Block.MaskStorage>) -> UInt32 { bits(unsafeBitCast(m, to: Words.self)) }
+
+    typealias Words = SIMD4<UInt64>
+
+    @inline(__always)
+    static func loadWords(_ p: UnsafePointer<UInt8>, _ i: Int) -> Words {
+        UnsafeRawPointer(p + i).loadUnaligned(as: Words.self)
+    }
+
+    @inline(__always)
+    static func splat(_ b: UInt8) -> Words { Words(repeating: UInt64(b) &* 0x0101_0101_0101_0101) }
+
+    /// 0x80 in every byte of `x` that is zero, 0 elsewhere (exact, no borrow between bytes).
+    @inline(__always)
+    static func zeroBytes(_ x: Words) -> Words {
+        let low7 = Words(repeating: 0x7F7F_7F7F_7F7F_7F7F)
+        return ~(((x & low7) &+ low7) | x | low7)
+    }
+
+    @inline(__always)
+    static func any(_ x: Words) -> Bool { (x[0] | x[1] | x[2] | x[3]) != 0 }
+
+    /// One bit per byte with its high bit set (bit i = byte i).
+    @inline(__always)
+    static func bits(_ lanes: Words) -> UInt32 {
         let high: UInt64 = 0x8080_8080_8080_8080
         let gather: UInt64 = 0x0002_0408_1020_4081
         let b0 = UInt32(truncatingIfNeeded: ((lanes[0] & high) &* gather) >> 56)
@@ -19,12 +42,6 @@ enum ByteScanning {
         let b2 = UInt32(truncatingIfNeeded: ((lanes[2] & high) &* gather) >> 56)
         let b3 = UInt32(truncatingIfNeeded: ((lanes[3] & high) &* gather) >> 56)
         return b0 | (b1 << 8) | (b2 << 16) | (b3 << 24)
-    }
-
-    @inline(__always)
-    static func isEmpty(_ m: SIMDMask<Block.MaskStorage>) -> Bool {
-        let lanes = unsafeBitCast(m, to: SIMD4<UInt64>.self)
-        return (lanes[0] | lanes[1] | lanes[2] | lanes[3]) == 0
     }
 
     /// Counts word starts (a non-space byte after a space byte or after the start) in `p[0..<n]`;

@@ -89,6 +89,11 @@ public final class SearchPlan: Sendable {
     /// Distinct anchor bytes, and the same as a 256-entry membership table.
     let anchorBytes: [UInt8]
     let isAnchor: [Bool]
+    let mode: PrefilterMode
+    /// Byte pairs at the anchor (second may be `Pair.any`), and the same as a 64 Ki-bit bitmap
+    /// indexed by `first << 8 | second` (`.pairBitmap` only).
+    let anchorPairs: [Pair]
+    let pairBitmap: [UInt64]
     /// Most bytes a match can span, and most bytes an anchor sits after its match start.
     let maxSpan: Int
     let maxAnchorOffset: Int
@@ -104,26 +109,24 @@ public final class SearchPlan: Sendable {
         var termStart: [Int] = [0]
         var units: [UInt32] = []
         var unitStart: [Int] = [0]
-        var anchors: [(term: Int, offset: Int, bytes: [UInt8])] = []
+        var choices: [[AnchorChoice]] = []
         var maxSpan = 0
-        let freq = ByteScanning.frequency
-        for (t, term) in terms.enumerated() {
+        for term in terms {
             termBytes.append(contentsOf: term)
             termStart.append(termBytes.count)
             if !options.ignoreCase {
-                var best = 0
-                for i in term.indices where freq[Int(term[i])] < freq[Int(term[best])] { best = i }
-                anchors.append((t, best, [term[best]]))
+                choices.append(
+                    term.indices.map { i in
+                        AnchorChoice(
+                            offset: i, pairs: [Pair(term[i], i + 1 < term.count ? UInt16(term[i + 1]) : Pair.any)])
+                    })
                 maxSpan = max(maxSpan, term.count)
                 unitStart.append(units.count)
                 continue
             }
-            // Fold the term unit by unit; the anchor is the rarest unit whose offset from the match
+            // Fold the term unit by unit. Anchors may only sit on units whose offset from the match
             // start is fixed (every earlier unit's spellings have one UTF-8 length).
-            var offset: Int? = 0
-            var span = 0
-            var bestScore = Int.max
-            var best: (offset: Int, bytes: [UInt8]) = (0, [])
+            var spellings: [[[UInt8]]] = []
             term.withUnsafeBufferPointer { buf in
                 guard let p = buf.baseAddress else { return }
                 var i = 0
@@ -131,29 +134,72 @@ public final class SearchPlan: Sendable {
                     let (u, len) = TextUnits.decode(p, i, buf.count)
                     let folded = TextUnits.fold(u)
                     units.append(folded)
-                    let spellings = TextUnits.foldClass(folded).map { TextUnits.utf8($0) }
-                    let firstBytes = Array(Set(spellings.compactMap { $0.first })).sorted()
-                    let lengths = Set(spellings.map { $0.count })
-                    span += lengths.max() ?? len
-                    if let off = offset {
-                        let score = firstBytes.reduce(0) { $0 + Int(freq[Int($1)]) }
-                        if score < bestScore {
-                            bestScore = score
-                            best = (off, firstBytes)
-                        }
-                        offset = lengths.count == 1 ? off + (lengths.first ?? len) : nil
-                    }
+                    spellings.append(TextUnits.foldClass(folded).map { TextUnits.utf8($0) }.filter { !$0.isEmpty })
                     i += len
                 }
             }
             unitStart.append(units.count)
-            anchors.append((t, best.offset, best.bytes))
+            var termChoices: [AnchorChoice] = []
+            var offset = 0
+            var span = 0
+            for (k, spelled) in spellings.enumerated() {
+                let nextFirsts = k + 1 < spellings.count ? Set(spellings[k + 1].compactMap(\.first)) : []
+                var pairs = Set<Pair>()
+                for sp in spelled {
+                    if sp.count >= 2 {
+                        pairs.insert(Pair(sp[0], UInt16(sp[1])))
+                    } else if nextFirsts.isEmpty {
+                        pairs.insert(Pair(sp[0], Pair.any))
+                    } else {
+                        for f in nextFirsts { pairs.insert(Pair(sp[0], UInt16(f))) }
+                    }
+                }
+                termChoices.append(AnchorChoice(offset: offset, pairs: pairs.sorted()))
+                let lengths = Set(spelled.map(\.count))
+                span += lengths.max() ?? 1
+                if lengths.count != 1 {
+                    // Later units have no fixed offset; count their span only.
+                    for rest in spellings[(k + 1)...] { span += Set(rest.map(\.count)).max() ?? 1 }
+                    break
+                }
+                offset += lengths.first ?? 1
+            }
+            choices.append(termChoices)
             maxSpan = max(maxSpan, span)
         }
 
+        // Pick the prefilter: memchr on one rare byte, a SIMD compare on a few rare bytes, a SIMD
+        // compare on a few byte pairs, or a byte-pair bitmap for many terms.
+        let single = choices.map { $0.min { $0.singleScore < $1.singleScore } }
+        let singleBytes = Set(single.flatMap { $0?.firstBytes ?? [] })
+        let rare = singleBytes.allSatisfy { ByteScanning.frequency[Int($0)] <= 100 }
+        var chosen: [AnchorChoice?]
+        let mode: PrefilterMode
+        if singleBytes.count == 1 && rare {
+            mode = .memchr
+            chosen = single
+        } else if singleBytes.count <= 3 && rare {
+            mode = .bytes
+            chosen = single
+        } else {
+            chosen = choices.map { $0.min { $0.pairScore < $1.pairScore } }
+            mode = Set(chosen.flatMap { $0?.pairs ?? [] }).count <= 8 ? .pairs : .pairBitmap
+        }
+
         var perByte = [[(Int32, Int)]](repeating: [], count: 256)
-        for a in anchors {
-            for b in a.bytes { perByte[Int(b)].append((Int32(a.term), a.offset)) }
+        var pairs = Set<Pair>()
+        var pairBitmap = [UInt64](repeating: 0, count: mode == .pairBitmap ? 1024 : 0)
+        for (t, choice) in chosen.enumerated() {
+            guard let choice else { continue }
+            for b in choice.firstBytes { perByte[Int(b)].append((Int32(t), choice.offset)) }
+            for pair in choice.pairs {
+                pairs.insert(pair)
+                guard mode == .pairBitmap else { continue }
+                for second in pair.second == Pair.any ? Array(0..<256) : [Int(pair.second)] {
+                    let w = Int(pair.first) << 8 | second
+                    pairBitmap[w >> 6] |= 1 << UInt64(w & 63)
+                }
+            }
         }
         var entryStart: [Int32] = [0]
         var entryTerm: [Int32] = []
@@ -180,8 +226,11 @@ public final class SearchPlan: Sendable {
         self.entryOffset = entryOffset
         self.anchorBytes = anchorBytes
         self.isAnchor = isAnchor
+        self.mode = mode
+        self.anchorPairs = pairs.sorted()
+        self.pairBitmap = pairBitmap
         self.maxSpan = maxSpan
-        self.maxAnchorOffset = anchors.map(\.offset).max() ?? 0
+        self.maxAnchorOffset = chosen.map { $0?.offset ?? 0 }.max() ?? 0
     }
 
     /// Counts in one contiguous plaintext (no copy).
@@ -211,6 +260,42 @@ public final class SearchPlan: Sendable {
     /// Bytes before the next anchor position a stream must keep: the anchor offset, one character
     /// before the match (whole_word) and the snippet window.
     var lookbehind: Int { maxAnchorOffset + 8 + (wantSnippets ? Self.snippetWindow : 0) }
+}
+
+enum PrefilterMode: Sendable {
+    case memchr, bytes, pairs, pairBitmap
+}
+
+/// Two bytes at an anchor; `second == any` matches any byte (or the end of the text).
+struct Pair: Hashable, Comparable, Sendable {
+    static let any: UInt16 = 256
+    var first: UInt8
+    var second: UInt16
+
+    init(_ first: UInt8, _ second: UInt16) {
+        self.first = first
+        self.second = second
+    }
+
+    static func < (a: Pair, b: Pair) -> Bool { (a.first, a.second) < (b.first, b.second) }
+}
+
+/// Where a term could be anchored: a fixed offset from the match start and every byte pair a
+/// matching text can have there.
+struct AnchorChoice {
+    var offset: Int
+    var pairs: [Pair]
+
+    var firstBytes: [UInt8] { Array(Set(pairs.map(\.first))).sorted() }
+
+    var singleScore: Int { firstBytes.reduce(0) { $0 + Int(ByteScanning.frequency[Int($1)]) } }
+
+    var pairScore: Int {
+        pairs.reduce(0) { sum, pair in
+            let second = pair.second == Pair.any ? 300 : Int(ByteScanning.frequency[Int(pair.second)])
+            return sum + Int(ByteScanning.frequency[Int(pair.first)]) * second
+        }
+    }
 }
 
 /// Per-file matching state (counts, per-term resume positions, offsets, snippets).
@@ -268,9 +353,11 @@ extension SearchPlan {
         _ p: UnsafePointer<UInt8>, count: Int, base: Int, from: Int, to: Int, final: Bool, state: inout ScanState
     ) {
         guard from < to, !anchorBytes.isEmpty else { return }
-        if anchorBytes.count == 1 {
+        var q = from
+        let block = ByteScanning.blockSize
+        switch mode {
+        case .memchr:
             let b = anchorBytes[0]
-            var q = from
             while q < to {
                 guard let hit = memchr(p + q, Int32(b), to - q) else { break }
                 q = UnsafePointer(hit.assumingMemoryBound(to: UInt8.self)) - p
@@ -278,26 +365,57 @@ extension SearchPlan {
                 q += 1
             }
             return
-        }
-        var q = from
-        if anchorBytes.count <= 12 {
-            let block = ByteScanning.blockSize
-            var needles: [ByteScanning.Block] = anchorBytes.map { ByteScanning.Block(repeating: $0) }
-            needles.withUnsafeMutableBufferPointer { needles in
-                let first = needles[0]
-                while q + block <= to {
-                    let v = ByteScanning.load(p, q)
-                    var m = v .== first
-                    for k in 1..<needles.count { m = m .| (v .== needles[k]) }
-                    if !ByteScanning.isEmpty(m) {
-                        var bits = ByteScanning.bits(m)
-                        while bits != 0 {
-                            let i = q + bits.trailingZeroBitCount
-                            candidates(p, count: count, base: base, at: i, byte: p[i], final: final, state: &state)
-                            bits &= bits &- 1
-                        }
+        case .bytes:
+            let needles = anchorBytes.map { ByteScanning.splat($0) }
+            while q + block <= to {
+                let v = ByteScanning.loadWords(p, q)
+                var z = ByteScanning.zeroBytes(v ^ needles[0])
+                for k in needles.indices.dropFirst() { z |= ByteScanning.zeroBytes(v ^ needles[k]) }
+                if ByteScanning.any(z) {
+                    var bits = ByteScanning.bits(z)
+                    while bits != 0 {
+                        let i = q + bits.trailingZeroBitCount
+                        candidates(p, count: count, base: base, at: i, byte: p[i], final: final, state: &state)
+                        bits &= bits &- 1
                     }
-                    q += block
+                }
+                q += block
+            }
+        case .pairs:
+            let firsts = anchorPairs.map { ByteScanning.splat($0.first) }
+            // A wildcard second byte compares against the loaded byte itself (always equal).
+            let seconds = anchorPairs.map { ByteScanning.splat(UInt8(truncatingIfNeeded: $0.second)) }
+            let wild = anchorPairs.map { $0.second == Pair.any ? ~SIMD4<UInt64>() : SIMD4<UInt64>() }
+            let n = anchorPairs.count
+            // The second-byte load reads one byte past the block.
+            while q + block <= to && q + block < count {
+                let v0 = ByteScanning.loadWords(p, q)
+                let v1 = ByteScanning.loadWords(p, q + 1)
+                var z = SIMD4<UInt64>()
+                var k = 0
+                while k < n {
+                    z |= ByteScanning.zeroBytes((v0 ^ firsts[k]) | ((v1 ^ seconds[k]) & ~wild[k]))
+                    k += 1
+                }
+                if ByteScanning.any(z) {
+                    var bits = ByteScanning.bits(z)
+                    while bits != 0 {
+                        let i = q + bits.trailingZeroBitCount
+                        candidates(p, count: count, base: base, at: i, byte: p[i], final: final, state: &state)
+                        bits &= bits &- 1
+                    }
+                }
+                q += block
+            }
+        case .pairBitmap:
+            pairBitmap.withUnsafeBufferPointer { bitmap in
+                let last = min(to, count - 1)
+                while q < last {
+                    let w = Int(p[q]) << 8 | Int(p[q + 1])
+                    if bitmap[w >> 6] & (1 << UInt64(w & 63)) != 0 {
+                        candidates(p, count: count, base: base, at: q, byte: p[q], final: final, state: &state)
+                    }
+                    q += 1
                 }
             }
         }
