@@ -207,14 +207,19 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
     var offsets: [[Int]] = []
     var truncated = false
     text.withUnsafeBufferPointer { tb in
-        let p = tb.baseAddress ?? UnsafePointer(bitPattern: 1)!
+        guard let p = tb.baseAddress else {
+            counts = terms.map { _ in 0 }
+            offsets = terms.map { _ in [] }
+            return
+        }
         let n = tb.count
         for term in terms {
             let folded: [UInt32] = term.withUnsafeBufferPointer { q in
                 var out: [UInt32] = []
+                guard let qp = q.baseAddress else { return out }
                 var i = 0
                 while i < q.count {
-                    let (u, len) = TextUnits.decode(q.baseAddress!, i, q.count)
+                    let (u, len) = TextUnits.decode(qp, i, q.count)
                     out.append(TextUnits.fold(u))
                     i += len
                 }
@@ -315,6 +320,45 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
                 let streamed = scanner.finish()
                 #expect(streamed == whole, "round \(round) attempt \(attempt)")
             }
+        }
+    }
+
+    /// Every prefilter mode gives the reference result, whole and streamed.
+    @Test(arguments: [
+        (["Zq"], false, PrefilterMode.memchr), (["Zq", "Xj"], false, .bytes), (["Zq"], true, .bytes),
+        (["the"], false, .pairs), (["the", "a"], true, .pairs),
+        (["license", "software", "program", "the", "ab", "é", "k", "ss", "z"], false, .pairBitmap),
+        (["license", "software", "program", "the", "ab", "é", "k", "ss", "z"], true, .pairBitmap),
+        (["license", "software", "program", "theses", "ababab", "éeée", "kisses", "z\u{212A}zzz", "cafés", "qwerty", "_-_-_-"], false, .wuManber),
+        (["license", "portable", "program", "thereby", "ababab", "éeée", "mmmmmm", "zzzzzz", "cafés"], true, .wuManber),
+    ])
+    func prefilterModes(terms: [String], ignoreCase: Bool, mode: PrefilterMode) throws {
+        var rng = Rng(state: UInt64(terms.count * 31 + (ignoreCase ? 1 : 0)))
+        let words = terms.map { Array($0.utf8) } + terms.map { Array($0.uppercased().utf8) }
+        for round in 0..<200 {
+            var text: [UInt8] = []
+            for _ in 0..<Int.random(in: 0...120, using: &rng) {
+                text += Bool.random(using: &rng)
+                    ? words[Int.random(in: 0..<words.count, using: &rng)]
+                    : Self.pieces[Int.random(in: 0..<Self.pieces.count, using: &rng)]
+            }
+            let o = SearchOptions(
+                ignoreCase: ignoreCase, wholeWord: Bool.random(using: &rng), offsets: true,
+                maxOffsets: 1000, context: Int.random(in: 0...2, using: &rng))
+            let plan = try SearchPlan(terms: terms.map { Array($0.utf8) }, options: o)
+            #expect(plan.mode == mode)
+            let whole = plan.count(text)
+            let ref = reference(text, plan.terms, o)
+            #expect(whole.counts == ref.counts, "round \(round)")
+            #expect(whole.offsets == ref.offsets, "round \(round)")
+            var scanner = plan.makeScanner()
+            var i = 0
+            while i < text.count {
+                let n = min(text.count - i, Int.random(in: 1...40, using: &rng))
+                text[i..<(i + n)].withUnsafeBytes { scanner.feed($0) }
+                i += n
+            }
+            #expect(scanner.finish() == whole, "round \(round)")
         }
     }
 

@@ -78,6 +78,10 @@ public final class SearchPlan: Sendable {
     /// Case-sensitive term bytes, flattened (`termStart[t]..<termStart[t + 1]`).
     let termBytes: [UInt8]
     let termStart: [Int]
+    /// The first (up to) 8 bytes of each term as a word loaded from memory, and the mask of the
+    /// bytes that count.
+    let prefixWord: [UInt64]
+    let prefixMask: [UInt64]
     /// Folded units of each term (ignore_case), flattened (`unitStart[t]..<unitStart[t + 1]`).
     let units: [UInt32]
     let unitStart: [Int]
@@ -94,6 +98,8 @@ public final class SearchPlan: Sendable {
     /// indexed by `first << 8 | second` (`.pairBitmap` only).
     let anchorPairs: [Pair]
     let pairBitmap: [UInt64]
+    /// Wu-Manber shift per two-byte block `first << 8 | second` (`.wuManber` only).
+    let wuManberShift: [UInt8]
     /// Most bytes a match can span, and most bytes an anchor sits after its match start.
     let maxSpan: Int
     let maxAnchorOffset: Int
@@ -110,23 +116,30 @@ public final class SearchPlan: Sendable {
         var units: [UInt32] = []
         var unitStart: [Int] = [0]
         var choices: [[AnchorChoice]] = []
+        // Per term, the possible bytes at each byte offset from the match start, for the leading
+        // offsets that are the same in every spelling (Wu-Manber prefixes).
+        var fixedBytes: [[Set<UInt8>]] = []
         var maxSpan = 0
         for term in terms {
             termBytes.append(contentsOf: term)
             termStart.append(termBytes.count)
             if !options.ignoreCase {
+                // Anchors and Wu-Manber prefixes only look at the first `anchorReach` bytes, so
+                // compiling a huge term stays linear and cheap.
                 choices.append(
-                    term.indices.map { i in
+                    term.indices.prefix(Self.anchorReach).map { i in
                         AnchorChoice(
                             offset: i, pairs: [Pair(term[i], i + 1 < term.count ? UInt16(term[i + 1]) : Pair.any)])
                     })
                 maxSpan = max(maxSpan, term.count)
                 unitStart.append(units.count)
+                fixedBytes.append(term.prefix(Self.anchorReach).map { [$0] })
                 continue
             }
             // Fold the term unit by unit. Anchors may only sit on units whose offset from the match
             // start is fixed (every earlier unit's spellings have one UTF-8 length).
             var spellings: [[[UInt8]]] = []
+            var span = 0
             term.withUnsafeBufferPointer { buf in
                 guard let p = buf.baseAddress else { return }
                 var i = 0
@@ -134,15 +147,23 @@ public final class SearchPlan: Sendable {
                     let (u, len) = TextUnits.decode(p, i, buf.count)
                     let folded = TextUnits.fold(u)
                     units.append(folded)
-                    spellings.append(TextUnits.foldClass(folded).map { TextUnits.utf8($0) }.filter { !$0.isEmpty })
+                    if spellings.count < Self.anchorReach {
+                        spellings.append(TextUnits.foldClass(folded).map { TextUnits.utf8($0) }.filter { !$0.isEmpty })
+                    } else {
+                        span += 4  // Beyond the anchor reach: the longest UTF-8 spelling is an upper bound.
+                    }
                     i += len
                 }
             }
             unitStart.append(units.count)
             var termChoices: [AnchorChoice] = []
+            var fixed: [Set<UInt8>] = []
             var offset = 0
-            var span = 0
             for (k, spelled) in spellings.enumerated() {
+                if offset >= Self.anchorReach {
+                    for rest in spellings[k...] { span += Set(rest.map(\.count)).max() ?? 1 }
+                    break
+                }
                 let nextFirsts = k + 1 < spellings.count ? Set(spellings[k + 1].compactMap(\.first)) : []
                 var pairs = Set<Pair>()
                 for sp in spelled {
@@ -157,6 +178,9 @@ public final class SearchPlan: Sendable {
                 termChoices.append(AnchorChoice(offset: offset, pairs: pairs.sorted()))
                 let lengths = Set(spelled.map(\.count))
                 span += lengths.max() ?? 1
+                for j in 0..<(lengths.min() ?? 0) where lengths.count == 1 || j == 0 {
+                    fixed.append(Set(spelled.map { $0[j] }))
+                }
                 if lengths.count != 1 {
                     // Later units have no fixed offset; count their span only.
                     for rest in spellings[(k + 1)...] { span += Set(rest.map(\.count)).max() ?? 1 }
@@ -165,6 +189,7 @@ public final class SearchPlan: Sendable {
                 offset += lengths.first ?? 1
             }
             choices.append(termChoices)
+            fixedBytes.append(fixed)
             maxSpan = max(maxSpan, span)
         }
 
@@ -175,6 +200,7 @@ public final class SearchPlan: Sendable {
         let rare = singleBytes.allSatisfy { ByteScanning.frequency[Int($0)] <= 100 }
         var chosen: [AnchorChoice?]
         let mode: PrefilterMode
+        var wuManberShift: [UInt8] = []
         if singleBytes.count == 1 && rare {
             mode = .memchr
             chosen = single
@@ -183,7 +209,33 @@ public final class SearchPlan: Sendable {
             chosen = single
         } else {
             chosen = choices.map { $0.min { $0.pairScore < $1.pairScore } }
-            mode = Set(chosen.flatMap { $0?.pairs ?? [] }).count <= 8 ? .pairs : .pairBitmap
+            let m = min(fixedBytes.map(\.count).min() ?? 0, 64)
+            if Set(chosen.flatMap { $0?.pairs ?? [] }).count <= 8 {
+                mode = .pairs
+            } else if m >= 6 {
+                // Wu-Manber over the first m bytes: anchor every term on its bytes m-2, m-1 and
+                // skip windows whose last two bytes end no term's prefix.
+                mode = .wuManber
+                var shift = [UInt8](repeating: UInt8(m - 1), count: SearchPlan.wuManberTableSize)
+                for fixed in fixedBytes {
+                    for j in 0...(m - 2) {
+                        for a in fixed[j] {
+                            for b in fixed[j + 1] {
+                                let w = SearchPlan.wuManberHash(a, b)
+                                shift[w] = min(shift[w], UInt8(m - 2 - j))
+                            }
+                        }
+                    }
+                }
+                wuManberShift = shift
+                chosen = fixedBytes.map { fixed in
+                    AnchorChoice(
+                        offset: m - 2,
+                        pairs: fixed[m - 2].flatMap { a in fixed[m - 1].map { Pair(a, UInt16($0)) } }.sorted())
+                }
+            } else {
+                mode = .pairBitmap
+            }
         }
 
         var perByte = [[(Int32, Int)]](repeating: [], count: 256)
@@ -218,6 +270,12 @@ public final class SearchPlan: Sendable {
             }
         }
         self.termBytes = termBytes
+        func word(_ bytes: [UInt8]) -> UInt64 {
+            let padded = Array(bytes.prefix(8)) + [UInt8](repeating: 0, count: max(0, 8 - bytes.count))
+            return padded.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+        }
+        prefixWord = terms.map(word)
+        prefixMask = terms.map { word([UInt8](repeating: 0xFF, count: min(8, $0.count))) }
         self.termStart = termStart
         self.units = units
         self.unitStart = unitStart
@@ -229,9 +287,19 @@ public final class SearchPlan: Sendable {
         self.mode = mode
         self.anchorPairs = pairs.sorted()
         self.pairBitmap = pairBitmap
+        self.wuManberShift = wuManberShift
         self.maxSpan = maxSpan
         self.maxAnchorOffset = chosen.map { $0?.offset ?? 0 }.max() ?? 0
     }
+
+    /// How far into a term anchors may sit.
+    static let anchorReach = 64
+
+    /// The Wu-Manber table is indexed by the two-byte block.
+    static let wuManberTableSize = 65536
+
+    @inline(__always)
+    static func wuManberHash(_ a: UInt8, _ b: UInt8) -> Int { Int(a) << 8 | Int(b) }
 
     /// Counts in one contiguous plaintext (no copy).
     public func count(_ text: UnsafeRawBufferPointer) -> SearchResult {
@@ -263,7 +331,7 @@ public final class SearchPlan: Sendable {
 }
 
 enum PrefilterMode: Sendable {
-    case memchr, bytes, pairs, pairBitmap
+    case memchr, bytes, pairs, pairBitmap, wuManber
 }
 
 /// Two bytes at an anchor; `second == any` matches any byte (or the end of the text).
@@ -407,6 +475,22 @@ extension SearchPlan {
                 }
                 q += block
             }
+        case .wuManber:
+            // Window ends i = anchor + 1; no anchor can be the text's last byte (m >= 4).
+            wuManberShift.withUnsafeBufferPointer { shift in
+                let stop = min(to, count - 1)
+                var i = q + 1
+                while i <= stop {
+                    let d = Int(shift[SearchPlan.wuManberHash(p[i - 1], p[i])])
+                    if d > 0 {
+                        i += d
+                        continue
+                    }
+                    candidates(p, count: count, base: base, at: i - 1, byte: p[i - 1], final: final, state: &state)
+                    i += 1
+                }
+            }
+            return
         case .pairBitmap:
             pairBitmap.withUnsafeBufferPointer { bitmap in
                 let last = min(to, count - 1)
@@ -451,11 +535,21 @@ extension SearchPlan {
                 let lo = termStart[t]
                 let n = termStart[t + 1] - lo
                 guard s + n <= count else { continue }
-                let equal = termBytes.withUnsafeBufferPointer { tb in
-                    guard let tp = tb.baseAddress else { return false }
-                    return memcmp(p + s, tp + lo, n) == 0
+                if s + 8 <= count {
+                    let w = UnsafeRawPointer(p + s).loadUnaligned(as: UInt64.self)
+                    guard (w ^ prefixWord[t]) & prefixMask[t] == 0 else { continue }
+                    if n > 8 {
+                        let equal = termBytes.withUnsafeBufferPointer { tb in
+                            guard let tp = tb.baseAddress else { return false }
+                            return memcmp(p + s + 8, tp + lo + 8, n - 8) == 0
+                        }
+                        guard equal else { continue }
+                    }
+                } else {
+                    var i = 0
+                    while i < n && p[s + i] == termBytes[lo + i] { i += 1 }
+                    guard i == n else { continue }
                 }
-                guard equal else { continue }
                 end = s + n
             }
             if options.wholeWord && !isWordBoundaryMatch(p, count: count, base: base, start: s, end: end) {

@@ -96,13 +96,15 @@ enum TextUnits {
 
     /// Every scalar whose folding is `folded` (including `folded` itself).
     static func foldClass(_ folded: UInt32) -> [UInt32] {
-        if folded >= rawBase { return [folded] }
-        var members: [UInt32] = [folded]
-        for (i, to) in UnicodeTables.foldTo.enumerated() where to == folded {
-            members.append(UnicodeTables.foldFrom[i])
-        }
-        return members
+        [folded] + (foldMembers[folded] ?? [])
     }
+
+    /// Scalars that fold to each folding target, other than the target itself.
+    static let foldMembers: [UInt32: [UInt32]] = {
+        var members: [UInt32: [UInt32]] = [:]
+        for (from, to) in zip(UnicodeTables.foldFrom, UnicodeTables.foldTo) { members[to, default: []].append(from) }
+        return members
+    }()
 
     /// `\w` per UTS #18 (Alphabetic, Mark, Decimal_Number, Connector_Punctuation, Join_Control).
     @inline(__always)
