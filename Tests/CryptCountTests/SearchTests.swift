@@ -362,6 +362,38 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
         }
     }
 
+    /// Big chunks are scanned in place (no snippets): seams between them must not lose matches.
+    @Test func streamingBigChunksInPlace() throws {
+        var rng = Rng(state: 99)
+        for round in 0..<60 {
+            var text: [UInt8] = []
+            for _ in 0..<Int.random(in: 500...3000, using: &rng) {
+                text += Self.pieces[Int.random(in: 0..<Self.pieces.count, using: &rng)]
+            }
+            var terms: [[UInt8]] = []
+            for _ in 0..<Int.random(in: 1...20, using: &rng) {
+                var t = Self.randomBytes(&rng, maxPieces: 4)
+                if t.isEmpty { t = [0x73] }
+                terms.append(t)
+            }
+            let o = SearchOptions(
+                ignoreCase: Bool.random(using: &rng), wholeWord: Bool.random(using: &rng),
+                offsets: Bool.random(using: &rng), maxOffsets: 100_000, words: Bool.random(using: &rng))
+            let plan = try SearchPlan(terms: terms, options: o)
+            let whole = plan.count(text)
+            #expect(whole.counts == reference(text, terms, o).counts, "round \(round)")
+            var scanner = plan.makeScanner()
+            var i = 0
+            while i < text.count {
+                let n = min(text.count - i, Int.random(in: 1...1500, using: &rng))
+                text[i..<(i + n)].withUnsafeBytes { scanner.feed($0) }
+                i += n
+            }
+            #expect(scanner.finish() == whole, "round \(round)")
+            #expect(scanner.buffer.count <= 2 * (plan.lookahead + plan.lookbehind) + 1500)
+        }
+    }
+
     @Test func streamingSnippetsAcrossLargeText() throws {
         // Text longer than the snippet window on both sides, so streaming must drop and keep text.
         var rng = Rng(state: 7)

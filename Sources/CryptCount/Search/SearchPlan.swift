@@ -721,11 +721,37 @@ public struct StreamScanner {
 
     public mutating func feed(_ chunk: UnsafeRawBufferPointer) {
         guard let cp = chunk.baseAddress?.assumingMemoryBound(to: UInt8.self), chunk.count > 0 else { return }
+        let n = chunk.count
         if plan.options.words {
-            state.words &+= ByteScanning.countWordStarts(cp, chunk.count, previousIsSpace: &previousIsSpace)
+            state.words &+= ByteScanning.countWordStarts(cp, n, previousIsSpace: &previousIsSpace)
         }
         guard !plan.terms.isEmpty else { return }
-        buffer.append(contentsOf: UnsafeBufferPointer(start: cp, count: chunk.count))
+        let seam = plan.lookahead + plan.lookbehind
+        // Without snippets, a big chunk is scanned in place: only its first `seam` bytes are copied
+        // (to join it to the kept tail) and its last `seam` bytes are kept.
+        guard !plan.wantSnippets, n > 2 * seam else {
+            append(UnsafeBufferPointer(start: cp, count: n))
+            return
+        }
+        let chunkBase = base + buffer.count
+        append(UnsafeBufferPointer(start: cp, count: seam))
+        let from = base + scanFrom - chunkBase
+        let to = n - plan.lookahead
+        guard from >= plan.lookbehind, from < to else {
+            append(UnsafeBufferPointer(start: cp + seam, count: n - seam))
+            return
+        }
+        plan.scan(cp, count: n, base: chunkBase, from: from, to: to, final: false, state: &state)
+        let keep = to - plan.lookbehind
+        buffer.removeAll(keepingCapacity: true)
+        buffer.append(contentsOf: UnsafeBufferPointer(start: cp + keep, count: n - keep))
+        base = chunkBase + keep
+        scanFrom = to - keep
+    }
+
+    /// Appends to the kept tail, scans what can be decided and drops what is no longer needed.
+    private mutating func append(_ bytes: UnsafeBufferPointer<UInt8>) {
+        buffer.append(contentsOf: bytes)
         let to = buffer.count - plan.lookahead
         guard to > scanFrom else { return }
         let plan = self.plan
