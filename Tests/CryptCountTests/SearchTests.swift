@@ -37,6 +37,23 @@ private func counts(_ text: String, _ terms: [String], _ options: SearchOptions 
         #expect(r.words == 3)
     }
 
+    @Test func hugeTerms() throws {
+        // Terms longer than the anchor reach and than a streamed chunk.
+        let unit = Array("Σίσυφος \u{212A}elvin ".utf8)
+        let term = Array([[UInt8]](repeating: unit, count: 80).joined())
+        let text = Array("x ".utf8) + term + term + Array(" y".utf8) + Array(term.dropLast())
+        for ic in [false, true] {
+            let plan = try SearchPlan(terms: [term, Array(String(decoding: term, as: UTF8.self).uppercased().utf8)], options: SearchOptions(ignoreCase: ic))
+            let whole = plan.count(text)
+            #expect(whole.counts == (ic ? [2, 2] : [2, 0]))
+            var scanner = plan.makeScanner()
+            for start in stride(from: 0, to: text.count, by: 997) {
+                text[start..<min(text.count, start + 997)].withUnsafeBytes { scanner.feed($0) }
+            }
+            #expect(scanner.finish() == whole)
+        }
+    }
+
     @Test func multiByteTermsAndInvalidBytes() throws {
         #expect(try counts("naïve naïve café", ["ï", "naïve", "é"]) == [2, 2, 1])
         let text: [UInt8] = [0xFF, 0x61, 0xC3, 0xFF, 0xC3, 0xA9, 0xFF]
