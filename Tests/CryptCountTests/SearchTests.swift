@@ -4,7 +4,8 @@ import Testing
 
 private func b(_ s: String) -> [UInt8] { Array(s.utf8) }
 
-private func run(_ text: [UInt8], _ terms: [String], _ options: SearchOptions = SearchOptions()) throws -> SearchResult {
+private func run(_ text: [UInt8], _ terms: [String], _ options: SearchOptions = SearchOptions()) throws -> SearchResult
+{
     try SearchPlan(terms: terms.map(b), options: options).count(text)
 }
 
@@ -43,7 +44,9 @@ private func counts(_ text: String, _ terms: [String], _ options: SearchOptions 
         let term = Array([[UInt8]](repeating: unit, count: 80).joined())
         let text = Array("x ".utf8) + term + term + Array(" y".utf8) + Array(term.dropLast())
         for ic in [false, true] {
-            let plan = try SearchPlan(terms: [term, Array(String(decoding: term, as: UTF8.self).uppercased().utf8)], options: SearchOptions(ignoreCase: ic))
+            let plan = try SearchPlan(
+                terms: [term, Array(String(decoding: term, as: UTF8.self).uppercased().utf8)],
+                options: SearchOptions(ignoreCase: ic))
             let whole = plan.count(text)
             #expect(whole.counts == (ic ? [2, 2] : [2, 0]))
             var scanner = plan.makeScanner()
@@ -87,7 +90,8 @@ private func counts(_ text: String, _ terms: [String], _ options: SearchOptions 
 
     @Test func kelvinAndLongS() throws {
         // U+212A KELVIN SIGN folds to 'k'; U+017F LATIN SMALL LETTER LONG S folds to 's'.
-        let r = try run(b("\u{212A}ing king KING s\u{017F}"), ["king", "ss", "K"], SearchOptions(ignoreCase: true, offsets: true))
+        let r = try run(
+            b("\u{212A}ing king KING s\u{017F}"), ["king", "ss", "K"], SearchOptions(ignoreCase: true, offsets: true))
         #expect(r.counts == [3, 1, 3])
         // KELVIN SIGN is 3 bytes, so later offsets shift by 2.
         #expect(r.offsets?[0] == [0, 7, 12])
@@ -186,7 +190,10 @@ private func counts(_ text: String, _ terms: [String], _ options: SearchOptions 
     @Test func snippets() throws {
         let text = "one two three four five six seven"
         let r = try run(b(text), ["four", "one", "seven", "ee fo"], SearchOptions(offsets: true, context: 2))
-        #expect(r.snippets == [["two three four five six"], ["one two three"], ["five six seven"], ["one two three four five six"]])
+        #expect(
+            r.snippets == [
+                ["two three four five six"], ["one two three"], ["five six seven"], ["one two three four five six"],
+            ])
         let mid = try run(b("alpha beta"), ["ph"], SearchOptions(offsets: true, context: 1))
         #expect(mid.snippets == [["alpha beta"]])
         #expect(try run(b(text), ["four"], SearchOptions(offsets: true)).snippets == nil)
@@ -251,20 +258,32 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
                     var j = i
                     var ok = true
                     for u in folded {
-                        guard j < n else { ok = false; break }
+                        guard j < n else {
+                            ok = false
+                            break
+                        }
                         let (x, len) = TextUnits.decode(p, j, n)
-                        if TextUnits.fold(x) != u { ok = false; break }
+                        if TextUnits.fold(x) != u {
+                            ok = false
+                            break
+                        }
                         j += len
                     }
                     if ok { end = j }
                 } else if i + term.count <= n && Array(tb[i..<(i + term.count)]) == term {
                     end = i + term.count
                 }
-                guard let e = end else { i += 1; continue }
+                guard let e = end else {
+                    i += 1
+                    continue
+                }
                 if o.wholeWord {
                     let before = TextUnits.unitBefore(p, i, lo: 0, end: n).map(TextUnits.isWord) ?? false
                     let after = e < n && TextUnits.isWord(TextUnits.decode(p, e, n).unit)
-                    if before || after { i += TextUnits.length(p, i, n); continue }
+                    if before || after {
+                        i += TextUnits.length(p, i, n)
+                        continue
+                    }
                 }
                 c += 1
                 if offs.count < o.maxOffsets { offs.append(i) } else { truncated = true }
@@ -289,10 +308,11 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
         }
     }
 
-    static let pieces: [[UInt8]] = [
-        "a", "b", "A", "k", "K", "s", "S", " ", " ", "\n", "\r\n", "_", "1", "-", "é", "É", "ß", "ẞ", "σ", "ς",
-        "Σ", "\u{212A}", "\u{17F}", "\u{301}", "\u{A0}", "ab", "aa", "the", "The",
-    ].map { Array($0.utf8) } + [[0xFF], [0xC3], [0xE2, 0x84], [0x80]]
+    static let pieces: [[UInt8]] =
+        [
+            "a", "b", "A", "k", "K", "s", "S", " ", " ", "\n", "\r\n", "_", "1", "-", "é", "É", "ß", "ẞ", "σ", "ς",
+            "Σ", "\u{212A}", "\u{17F}", "\u{301}", "\u{A0}", "ab", "aa", "the", "The",
+        ].map { Array($0.utf8) } + [[0xFF], [0xC3], [0xE2, 0x84], [0x80]]
 
     static func randomBytes(_ rng: inout Rng, maxPieces: Int) -> [UInt8] {
         var out: [UInt8] = []
@@ -346,8 +366,16 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
         (["the"], false, .pairs), (["the", "a"], true, .pairs),
         (["license", "software", "program", "the", "ab", "é", "k", "ss", "z"], false, .pairBitmap),
         (["license", "software", "program", "the", "ab", "é", "k", "ss", "z"], true, .pairBitmap),
-        (["license", "software", "program", "theses", "ababab", "éeée", "kisses", "z\u{212A}zzz", "cafés", "qwerty", "_-_-_-"], false, .wuManber),
-        (["license", "portable", "program", "thereby", "ababab", "éeée", "mmmmmm", "zzzzzz", "cafés"], true, .wuManber),
+        (
+            [
+                "license", "software", "program", "theses", "ababab", "éeée", "kisses", "z\u{212A}zzz", "cafés",
+                "qwerty", "_-_-_-",
+            ], false, .wuManber
+        ),
+        (
+            ["license", "portable", "program", "thereby", "ababab", "éeée", "mmmmmm", "zzzzzz", "cafés"], true,
+            .wuManber
+        ),
     ])
     func prefilterModes(terms: [String], ignoreCase: Bool, mode: PrefilterMode) throws {
         var rng = Rng(state: UInt64(terms.count * 31 + (ignoreCase ? 1 : 0)))
@@ -355,7 +383,8 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
         for round in 0..<200 {
             var text: [UInt8] = []
             for _ in 0..<Int.random(in: 0...120, using: &rng) {
-                text += Bool.random(using: &rng)
+                text +=
+                    Bool.random(using: &rng)
                     ? words[Int.random(in: 0..<words.count, using: &rng)]
                     : Self.pieces[Int.random(in: 0..<Self.pieces.count, using: &rng)]
             }
