@@ -373,7 +373,10 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
             ], false, .wuManber
         ),
         (
-            ["license", "portable", "program", "thereby", "ababab", "éeée", "mmmmmm", "zzzzzz", "cafés"], true,
+            [
+                "license", "portable", "program", "thereby", "ababab", "éeée", "mmmmmm", "zzzzzz", "cafés", "quartz",
+                "jujube", "voodoo", "fifty1",
+            ], true,
             .wuManber
         ),
     ])

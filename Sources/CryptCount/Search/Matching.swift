@@ -17,7 +17,7 @@ extension SearchPlan {
         let block = ByteScanning.blockSize
         switch mode {
         case .memchr:
-            let b = anchorBytes[0]
+            let b = memchrByte
             while q < to {
                 guard let hit = memchr(p + q, Int32(b), to - q) else { break }
                 q = UnsafePointer(hit.assumingMemoryBound(to: UInt8.self)) - p
@@ -27,8 +27,9 @@ extension SearchPlan {
             return
         case .bytes:
             let needles = anchorBytes.map { ByteScanning.splat($0) }
+            let fm = ByteScanning.splat(foldMask)
             while q + block <= to {
-                let v = ByteScanning.loadWords(p, q)
+                let v = ByteScanning.loadWords(p, q) | fm
                 var z = ByteScanning.zeroBytes(v ^ needles[0])
                 for k in needles.indices.dropFirst() { z |= ByteScanning.zeroBytes(v ^ needles[k]) }
                 if ByteScanning.any(z) {
@@ -47,10 +48,11 @@ extension SearchPlan {
             let seconds = anchorPairs.map { ByteScanning.splat(UInt8(truncatingIfNeeded: $0.second)) }
             let wild = anchorPairs.map { $0.second == Pair.any ? ~SIMD4<UInt64>() : SIMD4<UInt64>() }
             let n = anchorPairs.count
+            let fm = ByteScanning.splat(foldMask)
             // The second-byte load reads one byte past the block.
             while q + block <= to && q + block < count {
-                let v0 = ByteScanning.loadWords(p, q)
-                let v1 = ByteScanning.loadWords(p, q + 1)
+                let v0 = ByteScanning.loadWords(p, q) | fm
+                let v1 = ByteScanning.loadWords(p, q + 1) | fm
                 var z = SIMD4<UInt64>()
                 var k = 0
                 while k < n {
@@ -69,11 +71,12 @@ extension SearchPlan {
             }
         case .wuManber:
             // Window ends i = anchor + 1; no anchor can be the text's last byte (m >= 4).
+            let fm = foldMask
             wuManberShift.withUnsafeBufferPointer { shift in
                 let stop = min(to, count - 1)
                 var i = q + 1
                 while i <= stop {
-                    let d = Int(shift[SearchPlan.wuManberHash(p[i - 1], p[i])])
+                    let d = Int(shift[SearchPlan.wuManberHash(p[i - 1] | fm, p[i] | fm)])
                     if d > 0 {
                         i += d
                         continue
@@ -84,10 +87,11 @@ extension SearchPlan {
             }
             return
         case .pairBitmap:
+            let fm = foldMask
             pairBitmap.withUnsafeBufferPointer { bitmap in
                 let last = min(to, count - 1)
                 while q < last {
-                    let w = Int(p[q]) << 8 | Int(p[q + 1])
+                    let w = Int(p[q] | fm) << 8 | Int(p[q + 1] | fm)
                     if bitmap[w >> 6] & (1 << UInt64(w & 63)) != 0 {
                         candidates(p, count: count, base: base, at: q, byte: p[q], final: final, state: &state)
                     }
@@ -112,8 +116,9 @@ extension SearchPlan {
         _ p: UnsafePointer<UInt8>, count: Int, base: Int, at q: Int, byte: UInt8, final: Bool,
         state: inout ScanState
     ) {
-        var e = Int(entryStart[Int(byte)])
-        let stop = Int(entryStart[Int(byte) + 1])
+        let key = Int(byte | foldMask)
+        var e = Int(entryStart[key])
+        let stop = Int(entryStart[key + 1])
         while e < stop {
             let t = Int(entryTerm[e])
             let s = q - entryOffset[e]

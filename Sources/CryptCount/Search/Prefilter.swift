@@ -24,6 +24,13 @@ struct AnchorChoice {
 
     var firstBytes: [UInt8] { Array(Set(pairs.map(\.first))).sorted() }
 
+    /// The same choice with `mask` or-ed into every byte (merging ASCII case variants).
+    func folded(_ mask: UInt8) -> AnchorChoice {
+        let merged = Set(
+            pairs.map { Pair($0.first | mask, $0.second == Pair.any ? Pair.any : $0.second | UInt16(mask)) })
+        return AnchorChoice(offset: offset, pairs: merged.sorted())
+    }
+
     var singleScore: Int { firstBytes.reduce(0) { $0 + Int(ByteScanning.frequency[Int($1)]) } }
 
     var pairScore: Int {
@@ -32,4 +39,10 @@ struct AnchorChoice {
             return sum + Int(ByteScanning.frequency[Int(pair.first)]) * second
         }
     }
+}
+
+/// A term anchored at `offset` bytes after its match start.
+struct Entry: Hashable {
+    var term: Int
+    var offset: Int
 }

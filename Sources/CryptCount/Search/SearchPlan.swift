@@ -82,9 +82,14 @@ public final class SearchPlan: Sendable {
     let entryStart: [Int32]
     let entryTerm: [Int32]
     let entryOffset: [Int]
-    /// Distinct anchor bytes, and the same as a 256-entry membership table.
+    /// Distinct anchor bytes (with `foldMask` applied), and a 256-entry membership table of the
+    /// text bytes that can be anchors.
     let anchorBytes: [UInt8]
     let isAnchor: [Bool]
+    /// 0x20 with ignore_case (prefilters compare bytes with that bit set), else 0.
+    let foldMask: UInt8
+    /// The raw byte `.memchr` looks for.
+    let memchrByte: UInt8
     let mode: PrefilterMode
     /// Byte pairs at the anchor (second may be `Pair.any`), and the same as a 64 Ki-bit bitmap
     /// indexed by `first << 8 | second` (`.pairBitmap` only).
@@ -186,21 +191,30 @@ public final class SearchPlan: Sendable {
         }
 
         // Pick the prefilter: memchr on one rare byte, a SIMD compare on a few rare bytes, a SIMD
-        // compare on a few byte pairs, or a byte-pair bitmap for many terms.
+        // compare on a few byte pairs, Wu-Manber for many long terms, or a byte-pair bitmap.
+        // With ignore_case, everything but memchr compares bytes with 0x20 set, which merges ASCII
+        // case pairs (and only adds false candidates elsewhere, which verification rejects).
+        let fm: UInt8 = options.ignoreCase ? 0x20 : 0
         let single = choices.map { $0.min { $0.singleScore < $1.singleScore } }
         let singleBytes = Set(single.flatMap { $0?.firstBytes ?? [] })
-        let rare = singleBytes.allSatisfy { ByteScanning.frequency[Int($0)] <= 100 }
         var chosen: [AnchorChoice?]
         let mode: PrefilterMode
         var wuManberShift: [UInt8] = []
-        if singleBytes.count == 1 && rare {
+        var memchrByte: UInt8 = 0
+        let folded = choices.map { $0.map { $0.folded(fm) } }
+        let foldedSingle = folded.map { $0.min { $0.singleScore < $1.singleScore } }
+        let foldedSingleBytes = Set(foldedSingle.flatMap { $0?.firstBytes ?? [] })
+        if singleBytes.count == 1, let b = singleBytes.first, ByteScanning.frequency[Int(b)] <= 100 {
             mode = .memchr
+            memchrByte = b
             chosen = single
-        } else if singleBytes.count <= 3 && rare {
+        } else if foldedSingleBytes.count <= 3
+            && foldedSingleBytes.allSatisfy({ ByteScanning.frequency[Int($0)] <= 100 })
+        {
             mode = .bytes
-            chosen = single
+            chosen = foldedSingle
         } else {
-            chosen = choices.map { $0.min { $0.pairScore < $1.pairScore } }
+            chosen = folded.map { $0.min { $0.pairScore < $1.pairScore } }
             let m = min(fixedBytes.map(\.count).min() ?? 0, 64)
             if Set(chosen.flatMap { $0?.pairs ?? [] }).count <= 8 {
                 mode = .pairs
@@ -208,8 +222,9 @@ public final class SearchPlan: Sendable {
                 // Wu-Manber over the first m bytes: anchor every term on its bytes m-2, m-1 and
                 // skip windows whose last two bytes end no term's prefix.
                 mode = .wuManber
+                let fixedFolded = fixedBytes.map { $0.map { Set($0.map { $0 | fm }) } }
                 var shift = [UInt8](repeating: UInt8(m - 1), count: SearchPlan.wuManberTableSize)
-                for fixed in fixedBytes {
+                for fixed in fixedFolded {
                     for j in 0...(m - 2) {
                         for a in fixed[j] {
                             for b in fixed[j + 1] {
@@ -220,7 +235,7 @@ public final class SearchPlan: Sendable {
                     }
                 }
                 wuManberShift = shift
-                chosen = fixedBytes.map { fixed in
+                chosen = fixedFolded.map { fixed in
                     AnchorChoice(
                         offset: m - 2,
                         pairs: fixed[m - 2].flatMap { a in fixed[m - 1].map { Pair(a, UInt16($0)) } }.sorted())
@@ -230,12 +245,13 @@ public final class SearchPlan: Sendable {
             }
         }
 
-        var perByte = [[(Int32, Int)]](repeating: [], count: 256)
+        // Candidates are looked up by the anchor byte with 0x20 set (ignore_case) or as is.
+        var perByte = [Set<Entry>](repeating: [], count: 256)
         var pairs = Set<Pair>()
         var pairBitmap = [UInt64](repeating: 0, count: mode == .pairBitmap ? 1024 : 0)
         for (t, choice) in chosen.enumerated() {
             guard let choice else { continue }
-            for b in choice.firstBytes { perByte[Int(b)].append((Int32(t), choice.offset)) }
+            for b in choice.firstBytes { perByte[Int(b | fm)].insert(Entry(term: t, offset: choice.offset)) }
             for pair in choice.pairs {
                 pairs.insert(pair)
                 guard mode == .pairBitmap else { continue }
@@ -249,18 +265,16 @@ public final class SearchPlan: Sendable {
         var entryTerm: [Int32] = []
         var entryOffset: [Int] = []
         var anchorBytes: [UInt8] = []
-        var isAnchor = [Bool](repeating: false, count: 256)
         for b in 0..<256 {
-            for (t, off) in perByte[b] {
-                entryTerm.append(t)
-                entryOffset.append(off)
+            for entry in perByte[b].sorted(by: { ($0.term, $0.offset) < ($1.term, $1.offset) }) {
+                entryTerm.append(Int32(entry.term))
+                entryOffset.append(entry.offset)
             }
             entryStart.append(Int32(entryTerm.count))
-            if !perByte[b].isEmpty {
-                anchorBytes.append(UInt8(b))
-                isAnchor[b] = true
-            }
+            if !perByte[b].isEmpty { anchorBytes.append(UInt8(b)) }
         }
+        self.foldMask = fm
+        self.memchrByte = memchrByte
         self.termBytes = termBytes
         func word(_ bytes: [UInt8]) -> UInt64 {
             let padded = Array(bytes.prefix(8)) + [UInt8](repeating: 0, count: max(0, 8 - bytes.count))
@@ -275,7 +289,7 @@ public final class SearchPlan: Sendable {
         self.entryTerm = entryTerm
         self.entryOffset = entryOffset
         self.anchorBytes = anchorBytes
-        self.isAnchor = isAnchor
+        self.isAnchor = (0..<256).map { !perByte[$0 | Int(fm)].isEmpty }
         self.mode = mode
         self.anchorPairs = pairs.sorted()
         self.pairBitmap = pairBitmap
