@@ -118,36 +118,39 @@ extension SearchPlan {
     ) {
         let key = Int(byte | foldMask)
         var e = Int(entryStart[key])
-        let stop = Int(entryStart[key + 1])
+        let stop = Int(entryStart[key &+ 1])
         while e < stop {
             let t = Int(entryTerm[e])
-            let s = q - entryOffset[e]
-            e += 1
-            guard base + s >= state.nextAllowed[t], s >= 0 else { continue }
+            let s = q &- entryOffset[e]
+            e &+= 1
+            guard s >= 0 else { continue }
+            // Cheap reject on the first (up to) 8 bytes before looking at the term's state.
+            let whole8 = s &+ 8 <= count
+            if whole8 {
+                let w = UnsafeRawPointer(p + s).loadUnaligned(as: UInt64.self) | prefixFold
+                guard (w ^ prefixWord[t]) & prefixMask[t] == 0 else { continue }
+            }
+            guard base &+ s >= state.nextAllowed[t] else { continue }
             let end: Int
             if options.ignoreCase {
                 guard let m = matchFolded(p, count: count, at: s, term: t) else { continue }
                 end = m
             } else {
                 let lo = termStart[t]
-                let n = termStart[t + 1] - lo
-                guard s + n <= count else { continue }
-                if s + 8 <= count {
-                    let w = UnsafeRawPointer(p + s).loadUnaligned(as: UInt64.self)
-                    guard (w ^ prefixWord[t]) & prefixMask[t] == 0 else { continue }
-                    if n > 8 {
-                        let equal = termBytes.withUnsafeBufferPointer { tb in
-                            guard let tp = tb.baseAddress else { return false }
-                            return memcmp(p + s + 8, tp + lo + 8, n - 8) == 0
-                        }
-                        guard equal else { continue }
-                    }
-                } else {
+                let n = termStart[t &+ 1] &- lo
+                guard s &+ n <= count else { continue }
+                if !whole8 {
                     var i = 0
-                    while i < n && p[s + i] == termBytes[lo + i] { i += 1 }
+                    while i < n && p[s &+ i] == termBytes[lo &+ i] { i &+= 1 }
                     guard i == n else { continue }
+                } else if n > 8 {
+                    let equal = termBytes.withUnsafeBufferPointer { tb in
+                        guard let tp = tb.baseAddress else { return false }
+                        return memcmp(p + s + 8, tp + lo + 8, n &- 8) == 0
+                    }
+                    guard equal else { continue }
                 }
-                end = s + n
+                end = s &+ n
             }
             if options.wholeWord && !isWordBoundaryMatch(p, count: count, base: base, start: s, end: end) {
                 state.nextAllowed[t] = base + s + TextUnits.length(p, s, count)

@@ -74,6 +74,8 @@ public final class SearchPlan: Sendable {
     /// bytes that count.
     let prefixWord: [UInt64]
     let prefixMask: [UInt64]
+    /// 0x2020...20 with ignore_case (or-ed into the loaded text word), else 0.
+    let prefixFold: UInt64
     /// Folded units of each term (ignore_case), flattened (`unitStart[t]..<unitStart[t + 1]`).
     let units: [UInt32]
     let unitStart: [Int]
@@ -280,8 +282,24 @@ public final class SearchPlan: Sendable {
             let padded = Array(bytes.prefix(8)) + [UInt8](repeating: 0, count: max(0, 8 - bytes.count))
             return padded.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
         }
-        prefixWord = terms.map(word)
-        prefixMask = terms.map { word([UInt8](repeating: 0xFF, count: min(8, $0.count))) }
+        // Prefix check: the bytes at fixed offsets with one possible value (after or-ing 0x20 under
+        // ignore_case) must match; other positions are masked out.
+        var words: [UInt64] = []
+        var masks: [UInt64] = []
+        for fixed in fixedBytes {
+            var value: [UInt8] = []
+            var mask: [UInt8] = []
+            for set in fixed.prefix(8) {
+                let merged = Set(set.map { $0 | fm })
+                value.append(merged.count == 1 ? merged.first ?? 0 : 0)
+                mask.append(merged.count == 1 ? 0xFF : 0)
+            }
+            words.append(word(value))
+            masks.append(word(mask))
+        }
+        prefixWord = words
+        prefixMask = masks
+        prefixFold = UInt64(fm) &* 0x0101_0101_0101_0101
         self.termStart = termStart
         self.units = units
         self.unitStart = unitStart
