@@ -379,6 +379,9 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
             ], true,
             .wuManber
         ),
+        // Sampled bitmap: every term has at least 3 fixed leading bytes.
+        (["the", "and", "abc", "xyz", "qed", "fig", "kin", "éé", "a_b", "1-2", "aaa"], false, .pairBitmap),
+        (["the", "and", "abc", "xyz", "qed", "fig", "pin", "éé", "a_b", "1-2", "aaaa"], true, .pairBitmap),
     ])
     func prefilterModes(terms: [String], ignoreCase: Bool, mode: PrefilterMode) throws {
         var rng = Rng(state: UInt64(terms.count * 31 + (ignoreCase ? 1 : 0)))
@@ -396,6 +399,7 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
                 maxOffsets: 1000, context: Int.random(in: 0...2, using: &rng))
             let plan = try SearchPlan(terms: terms.map { Array($0.utf8) }, options: o)
             #expect(plan.mode == mode)
+            #expect(plan.stride == (terms.contains("xyz") ? 2 : 1))
             let whole = plan.count(text)
             let ref = reference(text, plan.terms, o)
             #expect(whole.counts == ref.counts, "round \(round)")

@@ -88,6 +88,12 @@ extension SearchPlan {
             return
         case .pairBitmap:
             let fm = foldMask
+            let k = stride
+            if k > 1 {
+                // Stay on the stream-wide lattice so chunking cannot change which positions are seen.
+                let r = (base &+ q) % k
+                if r != 0 { q &+= k &- r }
+            }
             pairBitmap.withUnsafeBufferPointer { bitmap in
                 let last = min(to, count - 1)
                 while q < last {
@@ -95,9 +101,11 @@ extension SearchPlan {
                     if bitmap[w >> 6] & (1 << UInt64(w & 63)) != 0 {
                         candidates(p, count: count, base: base, at: q, byte: p[q], final: final, state: &state)
                     }
-                    q += 1
+                    q &+= k
                 }
             }
+            // Sampled terms have at least 3 fixed bytes, so no anchor is a text's last byte.
+            if k > 1 { return }
         }
         isAnchor.withUnsafeBufferPointer { isAnchor in
             while q < to {

@@ -97,6 +97,8 @@ public final class SearchPlan: Sendable {
     /// indexed by `first << 8 | second` (`.pairBitmap` only).
     let anchorPairs: [Pair]
     let pairBitmap: [UInt64]
+    /// `.pairBitmap` looks at text positions that are multiples of this (stream offsets).
+    let stride: Int
     /// Wu-Manber shift per two-byte block `first << 8 | second` (`.wuManber` only).
     let wuManberShift: [UInt8]
     /// Most bytes a match can span, and most bytes an anchor sits after its match start.
@@ -203,6 +205,9 @@ public final class SearchPlan: Sendable {
         let mode: PrefilterMode
         var wuManberShift: [UInt8] = []
         var memchrByte: UInt8 = 0
+        var stride = 1
+        // With sampling, every anchor of every term (else `chosen` alone).
+        var extra: [[AnchorChoice]] = []
         let folded = choices.map { $0.map { $0.folded(fm) } }
         let foldedSingle = folded.map { $0.min { $0.singleScore < $1.singleScore } }
         let foldedSingleBytes = Set(foldedSingle.flatMap { $0?.firstBytes ?? [] })
@@ -244,6 +249,24 @@ public final class SearchPlan: Sendable {
                 }
             } else {
                 mode = .pairBitmap
+                // Sampling: if every term has k+1 >= 3 leading bytes at fixed offsets, register k
+                // consecutive pairs per term and look only at every k-th text position.
+                let fixedFolded = fixedBytes.map { $0.map { Set($0.map { $0 | fm }) } }
+                let k = min(4, (fixedFolded.map(\.count).min() ?? 0) - 1)
+                if k >= 2 {
+                    stride = k
+                    func pairs(_ fixed: [Set<UInt8>], _ i: Int) -> [Pair] {
+                        fixed[i].flatMap { a in fixed[i + 1].map { Pair(a, UInt16($0)) } }.sorted()
+                    }
+                    func score(_ fixed: [Set<UInt8>], _ o: Int) -> Int {
+                        (0..<k).reduce(0) { $0 + AnchorChoice(offset: 0, pairs: pairs(fixed, o + $1)).pairScore }
+                    }
+                    extra = fixedFolded.map { fixed in
+                        let best = (0..<(fixed.count - k)).min { score(fixed, $0) < score(fixed, $1) } ?? 0
+                        return (0..<k).map { AnchorChoice(offset: best + $0, pairs: pairs(fixed, best + $0)) }
+                    }
+                    chosen = extra.map { $0.first }
+                }
             }
         }
 
@@ -251,8 +274,8 @@ public final class SearchPlan: Sendable {
         var perByte = [Set<Entry>](repeating: [], count: 256)
         var pairs = Set<Pair>()
         var pairBitmap = [UInt64](repeating: 0, count: mode == .pairBitmap ? 1024 : 0)
-        for (t, choice) in chosen.enumerated() {
-            guard let choice else { continue }
+        let allChoices: [[AnchorChoice]] = extra.isEmpty ? chosen.map { $0.map { [$0] } ?? [] } : extra
+        for (t, choice) in allChoices.enumerated().flatMap({ t, list in list.map { (t, $0) } }) {
             for b in choice.firstBytes { perByte[Int(b | fm)].insert(Entry(term: t, offset: choice.offset)) }
             for pair in choice.pairs {
                 pairs.insert(pair)
@@ -268,7 +291,8 @@ public final class SearchPlan: Sendable {
         var entryOffset: [Int] = []
         var anchorBytes: [UInt8] = []
         for b in 0..<256 {
-            for entry in perByte[b].sorted(by: { ($0.term, $0.offset) < ($1.term, $1.offset) }) {
+            // Per term, larger offsets first: candidates at one position then come in match order.
+            for entry in perByte[b].sorted(by: { ($0.term, -$0.offset) < ($1.term, -$1.offset) }) {
                 entryTerm.append(Int32(entry.term))
                 entryOffset.append(entry.offset)
             }
@@ -313,7 +337,8 @@ public final class SearchPlan: Sendable {
         self.pairBitmap = pairBitmap
         self.wuManberShift = wuManberShift
         self.maxSpan = maxSpan
-        self.maxAnchorOffset = chosen.map { $0?.offset ?? 0 }.max() ?? 0
+        self.maxAnchorOffset = allChoices.flatMap { $0.map(\.offset) }.max() ?? 0
+        self.stride = stride
     }
 
     /// How far into a term anchors may sit.
