@@ -76,12 +76,13 @@ extension SearchPlan {
                 let stop = min(to, count - 1)
                 var i = q + 1
                 while i <= stop {
-                    let d = Int(shift[SearchPlan.wuManberHash(p[i - 1] | fm, p[i] | fm)])
+                    let w = Int(p[i - 1] | fm) << 8 | Int(p[i] | fm)
+                    let d = Int(shift[w])
                     if d > 0 {
                         i += d
                         continue
                     }
-                    candidates(p, count: count, base: base, at: i - 1, byte: p[i - 1], final: final, state: &state)
+                    candidates(p, count: count, base: base, at: i - 1, pair: w, final: final, state: &state)
                     i += 1
                 }
             }
@@ -99,7 +100,7 @@ extension SearchPlan {
                 while q < last {
                     let w = Int(p[q] | fm) << 8 | Int(p[q + 1] | fm)
                     if bitmap[w >> 6] & (1 << UInt64(w & 63)) != 0 {
-                        candidates(p, count: count, base: base, at: q, byte: p[q], final: final, state: &state)
+                        candidates(p, count: count, base: base, at: q, pair: w, final: final, state: &state)
                     }
                     q &+= k
                 }
@@ -125,8 +126,29 @@ extension SearchPlan {
         state: inout ScanState
     ) {
         let key = Int(byte | foldMask)
-        var e = Int(entryStart[key])
-        let stop = Int(entryStart[key &+ 1])
+        tryEntries(
+            p, count: count, base: base, at: q, entries: Int(entryStart[key])..<Int(entryStart[key &+ 1]),
+            final: final, state: &state)
+    }
+
+    /// Tries every term anchored on the byte pair `w` (already folded) with the anchor at `q`.
+    @inline(__always)
+    func candidates(
+        _ p: UnsafePointer<UInt8>, count: Int, base: Int, at q: Int, pair w: Int, final: Bool,
+        state: inout ScanState
+    ) {
+        tryEntries(
+            p, count: count, base: base, at: q, entries: Int(pairEntryStart[w])..<Int(pairEntryStart[w &+ 1]),
+            final: final, state: &state)
+    }
+
+    @inline(__always)
+    func tryEntries(
+        _ p: UnsafePointer<UInt8>, count: Int, base: Int, at q: Int, entries: Range<Int>, final: Bool,
+        state: inout ScanState
+    ) {
+        var e = entries.lowerBound
+        let stop = entries.upperBound
         while e < stop {
             let t = Int(entryTerm[e])
             let s = q &- entryOffset[e]

@@ -84,6 +84,9 @@ public final class SearchPlan: Sendable {
     let entryStart: [Int32]
     let entryTerm: [Int32]
     let entryOffset: [Int]
+    /// Per byte pair `first << 8 | second` (0x20 or-ed in under ignore_case): entries
+    /// `pairEntryStart[w]..<pairEntryStart[w + 1]` (`.pairBitmap` and `.wuManber` only).
+    let pairEntryStart: [Int32]
     /// Distinct anchor bytes (with `foldMask` applied), and a 256-entry membership table of the
     /// text bytes that can be anchors.
     let anchorBytes: [UInt8]
@@ -230,12 +233,12 @@ public final class SearchPlan: Sendable {
                 // skip windows whose last two bytes end no term's prefix.
                 mode = .wuManber
                 let fixedFolded = fixedBytes.map { $0.map { Set($0.map { $0 | fm }) } }
-                var shift = [UInt8](repeating: UInt8(m - 1), count: SearchPlan.wuManberTableSize)
+                var shift = [UInt8](repeating: UInt8(m - 1), count: 65536)
                 for fixed in fixedFolded {
                     for j in 0...(m - 2) {
                         for a in fixed[j] {
                             for b in fixed[j + 1] {
-                                let w = SearchPlan.wuManberHash(a, b)
+                                let w = Int(a) << 8 | Int(b)
                                 shift[w] = min(shift[w], UInt8(m - 2 - j))
                             }
                         }
@@ -274,15 +277,17 @@ public final class SearchPlan: Sendable {
         var perByte = [Set<Entry>](repeating: [], count: 256)
         var pairs = Set<Pair>()
         var pairBitmap = [UInt64](repeating: 0, count: mode == .pairBitmap ? 1024 : 0)
+        var perPair: [Int: Set<Entry>] = [:]
         let allChoices: [[AnchorChoice]] = extra.isEmpty ? chosen.map { $0.map { [$0] } ?? [] } : extra
         for (t, choice) in allChoices.enumerated().flatMap({ t, list in list.map { (t, $0) } }) {
             for b in choice.firstBytes { perByte[Int(b | fm)].insert(Entry(term: t, offset: choice.offset)) }
             for pair in choice.pairs {
                 pairs.insert(pair)
-                guard mode == .pairBitmap else { continue }
+                guard mode == .pairBitmap || mode == .wuManber else { continue }
                 for second in pair.second == Pair.any ? Array(0..<256) : [Int(pair.second)] {
                     let w = Int(pair.first) << 8 | second
-                    pairBitmap[w >> 6] |= 1 << UInt64(w & 63)
+                    perPair[w, default: []].insert(Entry(term: t, offset: choice.offset))
+                    if mode == .pairBitmap { pairBitmap[w >> 6] |= 1 << UInt64(w & 63) }
                 }
             }
         }
@@ -299,6 +304,27 @@ public final class SearchPlan: Sendable {
             entryStart.append(Int32(entryTerm.count))
             if !perByte[b].isEmpty { anchorBytes.append(UInt8(b)) }
         }
+        // Pair-keyed entries (bitmap and Wu-Manber modes), in the same arrays after the byte-keyed ones.
+        var pairEntryStart: [Int32] = []
+        if !perPair.isEmpty {
+            pairEntryStart = [Int32](repeating: 0, count: 65537)
+            var next = 0
+            for w in perPair.keys.sorted() {
+                while next <= w {
+                    pairEntryStart[next] = Int32(entryTerm.count)
+                    next += 1
+                }
+                for entry in (perPair[w] ?? []).sorted(by: { ($0.term, -$0.offset) < ($1.term, -$1.offset) }) {
+                    entryTerm.append(Int32(entry.term))
+                    entryOffset.append(entry.offset)
+                }
+            }
+            while next <= 65536 {
+                pairEntryStart[next] = Int32(entryTerm.count)
+                next += 1
+            }
+        }
+        self.pairEntryStart = pairEntryStart
         self.foldMask = fm
         self.memchrByte = memchrByte
         self.termBytes = termBytes
@@ -343,12 +369,6 @@ public final class SearchPlan: Sendable {
 
     /// How far into a term anchors may sit.
     static let anchorReach = 64
-
-    /// The Wu-Manber table is indexed by the two-byte block.
-    static let wuManberTableSize = 65536
-
-    @inline(__always)
-    static func wuManberHash(_ a: UInt8, _ b: UInt8) -> Int { Int(a) << 8 | Int(b) }
 
     /// Counts in one contiguous plaintext (no copy).
     public func count(_ text: UnsafeRawBufferPointer) -> SearchResult {
