@@ -49,13 +49,18 @@ public enum SearchPlanError: Error, Equatable, Sendable {
     case emptyTerm(index: Int)
 }
 
-/// Terms compiled once per request, shared (read-only) by every worker.
+/// Terms compiled once per request, shared (read-only) by every worker thread.
 ///
-/// Matching is one pass over the text for all terms: each term is anchored on its rarest byte
-/// (for `ignoreCase`, the set of first bytes of every spelling of one of its characters) at a fixed
-/// offset from the match start; a block-wise SIMD compare (or `memchr` when there is a single anchor
-/// byte) finds anchor positions, and each candidate is verified per term. Terms are independent:
-/// each keeps the end of its last match so its own matches never overlap.
+/// Matching is one pass over the text for all terms. Each term is anchored at a fixed offset from
+/// its match start on a byte, or a pair of bytes, that any match must contain there (under
+/// ignore_case: every spelling of the folded character). A prefilter finds anchor positions:
+/// `memchr` for one rare byte; a 32-byte SWAR/SIMD compare for a few rare bytes or a few pairs;
+/// Wu-Manber skipping for many terms of 6+ fixed bytes; else a 64 Ki-bit pair bitmap, sampled at
+/// every k-th position when all terms are long enough. Candidates are verified per term (8-byte
+/// prefix word, then memcmp or unit-by-unit folding). Terms are independent: each keeps the end of
+/// its last match, so its own matches never overlap, exactly as `bytes.count` per term.
+///
+/// Verification is naive, so a long periodic term over a periodic text costs O(text x term).
 public final class SearchPlan: Sendable {
     public let terms: [[UInt8]]
     public let options: SearchOptions

@@ -1,7 +1,10 @@
 /// Counts over plaintext fed in pieces; the result equals `SearchPlan.count` on the concatenation
-/// for any chunking. Memory is bounded: besides the current piece it keeps at most
-/// `plan.lookahead + plan.lookbehind` bytes (the longest match plus, with snippets,
-/// `SearchPlan.snippetWindow` bytes on each side of a match).
+/// for any chunking. One scanner per thread; `reset()` reuses it for the next file.
+///
+/// Memory is bounded independently of the file size: besides the piece being fed it keeps
+/// `plan.lookahead + plan.lookbehind` bytes (the longest possible match plus a few bytes) and, with
+/// snippets, up to `SearchPlan.snippetWindow` bytes on each side of a match whose snippet is still
+/// open. Without snippets, pieces larger than twice that are scanned in place (no copy).
 public struct StreamScanner {
     let plan: SearchPlan
     var state: ScanState
