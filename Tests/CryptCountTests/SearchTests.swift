@@ -447,10 +447,35 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
         }
     }
 
+    /// A term anchored far from its start opens its snippet after a shorter term's match that
+    /// starts later; the text the earlier snippet needs must still be kept.
+    @Test func streamingKeepsTextForEveryPendingSnippet() throws {
+        let w = SearchPlan.snippetWindow
+        let text = b(
+            String(repeating: "y", count: w + 100) + " gamma alpha beta needle Z " + String(repeating: "x ", count: w))
+        let plan = try SearchPlan(
+            terms: [b("needle"), b("gamma alpha beta needle Z")], options: SearchOptions(offsets: true, context: 1))
+        #expect(plan.maxAnchorOffset > 8)
+        let whole = plan.count(text)
+        #expect(whole.counts == [1, 1])
+        for chunk in [64, 1000, 5000] {
+            var scanner = plan.makeScanner()
+            var i = 0
+            while i < text.count {
+                let n = min(chunk, text.count - i)
+                text[i..<(i + n)].withUnsafeBytes { scanner.feed($0) }
+                i += n
+            }
+            #expect(scanner.finish() == whole, "chunk \(chunk)")
+        }
+    }
+
     @Test func streamingSnippetsAcrossLargeText() throws {
         // Text longer than the snippet window on both sides, so streaming must drop and keep text.
         var rng = Rng(state: 7)
-        let words = ["alpha", "beta", "gamma", "needle", "Needle", "é", "\n", "x\r\n"]
+        // The long phrase is anchored far from its start, so its snippets open after those of the
+        // "needle" inside it although it starts earlier.
+        let words = ["alpha", "beta", "gamma", "needle", "Needle", "é", "\n", "x\r\n", "gamma needle alpha beta Z"]
         var text: [UInt8] = []
         while text.count < 40_000 {
             text += Array(words[Int.random(in: 0..<words.count, using: &rng)].utf8)
@@ -460,7 +485,9 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
             SearchOptions(ignoreCase: true, offsets: true, maxOffsets: 5000, context: 3),
             SearchOptions(wholeWord: true, offsets: true, maxOffsets: 5000, context: 50, words: true),
         ] {
-            let plan = try SearchPlan(terms: [b("needle"), b("a g"), b("é")], options: o)
+            let plan = try SearchPlan(
+                terms: [b("needle"), b("a g"), b("é"), b("gamma needle alpha beta Z")], options: o)
+            #expect(plan.maxAnchorOffset > 8)
             let whole = plan.count(text)
             #expect(whole.counts[0] > 100)
             for chunk in [1, 100, 4096, 65536] {

@@ -1,15 +1,19 @@
 extension SearchPlan {
     /// Fills pending snippets whose window is complete (all of them when `final`).
     func resolvePending(_ p: UnsafePointer<UInt8>, count: Int, base: Int, final: Bool, state: inout ScanState) {
-        var done = 0
-        for item in state.pending {
+        var kept = 0
+        for i in state.pending.indices {
+            let item = state.pending[i]
             let s = item.start - base
             let e = item.end - base
-            guard final || e + Self.snippetWindow < count else { break }
-            state.snippets[item.term][item.slot] = snippet(p, count: count, base: base, start: s, end: e)
-            done += 1
+            if final || e + Self.snippetWindow < count {
+                state.snippets[item.term][item.slot] = snippet(p, count: count, base: base, start: s, end: e)
+            } else {
+                state.pending[kept] = item
+                kept += 1
+            }
         }
-        state.pending.removeFirst(done)
+        state.pending.removeLast(state.pending.count - kept)
     }
 
     /// The snippet for the match `s..<e`: `context` words either side of the words holding the

@@ -77,7 +77,10 @@ public struct StreamScanner {
         }
         scanFrom = to
         var keep = to - plan.lookbehind
-        if let first = state.pending.first { keep = min(keep, first.start - base - SearchPlan.snippetWindow - 8) }
+        // Pending snippets of different terms are not ordered by start (anchor offsets differ).
+        if let start = state.pending.lazy.map(\.start).min() {
+            keep = min(keep, start - base - SearchPlan.snippetWindow - 8)
+        }
         if keep > 0 {
             buffer.removeFirst(keep)
             self.base += keep
