@@ -386,7 +386,7 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
     func prefilterModes(terms: [String], ignoreCase: Bool, mode: PrefilterMode) throws {
         var rng = Rng(state: UInt64(terms.count * 31 + (ignoreCase ? 1 : 0)))
         let words = terms.map { Array($0.utf8) } + terms.map { Array($0.uppercased().utf8) }
-        for round in 0..<200 {
+        for round in 0..<100 {
             var text: [UInt8] = []
             for _ in 0..<Int.random(in: 0...120, using: &rng) {
                 text +=
