@@ -33,6 +33,8 @@ public final class Server: CountObserver, @unchecked Sendable {
     /// Keys by name. Touched only by the reader thread; workers hold references to the keys
     /// of their own jobs, so `forget` never pulls a key from under a running request.
     private var keys: [String: UnlockedKey] = [:]
+    /// Compiled term sets of recent requests (reader thread only).
+    private let plans = SearchPlanCache()
     /// The reader thread's encoder (slot -1); workers have one each.
     private let readerEncoder: ResponseEncoder
     private let workerEncoders: [ResponseEncoder]
@@ -278,7 +280,7 @@ public final class Server: CountObserver, @unchecked Sendable {
         let keys = try resolveKeys(c.key, id: id)
         let plan: SearchPlan
         do throws(SearchPlanError) {
-            plan = try SearchPlan(terms: c.terms, options: c.search)
+            plan = try plans.plan(terms: c.terms, options: c.search)
         } catch {
             throw RequestError(.badRequest, "a term is empty", id: id)
         }
