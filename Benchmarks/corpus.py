@@ -10,12 +10,12 @@
 import os
 import random
 
-import numpy as np
+
 
 STORIES = 2000
 PASSWORD = b"correct horse battery staple"
 FERNET_KEY = b"mBqJNSv5vJdY0fy7i3CfGOkDgDmv9vG3j3rS6ovVA2U="  # fixed: corpora are reproducible
-VERSION = "2"  # bump when the generator changes; a stale corpus is regenerated
+VERSION = "3"  # bump when the generator changes; a stale corpus is regenerated
 
 COMMON = (
     "the and to of a in was that it he she i you his her had with for as on at by but not we they "
@@ -40,6 +40,8 @@ def _vocabulary(rng):
 
 
 def _weights(words, common, medium, rare):
+    import numpy as np
+
     w = []
     for i, _ in enumerate(common):
         w.append(40.0 / (i + 1))
@@ -72,10 +74,10 @@ def make_text(rng_np, vocab, probs, nbytes):
     return text[:nbytes] if len(text) > nbytes else text
 
 
-HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-
-
 def _hex(a):
+    import numpy as np
+
+    HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
     out = np.empty(a.size * 2, dtype=np.uint8)
     out[0::2] = HEX[a >> 4]
     out[1::2] = HEX[a & 15]
@@ -88,6 +90,8 @@ def biographer_shift(pw):
 
 def biographer_encrypt(plain, pw, iv):
     """The seed's writer (shared/seed/biographer-format.md), vectorised with numpy."""
+    import numpy as np
+
     t = np.frombuffer(plain, dtype=np.uint8)
     for _ in range(4):
         t = _hex(t)
@@ -135,10 +139,18 @@ def ensure(root, big_bytes, log):
                 os.remove(os.path.join(root, f))
         _write(stamp, VERSION.encode())
     rng = random.Random(1234)
-    rng_np = np.random.default_rng(1234)
-    vocab_extra = _vocabulary(rng)
-    vocab = COMMON + MEDIUM + RARE + vocab_extra
-    probs = _weights(vocab_extra, COMMON, MEDIUM, RARE)
+    made = {}
+
+    def text_source():
+        # Only when something is generated: numpy stays out of a measuring process otherwise.
+        if not made:
+            import numpy as np
+
+            extra = _vocabulary(random.Random(99))
+            made["rng"] = np.random.default_rng(1234)
+            made["vocab"] = COMMON + MEDIUM + RARE + extra
+            made["probs"] = _weights(extra, COMMON, MEDIUM, RARE)
+        return made["rng"], made["vocab"], made["probs"]
     names = [f"story-{i:05d}" for i in range(STORIES)]
     dirs = {k: os.path.join(root, k) for k in ("plain", "bio", "fernet", "age")}
     for d in dirs.values():
@@ -147,6 +159,7 @@ def ensure(root, big_bytes, log):
     plain_paths = [os.path.join(dirs["plain"], n + ".txt") for n in names]
     if not all(os.path.exists(p) for p in plain_paths):
         log("generating 2,000 plaintext stories")
+        rng_np, vocab, probs = text_source()
         for p in plain_paths:
             size = int(rng_np.integers(4000, 7000))
             _write(p, make_text(rng_np, vocab, probs, size))
@@ -182,6 +195,7 @@ def ensure(root, big_bytes, log):
     big = os.path.join(root, f"big-{big_bytes >> 20}m.txt")
     if not os.path.exists(big):
         log(f"writing a {big_bytes >> 20} MiB plaintext file")
+        rng_np, vocab, probs = text_source()
         block = make_text(rng_np, vocab, probs, 4 << 20)
         tmp = big + ".tmp"
         written = 0
