@@ -151,6 +151,9 @@ def run(paths: List[Path], opts: argparse.Namespace) -> int:
                 shown += 1
             if shown == 3:
                 break
+        if not shown and hits:
+            first = hits[0]
+            print(f"    (none sent by this coprocess; offsets in {first.path.name}: {(first.offsets or [[]])[0]})")
         print(f"  coprocess: {fmt_seconds(wall)} round trip ({summary.elapsed_us / 1000:.1f} ms inside the coprocess)\n")
 
         # 2. The seed's way: decrypt and search in pure Python, on a few stories only.

@@ -86,11 +86,11 @@ def big_corpus(tmp_path_factory: pytest.TempPathFactory) -> List[Path]:
 
 
 def wait_idle(cc: Coprocess, timeout: float = 20.0) -> Dict[str, object]:
-    """Stats once nothing but the stats request itself is in flight (bounded, never hangs)."""
+    """Stats once no count request is in flight (bounded, never hangs)."""
     deadline = time.monotonic() + timeout
     while True:
         s = cc.stats()
-        if int(s.get("in_flight", 0)) <= 1 or time.monotonic() > deadline:  # type: ignore[arg-type]
+        if int(s.get("in_flight", 0)) == 0 or time.monotonic() > deadline:  # type: ignore[arg-type]
             return s
         time.sleep(0.02)
 

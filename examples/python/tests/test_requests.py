@@ -68,20 +68,48 @@ def test_empty_file_list(cc: Coprocess) -> None:
     assert q.summary.files == 0 and q.summary.counts == [0]
 
 
-def test_offsets_snippets_case_and_words(cc: Coprocess, tmp_path: Path) -> None:
+LINES = b"the cat sat on the mat\nthe end. The THE there\n"
+
+
+@pytest.fixture
+def lines_file(tmp_path: Path) -> Path:
     p = tmp_path / "t.txt"
-    p.write_bytes(b"the cat sat on the mat\nthe end. The THE there\n")
-    (r,) = cc.count([p], terms=["the"], offsets=True, context=1)
+    p.write_bytes(LINES)
+    return p
+
+
+def test_offsets(cc: Coprocess, lines_file: Path) -> None:
+    (r,) = cc.count([lines_file], terms=["the", "zebra"], offsets=True)
+    assert r.counts == [4, 0]
+    assert r.offsets == [[0, 15, 23, 40], []]
+    assert not r.truncated
+    (r,) = cc.count([lines_file], terms=["the"], offsets=True, max_offsets=2)
     assert r.counts == [4]
-    assert r.offsets == [[0, 15, 23, 40]]
-    assert r.snippets is not None
-    assert r.snippets == [["the cat", "on the mat", "the end.", "THE there"]]
-    (r,) = cc.count([p], terms=["the"], ignore_case=True)
-    assert r.counts == [6]
-    (r,) = cc.count([p], terms=["the"], ignore_case=True, whole_word=True)
-    assert r.counts == [5]
-    (r,) = cc.count([p], terms=["the"], offsets=True, max_offsets=2)
     assert r.offsets == [[0, 15]] and r.truncated
+
+
+def test_snippets(cc: Coprocess, lines_file: Path) -> None:
+    (r,) = cc.count([lines_file], terms=["the"], offsets=True, context=1)
+    assert r.snippets == [["the cat", "on the mat", "the end.", "THE there"]]
+    (r,) = cc.count([lines_file], terms=["the"], offsets=True)
+    assert r.snippets is None  # no context, no snippets
+
+
+def test_ignore_case(cc: Coprocess, lines_file: Path) -> None:
+    (r,) = cc.count([lines_file], terms=["the", "CAT"], ignore_case=True)
+    assert r.counts == [6, 1]
+
+
+def test_whole_word(cc: Coprocess, lines_file: Path) -> None:
+    (r,) = cc.count([lines_file], terms=["the"], whole_word=True)
+    assert r.counts == [3]
+    (r,) = cc.count([lines_file], terms=["the"], ignore_case=True, whole_word=True)
+    assert r.counts == [5]
+
+
+def test_words(cc: Coprocess, lines_file: Path) -> None:
+    (r,) = cc.count([lines_file], words=True)
+    assert r.counts == [] and r.words == len(LINES.split())
 
 
 def test_paths_come_back_as_given(cc: Coprocess, tmp_path: Path) -> None:

@@ -33,7 +33,7 @@ def test_results_stream_while_the_query_runs(slow_cc: Coprocess, big_corpus: Lis
     first = next(it)
     assert first.ok and not q.done
     # The coprocess is still working on the rest while we hold the first result.
-    assert int(slow_cc.stats()["in_flight"]) >= 2
+    assert int(slow_cc.stats()["in_flight"]) >= 1
     rest = list(it)
     assert 1 + len(rest) == len(big_corpus)
     assert sorted([first.index] + [r.index for r in rest]) == list(range(len(big_corpus)))
