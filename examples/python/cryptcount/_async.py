@@ -6,10 +6,10 @@ import asyncio
 import functools
 import os
 from types import TracebackType
-from typing import Any, AsyncIterator, Dict, Iterable, List, Mapping, Optional, Sequence, Type, Union
+from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Type, Union
 
 from ._client import Coprocess, _QueryState
-from ._session import Session, check_response
+from ._session import Session, Sink, check_response
 from ._types import FileResult, PathArg, Summary, TermArg, build_count, strip
 from .errors import CryptCountError
 
@@ -17,6 +17,15 @@ from .errors import CryptCountError
 def _resolve(fut: "asyncio.Future[Any]", value: Any) -> None:
     if not fut.done():
         fut.set_result(value)
+
+
+def _loop_sink(loop: asyncio.AbstractEventLoop, deliver: Callable[[Any], None]) -> Sink:
+    """A sink (called on the reader thread) that hands each response to ``deliver`` on the loop."""
+
+    def sink(msg: Any) -> None:
+        loop.call_soon_threadsafe(deliver, msg)
+
+    return sink
 
 
 class AsyncCountQuery(_QueryState):
@@ -37,7 +46,7 @@ class AsyncCountQuery(_QueryState):
         self._init_state(session, originals, progress)
         self._queue: "asyncio.Queue[Any]" = asyncio.Queue()
         # The sink must not reference the query, or a pending request would keep it alive.
-        sink = functools.partial(loop.call_soon_threadsafe, self._queue.put_nowait)
+        sink = _loop_sink(loop, self._queue.put_nowait)
         try:
             rid = session.start(msg, sink)
         except BaseException:
@@ -166,7 +175,7 @@ class AsyncCoprocess:
         loop = asyncio.get_running_loop()
         fut: "asyncio.Future[Any]" = loop.create_future()
         session = self.core._session
-        rid = session.start(msg, functools.partial(loop.call_soon_threadsafe, _resolve, fut))
+        rid = session.start(msg, _loop_sink(loop, functools.partial(_resolve, fut)))
         try:
             resp = await fut
         except asyncio.CancelledError:

@@ -271,7 +271,7 @@ class Coprocess:
         # Best effort without blocking: end of input makes the coprocess finish and exit.
         if not getattr(self, "_closed", True):
             try:
-                self._transport.close_stdin()
+                self._transport.close_stdin(blocking=False)
             except Exception:
                 pass
 

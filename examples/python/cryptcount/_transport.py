@@ -174,12 +174,15 @@ class Transport:
             if frames:
                 yield frames
 
-    def close_stdin(self) -> None:
-        with self._wlock:
-            try:
-                self._stdin.close()
-            except OSError:
-                pass
+    def close_stdin(self, blocking: bool = True) -> None:
+        if not self._wlock.acquire(blocking):
+            return
+        try:
+            self._stdin.close()
+        except OSError:
+            pass
+        finally:
+            self._wlock.release()
 
     def join_stderr(self, timeout: float) -> None:
         self._stderr_thread.join(timeout)

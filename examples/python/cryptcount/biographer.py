@@ -11,7 +11,7 @@ that the seed app ran, kept to show what the coprocess replaces.
 from __future__ import annotations
 
 import random
-from typing import Optional, Union
+from typing import List, Optional, Union
 
 __all__ = [
     "DecryptError",
@@ -150,7 +150,7 @@ def decrypt_seed_style(data: bytes, password: Password) -> bytes:
     return text
 
 
-def search_seed_style(data: bytes, password: Password, word: bytes) -> list:
+def search_seed_style(data: bytes, password: Password, word: bytes) -> List[int]:
     """What the seed returned per file: byte offsets of ``word`` (non-overlapping, left to right)."""
     plain = decrypt_seed_style(data, password)
     offsets = []
