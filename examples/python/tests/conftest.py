@@ -5,20 +5,13 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import signal
-import time
 from pathlib import Path
-from typing import Callable, Dict, Iterator, List
+from typing import Dict, Iterator, List
 
 import pytest
 
+from _cc_support import make_text
 from cryptcount import Coprocess, biographer
-
-WORDS = (
-    "rain sun river morning letter garden train window coffee night story friend city road music "
-    "winter summer quiet bright old new small house door light walk talk sea cat dog the a of and"
-).split()
-
 
 def _find_binary() -> str:
     env = os.environ.get("CRYPTCOUNT_BIN")
@@ -46,18 +39,6 @@ def cc(binary: str) -> Iterator[Coprocess]:
         yield c
 
 
-def make_text(rng: random.Random, n_words: int) -> bytes:
-    lines = []
-    line: List[str] = []
-    for _ in range(n_words):
-        line.append(rng.choice(WORDS))
-        if len(line) >= rng.randint(6, 14):
-            lines.append(" ".join(line))
-            line = []
-    lines.append(" ".join(line))
-    return ("\n".join(lines) + "\n").encode()
-
-
 @pytest.fixture
 def plain_corpus(tmp_path: Path) -> Dict[Path, bytes]:
     """Twenty small plaintext files with varied content."""
@@ -83,24 +64,3 @@ def big_corpus(tmp_path_factory: pytest.TempPathFactory) -> List[Path]:
         p.write_bytes(biographer.encrypt(texts[i % 16], "pw", rng=rng))
         paths.append(p)
     return paths
-
-
-def wait_idle(cc: Coprocess, timeout: float = 20.0) -> Dict[str, object]:
-    """Stats once no count request is in flight (bounded, never hangs)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        s = cc.stats()
-        if int(s.get("in_flight", 0)) == 0 or time.monotonic() > deadline:  # type: ignore[arg-type]
-            return s
-        time.sleep(0.02)
-
-
-def freeze(pid: int) -> Callable[[], None]:
-    """SIGSTOP a process so calls to it wait; returns a function that SIGKILLs it."""
-    os.kill(pid, signal.SIGSTOP)
-
-    def kill() -> None:
-        os.kill(pid, signal.SIGKILL)
-        os.kill(pid, signal.SIGCONT)
-
-    return kill

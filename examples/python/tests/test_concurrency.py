@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 from typing import Dict, List
 
-from conftest import wait_idle
+from _cc_support import wait_idle
 from cryptcount import AsyncCoprocess, Coprocess, RequestError, biographer
 
 TERMS = ["rain", "sun", "the", "a", "river", "night"]

@@ -12,7 +12,7 @@ from typing import Callable, List
 
 import pytest
 
-from conftest import freeze
+from _cc_support import freeze
 from cryptcount import AsyncCoprocess, Coprocess, CoprocessDied
 
 

@@ -8,7 +8,7 @@ from typing import Dict, Iterator, List
 
 import pytest
 
-from conftest import wait_idle
+from _cc_support import wait_idle
 from cryptcount import Coprocess, CryptCountError
 
 
