@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Dict
+from typing import Dict, List
 
 import pytest
 
@@ -219,3 +219,25 @@ def test_result_types(cc: Coprocess, tmp_path: Path) -> None:
     p.write_bytes(b"x")
     (r,) = cc.count([p], terms=["x"])
     assert isinstance(r, FileResult) and r.total == 1 and r.cached in (True, False)
+
+
+def test_a_request_too_large_for_a_frame_is_refused_locally(binary: str, tmp_path: Path) -> None:
+    with Coprocess(binary, args=("--max-frame", "4096")) as cc:
+        assert cc.server_info["max_frame"] == 4096
+        with pytest.raises(RequestError) as e:
+            cc.count([str(tmp_path / ("x" * 100))] * 100, terms=["x"])
+        assert e.value.code == "frame_too_large"
+        p = tmp_path / "a.txt"
+        p.write_bytes(b"xx")
+        (r,) = cc.count([p], terms=["x"])  # the session is unharmed
+        assert r.counts == [2]
+
+
+def test_busy_is_a_request_error(binary: str, big_corpus: List[Path]) -> None:
+    with Coprocess(binary, workers=1, args=("--max-in-flight", "1", "--cache-mb", "0")) as cc:
+        with cc.count(big_corpus, terms=["rain"], cipher="biographer", secret="pw") as first:
+            second = cc.count(big_corpus[:1], terms=["rain"], cipher="biographer", secret="pw")
+            with pytest.raises(RequestError) as e:
+                second.wait()
+            assert e.value.code == "busy"
+            assert first.summary.files == len(big_corpus)
