@@ -37,6 +37,8 @@ class FileResult:
     snippets: Optional[List[List[str]]] = None
     truncated: bool = False
     error: Optional[FileError] = None
+    #: The cipher the coprocess used, when it chose one (requests with ``cipher="auto"``).
+    cipher: Optional[str] = None
 
     @property
     def ok(self) -> bool:
@@ -164,6 +166,7 @@ def file_result(msg: Mapping[str, Any], originals: Sequence[Any]) -> FileResult:
         snippets=msg.get("snippets"),
         truncated=bool(msg.get("truncated", False)),
         error=error,
+        cipher=msg.get("cipher"),
     )
 
 
