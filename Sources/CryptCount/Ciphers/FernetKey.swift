@@ -20,6 +20,9 @@ public final class FernetKey: CipherKey {
     let keys: [KeyPair]
     /// Maximum token age in seconds; nil means no age check (as Python without `ttl`).
     public let ttl: Int?
+
+    /// With a ttl the same token turns from valid to expired, so its plaintext is not cached.
+    public var plaintextIsCacheable: Bool { ttl == nil }
     /// Seconds since the epoch; injectable so tests can use the spec vectors' `now`.
     let clock: @Sendable () -> Int64
 
