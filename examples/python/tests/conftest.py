@@ -5,13 +5,18 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import sys
 from pathlib import Path
 from typing import Dict, Iterator, List
 
 import pytest
 
-from _cc_support import make_text
-from cryptcount import Coprocess, biographer
+# Test this checkout's package, installed or not (no pytest config here: this suite also runs
+# beside others from the repository root).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _cc_support import make_text  # noqa: E402
+from cryptcount import Coprocess, biographer  # noqa: E402
 
 def _find_binary() -> str:
     env = os.environ.get("CRYPTCOUNT_BIN")
