@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from cryptcount import ProtocolError
+from cryptcount import BinaryNotFound, ProtocolError
 from cryptcount._stream import pack, unpack
-from cryptcount._transport import FrameDecoder, TailBuffer, encode_frame
+from cryptcount._transport import FrameDecoder, TailBuffer, encode_frame, find_binary
 from cryptcount._types import wire_path
 
 
@@ -58,3 +60,25 @@ def test_tail_buffer_keeps_the_end() -> None:
     text = tail.text()
     assert text.endswith("line 99")
     assert "line 1\n" not in text
+
+
+def test_find_binary_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    exe = tmp_path / "cryptcount"
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
+    other = tmp_path / "other"
+    other.write_text("#!/bin/sh\n")
+    other.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("CRYPTCOUNT_BIN", raising=False)
+    assert find_binary() == str(exe)  # PATH
+    monkeypatch.setenv("CRYPTCOUNT_BIN", str(other))
+    assert find_binary() == str(other)  # $CRYPTCOUNT_BIN before PATH
+    assert find_binary(exe) == str(exe)  # the argument before both
+    monkeypatch.setenv("CRYPTCOUNT_BIN", str(tmp_path / "missing"))
+    with pytest.raises(BinaryNotFound):
+        find_binary()
+    monkeypatch.delenv("CRYPTCOUNT_BIN")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(BinaryNotFound):
+        find_binary()
