@@ -3,7 +3,8 @@
 
 Times ``list(cc.count([small_file], terms=["rain"]))`` (request sent, the one file result and the
 ``done`` read back and turned into Python objects) many times on one coprocess, after a warm-up,
-and prints percentiles. Also times ``stats()`` (no file work) for comparison.
+and prints percentiles. For comparison it also times a count with no files (request
+validation and ``done`` only) and ``stats()`` (answered without the worker pool).
 
     CRYPTCOUNT_BIN=.build/release/cryptcount python3 examples/python/bench_roundtrip.py [-n 20000]
 """
@@ -55,11 +56,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-n", type=int, default=20000, help="timed round trips (default 20000)")
     ap.add_argument("--warmup", type=int, default=1000)
+    ap.add_argument("--workers", type=int, help="--workers for the coprocess")
     ap.add_argument("--binary", help="the cryptcount executable (default: $CRYPTCOUNT_BIN, else PATH)")
     ap.add_argument("--json", action="store_true", help="print the numbers as JSON")
     opts = ap.parse_args()
 
-    with tempfile.TemporaryDirectory() as tmp, Coprocess(opts.binary) as cc:
+    with tempfile.TemporaryDirectory() as tmp, Coprocess(opts.binary, workers=opts.workers) as cc:
         small = os.path.join(tmp, "small.txt")
         Path(small).write_bytes(b"It rained all morning; the rain stopped at noon.\n")
         expected = [2]
@@ -69,8 +71,12 @@ def main() -> int:
             if r.counts != expected:
                 raise SystemExit(f"wrong answer: {r}")
 
+        def empty_count() -> None:
+            cc.count([], terms=["rain"]).wait()
+
         results = {
             "count_1_file_1_term": measure(tiny_count, opts.n, opts.warmup),
+            "count_0_files": measure(empty_count, opts.n, opts.warmup),
             "stats": measure(cc.stats, opts.n, opts.warmup),
         }
         info = cc.server_info
