@@ -1,0 +1,34 @@
+/// What happened to one file of a `count` request.
+public enum FileOutcome: Sendable {
+    case counted(CountedFile)
+    case failed(FileErrorCode, String)
+}
+
+public struct CountedFile: Sendable {
+    public var result: SearchResult
+    /// Plaintext length.
+    public var bytes: Int
+    /// Served from the plaintext cache.
+    public var cached: Bool
+    /// The cipher used, reported for `"cipher": "auto"` only.
+    public var cipher: String?
+}
+
+/// How a request's files are decrypted.
+public enum KeyChoice: Sendable {
+    case single(UnlockedKey)
+    /// `"cipher": "auto"`: each file is sniffed and decrypted with the first key of its kind.
+    case auto([UnlockedKey])
+}
+
+/// Engine-wide settings (from `serve` flags).
+public struct EngineConfig: Sendable {
+    public var workers = 2
+    public var cacheBytes = 256 << 20
+    public var maxFileSize = 1 << 30
+    /// Canonical absolute paths; empty means no restriction.
+    public var allowedRoots: [[UInt8]] = []
+    /// Bytes of responses that may wait for the parent to read before workers pause.
+    public var outputHighWater = 8 << 20
+    public init() {}
+}

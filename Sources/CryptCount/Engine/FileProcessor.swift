@@ -1,0 +1,351 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Linux's O_PATH (not exported by the Glibc module): open a name without opening the file.
+private let openPathOnly: Int32 = 0o10000000
+
+/// Reads, decrypts and counts one file at a time. One per worker thread: its buffers are reused
+/// from file to file, so the steady state allocates nothing but result arrays.
+final class FileProcessor {
+    let config: EngineConfig
+    let cache: PlaintextCache
+    let stats: EngineStats
+    /// The whole file, for formats read whole (and small plain files).
+    private var input: UnsafeMutableRawBufferPointer
+    /// Plaintext of whole-file formats.
+    private var plain: [UInt8] = []
+    /// Chunk size for streamed reading.
+    static let chunkSize = 1 << 20
+    /// Plain files up to this size are read in one piece and counted in place.
+    static let wholePlainLimit = 8 << 20
+
+    init(config: EngineConfig, cache: PlaintextCache, stats: EngineStats) {
+        self.config = config
+        self.cache = cache
+        self.stats = stats
+        input = .allocate(byteCount: Self.chunkSize, alignment: 64)
+    }
+
+    deinit { input.deallocate() }
+
+    private func ensureInput(_ n: Int) {
+        guard n > input.count else { return }
+        var size = input.count
+        while size < n { size = size > (1 << 40) ? n : size * 2 }
+        input.deallocate()
+        input = .allocate(byteCount: size, alignment: 64)
+    }
+
+    // MARK: - Opening
+
+    private struct Opened {
+        var fd: Int32
+        var identity: FileIdentity
+    }
+
+    private static func failure(forErrno e: Int32, what: String) -> FileOutcome {
+        let reason = String(cString: strerror(e))
+        switch e {
+        case ENOENT, ENOTDIR, ENAMETOOLONG:
+            return .failed(.notFound, "\(what): \(reason)")
+        case EACCES, EPERM:
+            return .failed(.permissionDenied, "\(what): \(reason)")
+        case EISDIR:
+            return .failed(.notAFile, "\(what): is a directory")
+        default:
+            return .failed(.ioError, "\(what): \(reason)")
+        }
+    }
+
+    private static func kindName(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFDIR: "a directory"
+        case S_IFIFO: "a FIFO"
+        case S_IFCHR: "a character device"
+        case S_IFBLK: "a block device"
+        case S_IFSOCK: "a socket"
+        default: "not a regular file"
+        }
+    }
+
+    /// Opens a path for reading, refusing anything that is not a regular file without ever
+    /// opening it for reading (so a FIFO cannot block and a device is not touched). With allowed
+    /// roots, the check is made on what was opened (via /proc/self/fd), so a path swapped
+    /// under us cannot redirect the read.
+    private func open(_ path: [UInt8], key: KeyIdentity?, cacheHit: inout PlaintextCache.Entry?) -> Result<Opened, FileFailure> {
+        if path.isEmpty { return .failure(FileFailure(.notFound, "the path is empty")) }
+        if path.contains(0) { return .failure(FileFailure(.notFound, "the path contains a NUL byte")) }
+        var cpath = path
+        cpath.append(0)
+
+        // O_PATH opens the name without opening the file itself: no side effects, no blocking.
+        let pathFD = cpath.withUnsafeBufferPointer { b in
+            b.baseAddress.map { Glibc.open(UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self), openPathOnly | O_CLOEXEC) } ?? -1
+        }
+        if pathFD < 0 { return .failure(FileFailure(outcome: Self.failure(forErrno: errno, what: "cannot open"))) }
+        defer { close(pathFD) }
+        var st = stat()
+        if fstat(pathFD, &st) != 0 { return .failure(FileFailure(outcome: Self.failure(forErrno: errno, what: "cannot stat"))) }
+        if !config.allowedRoots.isEmpty {
+            guard let real = Self.realPath(ofFD: pathFD) else {
+                return .failure(FileFailure(.outsideRoot, "cannot resolve the opened file's path"))
+            }
+            guard Self.isUnderAllowedRoot(real, roots: config.allowedRoots) else {
+                return .failure(FileFailure(.outsideRoot, "the path resolves outside every allowed root"))
+            }
+        }
+        guard st.st_mode & S_IFMT == S_IFREG else {
+            return .failure(FileFailure(.notAFile, "\(Self.kindName(st.st_mode)), not a regular file"))
+        }
+        let identity = FileIdentity(st)
+        if let key, let entry = cache.lookup(PlaintextCache.Key(file: identity, key: key)) {
+            cacheHit = entry
+            return .success(Opened(fd: -1, identity: identity))
+        }
+        // Reopen the very file the O_PATH descriptor names.
+        var procPath = Array("/proc/self/fd/\(pathFD)".utf8)
+        procPath.append(0)
+        var fd = procPath.withUnsafeBufferPointer { b in
+            b.baseAddress.map {
+                Glibc.open(UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+            } ?? -1
+        }
+        if fd < 0 && errno == ENOENT && config.allowedRoots.isEmpty {
+            // No /proc: open by name and make sure it is still the file we checked.
+            fd = cpath.withUnsafeBufferPointer { b in
+                b.baseAddress.map {
+                    Glibc.open(UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+                } ?? -1
+            }
+        }
+        if fd < 0 { return .failure(FileFailure(outcome: Self.failure(forErrno: errno, what: "cannot open"))) }
+        var st2 = stat()
+        if fstat(fd, &st2) != 0 || st2.st_dev != st.st_dev || st2.st_ino != st.st_ino {
+            close(fd)
+            return .failure(FileFailure(.ioError, "the file was replaced while being opened"))
+        }
+        return .success(Opened(fd: fd, identity: identity))
+    }
+
+    static func realPath(ofFD fd: Int32) -> [UInt8]? {
+        var link = Array("/proc/self/fd/\(fd)".utf8)
+        link.append(0)
+        var buf = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = link.withUnsafeBufferPointer { l in
+            buf.withUnsafeMutableBufferPointer { b -> Int in
+                guard let lp = l.baseAddress, let bp = b.baseAddress else { return -1 }
+                return readlink(
+                    UnsafeRawPointer(lp).assumingMemoryBound(to: CChar.self),
+                    UnsafeMutableRawPointer(bp).assumingMemoryBound(to: CChar.self), b.count - 1)
+            }
+        }
+        guard n > 0 && n < buf.count - 1 else { return nil }
+        return Array(buf[0..<n])
+    }
+
+    static func isUnderAllowedRoot(_ path: [UInt8], roots: [[UInt8]]) -> Bool {
+        for root in roots {
+            if root == [UInt8(ascii: "/")] { return true }
+            if path.count >= root.count && path.starts(with: root)
+                && (path.count == root.count || path[root.count] == UInt8(ascii: "/"))
+            {
+                return true
+            }
+        }
+        return false
+    }
+
+    // MARK: - Processing
+
+    func process(path: [UInt8], keys: KeyChoice, plan: SearchPlan) -> FileOutcome {
+        // Which key's cache entries apply is known up front except for `auto`, where the sniff
+        // decides; `auto` looks the cache up after sniffing.
+        var cacheKey: KeyIdentity? = nil
+        if case .single(let k) = keys, k.identity != .plain { cacheKey = k.identity }
+        var hit: PlaintextCache.Entry? = nil
+        let opened: Opened
+        switch open(path, key: cacheKey, cacheHit: &hit) {
+        case .failure(let f): return .failed(f.code, f.message)
+        case .success(let o): opened = o
+        }
+        if let hit {
+            stats.addPlain(hit.plaintext.count)
+            let result = hit.plaintext.withUnsafeBytes { plan.count($0) }
+            var auto: String? = nil
+            if case .auto = keys { auto = hit.cipher }
+            return .counted(CountedFile(result: result, bytes: hit.plaintext.count, cached: true, cipher: auto))
+        }
+        defer { close(opened.fd) }
+
+        switch keys {
+        case .single(let key):
+            return decryptAndCount(fd: opened.fd, identity: opened.identity, key: key, plan: plan, reportCipher: false)
+        case .auto(let candidates):
+            return processAuto(fd: opened.fd, identity: opened.identity, keys: candidates, plan: plan)
+        }
+    }
+
+    private func processAuto(fd: Int32, identity: FileIdentity, keys: [UnlockedKey], plan: SearchPlan) -> FileOutcome {
+        // Sniff from the first bytes, then rewind.
+        let probe = UnsafeMutableRawBufferPointer(rebasing: input[0..<min(input.count, 256)])
+        let n = pread(fd, probe.baseAddress, probe.count, 0)
+        if n < 0 { return Self.failure(forErrno: errno, what: "cannot read") }
+        let kind = CipherSniffer.sniff(UnsafeRawBufferPointer(rebasing: probe[0..<n]))
+        let key: UnlockedKey
+        if let kind {
+            guard let k = keys.first(where: { $0.cipherName == kind }) else {
+                return .failed(.decryptFailed, "the file looks like \(kind), but no \(kind) key was given")
+            }
+            key = k
+        } else {
+            key = UnlockedKey(key: PlainKey.shared, identity: .plain)
+        }
+        if key.identity != .plain, let hit = cache.lookup(PlaintextCache.Key(file: identity, key: key.identity)) {
+            stats.addPlain(hit.plaintext.count)
+            let result = hit.plaintext.withUnsafeBytes { plan.count($0) }
+            return .counted(CountedFile(result: result, bytes: hit.plaintext.count, cached: true, cipher: hit.cipher))
+        }
+        return decryptAndCount(fd: fd, identity: identity, key: key, plan: plan, reportCipher: true)
+    }
+
+    /// Reads the whole file into `input`. Fails with too_large past `limit` (checked while
+    /// reading too, since the file may grow).
+    private func readWhole(fd: Int32, sizeHint: Int, limit: Int) -> Result<Int, FileFailure> {
+        if sizeHint > limit {
+            return .failure(FileFailure(.tooLarge, "the file is \(sizeHint) bytes; the limit is \(limit) (--max-file-size)"))
+        }
+        ensureInput(sizeHint + 1)
+        var total = 0
+        while true {
+            if total == input.count {
+                if total > limit { break }
+                ensureInput(total + 1)
+            }
+            let n = Glibc.read(fd, input.baseAddress.map { $0 + total }, input.count - total)
+            if n > 0 {
+                total += n
+                stats.addRead(n)
+                continue
+            }
+            if n == 0 { break }
+            if errno == EINTR { continue }
+            return .failure(FileFailure(outcome: Self.failure(forErrno: errno, what: "cannot read")))
+        }
+        if total > limit {
+            return .failure(FileFailure(.tooLarge, "the file grew past the limit of \(limit) bytes (--max-file-size)"))
+        }
+        return .success(total)
+    }
+
+    private func decryptAndCount(fd: Int32, identity: FileIdentity, key: UnlockedKey, plan: SearchPlan, reportCipher: Bool)
+        -> FileOutcome
+    {
+        let cipher = reportCipher ? key.cipherName : nil
+        let size = Int(clamping: identity.size)
+        let cacheKey = PlaintextCache.Key(file: identity, key: key.identity)
+        let cacheable = key.identity != .plain && cache.isEnabled
+
+        if key.key.readsWholeFile {
+            let total: Int
+            switch readWhole(fd: fd, sizeHint: size, limit: config.maxFileSize) {
+            case .success(let n): total = n
+            case .failure(let f): return .failed(f.code, f.message)
+            }
+            do throws(CipherFailure) {
+                try key.key.decrypt(whole: UnsafeRawBufferPointer(rebasing: input[0..<total]), into: &plain)
+            } catch {
+                return Self.outcome(for: error)
+            }
+            stats.addPlain(plain.count)
+            let result = plain.withUnsafeBytes { plan.count($0) }
+            // A file that changed size while read is not cached under its old identity.
+            if cacheable && total == size { cache.insert(cacheKey, .init(plaintext: plain, cipher: key.cipherName)) }
+            return .counted(CountedFile(result: result, bytes: plain.count, cached: false, cipher: cipher))
+        }
+        if key.identity == .plain && size <= Self.wholePlainLimit {
+            switch readWhole(fd: fd, sizeHint: size, limit: Self.wholePlainLimit) {
+            case .success(let total):
+                stats.addPlain(total)
+                let result = plan.count(UnsafeRawBufferPointer(rebasing: input[0..<total]))
+                return .counted(CountedFile(result: result, bytes: total, cached: false, cipher: cipher))
+            case .failure(let f) where f.code == .tooLarge:
+                // It grew while read: start again, streaming.
+                if lseek(fd, 0, SEEK_SET) < 0 { return Self.failure(forErrno: errno, what: "cannot rewind") }
+            case .failure(let f):
+                return .failed(f.code, f.message)
+            }
+        }
+        return streamAndCount(fd: fd, key: key, plan: plan, cacheKey: cacheable ? cacheKey : nil, cipher: cipher)
+    }
+
+    private func streamAndCount(fd: Int32, key: UnlockedKey, plan: SearchPlan, cacheKey: PlaintextCache.Key?, cipher: String?)
+        -> FileOutcome
+    {
+        ensureInput(Self.chunkSize)
+        var decryptor = key.key.makeStreamDecryptor()
+        var scanner = plan.makeScanner()
+        var plainBytes = 0
+        var keep: [UInt8]? = cacheKey == nil ? nil : []
+        let keepLimit = cache.maxEntryBytes
+        let sink: (UnsafeRawBufferPointer) -> Void = { chunk in
+            plainBytes += chunk.count
+            scanner.feed(chunk)
+            if keep != nil {
+                if plainBytes <= keepLimit { keep?.append(contentsOf: chunk) } else { keep = nil }
+            }
+        }
+        let chunk = UnsafeMutableRawBufferPointer(rebasing: input[0..<Self.chunkSize])
+        while true {
+            let n = Glibc.read(fd, chunk.baseAddress, chunk.count)
+            if n < 0 {
+                if errno == EINTR { continue }
+                return Self.failure(forErrno: errno, what: "cannot read")
+            }
+            if n == 0 { break }
+            stats.addRead(n)
+            do throws(CipherFailure) {
+                try decryptor.feed(UnsafeRawBufferPointer(rebasing: chunk[0..<n]), emit: sink)
+            } catch {
+                return Self.outcome(for: error)
+            }
+        }
+        do throws(CipherFailure) {
+            try decryptor.finish(emit: sink)
+        } catch {
+            return Self.outcome(for: error)
+        }
+        stats.addPlain(plainBytes)
+        let result = scanner.finish()
+        if let cacheKey, let keep { cache.insert(cacheKey, .init(plaintext: keep, cipher: key.cipherName)) }
+        return .counted(CountedFile(result: result, bytes: plainBytes, cached: false, cipher: cipher))
+    }
+
+    static func outcome(for failure: CipherFailure) -> FileOutcome {
+        switch failure {
+        case .badFormat(let m): .failed(.badFormat, m)
+        case .decryptFailed(let m): .failed(.decryptFailed, m)
+        }
+    }
+}
+
+/// A per-file failure on its way to becoming an outcome.
+struct FileFailure: Error {
+    var code: FileErrorCode
+    var message: String
+
+    init(_ code: FileErrorCode, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    init(outcome: FileOutcome) {
+        if case .failed(let c, let m) = outcome {
+            code = c
+            message = m
+        } else {
+            code = .ioError
+            message = "unexpected"
+        }
+    }
+}

@@ -1,0 +1,127 @@
+import Synchronization
+
+/// Decrypted text kept in memory (never on disk) so a repeated query skips reading and
+/// decrypting. Keyed by the file's identity and the key's identity; bounded by a byte budget
+/// with least-recently-used eviction. Sharded so workers rarely contend for a lock.
+public final class PlaintextCache: Sendable {
+    public struct Key: Hashable, Sendable {
+        public var file: FileIdentity
+        public var key: KeyIdentity
+    }
+
+    public struct Entry: Sendable {
+        public var plaintext: [UInt8]
+        /// The cipher that produced it (for `auto`, which reports it).
+        public var cipher: String
+    }
+
+    public struct Snapshot: Sendable, Equatable {
+        public var entries: Int
+        public var bytes: Int
+        public var limit: Int
+        public var hits: Int
+        public var misses: Int
+    }
+
+    private struct Slot {
+        var entry: Entry
+        var lastUse: UInt64
+    }
+
+    private struct Shard {
+        var slots: [Key: Slot] = [:]
+        var bytes = 0
+        var clock: UInt64 = 0
+        var hits = 0
+        var misses = 0
+    }
+
+    /// Mutex is not copyable, so each shard's lives in a box of its own.
+    private final class ShardBox: Sendable {
+        let mutex = Mutex(Shard())
+    }
+
+    public let limit: Int
+    private let shardLimit: Int
+    private let shards: [ShardBox]
+
+    public init(limitBytes: Int, shardCount: Int = 8) {
+        limit = max(0, limitBytes)
+        let n = max(1, shardCount)
+        shardLimit = limit / n
+        shards = (0..<n).map { _ in ShardBox() }
+    }
+
+    public var isEnabled: Bool { limit > 0 }
+
+    /// Largest plaintext worth keeping: one entry may take at most a quarter of its shard.
+    public var maxEntryBytes: Int { shardLimit / 4 }
+
+    private func shard(for key: Key) -> ShardBox {
+        let h = key.file.inode ^ key.file.device &* 31 ^ key.key.low
+        return shards[Int(h % UInt64(shards.count))]
+    }
+
+    public func lookup(_ key: Key) -> Entry? {
+        guard isEnabled else { return nil }
+        return shard(for: key).mutex.withLock { s in
+            s.clock &+= 1
+            guard var slot = s.slots[key] else {
+                s.misses += 1
+                return nil
+            }
+            s.hits += 1
+            slot.lastUse = s.clock
+            s.slots[key] = slot
+            return slot.entry
+        }
+    }
+
+    public func insert(_ key: Key, _ entry: Entry) {
+        let size = entry.plaintext.count + 128  // + bookkeeping
+        guard isEnabled, size <= maxEntryBytes else { return }
+        shard(for: key).mutex.withLock { s in
+            s.clock &+= 1
+            if let old = s.slots[key] { s.bytes -= old.entry.plaintext.count + 128 }
+            s.slots[key] = Slot(entry: entry, lastUse: s.clock)
+            s.bytes += size
+            if s.bytes > shardLimit { Self.evict(&s, downTo: shardLimit - shardLimit / 8) }
+        }
+    }
+
+    private static func evict(_ s: inout Shard, downTo target: Int) {
+        // Oldest first. Sorting is O(n log n) but runs only when the budget overflows and then
+        // frees an eighth of the shard, so its cost is spread over many inserts.
+        let order = s.slots.sorted { $0.value.lastUse < $1.value.lastUse }
+        for (key, slot) in order {
+            if s.bytes <= target { break }
+            s.slots[key] = nil
+            s.bytes -= slot.entry.plaintext.count + 128
+        }
+    }
+
+    /// Drops every entry decrypted with `key` (on `forget`).
+    public func purge(key: KeyIdentity) {
+        for shard in shards {
+            shard.mutex.withLock { s in
+                for (k, slot) in s.slots where k.key == key {
+                    s.slots[k] = nil
+                    s.bytes -= slot.entry.plaintext.count + 128
+                }
+            }
+        }
+    }
+
+    public func snapshot() -> Snapshot {
+        var out = Snapshot(entries: 0, bytes: 0, limit: limit, hits: 0, misses: 0)
+        for shard in shards {
+            shard.mutex.withLock { s in
+                out.entries += s.slots.count
+                out.bytes += s.bytes
+                out.hits += s.hits
+                out.misses += s.misses
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,151 @@
+import Foundation
+
+/// The worker threads and the scheduler that feeds them. Requests in flight share the workers
+/// round-robin, one file at a time, so a one-file request is served between two files of a
+/// 100,000-file one. A worker takes the next file only after writing the previous result, and
+/// writing blocks while the parent is not reading: that is the backpressure that keeps memory
+/// bounded.
+public final class WorkerPool: @unchecked Sendable {
+    public let config: EngineConfig
+    public let cache: PlaintextCache
+    public let stats: EngineStats
+
+    private let monitor = Monitor()
+    // Guarded by `monitor`.
+    private var jobs: [CountJob] = []
+    private var byID: [RequestID: CountJob] = [:]
+    private var cursor = 0
+    private var threads: [Thread] = []
+
+    /// In ordered mode, how far past the lowest unwritten file a request may run ahead.
+    private let orderedWindow: Int
+
+    public init(config: EngineConfig) {
+        self.config = config
+        self.cache = PlaintextCache(limitBytes: config.cacheBytes)
+        self.stats = EngineStats()
+        self.orderedWindow = max(8, config.workers * 4)
+    }
+
+    public func start() {
+        for slot in 0..<max(1, config.workers) {
+            let processor = FileProcessor(config: config, cache: cache, stats: stats)
+            let box = ProcessorBox(processor)
+            let thread = Thread { [self] in self.run(slot: slot, processor: box.processor) }
+            thread.name = "cryptcount-worker-\(slot)"
+            thread.stackSize = 1 << 20
+            threads.append(thread)
+            thread.start()
+        }
+    }
+
+    /// Requests in flight.
+    public var inFlight: Int { monitor.withLock { byID.count } }
+
+    public func isInFlight(_ id: RequestID) -> Bool { monitor.withLock { byID[id] != nil } }
+
+    /// Adds a request. Returns false (and adds nothing) if its id is already in flight.
+    public func submit(_ job: CountJob) -> Bool {
+        monitor.lock()
+        if byID[job.id] != nil {
+            monitor.unlock()
+            return false
+        }
+        byID[job.id] = job
+        if job.files.isEmpty {
+            // Nothing to dispatch: it is finished as soon as it exists.
+            job.finished = true
+            byID[job.id] = nil
+            monitor.unlock()
+            job.observer.jobFinished(job, summary: job.summary(dispatched: 0, cancelled: false), worker: -1)
+            return true
+        }
+        jobs.append(job)
+        monitor.broadcast()
+        monitor.unlock()
+        return true
+    }
+
+    /// Stops handing out a request's files; its `done` follows once running files finish.
+    public func cancel(_ id: RequestID) {
+        monitor.lock()
+        guard let job = byID[id], !job.finished else {
+            monitor.unlock()
+            return
+        }
+        job.cancelled = true
+        let done = finishIfComplete(job)
+        monitor.unlock()
+        if let done { job.observer.jobFinished(job, summary: done, worker: -1) }
+    }
+
+    /// Blocks until no request is in flight.
+    public func waitUntilIdle() {
+        monitor.lock()
+        while !byID.isEmpty { monitor.wait() }
+        monitor.unlock()
+    }
+
+    /// With the monitor held: if nothing is left to run, marks the job finished and returns its
+    /// summary (to be sent after unlocking).
+    private func finishIfComplete(_ job: CountJob) -> CountSummary? {
+        guard !job.finished, job.outstanding == 0, job.cancelled || job.nextIndex >= job.files.count else { return nil }
+        job.finished = true
+        byID[job.id] = nil
+        if let i = jobs.firstIndex(where: { $0 === job }) {
+            jobs.remove(at: i)
+            if cursor > i { cursor -= 1 }
+        }
+        if byID.isEmpty { monitor.broadcast() }
+        return job.summary(dispatched: job.nextIndex, cancelled: job.cancelled)
+    }
+
+    /// With the monitor held: the next (job, file index) in round-robin order, if any.
+    private func nextWork() -> (CountJob, Int)? {
+        let n = jobs.count
+        guard n > 0 else { return nil }
+        for step in 0..<n {
+            let i = (cursor + step) % n
+            let job = jobs[i]
+            guard !job.cancelled, job.nextIndex < job.files.count else { continue }
+            if job.ordered && job.nextIndex >= job.emittedHint + orderedWindow { continue }
+            let index = job.nextIndex
+            job.nextIndex += 1
+            job.outstanding += 1
+            cursor = (i + 1) % n
+            return (job, index)
+        }
+        return nil
+    }
+
+    private func run(slot: Int, processor: FileProcessor) {
+        monitor.lock()
+        while true {
+            guard let (job, index) = nextWork() else {
+                monitor.wait()
+                continue
+            }
+            monitor.unlock()
+
+            let outcome = processor.process(path: job.files[index].bytes, keys: job.keys, plan: job.plan)
+            stats.addFile()
+            if case .failed = outcome { stats.addError() }
+            job.complete(index: index, outcome: outcome, worker: slot)
+
+            monitor.lock()
+            job.outstanding -= 1
+            if job.ordered { monitor.broadcast() }
+            if let done = finishIfComplete(job) {
+                monitor.unlock()
+                job.observer.jobFinished(job, summary: done, worker: slot)
+                monitor.lock()
+            }
+        }
+    }
+}
+
+/// Hands a non-Sendable per-thread object to the thread that will own it.
+private final class ProcessorBox: @unchecked Sendable {
+    let processor: FileProcessor
+    init(_ p: FileProcessor) { processor = p }
+}

@@ -1,0 +1,179 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// What the next read from the request stream gave.
+public enum FrameEvent: Equatable, Sendable {
+    /// A whole frame's payload.
+    case frame([UInt8])
+    /// A frame that declared length zero (`bad_frame`); the stream goes on.
+    case empty
+    /// A frame declared more than the limit (`frame_too_large`). Reported as soon as the
+    /// length is read; its payload is then skipped, never buffered.
+    case tooLarge(declared: UInt32)
+    /// Input ended at a frame boundary.
+    case end
+    /// Input ended inside a frame's header or payload.
+    case truncated
+    /// Input ended while skipping an oversize frame's payload (which already had its error).
+    case truncatedWhileSkipping
+    /// read(2) failed.
+    case readError(Int32)
+    /// The watched output descriptor broke (the parent closed its read end of our stdout).
+    case outputClosed
+}
+
+/// Splits a byte stream (a file descriptor) into length-prefixed frames: a 4-byte unsigned
+/// big-endian length `N`, then `N` bytes. Memory use follows the bytes actually received, so
+/// a header that declares a large frame costs nothing until its payload arrives.
+public struct FrameReader {
+    public let fd: Int32
+    public let maxFrame: Int
+    private var buffer: [UInt8]
+    private var start = 0  // first unread byte in buffer
+    private var end = 0  // one past the last byte read into buffer
+    private var skipRemaining = 0
+    private var atEOF = false
+    /// Polled alongside the input while waiting, so a parent that closes our stdout is noticed
+    /// even while no response is being written.
+    public var watchFD: Int32?
+
+    public init(fd: Int32, maxFrame: Int, readSize: Int = 64 * 1024) {
+        self.fd = fd
+        self.maxFrame = maxFrame
+        self.buffer = [UInt8](repeating: 0, count: max(readSize, 16))
+    }
+
+    private var available: Int { end - start }
+
+    /// Reads more bytes from the descriptor. Returns false at end of input.
+    private mutating func fill() -> Result<Bool, Errno> {
+        if atEOF { return .success(false) }
+        if start > 0 && start == end {
+            start = 0
+            end = 0
+        } else if end == buffer.count && start > 0 {
+            // Move the unread tail to the front.
+            let tail = available
+            buffer.withUnsafeMutableBufferPointer { b in
+                guard let base = b.baseAddress else { return }
+                memmove(base, base + start, tail)
+            }
+            start = 0
+            end = tail
+        }
+        let room = buffer.count - end
+        if let watch = watchFD, !waitForInput(watch: watch) { return .failure(Errno(code: EPIPE)) }
+        while true {
+            let n = buffer.withUnsafeMutableBufferPointer { b -> Int in
+                guard let base = b.baseAddress else { return -1 }
+                return read(fd, base + end, room)
+            }
+            if n > 0 {
+                end += n
+                return .success(true)
+            }
+            if n == 0 {
+                atEOF = true
+                return .success(false)
+            }
+            if errno == EINTR { continue }
+            if errno == EAGAIN || errno == EWOULDBLOCK {
+                var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                _ = poll(&pfd, 1, -1)
+                continue
+            }
+            return .failure(Errno(code: errno))
+        }
+    }
+
+    /// Waits until the input is readable (or ends). Returns false if `watch` broke first.
+    private func waitForInput(watch: Int32) -> Bool {
+        var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: watch, events: 0, revents: 0)]
+        while true {
+            let rc = poll(&fds, 2, -1)
+            if rc < 0 {
+                if errno == EINTR { continue }
+                return true  // let read(2) report the problem
+            }
+            if fds[1].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 { return false }
+            if fds[0].revents != 0 { return true }
+        }
+    }
+
+    /// True when a whole frame header is buffered or input has ended; used by the server to
+    /// decide whether it may block.
+    public var hasBufferedBytes: Bool { available > 0 }
+
+    public mutating func next() -> FrameEvent {
+        // Finish skipping an oversize payload first.
+        while skipRemaining > 0 {
+            if available == 0 {
+                switch fill() {
+                case .failure(let e): return e.code == EPIPE ? .outputClosed : .readError(e.code)
+                case .success(false): return .truncatedWhileSkipping
+                case .success(true): break
+                }
+            }
+            let k = min(skipRemaining, available)
+            start += k
+            skipRemaining -= k
+        }
+
+        while available < 4 {
+            switch fill() {
+            case .failure(let e): return e.code == EPIPE ? .outputClosed : .readError(e.code)
+            case .success(false): return available == 0 ? .end : .truncated
+            case .success(true): break
+            }
+        }
+        let length =
+            UInt32(buffer[start]) << 24 | UInt32(buffer[start + 1]) << 16 | UInt32(buffer[start + 2]) << 8
+            | UInt32(buffer[start + 3])
+        start += 4
+        if length == 0 { return .empty }
+        if UInt64(length) > UInt64(maxFrame) {
+            skipRemaining = Int(length)
+            return .tooLarge(declared: length)
+        }
+        let n = Int(length)
+        if available >= n {
+            let payload = Array(buffer[start..<(start + n)])
+            start += n
+            return .frame(payload)
+        }
+        // A payload larger than what is buffered: collect it as it arrives.
+        var payload = [UInt8]()
+        payload.reserveCapacity(min(n, 1 << 20))
+        while payload.count < n {
+            if available == 0 {
+                switch fill() {
+                case .failure(let e): return e.code == EPIPE ? .outputClosed : .readError(e.code)
+                case .success(false): return .truncated
+                case .success(true): break
+                }
+            }
+            let k = min(n - payload.count, available)
+            payload.append(contentsOf: buffer[start..<(start + k)])
+            start += k
+        }
+        return .frame(payload)
+    }
+}
+
+/// An errno value as an Error.
+public struct Errno: Error, Equatable, Sendable {
+    public var code: Int32
+    public init(code: Int32) { self.code = code }
+    public var message: String { String(cString: strerror(code)) }
+}
+
+/// The 4-byte length prefix.
+public enum FrameHeader {
+    public static func encode(_ length: Int) -> [UInt8] {
+        let n = UInt32(clamping: length)
+        return [UInt8(truncatingIfNeeded: n >> 24), UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8), UInt8(truncatingIfNeeded: n)]
+    }
+}

@@ -1,0 +1,277 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Settings for `cryptcount serve`.
+public struct ServerConfig: Sendable {
+    public var engine = EngineConfig()
+    public var maxFrame = 16 << 20
+    public var limits = RequestLimits()
+    /// Requests in flight beyond which new ones get `busy`.
+    public var maxInFlight = 256
+    public var inputFD: Int32 = 0
+    public var outputFD: Int32 = 1
+    public init() {}
+}
+
+/// How `serve` ended; the process exit status.
+public enum ServeExit: Int32, Sendable {
+    case clean = 0
+    case inputError = 1
+    case outputClosed = 3
+}
+
+/// The coprocess: reads requests on one thread (the caller's), runs `count` jobs on the worker
+/// pool, and writes every response through one `OutputWriter`.
+public final class Server: CountObserver, @unchecked Sendable {
+    public let config: ServerConfig
+    let pool: WorkerPool
+    let output: OutputWriter
+    let decoder: RequestDecoder
+    let startedMicros = monotonicMicros()
+
+    /// Keys by name. Touched only by the reader thread; workers hold references to the keys
+    /// of their own jobs, so `forget` never pulls a key from under a running request.
+    private var keys: [String: UnlockedKey] = [:]
+    /// The reader thread's encoder (slot -1); workers have one each.
+    private let readerEncoder: ResponseEncoder
+    private let workerEncoders: [ResponseEncoder]
+
+    public init(config: ServerConfig) {
+        self.config = config
+        self.pool = WorkerPool(config: config.engine)
+        self.output = OutputWriter(fd: config.outputFD, highWater: config.engine.outputHighWater) { error in
+            Log.warn("stdout closed (\(String(cString: strerror(error)))); exiting")
+            _exit(ServeExit.outputClosed.rawValue)
+        }
+        self.decoder = RequestDecoder(limits: config.limits)
+        self.readerEncoder = ResponseEncoder(maxFrame: config.maxFrame)
+        self.workerEncoders = (0..<max(1, config.engine.workers)).map { _ in ResponseEncoder(maxFrame: config.maxFrame) }
+    }
+
+    private func encoder(_ worker: Int) -> ResponseEncoder {
+        worker >= 0 && worker < workerEncoders.count ? workerEncoders[worker] : readerEncoder
+    }
+
+    // MARK: - CountObserver (worker threads)
+
+    public func fileFinished(_ job: CountJob, index: Int, outcome: FileOutcome, worker: Int) {
+        guard index < job.files.count else { return }
+        let frame = encoder(worker).file(
+            job.id, index: index, path: job.files[index], outcome: outcome, options: job.plan.options)
+        output.send(frame)
+    }
+
+    public func jobFinished(_ job: CountJob, summary: CountSummary, worker: Int) {
+        output.send(encoder(worker).done(job.id, summary))
+        Log.debug("request \(job.id) done: \(summary.files) files, \(summary.failed) failed, \(summary.skipped) skipped")
+    }
+
+    // MARK: - Reader loop
+
+    /// Serves until end of input or `shutdown`; returns the exit status.
+    public func run() -> ServeExit {
+        pool.start()
+        var reader = FrameReader(fd: config.inputFD, maxFrame: config.maxFrame)
+        reader.watchFD = config.outputFD
+        while true {
+            switch reader.next() {
+            case .frame(let payload):
+                stats.addRequest()
+                if handle(payload) == .stop {
+                    finish()
+                    return .clean
+                }
+            case .empty:
+                stats.addRequest()
+                reply(RequestError(.badFrame, "a frame of length zero holds no request"))
+            case .tooLarge(let declared):
+                stats.addRequest()
+                reply(
+                    RequestError(
+                        .frameTooLarge,
+                        "the frame declares \(declared) bytes; the limit is \(config.maxFrame) (--max-frame); its payload is skipped"
+                    ))
+            case .end:
+                finish()
+                return .clean
+            case .truncated:
+                reply(RequestError(.badFrame, "input ended inside a frame"))
+                finish()
+                return .inputError
+            case .truncatedWhileSkipping:
+                Log.warn("input ended inside an oversize frame")
+                finish()
+                return .inputError
+            case .readError(let code):
+                Log.error("cannot read stdin: \(String(cString: strerror(code)))")
+                finish()
+                return .inputError
+            case .outputClosed:
+                Log.warn("stdout closed; exiting")
+                return .outputClosed
+            }
+        }
+    }
+
+    private var stats: EngineStats { pool.stats }
+
+    /// Drops every key (their secret bytes are zeroed as the last reference goes).
+    public func forgetAllKeys() {
+        keys.removeAll()
+    }
+
+    /// Lets in-flight requests finish and their responses reach the parent.
+    private func finish() {
+        pool.waitUntilIdle()
+        output.drain()
+    }
+
+    private func reply(_ error: RequestError) {
+        stats.addError()
+        output.send(readerEncoder.error(error))
+    }
+
+    private enum Next { case goOn, stop }
+
+    private func handle(_ payload: [UInt8]) -> Next {
+        let decoded = decoder.decode(payload)
+        let id: RequestID
+        let request: Request
+        switch decoded {
+        case .failure(let error):
+            if let eid = error.id, pool.isInFlight(eid) {
+                reply(RequestError(.duplicateID, "id \(eid) belongs to a request still in flight", id: eid))
+            } else {
+                reply(error)
+            }
+            return .goOn
+        case .success(let (i, r)):
+            id = i
+            request = r
+        }
+        if pool.isInFlight(id) {
+            reply(RequestError(.duplicateID, "id \(id) belongs to a request still in flight", id: id))
+            return .goOn
+        }
+        do throws(RequestError) {
+            switch request {
+            case .hello:
+                output.send(readerEncoder.hello(id, helloInfo))
+            case .stats:
+                output.send(readerEncoder.stats(id, statsInfo))
+            case .unlock(let u):
+                try unlock(u, id: id)
+                output.send(readerEncoder.ok(id))
+            case .forget(let name):
+                guard let key = keys.removeValue(forKey: name) else {
+                    throw RequestError(.unknownKey, "no key is unlocked under that name", id: id)
+                }
+                // Drop its plaintexts unless another name still holds the same secret.
+                if !keys.values.contains(where: { $0.identity == key.identity }) {
+                    pool.cache.purge(key: key.identity)
+                }
+                output.send(readerEncoder.ok(id))
+            case .cancel(let target):
+                if let target { pool.cancel(target) }
+                output.send(readerEncoder.ok(id))
+            case .count(let c):
+                try startCount(c, id: id)
+            case .shutdown:
+                // Frames after this one are never read; in-flight requests finish first.
+                finish()
+                output.send(readerEncoder.ok(id))
+                output.drain()
+                return .stop
+            }
+        } catch {
+            reply(error)
+        }
+        return .goOn
+    }
+
+    private var helloInfo: ResponseEncoder.HelloInfo {
+        ResponseEncoder.HelloInfo(
+            ciphers: CipherRegistry.names + ["auto"], ops: Request.ops, workers: max(1, config.engine.workers),
+            maxFrame: config.maxFrame, maxFileSize: config.engine.maxFileSize, cacheLimit: pool.cache.limit)
+    }
+
+    private var statsInfo: ResponseEncoder.StatsInfo {
+        ResponseEncoder.StatsInfo(
+            uptimeMicros: monotonicMicros() &- startedMicros, requests: stats.requests, files: stats.files,
+            bytesRead: stats.bytesRead, bytesPlain: stats.bytesPlain, errors: stats.errors, inFlight: pool.inFlight,
+            workers: max(1, config.engine.workers), keys: keys.count, cache: pool.cache.snapshot())
+    }
+
+    private func makeKey(cipher: String, secret: SecretInput?, options: CipherOptions, id: RequestID) throws(RequestError)
+        -> UnlockedKey
+    {
+        guard CipherRegistry.isKnown(cipher) else {
+            throw RequestError(.unknownCipher, "unknown cipher \"\(RequestDecoder.printable(cipher))\"", id: id)
+        }
+        if CipherRegistry.needsSecret(cipher) && secret == nil {
+            throw RequestError(.badRequest, "cipher \"\(cipher)\" needs a \"secret\"", id: id)
+        }
+        do throws(SecretError) {
+            return try UnlockedKey.make(cipher: cipher, secret: secret, options: options)
+        } catch {
+            throw RequestError(.badSecret, "the secret cannot be a \(cipher) key: \(error.message)", id: id)
+        }
+    }
+
+    private func unlock(_ u: UnlockRequest, id: RequestID) throws(RequestError) {
+        keys[u.name] = try makeKey(cipher: u.cipher, secret: u.secret, options: u.options, id: id)
+    }
+
+    private func namedKey(_ name: String, id: RequestID) throws(RequestError) -> UnlockedKey {
+        guard let key = keys[name] else {
+            throw RequestError(.unknownKey, "no key is unlocked under the name \"\(RequestDecoder.printable(name))\"", id: id)
+        }
+        return key
+    }
+
+    private func resolveKeys(_ sel: KeySelection, id: RequestID) throws(RequestError) -> KeyChoice {
+        if sel.cipher == "auto" || sel.keyNames != nil {
+            if let c = sel.cipher, c != "auto" {
+                throw RequestError(.badRequest, "\"keys\" goes with \"cipher\": \"auto\"", id: id)
+            }
+            if sel.secret != nil {
+                throw RequestError(.badRequest, "\"cipher\": \"auto\" takes unlocked keys (\"keys\"), not a secret", id: id)
+            }
+            var list: [UnlockedKey] = []
+            if let name = sel.keyName { list.append(try namedKey(name, id: id)) }
+            for name in sel.keyNames ?? [] { list.append(try namedKey(name, id: id)) }
+            return .auto(list)
+        }
+        if let name = sel.keyName {
+            let key = try namedKey(name, id: id)
+            if let c = sel.cipher, c != key.cipherName {
+                if !CipherRegistry.isKnown(c) {
+                    throw RequestError(.unknownCipher, "unknown cipher \"\(RequestDecoder.printable(c))\"", id: id)
+                }
+                throw RequestError(
+                    .badRequest, "key \"\(RequestDecoder.printable(name))\" is a \(key.cipherName) key, not \(c)", id: id)
+            }
+            return .single(key)
+        }
+        return .single(try makeKey(cipher: sel.cipher ?? "plain", secret: sel.secret, options: sel.options, id: id))
+    }
+
+    private func startCount(_ c: CountRequest, id: RequestID) throws(RequestError) {
+        let keys = try resolveKeys(c.key, id: id)
+        let plan: SearchPlan
+        do throws(SearchPlanError) {
+            plan = try SearchPlan(terms: c.terms, options: c.search)
+        } catch {
+            throw RequestError(.badRequest, "a term is empty", id: id)
+        }
+        if pool.inFlight >= config.maxInFlight {
+            throw RequestError(
+                .busy, "\(config.maxInFlight) requests are in flight (--max-in-flight); retry when one is done", id: id)
+        }
+        let job = CountJob(id: id, files: c.files, plan: plan, keys: keys, ordered: c.ordered, observer: self)
+        if !pool.submit(job) {
+            throw RequestError(.duplicateID, "id \(id) belongs to a request still in flight", id: id)
+        }
+    }
+}
