@@ -118,3 +118,58 @@ def test_bad_responses(line):
 def test_schema_is_valid_draft_2020_12():
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
     assert SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+
+
+# --- golden cases --------------------------------------------------------------------------
+
+# Request errors that say the request itself was malformed: such request lines are meant to
+# fail the schema, so they are not checked.
+MALFORMED = {"bad_request", "bad_secret", "unknown_op", "bad_msgpack", "bad_frame", "frame_too_large"}
+
+
+def golden_cases():
+    return sorted(p for p in CASES.iterdir() if p.is_dir()) if CASES.is_dir() else []
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def denormalise(response):
+    """Puts back what the golden runner drops, so normalised lines validate as responses."""
+    if isinstance(response, dict):
+        if response.get("type") == "done":
+            response = {**response, "elapsed_us": 0}
+        if response.get("type") == "stats":
+            response = {**response, "uptime_us": 0}
+    return response
+
+
+def test_there_are_golden_cases():
+    assert len(golden_cases()) >= 20
+
+
+@pytest.mark.parametrize("case", golden_cases(), ids=lambda p: p.name)
+def test_golden_responses_match_schema(case):
+    expected = case / "expected.jsonl"
+    assert expected.exists(), f"{case.name}: no expected.jsonl"
+    for n, response in enumerate(read_jsonl(expected), 1):
+        errors = sorted(RESPONSE.iter_errors(denormalise(response)), key=str)
+        assert not errors, f"{case.name}/expected.jsonl line {n}: {errors[0].message}"
+
+
+@pytest.mark.parametrize("case", golden_cases(), ids=lambda p: p.name)
+def test_golden_requests_match_schema(case):
+    requests = case / "request.jsonl"
+    if not requests.exists():
+        pytest.skip("raw request.bin")
+    responses = read_jsonl(case / "expected.jsonl")
+    malformed_ids = {json.dumps(r.get("id")) for r in responses
+                     if isinstance(r, dict) and r.get("type") == "error" and r.get("code") in MALFORMED}
+    for n, request in enumerate(read_jsonl(requests), 1):
+        ident = request.get("id") if isinstance(request, dict) else None
+        readable_id = isinstance(ident, str) or (isinstance(ident, int) and not isinstance(ident, bool) and ident >= 0)
+        if not readable_id or json.dumps(ident) in malformed_ids:
+            continue  # sent malformed on purpose
+        errors = sorted(REQUEST.iter_errors(request), key=str)
+        assert not errors, f"{case.name}/request.jsonl line {n}: {errors[0].message}"

@@ -81,6 +81,7 @@ describe_error() {
     local code=? message=
     [[ $line =~ $re_code ]] && code=${BASH_REMATCH[1]}
     [[ $line =~ $re_message ]] && message=${BASH_REMATCH[1]}
+    message=${message//\\\"/\"}   # the usual JSON escape in messages: \" -> "
     printf '%s: %s' "$code" "$message"
 }
 
