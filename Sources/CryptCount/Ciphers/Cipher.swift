@@ -58,9 +58,15 @@ public protocol CipherKey: AnyObject, Sendable {
 
     /// A fresh decryptor for one file of a streaming format.
     func makeStreamDecryptor() -> any StreamDecryptor
+
+    /// False when a file's decryption can change without the file changing (a Fernet key with
+    /// a ttl: the same token expires), so its plaintext must not be cached.
+    var plaintextIsCacheable: Bool { get }
 }
 
 extension CipherKey {
+    public var plaintextIsCacheable: Bool { true }
+
     public func decrypt(whole ciphertext: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(CipherFailure) {
         // Streaming formats can still decrypt a buffer: feed it in one piece.
         var decryptor = makeStreamDecryptor()

@@ -162,7 +162,7 @@ final class FileProcessor {
         // Which key's cache entries apply is known up front except for `auto`, where the sniff
         // decides; `auto` looks the cache up after sniffing.
         var cacheKey: KeyIdentity? = nil
-        if case .single(let k) = keys, k.identity != .plain { cacheKey = k.identity }
+        if case .single(let k) = keys, k.identity != .plain, k.key.plaintextIsCacheable { cacheKey = k.identity }
         var hit: PlaintextCache.Entry? = nil
         let opened: Opened
         switch open(path, key: cacheKey, cacheHit: &hit) {
@@ -188,7 +188,7 @@ final class FileProcessor {
 
     private func processAuto(fd: Int32, identity: FileIdentity, keys: [UnlockedKey], plan: SearchPlan) -> FileOutcome {
         // Sniff from the first bytes, then rewind.
-        let probe = UnsafeMutableRawBufferPointer(rebasing: input[0..<min(input.count, 256)])
+        let probe = UnsafeMutableRawBufferPointer(rebasing: input[0..<min(input.count, CipherSniffer.prefixLength)])
         let n = pread(fd, probe.baseAddress, probe.count, 0)
         if n < 0 { return Self.failure(forErrno: errno, what: "cannot read") }
         let kind = CipherSniffer.sniff(UnsafeRawBufferPointer(rebasing: probe[0..<n]))
@@ -201,7 +201,7 @@ final class FileProcessor {
         } else {
             key = UnlockedKey(key: PlainKey.shared, identity: .plain)
         }
-        if key.identity != .plain, let hit = cache.lookup(PlaintextCache.Key(file: identity, key: key.identity)) {
+        if key.identity != .plain, key.key.plaintextIsCacheable, let hit = cache.lookup(PlaintextCache.Key(file: identity, key: key.identity)) {
             stats.addPlain(hit.plaintext.count)
             let result = hit.plaintext.withUnsafeBytes { plan.count($0) }
             return .counted(CountedFile(result: result, bytes: hit.plaintext.count, cached: true, cipher: hit.cipher))
@@ -244,7 +244,7 @@ final class FileProcessor {
         let cipher = reportCipher ? key.cipherName : nil
         let size = Int(clamping: identity.size)
         let cacheKey = PlaintextCache.Key(file: identity, key: key.identity)
-        let cacheable = key.identity != .plain && cache.isEnabled
+        let cacheable = key.identity != .plain && cache.isEnabled && key.key.plaintextIsCacheable
 
         if key.key.readsWholeFile {
             let total: Int

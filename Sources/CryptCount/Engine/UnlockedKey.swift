@@ -35,6 +35,23 @@ public struct KeyIdentity: Hashable, Sendable {
         low = l
     }
 
+    /// The identity of a key used with other options than it was unlocked with.
+    func applying(_ options: CipherOptions) -> KeyIdentity {
+        var hmac = HMAC<SHA256>(key: Self.processKey)
+        var bytes: [UInt8] = []
+        Self.append(int: Int(truncatingIfNeeded: high), to: &bytes)
+        Self.append(int: Int(truncatingIfNeeded: low), to: &bytes)
+        Self.append(int: options.iterations ?? -1, to: &bytes)
+        Self.append(int: options.ttlSeconds ?? -1, to: &bytes)
+        hmac.update(data: bytes)
+        let mac = Array(hmac.finalize())
+        var h: UInt64 = 0
+        var l: UInt64 = 0
+        for i in 0..<8 { h = (h << 8) | UInt64(mac[i]) }
+        for i in 8..<16 { l = (l << 8) | UInt64(mac[i]) }
+        return KeyIdentity(high: h, low: l)
+    }
+
     // A canonical, unambiguous serialisation: tag, length, content.
     private static func append(string: [UInt8], to out: inout [UInt8]) {
         append(int: string.count, to: &out)
@@ -82,6 +99,14 @@ public final class UnlockedKey: Sendable {
     }
 
     public var cipherName: String { key.cipherName }
+
+    /// This key with a request's options (`iter`, `ttl`) over its own; itself when they change nothing.
+    public func applying(_ options: CipherOptions) throws(SecretError) -> UnlockedKey {
+        guard options != CipherOptions() else { return self }
+        let applied = try CipherRegistry.applying(options, to: key)
+        if applied === key { return self }
+        return UnlockedKey(key: applied, identity: identity.applying(options))
+    }
 
     /// Builds a key from a secret; errors are `SecretError`s safe to show.
     public static func make(cipher: String, secret: SecretInput?, options: CipherOptions) throws(SecretError) -> UnlockedKey {

@@ -15,6 +15,8 @@ public final class WorkerPool: @unchecked Sendable {
     private var jobs: [CountJob] = []
     private var byID: [RequestID: CountJob] = [:]
     private var cursor = 0
+    /// Jobs removed from `byID` whose `done` is still being written.
+    private var finishing = 0
     private var threads: [Thread] = []
 
     /// In ordered mode, how far past the lowest unwritten file a request may run ahead.
@@ -56,8 +58,10 @@ public final class WorkerPool: @unchecked Sendable {
             // Nothing to dispatch: it is finished as soon as it exists.
             job.finished = true
             byID[job.id] = nil
+            finishing += 1
             monitor.unlock()
             job.observer.jobFinished(job, summary: job.summary(dispatched: 0, cancelled: false), worker: -1)
+            doneWritten()
             return true
         }
         jobs.append(job)
@@ -76,13 +80,24 @@ public final class WorkerPool: @unchecked Sendable {
         job.cancelled = true
         let done = finishIfComplete(job)
         monitor.unlock()
-        if let done { job.observer.jobFinished(job, summary: done, worker: -1) }
+        if let done {
+            job.observer.jobFinished(job, summary: done, worker: -1)
+            doneWritten()
+        }
     }
 
-    /// Blocks until no request is in flight.
+    /// A job's `done` has been handed to the output.
+    private func doneWritten() {
+        monitor.lock()
+        finishing -= 1
+        if byID.isEmpty && finishing == 0 { monitor.broadcast() }
+        monitor.unlock()
+    }
+
+    /// Blocks until no request is in flight and every `done` has been handed to the output.
     public func waitUntilIdle() {
         monitor.lock()
-        while !byID.isEmpty { monitor.wait() }
+        while !byID.isEmpty || finishing > 0 { monitor.wait() }
         monitor.unlock()
     }
 
@@ -92,11 +107,11 @@ public final class WorkerPool: @unchecked Sendable {
         guard !job.finished, job.outstanding == 0, job.cancelled || job.nextIndex >= job.files.count else { return nil }
         job.finished = true
         byID[job.id] = nil
+        finishing += 1
         if let i = jobs.firstIndex(where: { $0 === job }) {
             jobs.remove(at: i)
             if cursor > i { cursor -= 1 }
         }
-        if byID.isEmpty { monitor.broadcast() }
         return job.summary(dispatched: job.nextIndex, cancelled: job.cancelled)
     }
 
@@ -139,6 +154,8 @@ public final class WorkerPool: @unchecked Sendable {
                 monitor.unlock()
                 job.observer.jobFinished(job, summary: done, worker: slot)
                 monitor.lock()
+                finishing -= 1
+                if byID.isEmpty && finishing == 0 { monitor.broadcast() }
             }
         }
     }

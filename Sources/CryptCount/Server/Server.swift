@@ -215,7 +215,7 @@ public final class Server: CountObserver, @unchecked Sendable {
         do throws(SecretError) {
             return try UnlockedKey.make(cipher: cipher, secret: secret, options: options)
         } catch {
-            throw RequestError(.badSecret, "the secret cannot be a \(cipher) key: \(error.message)", id: id)
+            throw RequestError(.badSecret, "the secret is not a valid \(cipher) key: \(error.message)", id: id)
         }
     }
 
@@ -250,9 +250,13 @@ public final class Server: CountObserver, @unchecked Sendable {
                     throw RequestError(.unknownCipher, "unknown cipher \"\(RequestDecoder.printable(c))\"", id: id)
                 }
                 throw RequestError(
-                    .badRequest, "key \"\(RequestDecoder.printable(name))\" is a \(key.cipherName) key, not \(c)", id: id)
+                    .badRequest, "key \"\(RequestDecoder.printable(name))\" is for \(key.cipherName), not \(c)", id: id)
             }
-            return .single(key)
+            do throws(SecretError) {
+                return .single(try key.applying(sel.options))
+            } catch {
+                throw RequestError(.badRequest, "the options do not fit key \"\(RequestDecoder.printable(name))\": \(error.message)", id: id)
+            }
         }
         return .single(try makeKey(cipher: sel.cipher ?? "plain", secret: sel.secret, options: sel.options, id: id))
     }

@@ -1,0 +1,62 @@
+# cryptcount: the two commands a new user needs are `make demo` and `make test`.
+SHELL := /bin/bash
+SWIFT ?= swift
+PYTHON ?= python3
+DEBUG_BIN := .build/debug/cryptcount
+RELEASE_BIN := .build/release/cryptcount
+APT_PACKAGES := libmsgpack-dev pkg-config
+PIP_PACKAGES := msgpack pytest jsonschema cryptography pyrage tqdm hypothesis
+
+.PHONY: all deps build release test swift-test py-test demo bench fuzz soak format lint clean
+
+all: build
+
+# Installs what the build and the tests need (root, or sudo, for apt).
+deps:
+	@if ! pkg-config --exists msgpack 2>/dev/null; then \
+	  echo "installing $(APT_PACKAGES)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES); \
+	fi
+	@$(PYTHON) -c "import msgpack, pytest, jsonschema, cryptography, pyrage" 2>/dev/null || \
+	  $(PYTHON) -m pip install -q --disable-pip-version-check $(PIP_PACKAGES)
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+# All tests: the Swift suites (unit, end-to-end over pipes, golden files), then the Python ones.
+test: deps
+	$(SWIFT) build
+	CRYPTCOUNT_BIN=$(abspath $(DEBUG_BIN)) $(SWIFT) test
+	$(MAKE) py-test BIN=$(abspath $(DEBUG_BIN))
+
+BIN ?= $(abspath $(RELEASE_BIN))
+py-test:
+	@set -e; dirs=""; \
+	for d in examples/python/tests Tests/python; do [ -d $$d ] && dirs="$$dirs $$d"; done; \
+	if [ -n "$$dirs" ]; then \
+	  CRYPTCOUNT_BIN=$(BIN) PYTHONPATH=$(abspath examples/python) $(PYTHON) -m pytest -q $$dirs; \
+	else echo "no python tests"; fi
+
+# Builds in release mode and searches a sample diary through the Python driver.
+demo: release
+	@if [ -f examples/python/diary_demo.py ]; then \
+	  CRYPTCOUNT_BIN=$(abspath $(RELEASE_BIN)) PYTHONPATH=$(abspath examples/python) $(PYTHON) examples/python/diary_demo.py; \
+	else \
+	  CRYPTCOUNT_BIN=$(abspath $(RELEASE_BIN)) $(PYTHON) examples/quick_demo.py; \
+	fi
+
+bench: release
+	@if [ -f Benchmarks/run.py ]; then $(PYTHON) Benchmarks/run.py --bin $(abspath $(RELEASE_BIN)); else echo "no benchmarks yet"; fi
+
+format:
+	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
+
+lint:
+	$(SWIFT) format lint --recursive Sources Tests Package.swift
+
+clean:
+	rm -rf .build

@@ -1,0 +1,289 @@
+import Crypto
+import CryptoExtras
+import Foundation
+import Synchronization
+
+/// `age`: age v1 files (c2sp.org/age), binary or ASCII-armored, for X25519
+/// (`AGE-SECRET-KEY-1...`), hybrid post-quantum mlkem768x25519 (`AGE-SECRET-KEY-PQ-1...`) and
+/// scrypt (passphrase) recipients. The payload is decrypted chunk by chunk (see
+/// `AgeDecryptor`), so memory stays bounded for any file size.
+///
+/// File keys unwrapped from a header are cached by the header's SHA-256 (a bounded cache in
+/// this object), so counting the same files again costs no X25519, ML-KEM or scrypt work.
+public final class AgeKey: CipherKey {
+    /// Work factors above 2^22 (4 GiB of scrypt memory) are refused, as age itself does.
+    public static let maxScryptLogN = 22
+
+    struct X25519Identity: Sendable {
+        let key: Curve25519.KeyAgreement.PrivateKey
+        let publicKey: [UInt8]
+    }
+
+    let x25519: [X25519Identity]
+    let hybrid: [XWingMLKEM768X25519.PrivateKey]
+    let passphrase: SecretBytes?
+
+    enum Unwrapped: Sendable {
+        case fileKey(SymmetricKey)
+        case noMatch
+    }
+
+    /// Header SHA-256 -> unwrap outcome.
+    let fileKeys = BoundedCache<[UInt8], Unwrapped>(capacity: 4096)
+    let scryptGate: ScryptGate
+    /// How many scrypt derivations this key has run (tests check the cache with it).
+    let scryptRuns = Atomic<Int>(0)
+
+    public var cipherName: String { "age" }
+    public var readsWholeFile: Bool { false }
+
+    public convenience init(secret: SecretInput?) throws(SecretError) {
+        try self.init(secret: secret, scryptGate: .shared)
+    }
+
+    init(secret: SecretInput?, scryptGate: ScryptGate) throws(SecretError) {
+        var texts: [[UInt8]] = []
+        var pass: [UInt8]? = nil
+        switch secret {
+        case .none:
+            throw SecretError("an age identity or passphrase is required")
+        case .text(let b), .bytes(let b):
+            texts = [b]
+        case .list(let items):
+            texts = try Self.identityTexts(.list(items))
+        case .map(let m):
+            if m.keys.contains(where: { $0 != "identities" && $0 != "passphrase" }) {
+                throw SecretError("an age secret map has only \"identities\" and \"passphrase\"")
+            }
+            if let ids = m["identities"] { texts = try Self.identityTexts(ids) }
+            switch m["passphrase"] {
+            case .none: break
+            case .text(let b)?, .bytes(let b)?:
+                guard !b.isEmpty else { throw SecretError("the age passphrase is empty") }
+                pass = b
+            default:
+                throw SecretError("the age passphrase must be a string or binary")
+            }
+            guard m["identities"] != nil || pass != nil else {
+                throw SecretError("an age secret map needs \"identities\" or \"passphrase\"")
+            }
+        }
+        var x: [X25519Identity] = []
+        var h: [XWingMLKEM768X25519.PrivateKey] = []
+        for text in texts {
+            try Self.parseIdentities(text, x25519: &x, hybrid: &h)
+        }
+        // Identities that were given must hold at least one key (a passphrase alone is fine).
+        if !texts.isEmpty && x.isEmpty && h.isEmpty { throw SecretError("no age identity found") }
+        if x.isEmpty && h.isEmpty && pass == nil { throw SecretError("no age identity or passphrase given") }
+        x25519 = x
+        hybrid = h
+        passphrase = pass.map { SecretBytes($0) }
+        self.scryptGate = scryptGate
+    }
+
+    private static func identityTexts(_ value: SecretInput) throws(SecretError) -> [[UInt8]] {
+        switch value {
+        case .text(let b), .bytes(let b):
+            return [b]
+        case .list(let items):
+            var out: [[UInt8]] = []
+            for item in items {
+                switch item {
+                case .text(let b), .bytes(let b): out.append(b)
+                default: throw SecretError("age identities must be strings")
+                }
+            }
+            return out
+        case .map:
+            throw SecretError("age identities must be a string or an array of strings")
+        }
+    }
+
+    /// Identity text: one key per line, `#` comments and blank lines allowed.
+    static func parseIdentities(
+        _ text: [UInt8], x25519: inout [X25519Identity], hybrid: inout [XWingMLKEM768X25519.PrivateKey]
+    ) throws(SecretError) {
+        var lineNumber = 0
+        for raw in text.split(separator: 0x0a, omittingEmptySubsequences: false) {
+            lineNumber += 1
+            let line = ASCII.trimmingWhitespace(raw)
+            if line.isEmpty || line.first == UInt8(ascii: "#") { continue }
+            guard let (hrp, data) = Bech32.decode(Array(line)), data.count == 32 else {
+                throw SecretError("line \(lineNumber) of the age identities is not an age secret key")
+            }
+            switch hrp {
+            case "age-secret-key-":
+                guard let key = try? Curve25519.KeyAgreement.PrivateKey(rawRepresentation: data) else {
+                    throw SecretError("line \(lineNumber) of the age identities is not a valid X25519 key")
+                }
+                x25519.append(X25519Identity(key: key, publicKey: Array(key.publicKey.rawRepresentation)))
+            case "age-secret-key-pq-":
+                guard let key = try? XWingMLKEM768X25519.PrivateKey(seedRepresentation: data, publicKey: nil) else {
+                    throw SecretError("line \(lineNumber) of the age identities is not a valid hybrid key")
+                }
+                hybrid.append(key)
+            default:
+                throw SecretError("line \(lineNumber) of the age identities is not an age secret key")
+            }
+        }
+    }
+
+    public func makeStreamDecryptor() -> any StreamDecryptor { AgeDecryptor(owner: self) }
+
+    // MARK: Unwrapping the file key
+
+    static let zeroNonce = [UInt8](repeating: 0, count: 12)
+    static let x25519Info = Array("age-encryption.org/v1/X25519".utf8)
+    static let scryptSaltPrefix = Array("age-encryption.org/v1/scrypt".utf8)
+    static let hybridInfo = Data("age-encryption.org/mlkem768x25519".utf8)
+    static let hybridSuite = HPKE.Ciphersuite(kem: .XWingMLKEM768X25519, kdf: .HKDF_SHA256, aead: .chaChaPoly)
+
+    /// The file key for a parsed header, from the cache or by trying every identity against
+    /// every recognised stanza. Verifies the header MAC.
+    func fileKey(for header: AgeHeader, bytes: [UInt8]) throws(CipherFailure) -> SymmetricKey {
+        let digest = Array(SHA256.hash(data: bytes))
+        let fileKey: SymmetricKey
+        switch fileKeys.value(for: digest) {
+        case .fileKey(let k)?:
+            fileKey = k
+        case .noMatch?:
+            throw Self.noMatch
+        case nil:
+            let result = try unwrap(header)
+            fileKeys.insert(result, for: digest)
+            guard case .fileKey(let k) = result else { throw Self.noMatch }
+            fileKey = k
+        }
+        let macKey = HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: fileKey, salt: [UInt8](), info: Array("header".utf8), outputByteCount: 32)
+        guard
+            HMAC<SHA256>.isValidAuthenticationCode(
+                header.mac, authenticating: bytes[0..<header.macCoverage], using: macKey)
+        else {
+            throw .decryptFailed("the age header MAC does not match (tampered header)")
+        }
+        return fileKey
+    }
+
+    static let noMatch = CipherFailure.decryptFailed("no identity matches any recipient of this age file")
+
+    static func malformed(_ what: String) -> CipherFailure { AgeHeaderParser.malformed(what) }
+
+    private func unwrap(_ header: AgeHeader) throws(CipherFailure) -> Unwrapped {
+        // Check every recognised stanza's shape first, so a malformed header fails the same
+        // way whichever identities the key holds.
+        let hasScrypt = header.stanzas.contains { $0.type.elementsEqual("scrypt".utf8) }
+        if hasScrypt && header.stanzas.count > 1 { throw Self.malformed("an scrypt stanza must be alone") }
+        for s in header.stanzas {
+            switch String(decoding: s.type, as: UTF8.self) {
+            case "X25519":
+                guard s.args.count == 2,
+                    Base64.decode(s.args[1], alphabet: .standard, padding: .forbidden)?.count == 32,
+                    s.body.count == 32
+                else { throw Self.malformed("bad X25519 stanza") }
+            case "mlkem768x25519":
+                guard s.args.count == 2,
+                    Base64.decode(s.args[1], alphabet: .standard, padding: .forbidden)?.count == 1120,
+                    s.body.count == 32
+                else { throw Self.malformed("bad mlkem768x25519 stanza") }
+            case "scrypt":
+                guard s.args.count == 3,
+                    Base64.decode(s.args[1], alphabet: .standard, padding: .forbidden)?.count == 16,
+                    Self.workFactor(s.args[2]) != nil,
+                    s.body.count == 32
+                else { throw Self.malformed("bad scrypt stanza") }
+            default:
+                continue
+            }
+        }
+        for s in header.stanzas {
+            switch String(decoding: s.type, as: UTF8.self) {
+            case "X25519":
+                if let k = try unwrapX25519(s) { return .fileKey(k) }
+            case "mlkem768x25519":
+                if let k = unwrapHybrid(s) { return .fileKey(k) }
+            case "scrypt":
+                if let k = try unwrapScrypt(s) { return .fileKey(k) }
+            default:
+                continue
+            }
+        }
+        return .noMatch
+    }
+
+    /// `^[1-9][0-9]*$`, at most `maxScryptLogN`.
+    static func workFactor(_ arg: [UInt8]) -> Int? {
+        guard let first = arg.first, first >= UInt8(ascii: "1"), first <= UInt8(ascii: "9"), arg.count <= 2 else {
+            return nil
+        }
+        var v = 0
+        for c in arg {
+            guard c >= UInt8(ascii: "0"), c <= UInt8(ascii: "9") else { return nil }
+            v = v * 10 + Int(c - UInt8(ascii: "0"))
+        }
+        return v <= maxScryptLogN ? v : nil
+    }
+
+    /// Opens a 32-byte stanza body (ChaCha20-Poly1305, zero nonce) into a 16-byte file key.
+    private static func openBody(_ body: [UInt8], with wrapKey: SymmetricKey) -> SymmetricKey? {
+        guard let box = try? ChaChaPoly.SealedBox(combined: zeroNonce + body),
+            let plain = try? ChaChaPoly.open(box, using: wrapKey), plain.count == 16
+        else { return nil }
+        return SymmetricKey(data: plain)
+    }
+
+    private func unwrapX25519(_ s: AgeStanza) throws(CipherFailure) -> SymmetricKey? {
+        guard !x25519.isEmpty,
+            let share = Base64.decode(s.args[1], alphabet: .standard, padding: .forbidden),
+            let peer = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: share)
+        else { return nil }
+        for id in x25519 {
+            guard let shared = try? id.key.sharedSecretFromKeyAgreement(with: peer) else { continue }
+            // A low-order share gives the all-zero secret; the spec says to abort.
+            let zero = shared.withUnsafeBytes { $0.allSatisfy { $0 == 0 } }
+            if zero { throw Self.malformed("X25519 share is a low-order point") }
+            let wrapKey = shared.hkdfDerivedSymmetricKey(
+                using: SHA256.self, salt: share + id.publicKey, sharedInfo: Self.x25519Info, outputByteCount: 32)
+            if let k = Self.openBody(s.body, with: wrapKey) { return k }
+        }
+        return nil
+    }
+
+    private func unwrapHybrid(_ s: AgeStanza) -> SymmetricKey? {
+        guard !hybrid.isEmpty, let enc = Base64.decode(s.args[1], alphabet: .standard, padding: .forbidden) else {
+            return nil
+        }
+        for id in hybrid {
+            guard
+                var recipient = try? HPKE.Recipient(
+                    privateKey: id, ciphersuite: Self.hybridSuite, info: Self.hybridInfo, encapsulatedKey: Data(enc)),
+                let plain = try? recipient.open(s.body, authenticating: Data()),
+                plain.count == 16
+            else { continue }
+            return SymmetricKey(data: plain)
+        }
+        return nil
+    }
+
+    private func unwrapScrypt(_ s: AgeStanza) throws(CipherFailure) -> SymmetricKey? {
+        guard let passphrase,
+            let salt = Base64.decode(s.args[1], alphabet: .standard, padding: .forbidden),
+            let logN = Self.workFactor(s.args[2])
+        else { return nil }
+        let wrapKey: SymmetricKey
+        do {
+            scryptRuns.add(1, ordering: .relaxed)
+            wrapKey = try scryptGate.run(cost: ScryptGate.cost(logN: logN)) { () throws -> SymmetricKey in
+                try passphrase.withBytes { pw in
+                    try KDF.Scrypt.deriveKey(
+                        from: pw, salt: Self.scryptSaltPrefix + salt, outputByteCount: 32,
+                        rounds: 1 << logN, blockSize: 8, parallelism: 1)
+                }
+            }
+        } catch {
+            throw .decryptFailed("scrypt key derivation failed")
+        }
+        return Self.openBody(s.body, with: wrapKey)
+    }
+}

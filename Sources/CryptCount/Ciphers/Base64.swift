@@ -1,0 +1,142 @@
+/// Base64 (RFC 4648) decoding with the exact strictness each format asks for: the alphabet,
+/// whether `=` padding is required or forbidden, and whether the unused low bits of the last
+/// character must be zero (canonical encoding). Returns nil on any violation.
+enum Base64 {
+    enum Alphabet {
+        /// `+` and `/` (age headers and armor).
+        case standard
+        /// `-` and `_` (Fernet).
+        case urlSafe
+        /// Either pair (lenient key parsing, as Python's `urlsafe_b64decode`).
+        case either
+    }
+
+    enum Padding {
+        case required
+        case forbidden
+    }
+
+    /// Value of each byte per alphabet, 0xFF for bytes outside it.
+    private static let standardTable: [UInt8] = table(extra: [(UInt8(ascii: "+"), 62), (UInt8(ascii: "/"), 63)])
+    private static let urlSafeTable: [UInt8] = table(extra: [(UInt8(ascii: "-"), 62), (UInt8(ascii: "_"), 63)])
+    private static let eitherTable: [UInt8] = table(extra: [
+        (UInt8(ascii: "+"), 62), (UInt8(ascii: "/"), 63), (UInt8(ascii: "-"), 62), (UInt8(ascii: "_"), 63),
+    ])
+
+    private static func table(extra: [(UInt8, UInt8)]) -> [UInt8] {
+        var t = [UInt8](repeating: 0xff, count: 256)
+        for (i, ch) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789".utf8.enumerated() {
+            t[Int(ch)] = UInt8(i)
+        }
+        for (ch, v) in extra { t[Int(ch)] = v }
+        return t
+    }
+
+    static func isStandardCharacter(_ b: UInt8) -> Bool { standardTable[Int(b)] != 0xff }
+
+    static func decode<C: Collection>(
+        _ text: C, alphabet: Alphabet, padding: Padding, canonical: Bool = true
+    ) -> [UInt8]? where C.Element == UInt8 {
+        let chars = Array(text)
+        var out: [UInt8] = []
+        let ok = chars.withUnsafeBytes { raw in
+            decode(raw, alphabet: alphabet, padding: padding, canonical: canonical, appendingTo: &out)
+        }
+        return ok ? out : nil
+    }
+
+    /// Decodes `text` and appends the bytes to `out`; false (with `out` unchanged) on any
+    /// violation. The fast path for large inputs (Fernet tokens, armor lines).
+    static func decode(
+        _ text: UnsafeRawBufferPointer, alphabet: Alphabet, padding: Padding, canonical: Bool = true,
+        appendingTo out: inout [UInt8]
+    ) -> Bool {
+        var n = text.count
+        switch padding {
+        case .required:
+            guard n % 4 == 0 else { return false }
+            var pads = 0
+            while pads < 2, n > 0, text[n - 1] == UInt8(ascii: "=") {
+                n -= 1
+                pads += 1
+            }
+            let r = n % 4
+            guard (pads == 0 && r == 0) || (pads == 1 && r == 3) || (pads == 2 && r == 2) else { return false }
+        case .forbidden:
+            guard n % 4 != 1 else { return false }
+        }
+        let table: [UInt8]
+        switch alphabet {
+        case .standard: table = standardTable
+        case .urlSafe: table = urlSafeTable
+        case .either: table = eitherTable
+        }
+        let groups = n / 4
+        let rest = n % 4  // 0, 2 or 3 characters in the last group
+        let produced = groups * 3 + (rest == 0 ? 0 : rest - 1)
+        let start = out.count
+        out.append(contentsOf: repeatElement(0, count: produced))
+        let ok = table.withUnsafeBufferPointer { t in
+            out.withUnsafeMutableBufferPointer { dst in
+                var bad: UInt8 = 0
+                var o = start
+                var i = 0
+                for _ in 0..<groups {
+                    let a = t[Int(text[i])]
+                    let b = t[Int(text[i + 1])]
+                    let c = t[Int(text[i + 2])]
+                    let d = t[Int(text[i + 3])]
+                    bad |= a | b | c | d
+                    let v = UInt32(a & 63) << 18 | UInt32(b & 63) << 12 | UInt32(c & 63) << 6 | UInt32(d & 63)
+                    dst[o] = UInt8(truncatingIfNeeded: v >> 16)
+                    dst[o + 1] = UInt8(truncatingIfNeeded: v >> 8)
+                    dst[o + 2] = UInt8(truncatingIfNeeded: v)
+                    o += 3
+                    i += 4
+                }
+                // 0xFF marks a byte outside the alphabet; valid values are below 64.
+                if bad & 0xc0 != 0 { return false }
+                if rest >= 2 {
+                    let a = t[Int(text[i])]
+                    let b = t[Int(text[i + 1])]
+                    let c = rest == 3 ? t[Int(text[i + 2])] : 0
+                    if (a | b | c) & 0xc0 != 0 { return false }
+                    let v = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6
+                    dst[o] = UInt8(truncatingIfNeeded: v >> 16)
+                    if rest == 3 { dst[o + 1] = UInt8(truncatingIfNeeded: v >> 8) }
+                    // Canonical: the bits below the last output byte are zero.
+                    let unused = rest == 3 ? v & 0xff : v & 0xffff
+                    if canonical && unused != 0 { return false }
+                }
+                return true
+            }
+        }
+        if !ok { out.removeSubrange(start...) }
+        return ok
+    }
+
+    static func encode(_ bytes: [UInt8], alphabet: Alphabet = .standard, padded: Bool = true) -> String {
+        let chars: [UInt8] = Array(
+            (alphabet == .urlSafe
+                ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+                : "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/").utf8)
+        var out = [UInt8]()
+        var i = 0
+        while i + 3 <= bytes.count {
+            let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2])
+            out += [chars[Int(n >> 18)], chars[Int((n >> 12) & 63)], chars[Int((n >> 6) & 63)], chars[Int(n & 63)]]
+            i += 3
+        }
+        let rest = bytes.count - i
+        if rest == 1 {
+            let n = UInt32(bytes[i]) << 16
+            out += [chars[Int(n >> 18)], chars[Int((n >> 12) & 63)]]
+            if padded { out += Array("==".utf8) }
+        } else if rest == 2 {
+            let n = UInt32(bytes[i]) << 16 | UInt32(bytes[i + 1]) << 8
+            out += [chars[Int(n >> 18)], chars[Int((n >> 12) & 63)], chars[Int((n >> 6) & 63)]]
+            if padded { out += Array("=".utf8) }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

@@ -1,0 +1,168 @@
+import Crypto
+import CryptoExtras
+import Foundation
+
+/// `openssl`: files from `openssl enc -aes-256-cbc -pbkdf2 [-iter N]`: `Salted__`, an 8-byte
+/// salt, then AES-256-CBC with PKCS#7, key and IV from PBKDF2-HMAC-SHA256(password, salt, N)
+/// (48 bytes: 32 key, 16 IV). Decrypted as a stream, so files of any size are counted in chunks.
+///
+/// The format has no MAC: a wrong password is only noticed when the final padding is invalid,
+/// so about one wrong-password file in 256 still "decrypts" (to garbage) instead of failing.
+public final class OpenSSLKey: CipherKey {
+    public static let defaultIterations = 10_000
+    /// PBKDF2 takes a 32-bit count; far above any real use, and keeps one derivation bounded.
+    public static let maxIterations = 100_000_000
+
+    static let magic: [UInt8] = Array("Salted__".utf8)
+
+    struct Derived: Sendable {
+        let key: SymmetricKey
+        let iv: SymmetricKey  // secret-derived too, so it is kept in zeroing storage
+    }
+
+    struct CacheKey: Hashable, Sendable {
+        let salt: [UInt8]
+        let iterations: Int
+    }
+
+    private let password: SecretBytes
+    public let iterations: Int
+    /// PBKDF2 results per salt, so a repeated query does not pay the derivation again.
+    let derivedKeys: BoundedCache<CacheKey, Derived>
+
+    public var cipherName: String { "openssl" }
+    public var readsWholeFile: Bool { false }
+
+    public init(password: [UInt8], iterations: Int? = nil) throws(SecretError) {
+        guard !password.isEmpty else { throw SecretError("the password is empty") }
+        let iter = iterations ?? Self.defaultIterations
+        guard iter >= 1, iter <= Self.maxIterations else {
+            throw SecretError("iter must be between 1 and \(Self.maxIterations)")
+        }
+        self.password = SecretBytes(password)
+        self.iterations = iter
+        self.derivedKeys = BoundedCache(capacity: 4096)
+    }
+
+    private init(password: SecretBytes, iterations: Int, cache: BoundedCache<CacheKey, Derived>) {
+        self.password = password
+        self.iterations = iterations
+        self.derivedKeys = cache
+    }
+
+    /// The same password with another iteration count (a request's `iter` over an unlocked
+    /// key's). The derived-key cache is shared: its entries are keyed by salt and count.
+    public func with(iterations: Int) throws(SecretError) -> OpenSSLKey {
+        guard iterations >= 1, iterations <= Self.maxIterations else {
+            throw SecretError("iter must be between 1 and \(Self.maxIterations)")
+        }
+        return OpenSSLKey(password: password, iterations: iterations, cache: derivedKeys)
+    }
+
+    func derive(salt: [UInt8]) throws(CipherFailure) -> Derived {
+        let cacheKey = CacheKey(salt: salt, iterations: iterations)
+        if let hit = derivedKeys.value(for: cacheKey) { return hit }
+        let material: SymmetricKey
+        do {
+            material = try password.withBytes { pw in
+                try KDF.Insecure.PBKDF2.deriveKey(
+                    from: pw, salt: salt, using: .sha256, outputByteCount: 48, unsafeUncheckedRounds: iterations)
+            }
+        } catch {
+            throw .decryptFailed("key derivation failed")
+        }
+        let derived = material.withUnsafeBytes { raw in
+            Derived(key: SymmetricKey(data: raw[0..<32]), iv: SymmetricKey(data: raw[32..<48]))
+        }
+        derivedKeys.insert(derived, for: cacheKey)
+        return derived
+    }
+
+    public func makeStreamDecryptor() -> any StreamDecryptor { Decryptor(owner: self) }
+
+    struct Decryptor: StreamDecryptor {
+        let owner: OpenSSLKey
+        /// `Salted__` and the salt, while they arrive.
+        var header: [UInt8] = []
+        var key: SymmetricKey?
+        /// The IV of the next block to decrypt: the previous ciphertext block.
+        var chain: [UInt8] = []
+        /// Ciphertext not yet decrypted. The last (possibly partial) block always stays here,
+        /// so the padding can be checked at the end.
+        var pending: [UInt8] = []
+        var total = 0
+
+        /// Decrypt in batches of at least this much, to keep per-call overhead low.
+        static let batch = 64 * 1024
+
+        init(owner: OpenSSLKey) { self.owner = owner }
+
+        mutating func feed(_ chunk: UnsafeRawBufferPointer, emit: (UnsafeRawBufferPointer) -> Void)
+            throws(CipherFailure)
+        {
+            var input = chunk[...]
+            if key == nil {
+                let need = 16 - header.count
+                let take = min(need, input.count)
+                header.append(contentsOf: input.prefix(take))
+                input = input.dropFirst(take)
+                if header.count >= 8, !header.starts(with: OpenSSLKey.magic) {
+                    throw .badFormat("no Salted__ header, not an openssl enc file")
+                }
+                guard header.count == 16 else { return }
+                let derived = try owner.derive(salt: Array(header[8..<16]))
+                key = derived.key
+                chain = derived.iv.withUnsafeBytes { Array($0) }
+            }
+            pending.append(contentsOf: input)
+            total &+= input.count
+            if pending.count > Self.batch { try drain(emit: emit) }
+        }
+
+        /// Decrypts every whole block but the last one held back.
+        private mutating func drain(emit: (UnsafeRawBufferPointer) -> Void) throws(CipherFailure) {
+            guard let key, pending.count > 16 else { return }
+            let n = (pending.count - 1) / 16 * 16
+            guard n > 0 else { return }
+            let plain: Data
+            do {
+                plain = try AES._CBC.decrypt(
+                    pending[0..<n], using: key, iv: AES._CBC.IV(ivBytes: chain), noPadding: true)
+            } catch {
+                throw .decryptFailed("AES-CBC decryption failed")
+            }
+            chain = Array(pending[(n - 16)..<n])
+            pending.removeFirst(n)
+            plain.withUnsafeBytes { emit($0) }
+        }
+
+        mutating func finish(emit: (UnsafeRawBufferPointer) -> Void) throws(CipherFailure) {
+            guard key != nil else {
+                throw .badFormat(
+                    header.isEmpty ? "empty file, not an openssl enc file" : "too short for an openssl enc file")
+            }
+            guard total >= 16, total % 16 == 0 else {
+                throw .badFormat("the ciphertext is not a whole number of AES blocks")
+            }
+            try drain(emit: emit)
+            guard let key, pending.count == 16 else {
+                throw .badFormat("the ciphertext is not a whole number of AES blocks")
+            }
+            do {
+                let last = try AES._CBC.decrypt(pending, using: key, iv: AES._CBC.IV(ivBytes: chain))
+                pending.removeAll()
+                last.withUnsafeBytes { emit($0) }
+            } catch {
+                throw .decryptFailed("bad padding after decryption (wrong password or damaged file)")
+            }
+        }
+    }
+
+    /// Makes a file as `openssl enc -aes-256-cbc -pbkdf2 -iter N` does (tests and demos).
+    func encrypt(_ plain: [UInt8], salt: [UInt8]) throws -> [UInt8] {
+        let derived = try derive(salt: salt)
+        let iv = derived.iv.withUnsafeBytes { Array($0) }
+        let body = try AES._CBC.encrypt(plain, using: derived.key, iv: AES._CBC.IV(ivBytes: iv))
+        return Self.magic + salt + Array(body)
+    }
+}
