@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// Runs the built `cryptcount` executable: `$CRYPTCOUNT_BIN`, else `.build/debug/cryptcount`
 /// under the package root (`swift build` and `swift test` build it).
 enum CLI {
@@ -74,4 +78,65 @@ func splitFrames(_ bytes: [UInt8]) -> [[UInt8]]? {
         i += n
     }
     return frames
+}
+
+/// A `cryptcount` child with pipes on stdin and stdout, for checking that output arrives while
+/// input is still open (as in a coprocess pipeline). A watchdog kills it after 60 seconds, so
+/// a helper that buffers fails the test instead of hanging it.
+final class CLICoprocess {
+    let process = Process()
+    private let stdinPipe = Pipe()
+    private let stdoutPipe = Pipe()
+    private let watchdog: DispatchWorkItem
+
+    init?(_ args: [String]) throws {
+        guard let binary = CLI.binary else {
+            print("skipping: cryptcount binary not found (run `swift build`, or set CRYPTCOUNT_BIN)")
+            return nil
+        }
+        signal(SIGPIPE, SIG_IGN)
+        for handle in [
+            stdinPipe.fileHandleForReading, stdinPipe.fileHandleForWriting,
+            stdoutPipe.fileHandleForReading, stdoutPipe.fileHandleForWriting,
+        ] {
+            _ = fcntl(handle.fileDescriptor, F_SETFD, FD_CLOEXEC)
+        }
+        process.executableURL = binary
+        process.arguments = args
+        process.standardInput = stdinPipe
+        process.standardOutput = stdoutPipe
+        process.standardError = FileHandle.standardError
+        try process.run()
+        try? stdinPipe.fileHandleForReading.close()
+        try? stdoutPipe.fileHandleForWriting.close()
+        let pid = process.processIdentifier
+        watchdog = DispatchWorkItem { kill(pid, SIGKILL) }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: watchdog)
+    }
+
+    func send(_ bytes: [UInt8]) throws { try stdinPipe.fileHandleForWriting.write(contentsOf: bytes) }
+
+    /// Exactly `count` bytes of output, or fewer if it ends (or the watchdog fires).
+    func receive(_ count: Int) -> [UInt8] {
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: max(count, 1))
+        while out.count < count {
+            let n = chunk.withUnsafeMutableBytes {
+                read(stdoutPipe.fileHandleForReading.fileDescriptor, $0.baseAddress, count - out.count)
+            }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            out.append(contentsOf: chunk[0..<n])
+        }
+        return out
+    }
+
+    /// Closes stdin and waits; returns the exit status.
+    func finish() -> Int32 {
+        try? stdinPipe.fileHandleForWriting.close()
+        process.waitUntilExit()
+        watchdog.cancel()
+        try? stdoutPipe.fileHandleForReading.close()
+        return process.terminationStatus
+    }
 }

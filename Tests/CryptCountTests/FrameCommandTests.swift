@@ -162,4 +162,29 @@ import Testing
             #expect(!result.stderr.contains("pw\n"))
         }
     }
+
+    @Test func frameAnswersEachLineWhileInputStaysOpen() throws {
+        guard let child = try CLICoprocess(["frame"]) else { return }
+        for i in 0..<3 {
+            try child.send(Array("{\"id\":\(i),\"op\":\"stats\"}\n".utf8))
+            let header = child.receive(4)
+            try #require(header.count == 4, "no frame for line \(i + 1) while stdin is open")
+            let n = Int(header[0]) << 24 | Int(header[1]) << 16 | Int(header[2]) << 8 | Int(header[3])
+            let value = try MessagePackDecoder.decode(child.receive(n))
+            #expect(value["id"] == .uint(UInt64(i)))
+        }
+        #expect(child.finish() == 0)
+    }
+
+    @Test func unframeAnswersEachFrameWhileInputStaysOpen() throws {
+        guard let child = try CLICoprocess(["unframe"]) else { return }
+        for i in 0..<3 {
+            let writer = MessagePackWriter()
+            writer.pack(.map([MessagePackPair(.text("id"), .uint(UInt64(i)))]))
+            try child.send(writer.frameBytes())
+            let expected = Array("{\"id\":\(i)}\n".utf8)
+            #expect(child.receive(expected.count) == expected, "no line for frame \(i + 1) while stdin is open")
+        }
+        #expect(child.finish() == 0)
+    }
 }
