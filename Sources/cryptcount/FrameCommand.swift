@@ -37,7 +37,8 @@ struct FrameCommand: ParsableCommand {
                 writer.pack(value)
                 guard writer.count <= Int(UInt32.max) else {
                     try output.flush()
-                    printError("frame", "line \(lineNumber): the value needs \(writer.count) bytes, more than a frame holds")
+                    printError(
+                        "frame", "line \(lineNumber): the value needs \(writer.count) bytes, more than a frame holds")
                     throw ExitCode(2)
                 }
                 output.append(writer.frameBytes())

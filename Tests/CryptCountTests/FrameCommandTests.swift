@@ -19,9 +19,11 @@ import Testing
         #expect(framed.status == 0, "\(framed.stderr)")
         let frames = try #require(splitFrames(framed.stdout))
         #expect(frames.count == 4)  // blank lines are skipped
-        #expect(try MessagePackDecoder.decode(frames[0]) == .map([
-            MessagePackPair(.text("id"), .uint(1)), MessagePackPair(.text("op"), .text("hello")),
-        ]))
+        #expect(
+            try MessagePackDecoder.decode(frames[0])
+                == .map([
+                    MessagePackPair(.text("id"), .uint(1)), MessagePackPair(.text("op"), .text("hello")),
+                ]))
         let count = try MessagePackDecoder.decode(frames[1])
         #expect(count["files"] == .array([.text("a.txt"), .binary([0xff]), .string([0x61, 0xff])]))
         #expect(count["n"] == .int(-5))
@@ -61,9 +63,10 @@ import Testing
     @Test func lastLineWithoutNewlineAndCRLF() throws {
         guard let result = try CLI.run(["frame"], stdin: Array("[1]\r\n[2]".utf8)) else { return }
         #expect(result.status == 0)
-        #expect(try splitFrames(result.stdout)?.map { try MessagePackDecoder.decode($0) } == [
-            .array([.uint(1)]), .array([.uint(2)]),
-        ])
+        #expect(
+            try splitFrames(result.stdout)?.map { try MessagePackDecoder.decode($0) } == [
+                .array([.uint(1)]), .array([.uint(2)]),
+            ])
     }
 
     @Test func truncatedFrameIsAnError() throws {

@@ -25,7 +25,8 @@ import Testing
     @Test(arguments: GoldenTests.caseNames())
     func golden(_ name: String) throws {
         guard let binary = CLI.binary else {
-            print("skipping golden case \(name): cryptcount binary not found (run `swift build`, or set CRYPTCOUNT_BIN)")
+            print(
+                "skipping golden case \(name): cryptcount binary not found (run `swift build`, or set CRYPTCOUNT_BIN)")
             return
         }
         let golden = try GoldenCase(folder: Self.casesDir.appendingPathComponent(name))
@@ -91,8 +92,10 @@ struct GoldenCase {
             switch v {
             case .string(let b), .binary(let b):
                 if b.count >= 4 { found.append(String(decoding: b, as: UTF8.self)) }
-            case .array(let items): items.forEach(collect)
-            case .map(let pairs): pairs.forEach { collect($0.value) }
+            case .array(let items):
+                for item in items { collect(item) }
+            case .map(let pairs):
+                for pair in pairs { collect(pair.value) }
             default: break
             }
         }
@@ -123,7 +126,8 @@ struct GoldenCase {
         }
         var chunks: [[UInt8]] = []
         var ops: [String?] = []
-        for (n, line) in try text("request.jsonl").split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (n, line) in try text("request.jsonl").split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+        {
             let bytes = Array(line.utf8)
             if JSONLines.isBlank(bytes) { continue }
             let value: MessagePackValue
@@ -144,7 +148,8 @@ struct GoldenCase {
     /// some file systems cannot hold (names that are not UTF-8, symlinks, empty directories)
     /// are made at run time, and the server can never change the checked-in fixtures.
     func makeWorkdir() throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cryptcount-golden-\(UUID().uuidString)")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "cryptcount-golden-\(UUID().uuidString)")
         try FileManager.default.copyItem(at: folder, to: dir)
         // The shared fixtures, as `fixtures/` beside the case's own files.
         let shared = folder.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("fixtures")
@@ -155,7 +160,9 @@ struct GoldenCase {
         for line in try text("setup.jsonl").split(separator: "\n") {
             let step = try JSONLines.parse(Array(line.utf8))
             func path(_ key: String) throws -> String {
-                guard let v = step[key]?.stringValue else { throw GoldenError("\(name)/setup.jsonl: bad \(key) in \(line)") }
+                guard let v = step[key]?.stringValue else {
+                    throw GoldenError("\(name)/setup.jsonl: bad \(key) in \(line)")
+                }
                 return dir.path + "/" + v
             }
             // Names may be any bytes: build them as raw C strings.
@@ -176,7 +183,9 @@ struct GoldenCase {
                 _ = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
                 close(fd)
             } else if step["mkdir"] != nil {
-                guard mkdir(try rawPath("mkdir"), 0o755) == 0 else { throw GoldenError("\(name): mkdir failed: \(line)") }
+                guard mkdir(try rawPath("mkdir"), 0o755) == 0 else {
+                    throw GoldenError("\(name): mkdir failed: \(line)")
+                }
             } else if step["symlink"] != nil {
                 let target = try rawPath("to")
                 guard case .string(let dest)? = step["symlink"] else { throw GoldenError("\(name): bad symlink step") }

@@ -15,7 +15,8 @@ import Testing
     }
 
     /// value -> JSON -> value, and the JSON is what we expect.
-    func roundTrip(_ value: MessagePackValue, _ json: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    func roundTrip(_ value: MessagePackValue, _ json: String, sourceLocation: SourceLocation = #_sourceLocation) throws
+    {
         #expect(JSONLines.renderString(value) == json, sourceLocation: sourceLocation)
         #expect(try parse(json) == value, sourceLocation: sourceLocation)
         // And through real MessagePack bytes.
@@ -118,10 +119,12 @@ import Testing
         ])
         try roundTrip(value, "{\"z\":1,\"a\":2,\"m\":[3,{}],\"a\":null}")
         try roundTrip(.array([]), "[]")
-        #expect(try parse(" { \"b\" : [ 1 , 2 ] , \"a\" : { } } \r") == .map([
-            MessagePackPair(.text("b"), .array([.uint(1), .uint(2)])),
-            MessagePackPair(.text("a"), .map([])),
-        ]))
+        #expect(
+            try parse(" { \"b\" : [ 1 , 2 ] , \"a\" : { } } \r")
+                == .map([
+                    MessagePackPair(.text("b"), .array([.uint(1), .uint(2)])),
+                    MessagePackPair(.text("a"), .map([])),
+                ]))
     }
 
     @Test func mapsThatAreNotObjects() throws {
@@ -144,7 +147,8 @@ import Testing
         let value = MessagePackValue.map([
             MessagePackPair(.text("id"), .uint(4)),
             MessagePackPair(.text("files"), .array([.text("a.txt"), .binary([0xff, 0xfe]), .string([0x61, 0xff])])),
-            MessagePackPair(.text("deep"), .array([.array([.array([.map([MessagePackPair(.text("x"), .float(0.5))])])])])),
+            MessagePackPair(
+                .text("deep"), .array([.array([.array([.map([MessagePackPair(.text("x"), .float(0.5))])])])])),
         ])
         try roundTrip(
             value,
