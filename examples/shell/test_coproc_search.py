@@ -71,3 +71,10 @@ def test_errors(diary):
     assert b"hunter2" not in r.stderr
     r = run([], b"", diary)
     assert r.returncode == 2 and b"usage" in r.stderr
+
+
+def test_ignore_case_and_whole_word(diary):
+    r = run(["-i", "-c", "biographer", "-k", "pw", "day1.bio", "day2.bio"], b"cat\n", diary)
+    assert r.stdout.decode().splitlines() == ["cat\tday1.bio\t1", "cat\tday2.bio\t2", "cat\tTOTAL\t3"]
+    r = run(["-w", "day1.txt"], b"at\nsat\n", diary)
+    assert r.stdout.decode().splitlines() == ["at\tTOTAL\t0", "sat\tday1.txt\t1", "sat\tTOTAL\t1"]
