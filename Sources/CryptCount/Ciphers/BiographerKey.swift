@@ -49,13 +49,11 @@ public final class BiographerKey: CipherKey {
         }
     }
 
-    /// Sets `output` to `n` bytes, reusing its storage.
+    /// Sets `output` to `n` bytes (to be overwritten), reusing its storage when it is not shared
+    /// (the plaintext cache keeps the previous file's array: then fresh storage, nothing copied).
     private static func resize(_ output: inout [UInt8], to n: Int) {
-        if output.count > n {
-            output.removeLast(output.count - n)
-        } else if output.count < n {
-            output.append(contentsOf: repeatElement(0, count: n - output.count))
-        }
+        output.removeAll(keepingCapacity: true)
+        output.append(contentsOf: repeatElement(0, count: n))
     }
 
     private static let notHex: CipherFailure = .decryptFailed("the text is not hex after decryption (wrong password?)")
