@@ -53,6 +53,7 @@ public final class CountJob: @unchecked Sendable {
     private var nextToEmit = 0
     private var batchPayloads: [UInt8] = []  // packed `file` maps waiting for a `files` frame
     private var batchCount = 0
+    private var held: [UInt8]? = nil  // a frame sent together with `done`
 
     /// Flushed when this many bytes of results wait, whatever `batch` says.
     static let batchBytesLimit = 256 << 10
@@ -132,6 +133,19 @@ public final class CountJob: @unchecked Sendable {
             batchCount = 0
         }
         return (batchCount, batchPayloads)
+    }
+
+    /// Keeps a result frame to be written with `done`. Only from `fileFinished` (result lock held).
+    func hold(_ frame: [UInt8]) {
+        if held == nil { held = frame } else { held?.append(contentsOf: frame) }
+    }
+
+    /// The frames kept for `done`.
+    func takeHeld() -> [UInt8]? {
+        resultLock.withLock {
+            defer { held = nil }
+            return held
+        }
     }
 
     /// The results still waiting for a `files` frame (sent before `done`).

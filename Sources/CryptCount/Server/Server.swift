@@ -71,12 +71,24 @@ public final class Server: CountObserver, @unchecked Sendable {
             }
             return
         }
+        if job.files.count == 1 {
+            // A one-file request's result goes out with its `done`, in one write(2): the
+            // same frames, one wake-up fewer for the parent.
+            job.hold(frame)
+            return
+        }
         output.send(frame)
     }
 
     public func jobFinished(_ job: CountJob, summary: CountSummary, worker: Int) {
         if let (count, payloads) = job.takeBatch() {
             output.send(encoder(worker).files(job.id, count: count, payloads: payloads))
+        }
+        if var held = job.takeHeld() {
+            held.append(contentsOf: encoder(worker).done(job.id, summary))
+            output.send(held)
+            Log.debug("request \(job.id) done: \(summary.files) files, \(summary.failed) failed, \(summary.skipped) skipped")
+            return
         }
         output.send(encoder(worker).done(job.id, summary))
         Log.debug("request \(job.id) done: \(summary.files) files, \(summary.failed) failed, \(summary.skipped) skipped")
