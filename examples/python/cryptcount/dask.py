@@ -31,6 +31,8 @@ file is reported exactly once.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import os
 import threading
 import time
@@ -53,6 +55,8 @@ from typing import (
     Type,
     Union,
 )
+
+import msgpack
 
 try:
     from distributed import Client, Future, WorkerPlugin, as_completed, get_worker
@@ -116,9 +120,22 @@ class _Sealed:
         self._value = state[0]
 
 
+# Tokens are keyed with a salt that never leaves this process: equal for an equal key (so a
+# worker holding it need not unlock it again), and saying nothing about the secret.
+_TOKEN_SALT = os.urandom(32)
+
+
+def _token(cipher: str, secret: Any, options: Tuple[Tuple[str, Any], ...]) -> str:
+    try:
+        material = msgpack.packb([cipher, secret, [list(o) for o in options]], use_bin_type=True)
+    except (TypeError, ValueError):
+        return uuid.uuid4().hex  # not serialisable here: the coprocess will say what is wrong
+    return hmac.new(_TOKEN_SALT, material, hashlib.sha256).hexdigest()
+
+
 class _Unlock(NamedTuple):
     name: str
-    token: str  # unique per query: a worker unlocks a name again when a new query brings it
+    token: str  # _token(...): a worker unlocks a name again only when it held another key under it
     cipher: str
     secret: _Sealed
     options: Tuple[Tuple[str, Any], ...]
@@ -210,10 +227,12 @@ class CryptCountPlugin(WorkerPlugin):  # type: ignore[misc]
     def _init_worker_state(self) -> None:
         self._lock = threading.Lock()
         self._cc: Optional[Coprocess] = None
-        self._unlocked: Dict[str, str] = {}  # key name -> token of the query that unlocked it
+        self._unlocked: Dict[str, str] = {}  # key name -> token of the key held under it
         self._active: Dict[str, Set[CountQuery]] = {}  # query id -> its running count requests
+        self._running: Dict[str, int] = {}  # query id -> batches past their start on this worker
         self._ended: "OrderedDict[str, None]" = OrderedDict()
         self._started = 0
+        self._unlocks = 0
         #: Recent batches on this worker: (query id, batch number, cancelled, files, skipped).
         self.batches: Deque[Tuple[str, int, bool, int, int]] = deque(maxlen=256)
 
@@ -256,21 +275,26 @@ class CryptCountPlugin(WorkerPlugin):  # type: ignore[misc]
             return self._live()
 
     def run_batch(self, batch: _Batch) -> Tuple[Any, ...]:
+        qid = batch.qid
         with self._lock:
-            if batch.qid in self._ended:
+            if qid in self._ended:
                 return ("ended",)
             try:
                 cc = self._live()
+                self._running[qid] = self._running.get(qid, 0) + 1
                 for u in batch.unlocks:
                     if self._unlocked.get(u.name) != u.token:
                         cc.unlock(u.name, u.cipher, u.secret.reveal(), **dict(u.options))
                         self._unlocked[u.name] = u.token
+                        self._unlocks += 1
                 query = cc.count(batch.paths, batch.terms, **batch.options)
+                self._active.setdefault(qid, set()).add(query)
             except RequestError as exc:
+                self._stopped(qid)
                 return ("request_error", exc.code, exc.message)
             except CoprocessDied as exc:
+                self._stopped(qid)
                 raise CoprocessLost(str(exc)) from None
-            self._active.setdefault(batch.qid, set()).add(query)
         try:
             rows = [_row(r, batch.start) for r in query]
             done = query.summary
@@ -280,22 +304,30 @@ class CryptCountPlugin(WorkerPlugin):  # type: ignore[misc]
             raise CoprocessLost(str(exc)) from None
         finally:
             with self._lock:
-                running = self._active.get(batch.qid)
+                running = self._active.get(qid)
                 if running is not None:
                     running.discard(query)
                     if not running:
-                        del self._active[batch.qid]
+                        del self._active[qid]
+                self._stopped(qid)
             query.close()
-        self.batches.append((batch.qid, batch.number, done.cancelled, done.files, done.skipped))
+        self.batches.append((qid, batch.number, done.cancelled, done.files, done.skipped))
         if done.cancelled:
             return ("cancelled",)
         return ("ok", rows)
 
+    def _stopped(self, qid: str) -> None:
+        left = self._running.get(qid, 0) - 1
+        if left > 0:
+            self._running[qid] = left
+        else:
+            self._running.pop(qid, None)
+
     def end_query(self, qid: str, forget: Sequence[Tuple[str, Optional[str]]]) -> List[str]:
         """Cancel the query's running requests here and forget its keys; returns the names forgotten.
 
-        ``forget``: (name, token) pairs; a name is forgotten only if this query unlocked it
-        (token None: whoever did).
+        ``forget``: (name, token) pairs; a name is forgotten only if it still holds that key
+        (token None: whatever key it holds).
         """
         forgotten = []
         with self._lock:
@@ -319,17 +351,20 @@ class CryptCountPlugin(WorkerPlugin):  # type: ignore[misc]
         return forgotten
 
     def status(self) -> Dict[str, Any]:
-        with self._lock:
-            cc = self._cc
-            return {
-                "pid": os.getpid(),
-                "coprocess_pid": cc.pid if cc is not None else None,
-                "coprocess_alive": _alive(cc),
-                "coprocess_starts": self._started,
-                "unlocked": sorted(self._unlocked),
-                "active": {qid: len(qs) for qid, qs in self._active.items()},
-                "batches": list(self.batches),
-            }
+        # Without the lock (a batch may hold it while its coprocess is busy); copies of the
+        # dicts are atomic under the GIL.
+        cc = self._cc
+        return {
+            "pid": os.getpid(),
+            "coprocess_pid": cc.pid if cc is not None else None,
+            "coprocess_alive": _alive(cc),
+            "coprocess_starts": self._started,
+            "unlocks": self._unlocks,
+            "unlocked": sorted(dict(self._unlocked)),
+            "running": dict(self._running),
+            "requests": {qid: len(qs) for qid, qs in dict(self._active).items()},
+            "batches": list(self.batches),
+        }
 
 
 def _plugin_of(worker: Any, name: str) -> CryptCountPlugin:
@@ -387,7 +422,8 @@ def register(
 
 def cluster_status(client: Client, name: str = PLUGIN_NAME) -> Dict[str, Optional[Dict[str, Any]]]:
     """Per worker address: the worker's pid, its coprocess's pid and liveness, the key names it
-    holds, running queries and recent batches (None where the plugin is missing)."""
+    holds, the queries with batches running there (``running``: batches started, ``requests``:
+    count requests in its coprocess) and recent batches (None where the plugin is missing)."""
     return client.run(_status, name)  # type: ignore[no-any-return]
 
 
@@ -458,7 +494,7 @@ def count_on_cluster(
             raise ValueError("give either key= (a name unlocked on the workers) or cipher= and secret=")
         name = key_name if key_name is not None else f"dask-{qid}"
         key_opts = tuple((k, options.pop(k)) for k in _KEY_OPTIONS if k in options)
-        unlocks.append(_Unlock(name, qid, cipher, _Sealed(secret), key_opts))
+        unlocks.append(_Unlock(name, _token(cipher, secret, key_opts), cipher, _Sealed(secret), key_opts))
         options["key"] = name
     elif cipher is not None:
         options["cipher"] = cipher
@@ -468,7 +504,8 @@ def count_on_cluster(
             raise ValueError(f"unlock[{name!r}] needs a cipher")
         u_cipher = str(spec.pop("cipher"))
         u_secret = spec.pop("secret", None)
-        unlocks.append(_Unlock(str(name), qid, u_cipher, _Sealed(u_secret), tuple(spec.items())))
+        u_opts = tuple(spec.items())
+        unlocks.append(_Unlock(str(name), _token(u_cipher, u_secret, u_opts), u_cipher, _Sealed(u_secret), u_opts))
 
     if not client.run_on_scheduler(_has_plugin, plugin_name):
         try:
