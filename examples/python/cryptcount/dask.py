@@ -197,7 +197,7 @@ def _alive(cc: Optional[Coprocess]) -> bool:
 # -- the worker side -----------------------------------------------------------------------
 
 
-class CryptCountPlugin(WorkerPlugin):  # type: ignore[misc]
+class CryptCountPlugin(WorkerPlugin):
     """Keeps one `cryptcount serve` per Dask worker, from the worker's start to its end.
 
     ``binary``: the executable's path *on the workers* (None: each worker's $CRYPTCOUNT_BIN or
@@ -507,9 +507,9 @@ def count_on_cluster(
         u_opts = tuple(spec.items())
         unlocks.append(_Unlock(str(name), _token(u_cipher, u_secret, u_opts), u_cipher, _Sealed(u_secret), u_opts))
 
-    if not client.run_on_scheduler(_has_plugin, plugin_name):
+    if not client.run_on_scheduler(_has_plugin, plugin_name):  # type: ignore[no-untyped-call]
         try:
-            resolved: Optional[str] = find_binary(binary)
+            resolved: Optional[str] = os.path.abspath(find_binary(binary))
         except BinaryNotFound:
             resolved = None  # let each worker look for its own
         client.register_plugin(CryptCountPlugin(resolved, idempotent=True), name=plugin_name)
@@ -577,18 +577,20 @@ class ClusterQuery:
         self._bar = _progress_bar(progress, len(originals))
         self._t0 = time.perf_counter()
         self._pending: Dict[Any, int] = {}
-        self._futures: Dict[Any, Future] = {}
+        self._futures: Dict[Any, Future[Any]] = {}
         if not batches:
             self._closed = False
             self._finish()
             return
-        futures: List[Future] = client.map(
+        futures: List[Future[Any]] = client.map(
             _run_batch, batches, key=[f"cryptcount-{qid}-{b.number}" for b in batches], pure=False,
             retries=retries,
         )  # fmt: skip
         self._pending = {f.key: b.number for f, b in zip(futures, batches)}
         self._futures = {f.key: f for f in futures}
-        self._completed = as_completed(futures, loop=client.loop, with_results=True, raise_errors=False)
+        self._completed = as_completed(  # type: ignore[no-untyped-call]
+            futures, loop=client.loop, with_results=True, raise_errors=False
+        )
         self._finished = False
         self._closed = False
 
@@ -672,7 +674,7 @@ class ClusterQuery:
         self._pending = {}
         if futures:
             try:
-                self._client.cancel(futures)
+                self._client.cancel(futures)  # type: ignore[no-untyped-call]
             except Exception:
                 pass  # the client is closing: its futures go with it
 

@@ -88,7 +88,8 @@ def client(binary: str) -> Iterator[Any]:
     dist_logger.setLevel(logging.DEBUG)
     try:
         with cluster, distributed.Client(cluster) as c:
-            register(c, binary)
+            # No register(): the first query installs the plugin with the binary it is given.
+            assert list(count_on_cluster(c, [], binary=binary)) == []
             yield c
     finally:
         dist_logger.setLevel(level)
@@ -170,7 +171,54 @@ def kill_stopped(pid: int) -> None:
         pass
 
 
+def test_sealed_secret_pickles_but_never_prints() -> None:
+    import pickle
+
+    from cryptcount.dask import _Batch, _Sealed, _Unlock
+
+    for value in (SECRET, "", b"\x00key", {"passphrase": SECRET}):
+        sealed = pickle.loads(pickle.dumps(_Sealed(value)))
+        assert sealed.reveal() == value
+        assert repr(sealed) == str(sealed) == "<secret>"
+    unlock = _Unlock("k", "t", "biographer", _Sealed(SECRET), ())
+    batch = _Batch(PLUGIN_NAME, "q", 0, 0, ["/a"], ["rain"], {}, (unlock,))
+    assert SECRET not in repr(batch) and SECRET not in repr(unlock)
+    assert pickle.loads(pickle.dumps(batch)).unlocks[0].secret.reveal() == SECRET
+
+
 # -- results -------------------------------------------------------------------------------
+
+
+def test_every_worker_has_its_coprocess(client: Any, binary: str) -> None:
+    statuses = cluster_status(client)
+    assert len(statuses) == 2
+    pids = set()
+    for status in statuses.values():
+        assert status is not None and status["coprocess_alive"] and status["unlocked"] == []
+        pids.add(status["coprocess_pid"])
+    assert len(pids) == 2
+
+    def binary_of(dask_worker: Any = None) -> str:
+        return str(dask_worker.plugins[PLUGIN_NAME].binary)
+
+    assert set(client.run(binary_of).values()) == {os.path.abspath(binary)}
+
+    # register(replace=False) keeps the running plugin; register() replaces it: the old plugin's
+    # teardown closes its coprocesses and the new one starts others.
+    register(client, binary, replace=False)
+    assert {s["coprocess_pid"] for s in cluster_status(client).values() if s} == pids
+    register(client, binary)
+    new_pids = {s["coprocess_pid"] for s in cluster_status(client).values() if s}
+    assert len(new_pids) == 2 and not new_pids & pids
+
+    def gone(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    wait_until("the old coprocesses to exit", lambda: all(gone(p) for p in pids))
 
 
 def test_cluster_result_equals_local_query(client: Any, binary: str, corpus: List[Any]) -> None:
@@ -428,17 +476,3 @@ def test_worker_killed_mid_query_result_still_complete(client: Any, binary: str,
         lambda: all(s and s["coprocess_alive"] for s in cluster_status(client).values()),
     )
 
-
-def test_sealed_secret_pickles_but_never_prints() -> None:
-    import pickle
-
-    from cryptcount.dask import _Batch, _Sealed, _Unlock
-
-    for value in (SECRET, "", b"\x00key", {"passphrase": SECRET}):
-        sealed = pickle.loads(pickle.dumps(_Sealed(value)))
-        assert sealed.reveal() == value
-        assert repr(sealed) == str(sealed) == "<secret>"
-    unlock = _Unlock("k", "t", "biographer", _Sealed(SECRET), ())
-    batch = _Batch(PLUGIN_NAME, "q", 0, 0, ["/a"], ["rain"], {}, (unlock,))
-    assert SECRET not in repr(batch) and SECRET not in repr(unlock)
-    assert pickle.loads(pickle.dumps(batch)).unlocks[0].secret.reveal() == SECRET
