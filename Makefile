@@ -36,7 +36,7 @@ test: deps
 BIN ?= $(abspath $(RELEASE_BIN))
 py-test:
 	@set -e; dirs=""; \
-	for d in examples/python/tests Tests/python; do [ -d $$d ] && dirs="$$dirs $$d"; done; \
+	for d in examples/python/tests Tests/python Tests/Golden examples/shell; do [ -d $$d ] && dirs="$$dirs $$d"; done; \
 	if [ -n "$$dirs" ]; then \
 	  CRYPTCOUNT_BIN=$(BIN) PYTHONPATH=$(abspath examples/python) $(PYTHON) -m pytest -q $$dirs; \
 	else echo "no python tests"; fi
