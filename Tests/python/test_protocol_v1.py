@@ -135,8 +135,12 @@ def test_every_op_and_exact_counts(diary, tmp_path):
     s.send({"id": 7, "op": "forget", "name": "diary"})
     assert s.recv()["code"] == "unknown_key"
 
-    s.send({"id": 8, "op": "shutdown"})
-    s.send({"id": 9, "op": "hello"})
+    # Both frames in one write: the coprocess may exit right after reading the first.
+    frames = b""
+    for obj in ({"id": 8, "op": "shutdown"}, {"id": 9, "op": "hello"}):
+        b = msgpack.packb(obj, use_bin_type=True)
+        frames += struct.pack(">I", len(b)) + b
+    s.send_raw(frames)
     assert s.recv() == {"id": 8, "type": "ok"}
     assert s.recv() is None
     rc, err = s.close()

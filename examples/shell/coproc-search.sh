@@ -111,7 +111,7 @@ id=0
 while IFS= read -r term || [[ -n $term ]]; do
     [[ -n $term ]] || continue # an empty term is not a search
     id=$((id + 1))
-    send "{\"id\":$id,\"op\":\"count\",$key_json,\"ignore_case\":$ignore_case,\"whole_word\":$whole_word,\"files\":[$files_json],\"terms\":[$(b64str "$term")]}"
+    send "{\"id\":$id,\"op\":\"count\",$key_json,\"ignore_case\":$ignore_case,\"whole_word\":$whole_word,\"ordered\":true,\"files\":[$files_json],\"terms\":[$(b64str "$term")]}"
     while receive; do
         rtype
         case $type in
