@@ -300,13 +300,22 @@ def test_keep_unlocked_then_reuse_and_forget(client: Any, corpus: List[Any]) -> 
 
 
 def test_cancel_cancels_futures_and_coprocess_requests(
-    client: Any, plain_files: List[Path], tmp_path: Path
+    client: Any, binary: str, plain_files: List[Path], tmp_path: Path
 ) -> None:
     # Each batch starts with one big (sparse) file per coprocess thread, so a coprocess is still
-    # busy on them when it reads the cancel, and has the small files left undispatched.
+    # busy on them when it reads the cancel, and has the small files left undispatched. The
+    # size is chosen for about half a second of reading with this binary (debug builds are slow).
     big = tmp_path / "sparse.txt"
+    probe_mb = 32
     with open(big, "wb") as f:
-        f.truncate(512 << 20)
+        f.truncate(probe_mb << 20)
+    with Coprocess(binary, args=("--cache-mb", "0")) as cc:
+        cc.count([big], ["rain"]).wait()  # the first read also fills the page cache
+        t = time.perf_counter()
+        cc.count([big], ["rain"]).wait()
+        per_mb = max(time.perf_counter() - t, 1e-4) / probe_mb
+    with open(big, "wb") as f:
+        f.truncate(int(min(max(0.5 / per_mb, probe_mb), 1024)) << 20)
 
     def threads(dask_worker: Any = None) -> int:
         return int(dask_worker.plugins[PLUGIN_NAME].coprocess().server_info["workers"])
