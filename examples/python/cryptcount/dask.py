@@ -144,7 +144,7 @@ class _Unlock(NamedTuple):
 class _Batch:
     """One task's work. Its repr (which Dask may log) names the batch only."""
 
-    __slots__ = ("plugin", "qid", "number", "start", "paths", "terms", "options", "unlocks")
+    __slots__ = ("plugin", "qid", "number", "start", "paths", "terms", "options", "unlocks", "keep")
 
     def __init__(
         self,
@@ -156,6 +156,7 @@ class _Batch:
         terms: List[Union[str, bytes]],
         options: Dict[str, Any],
         unlocks: Tuple[_Unlock, ...],
+        keep: bool = False,
     ) -> None:
         self.plugin = plugin
         self.qid = qid
@@ -165,6 +166,7 @@ class _Batch:
         self.terms = terms
         self.options = options
         self.unlocks = unlocks
+        self.keep = keep  # the caller keeps the keys unlocked: no forgetting them when idle
 
     def __getstate__(self) -> Any:
         return tuple(getattr(self, s) for s in self.__slots__)
@@ -202,8 +204,10 @@ class CryptCountPlugin(WorkerPlugin):
 
     ``binary``: the executable's path *on the workers* (None: each worker's $CRYPTCOUNT_BIN or
     PATH). ``workers``/``args``/``env``: as for :class:`~cryptcount.Coprocess` (e.g.
-    ``args=("--allow-root", "/data")``). ``idempotent=True``: registering does nothing where a
-    plugin of this name already exists.
+    ``args=("--allow-root", "/data")``). ``forget_idle``: seconds after which a worker forgets,
+    by itself, a key of a query that never ended (its client died) and that no batch has used
+    since (None: never; keys kept with ``keep_unlocked`` are not affected). ``idempotent=True``:
+    registering does nothing where a plugin of this name already exists.
     """
 
     name = PLUGIN_NAME
@@ -215,9 +219,11 @@ class CryptCountPlugin(WorkerPlugin):
         args: Sequence[Union[str, "os.PathLike[str]"]] = (),
         *,
         env: Optional[Mapping[str, str]] = None,
+        forget_idle: Optional[float] = 600.0,
         idempotent: bool = False,
     ) -> None:
         self.binary = None if binary is None else os.fspath(binary)
+        self.forget_idle = forget_idle
         self.workers = workers
         self.args = tuple(os.fspath(a) for a in args)
         self.env = None if env is None else dict(env)
@@ -225,7 +231,7 @@ class CryptCountPlugin(WorkerPlugin):
         self._init_worker_state()
 
     def _init_worker_state(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # end_query may run inside _forget_idle
         self._cc: Optional[Coprocess] = None
         self._unlocked: Dict[str, str] = {}  # key name -> token of the key held under it
         self._active: Dict[str, Set[CountQuery]] = {}  # query id -> its running count requests
@@ -233,12 +239,14 @@ class CryptCountPlugin(WorkerPlugin):
         self._ended: "OrderedDict[str, None]" = OrderedDict()
         self._started = 0
         self._unlocks = 0
+        self._last_used: Dict[str, float] = {}  # keys to forget when idle -> last batch's end
+        self._sweeper: Any = None
         #: Recent batches on this worker: (query id, batch number, cancelled, files, skipped).
         self.batches: Deque[Tuple[str, int, bool, int, int]] = deque(maxlen=256)
 
     # The client pickles the plugin once per worker; only the configuration travels.
     def __getstate__(self) -> Dict[str, Any]:
-        return {k: getattr(self, k) for k in ("binary", "workers", "args", "env", "idempotent")}
+        return {k: getattr(self, k) for k in ("binary", "workers", "args", "env", "forget_idle", "idempotent")}
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -246,14 +254,36 @@ class CryptCountPlugin(WorkerPlugin):
 
     async def setup(self, worker: Any) -> None:
         await asyncio.to_thread(self.coprocess)
+        if self.forget_idle is not None:
+            from tornado.ioloop import PeriodicCallback
+
+            self._sweeper = PeriodicCallback(self._sweep, max(0.05, min(self.forget_idle / 2, 30.0)) * 1000)
+            self._sweeper.start()
 
     async def teardown(self, worker: Any) -> None:
+        if self._sweeper is not None:
+            self._sweeper.stop()
         await asyncio.to_thread(self._shutdown)
+
+    async def _sweep(self) -> None:
+        if self._last_used and not self._running:
+            await asyncio.to_thread(self._forget_idle)
+
+    def _forget_idle(self) -> None:
+        limit = self.forget_idle
+        with self._lock:  # a batch counts as running from before its unlock: checked under the lock
+            if limit is None or self._running:
+                return
+            now = time.monotonic()
+            idle = [(name, None) for name, used in self._last_used.items() if now - used > limit]
+            if idle:
+                self.end_query("", idle)
 
     def _shutdown(self) -> None:
         with self._lock:
             cc, self._cc = self._cc, None
             self._unlocked.clear()
+            self._last_used.clear()
         if cc is not None:
             cc.close(timeout=2.0)
 
@@ -262,6 +292,7 @@ class CryptCountPlugin(WorkerPlugin):
         if not _alive(self._cc):
             old, self._cc = self._cc, None
             self._unlocked.clear()  # its keys died with it
+            self._last_used.clear()
             if old is not None:
                 old.close(timeout=0.5)
             self._cc = Coprocess(find_binary(self.binary), self.workers, self.args, env=self.env)
@@ -287,6 +318,7 @@ class CryptCountPlugin(WorkerPlugin):
                         cc.unlock(u.name, u.cipher, u.secret.reveal(), **dict(u.options))
                         self._unlocked[u.name] = u.token
                         self._unlocks += 1
+                    self._touch(u.name, batch.keep)
                 query = cc.count(batch.paths, batch.terms, **batch.options)
                 self._active.setdefault(qid, set()).add(query)
             except RequestError as exc:
@@ -310,11 +342,19 @@ class CryptCountPlugin(WorkerPlugin):
                     if not running:
                         del self._active[qid]
                 self._stopped(qid)
+                for u in batch.unlocks:
+                    self._touch(u.name, batch.keep)
             query.close()
         self.batches.append((qid, batch.number, done.cancelled, done.files, done.skipped))
         if done.cancelled:
             return ("cancelled",)
         return ("ok", rows)
+
+    def _touch(self, name: str, keep: bool) -> None:
+        if keep:
+            self._last_used.pop(name, None)
+        elif name in self._unlocked:
+            self._last_used[name] = time.monotonic()
 
     def _stopped(self, qid: str) -> None:
         left = self._running.get(qid, 0) - 1
@@ -331,7 +371,8 @@ class CryptCountPlugin(WorkerPlugin):
         """
         forgotten = []
         with self._lock:
-            self._ended[qid] = None
+            if qid:
+                self._ended[qid] = None
             while len(self._ended) > _ENDED_MEMORY:
                 self._ended.popitem(last=False)
             for query in self._active.pop(qid, ()):
@@ -341,6 +382,7 @@ class CryptCountPlugin(WorkerPlugin):
                 if name not in self._unlocked or (token is not None and self._unlocked[name] != token):
                     continue
                 del self._unlocked[name]
+                self._last_used.pop(name, None)
                 if _alive(cc):
                     assert cc is not None
                     try:
@@ -408,15 +450,17 @@ def register(
     args: Sequence[Union[str, "os.PathLike[str]"]] = (),
     *,
     env: Optional[Mapping[str, str]] = None,
+    forget_idle: Optional[float] = 600.0,
     replace: bool = True,
     name: str = PLUGIN_NAME,
 ) -> None:
     """Start a coprocess on every worker of ``client``'s cluster, and on every worker that joins.
 
     ``binary`` is the executable's path on the workers (None: each worker's $CRYPTCOUNT_BIN or
-    PATH). ``replace=False`` keeps a plugin already registered under ``name``.
+    PATH). ``forget_idle``: see :class:`CryptCountPlugin`. ``replace=False`` keeps a plugin
+    already registered under ``name``.
     """
-    plugin = CryptCountPlugin(binary, workers, args, env=env, idempotent=not replace)
+    plugin = CryptCountPlugin(binary, workers, args, env=env, forget_idle=forget_idle, idempotent=not replace)
     client.register_plugin(plugin, name=name)
 
 
@@ -515,7 +559,10 @@ def count_on_cluster(
         client.register_plugin(CryptCountPlugin(resolved, idempotent=True), name=plugin_name)
 
     batches = [
-        _Batch(plugin_name, qid, n, start, wire_paths[start : start + batch_size], wire_terms, options, tuple(unlocks))
+        _Batch(
+            plugin_name, qid, n, start, wire_paths[start : start + batch_size], wire_terms, options, tuple(unlocks),
+            keep_unlocked,
+        )  # fmt: skip
         for n, start in enumerate(range(0, len(originals), batch_size))
     ]
     forget = () if keep_unlocked else tuple((u.name, u.token) for u in unlocks)

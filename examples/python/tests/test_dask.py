@@ -296,6 +296,34 @@ def test_keep_unlocked_then_reuse_and_forget(client: Any, corpus: List[Any]) -> 
     assert_forgotten(client, "kept-diary")
 
 
+def test_worker_forgets_an_abandoned_key_when_idle(client: Any, binary: str, corpus: List[Any]) -> None:
+    """A query whose client never ends it (say the client died): the workers forget its key by
+    themselves once it has been idle for forget_idle seconds; a kept key stays."""
+    from cryptcount.dask import _Batch, _run_batch, _Sealed, _token, _Unlock
+
+    register(client, binary, forget_idle=0.5)
+    try:
+        paths = [os.fsdecode(p) for p in corpus[:20]]
+
+        def batch(name: str, keep: bool) -> Any:
+            unlock = _Unlock(name, _token("biographer", SECRET, ()), "biographer", _Sealed(SECRET), ())
+            b = _Batch(PLUGIN_NAME, uuid.uuid4().hex, 0, 0, paths, ["rain"], {"key": name}, (unlock,), keep)
+            return client.submit(_run_batch, b, pure=False, workers=[addr]).result()
+
+        addr = next(iter(cluster_status(client)))
+        assert batch("abandoned", keep=False)[0] == "ok"
+        assert batch("kept", keep=True)[0] == "ok"
+        assert client.run(_probe_key, "abandoned", workers=[addr])[addr] == "unlocked"
+        wait_until(
+            "the idle key to be forgotten",
+            lambda: client.run(_probe_key, "abandoned", workers=[addr])[addr] == "unknown_key",
+        )
+        assert client.run(_probe_key, "kept", workers=[addr])[addr] == "unlocked"
+        forget_on_cluster(client, "kept")
+    finally:
+        register(client, binary)
+
+
 # -- cancellation --------------------------------------------------------------------------
 
 
