@@ -312,7 +312,12 @@ class CryptCountPlugin(WorkerPlugin):
                 return ("ended",)
             try:
                 cc = self._live()
-                self._running[qid] = self._running.get(qid, 0) + 1
+            except CoprocessDied as exc:
+                raise CoprocessLost(str(exc)) from None
+            # Counted as running from here (cluster_status shows it): from now on the batch
+            # uses this coprocess.
+            self._running[qid] = self._running.get(qid, 0) + 1
+            try:
                 for u in batch.unlocks:
                     if self._unlocked.get(u.name) != u.token:
                         cc.unlock(u.name, u.cipher, u.secret.reveal(), **dict(u.options))
@@ -327,6 +332,9 @@ class CryptCountPlugin(WorkerPlugin):
             except CoprocessDied as exc:
                 self._stopped(qid)
                 raise CoprocessLost(str(exc)) from None
+            except BaseException:
+                self._stopped(qid)
+                raise
         try:
             rows = [_row(r, batch.start) for r in query]
             done = query.summary

@@ -256,6 +256,31 @@ def test_ordered_and_empty(client: Any, binary: str, plain_files: List[Path]) ->
     assert empty.summary.files == 0 and empty.summary.counts == [0] and not empty.summary.cancelled
 
 
+def test_unlock_several_keys_for_auto(client: Any, binary: str, plain_files: List[Path], tmp_path: Path) -> None:
+    fernet = pytest.importorskip("cryptography.fernet", reason="needs the cryptography package")
+    key = fernet.Fernet.generate_key()
+    f = fernet.Fernet(key)
+    files: List[Any] = []
+    for i, p in enumerate(plain_files[:60]):
+        if i % 2:
+            files.append(p)
+        else:
+            enc = tmp_path / f"{p.name}.fernet"
+            enc.write_bytes(f.encrypt(p.read_bytes()))
+            files.append(enc)
+    with Coprocess(binary) as cc:
+        cc.unlock("work", cipher="fernet", secret=key.decode())
+        local = {r.index: r for r in cc.count(files, ["rain"], cipher="auto", keys=["work"])}
+    q = count_on_cluster(
+        client, files, ["rain"], cipher="auto", keys=["work"], batch_size=7,
+        unlock={"work": {"cipher": "fernet", "secret": key.decode()}},
+    )  # fmt: skip
+    results = list(q)
+    assert len(results) == len(files) and all(same_result(r, local[r.index]) for r in results)
+    assert {r.cipher for r in results} == {"fernet", "plain"} and q.summary.failed == 0
+    assert_forgotten(client, "work")
+
+
 def test_request_errors_raise_and_end_the_query(client: Any, corpus: List[Any]) -> None:
     q = count_on_cluster(client, corpus, TERMS, cipher="no-such-cipher", secret="x", batch_size=50)
     with pytest.raises(RequestError) as info:
