@@ -232,6 +232,7 @@ def main():
     table = Table()
     cores = os.cpu_count() or 1
     started = time.time()
+    load_start = os.getloadavg()[0]
 
     # Warm the page cache for everybody.
     for group in ("plain", "bio", "fernet", "age"):
@@ -450,6 +451,8 @@ def main():
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})")
     for m in machine():
         print(m)
+    print(f"Load average (1 min) at the start {load_start:.2f}, at the end {os.getloadavg()[0]:.2f} "
+          f"(other work on the machine slows cryptcount and its peers alike; see row 5')")
     print(f"Corpus: {n_stories} stories, {plain_bytes / 1e6:.1f} MB of text, {bio_bytes / 1e6:.0f} MB biographer; "
           f"term {TERM!r} ({rg_total} matches); best of {REPEAT} runs; "
           f"cryptcount requests with \"batch\": {BATCH}; files in the page cache.")
