@@ -58,7 +58,10 @@ public final class CountJob: @unchecked Sendable {
     /// Flushed when this many bytes of results wait, whatever `batch` says.
     static let batchBytesLimit = 256 << 10
 
-    public init(id: RequestID, files: [WireBytes], plan: SearchPlan, keys: KeyChoice, ordered: Bool, batch: Int = 1, observer: CountObserver) {
+    public init(
+        id: RequestID, files: [WireBytes], plan: SearchPlan, keys: KeyChoice, ordered: Bool, batch: Int = 1,
+        observer: CountObserver
+    ) {
         self.id = id
         self.files = files
         self.plan = plan

@@ -144,10 +144,14 @@ final class FileProcessor {
     /// difference: a path swapped for a device node between the stat and the open gets that
     /// device opened (and closed at once, unread, as "replaced"); with allowed roots the O_PATH
     /// route is kept.
-    private func openUnconfined(key: KeyIdentity?, cacheHit: inout PlaintextCache.Entry?) -> Result<Opened, FileFailure> {
+    private func openUnconfined(key: KeyIdentity?, cacheHit: inout PlaintextCache.Entry?)
+        -> Result<Opened, FileFailure>
+    {
         var st = stat()
         let r = pathBuffer.withUnsafeBufferPointer { b in
-            b.baseAddress.map { fstatat(AT_FDCWD, UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self), &st, 0) } ?? -1
+            b.baseAddress.map {
+                fstatat(AT_FDCWD, UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self), &st, 0)
+            } ?? -1
         }
         if r != 0 { return .failure(FileFailure(outcome: Self.failure(forErrno: errno, what: "cannot open"))) }
         guard st.st_mode & S_IFMT == S_IFREG else {
@@ -159,13 +163,16 @@ final class FileProcessor {
             return .success(Opened(fd: -1, identity: identity))
         }
         let fd = pathBuffer.withUnsafeBufferPointer { b in
-            b.baseAddress.map {
-                Glibc.open(UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
+            b.baseAddress.map { p -> Int32 in
+                let flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY
+                return Glibc.open(UnsafeRawPointer(p).assumingMemoryBound(to: CChar.self), flags)
             } ?? -1
         }
         if fd < 0 { return .failure(FileFailure(outcome: Self.failure(forErrno: errno, what: "cannot open"))) }
         var st2 = stat()
-        if fstat(fd, &st2) != 0 || st2.st_dev != st.st_dev || st2.st_ino != st.st_ino || st2.st_mode & S_IFMT != S_IFREG {
+        if fstat(fd, &st2) != 0 || st2.st_dev != st.st_dev || st2.st_ino != st.st_ino
+            || st2.st_mode & S_IFMT != S_IFREG
+        {
             close(fd)
             return .failure(FileFailure(.ioError, "the file was replaced while being opened"))
         }

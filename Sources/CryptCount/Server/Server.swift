@@ -84,13 +84,13 @@ public final class Server: CountObserver, @unchecked Sendable {
         if let (count, payloads) = job.takeBatch() {
             output.send(encoder(worker).files(job.id, count: count, payloads: payloads))
         }
+        let done = encoder(worker).done(job.id, summary)
         if var held = job.takeHeld() {
-            held.append(contentsOf: encoder(worker).done(job.id, summary))
+            held.append(contentsOf: done)
             output.send(held)
-            Log.debug("request \(job.id) done: \(summary.files) files, \(summary.failed) failed, \(summary.skipped) skipped")
-            return
+        } else {
+            output.send(done)
         }
-        output.send(encoder(worker).done(job.id, summary))
         Log.debug("request \(job.id) done: \(summary.files) files, \(summary.failed) failed, \(summary.skipped) skipped")
     }
 
