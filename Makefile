@@ -7,7 +7,7 @@ RELEASE_BIN := .build/release/cryptcount
 APT_PACKAGES := libmsgpack-dev pkg-config
 PIP_PACKAGES := msgpack pytest jsonschema cryptography pyrage tqdm hypothesis dask distributed
 
-.PHONY: all deps build release test swift-test py-test demo bench fuzz soak format lint clean
+.PHONY: all deps build release test swift-test py-test demo bench bench-deps fuzz soak format lint clean
 
 all: build
 
@@ -45,7 +45,14 @@ py-test:
 demo: release
 	CRYPTCOUNT_BIN=$(abspath $(RELEASE_BIN)) PYTHONPATH=$(abspath examples/python) $(PYTHON) examples/python/diary_demo.py
 
-bench: release
+# Benchmarks also need ripgrep and age (apt) and numpy (pip, to generate the corpora).
+bench-deps: deps
+	@command -v rg >/dev/null && command -v age >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ripgrep age; }
+	@$(PYTHON) -c "import numpy" 2>/dev/null || $(PYTHON) -m pip install -q --disable-pip-version-check numpy
+
+bench: release bench-deps
 	@if [ -f Benchmarks/run.py ]; then $(PYTHON) Benchmarks/run.py --bin $(abspath $(RELEASE_BIN)); else echo "no benchmarks yet"; fi
 	CRYPTCOUNT_BIN=$(abspath $(RELEASE_BIN)) PYTHONPATH=$(abspath examples/python) $(PYTHON) examples/python/bench_roundtrip.py
 
