@@ -5,7 +5,7 @@ PYTHON ?= python3
 DEBUG_BIN := .build/debug/cryptcount
 RELEASE_BIN := .build/release/cryptcount
 APT_PACKAGES := libmsgpack-dev pkg-config
-PIP_PACKAGES := msgpack pytest jsonschema cryptography pyrage tqdm hypothesis
+PIP_PACKAGES := msgpack pytest jsonschema cryptography pyrage tqdm hypothesis dask distributed
 
 .PHONY: all deps build release test swift-test py-test demo bench fuzz soak format lint clean
 
@@ -18,7 +18,7 @@ deps:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES); \
 	fi
-	@$(PYTHON) -c "import msgpack, pytest, jsonschema, cryptography, pyrage" 2>/dev/null || \
+	@$(PYTHON) -c "import msgpack, pytest, jsonschema, cryptography, pyrage, tqdm, hypothesis, dask, distributed" 2>/dev/null || \
 	  $(PYTHON) -m pip install -q --disable-pip-version-check $(PIP_PACKAGES)
 
 build: deps
@@ -36,21 +36,18 @@ test: deps
 BIN ?= $(abspath $(RELEASE_BIN))
 py-test:
 	@set -e; dirs=""; \
-	for d in examples/python/tests Tests/python; do [ -d $$d ] && dirs="$$dirs $$d"; done; \
+	for d in examples/python/tests Tests/python Tests/Golden examples/shell; do [ -d $$d ] && dirs="$$dirs $$d"; done; \
 	if [ -n "$$dirs" ]; then \
-	  CRYPTCOUNT_BIN=$(BIN) PYTHONPATH=$(abspath examples/python) $(PYTHON) -m pytest -q $$dirs; \
+	  CRYPTCOUNT_BIN=$(BIN) PYTHONPATH=$(abspath examples/python) $(PYTHON) -m pytest -q --rootdir $(CURDIR) $$dirs; \
 	else echo "no python tests"; fi
 
 # Builds in release mode and searches a sample diary through the Python driver.
 demo: release
-	@if [ -f examples/python/diary_demo.py ]; then \
-	  CRYPTCOUNT_BIN=$(abspath $(RELEASE_BIN)) PYTHONPATH=$(abspath examples/python) $(PYTHON) examples/python/diary_demo.py; \
-	else \
-	  CRYPTCOUNT_BIN=$(abspath $(RELEASE_BIN)) $(PYTHON) examples/quick_demo.py; \
-	fi
+	CRYPTCOUNT_BIN=$(abspath $(RELEASE_BIN)) PYTHONPATH=$(abspath examples/python) $(PYTHON) examples/python/diary_demo.py
 
 bench: release
 	@if [ -f Benchmarks/run.py ]; then $(PYTHON) Benchmarks/run.py --bin $(abspath $(RELEASE_BIN)); else echo "no benchmarks yet"; fi
+	CRYPTCOUNT_BIN=$(abspath $(RELEASE_BIN)) PYTHONPATH=$(abspath examples/python) $(PYTHON) examples/python/bench_roundtrip.py
 
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift

@@ -36,7 +36,7 @@ struct ServeCommand: ParsableCommand {
     var maxTerms: Int = 1_000
 
     @Option(name: .customLong("max-term-bytes"), help: "Longest term, in bytes.")
-    var maxTermBytes: Int = 64 * 1024
+    var maxTermBytes: Int = 4096
 
     @Option(name: .customLong("max-in-flight"), help: "Most count requests in flight at once (more: busy).")
     var maxInFlight: Int = 256

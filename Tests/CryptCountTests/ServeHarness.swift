@@ -34,6 +34,14 @@ final class ServeProcess {
         process.standardOutput = output
         process.standardError = errors
         if let cwd { process.currentDirectoryURL = cwd }
+        // Tests run in parallel: without close-on-exec, another test's child would inherit our
+        // ends of these pipes and hold them open (no EOF where a test expects one).
+        for fd in [
+            input.fileHandleForWriting.fileDescriptor, output.fileHandleForReading.fileDescriptor,
+            errors.fileHandleForReading.fileDescriptor,
+        ] {
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        }
         try process.run()
     }
 

@@ -26,11 +26,16 @@ public struct KeyIdentity: Hashable, Sendable {
         Self.append(int: options.ttlSeconds ?? -1, to: &bytes)
         hmac.update(data: bytes)
         for i in bytes.indices { bytes[i] = 0 }
-        let mac = Array(hmac.finalize())
+        self = Self(mac: hmac)
+    }
+
+    /// The first 128 bits of a finished HMAC.
+    private init(mac: HMAC<SHA256>) {
+        let bytes = Array(mac.finalize())
         var h: UInt64 = 0
         var l: UInt64 = 0
-        for i in 0..<8 { h = (h << 8) | UInt64(mac[i]) }
-        for i in 8..<16 { l = (l << 8) | UInt64(mac[i]) }
+        for i in 0..<8 { h = (h << 8) | UInt64(bytes[i]) }
+        for i in 8..<16 { l = (l << 8) | UInt64(bytes[i]) }
         high = h
         low = l
     }
@@ -44,12 +49,7 @@ public struct KeyIdentity: Hashable, Sendable {
         Self.append(int: options.iterations ?? -1, to: &bytes)
         Self.append(int: options.ttlSeconds ?? -1, to: &bytes)
         hmac.update(data: bytes)
-        let mac = Array(hmac.finalize())
-        var h: UInt64 = 0
-        var l: UInt64 = 0
-        for i in 0..<8 { h = (h << 8) | UInt64(mac[i]) }
-        for i in 8..<16 { l = (l << 8) | UInt64(mac[i]) }
-        return KeyIdentity(high: h, low: l)
+        return KeyIdentity(mac: hmac)
     }
 
     // A canonical, unambiguous serialisation: tag, length, content.

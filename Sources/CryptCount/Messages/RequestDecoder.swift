@@ -2,7 +2,7 @@
 public struct RequestLimits: Sendable {
     public var maxFiles = 1_000_000
     public var maxTerms = 1_000
-    public var maxTermBytes = 64 * 1024
+    public var maxTermBytes = 4096
     public var maxContext = 100
     public init() {}
 }

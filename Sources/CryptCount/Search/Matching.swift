@@ -1,0 +1,248 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+extension SearchPlan {
+    /// Finds matches whose anchor lies in `from..<to` of `p[0..<count]`, where `p[0]` is stream
+    /// offset `base`. Unless `final`, the caller guarantees `to + lookahead <= count`.
+    func scan(
+        _ p: UnsafePointer<UInt8>, count: Int, base: Int, from: Int, to: Int, final: Bool, state: inout ScanState
+    ) {
+        guard from < to, !anchorBytes.isEmpty else { return }
+        var q = from
+        let block = ByteScanning.blockSize
+        switch mode {
+        case .memchr:
+            let b = memchrByte
+            while q < to {
+                guard let hit = memchr(p + q, Int32(b), to - q) else { break }
+                q = UnsafePointer(hit.assumingMemoryBound(to: UInt8.self)) - p
+                candidates(p, count: count, base: base, at: q, byte: b, final: final, state: &state)
+                q += 1
+            }
+            return
+        case .bytes:
+            let needles = anchorBytes.map { ByteScanning.splat($0) }
+            let fm = ByteScanning.splat(foldMask)
+            while q + block <= to {
+                let v = ByteScanning.loadWords(p, q) | fm
+                var z = ByteScanning.zeroBytes(v ^ needles[0])
+                for k in needles.indices.dropFirst() { z |= ByteScanning.zeroBytes(v ^ needles[k]) }
+                if ByteScanning.any(z) {
+                    var bits = ByteScanning.bits(z)
+                    while bits != 0 {
+                        let i = q + bits.trailingZeroBitCount
+                        candidates(p, count: count, base: base, at: i, byte: p[i], final: final, state: &state)
+                        bits &= bits &- 1
+                    }
+                }
+                q += block
+            }
+        case .pairs:
+            let firsts = anchorPairs.map { ByteScanning.splat($0.first) }
+            // A wildcard second byte compares against the loaded byte itself (always equal).
+            let seconds = anchorPairs.map { ByteScanning.splat(UInt8(truncatingIfNeeded: $0.second)) }
+            let wild = anchorPairs.map { $0.second == Pair.any ? ~SIMD4<UInt64>() : SIMD4<UInt64>() }
+            let n = anchorPairs.count
+            let fm = ByteScanning.splat(foldMask)
+            // The second-byte load reads one byte past the block.
+            while q + block <= to && q + block < count {
+                let v0 = ByteScanning.loadWords(p, q) | fm
+                let v1 = ByteScanning.loadWords(p, q + 1) | fm
+                var z = SIMD4<UInt64>()
+                var k = 0
+                while k < n {
+                    z |= ByteScanning.zeroBytes((v0 ^ firsts[k]) | ((v1 ^ seconds[k]) & ~wild[k]))
+                    k += 1
+                }
+                if ByteScanning.any(z) {
+                    var bits = ByteScanning.bits(z)
+                    while bits != 0 {
+                        let i = q + bits.trailingZeroBitCount
+                        candidates(p, count: count, base: base, at: i, byte: p[i], final: final, state: &state)
+                        bits &= bits &- 1
+                    }
+                }
+                q += block
+            }
+        case .wuManber:
+            // Window ends i = anchor + 1; no anchor can be the text's last byte (m >= 4).
+            let fm = foldMask
+            wuManberShift.withUnsafeBufferPointer { shift in
+                let stop = min(to, count - 1)
+                var i = q + 1
+                while i <= stop {
+                    let w = Int(p[i - 1] | fm) << 8 | Int(p[i] | fm)
+                    let d = Int(shift[w])
+                    if d > 0 {
+                        i += d
+                        continue
+                    }
+                    candidates(p, count: count, base: base, at: i - 1, pair: w, final: final, state: &state)
+                    i += 1
+                }
+            }
+            return
+        case .pairBitmap:
+            let fm = foldMask
+            let k = stride
+            if k > 1 {
+                // Stay on the stream-wide lattice so chunking cannot change which positions are seen.
+                let r = (base &+ q) % k
+                if r != 0 { q &+= k &- r }
+            }
+            pairBitmap.withUnsafeBufferPointer { bitmap in
+                let last = min(to, count - 1)
+                while q < last {
+                    let w = Int(p[q] | fm) << 8 | Int(p[q + 1] | fm)
+                    if bitmap[w >> 6] & (1 << UInt64(w & 63)) != 0 {
+                        candidates(p, count: count, base: base, at: q, pair: w, final: final, state: &state)
+                    }
+                    q &+= k
+                }
+            }
+            // Sampled terms have at least 3 fixed bytes, so no anchor is a text's last byte.
+            if k > 1 { return }
+        }
+        isAnchor.withUnsafeBufferPointer { isAnchor in
+            while q < to {
+                let b = p[q]
+                if isAnchor[Int(b)] {
+                    candidates(p, count: count, base: base, at: q, byte: b, final: final, state: &state)
+                }
+                q += 1
+            }
+        }
+    }
+
+    /// Tries every term anchored on `byte` with the anchor at `q`.
+    @inline(__always)
+    func candidates(
+        _ p: UnsafePointer<UInt8>, count: Int, base: Int, at q: Int, byte: UInt8, final: Bool,
+        state: inout ScanState
+    ) {
+        let key = Int(byte | foldMask)
+        tryEntries(
+            p, count: count, base: base, at: q, entries: Int(entryStart[key])..<Int(entryStart[key &+ 1]),
+            final: final, state: &state)
+    }
+
+    /// Tries every term anchored on the byte pair `w` (already folded) with the anchor at `q`.
+    @inline(__always)
+    func candidates(
+        _ p: UnsafePointer<UInt8>, count: Int, base: Int, at q: Int, pair w: Int, final: Bool,
+        state: inout ScanState
+    ) {
+        tryEntries(
+            p, count: count, base: base, at: q, entries: Int(pairEntryStart[w])..<Int(pairEntryStart[w &+ 1]),
+            final: final, state: &state)
+    }
+
+    @inline(__always)
+    func tryEntries(
+        _ p: UnsafePointer<UInt8>, count: Int, base: Int, at q: Int, entries: Range<Int>, final: Bool,
+        state: inout ScanState
+    ) {
+        var e = entries.lowerBound
+        let stop = entries.upperBound
+        while e < stop {
+            let t = Int(entryTerm[e])
+            let s = q &- entryOffset[e]
+            e &+= 1
+            guard s >= 0 else { continue }
+            // Cheap reject on the first (up to) 8 bytes before looking at the term's state.
+            let whole8 = s &+ 8 <= count
+            if whole8 {
+                let w = UnsafeRawPointer(p + s).loadUnaligned(as: UInt64.self) | prefixFold
+                guard (w ^ prefixWord[t]) & prefixMask[t] == 0 else { continue }
+            }
+            guard base &+ s >= state.nextAllowed[t] else { continue }
+            let end: Int
+            if options.ignoreCase {
+                guard let m = matchFolded(p, count: count, at: s, term: t) else { continue }
+                end = m
+            } else {
+                let lo = termStart[t]
+                let n = termStart[t &+ 1] &- lo
+                guard s &+ n <= count else { continue }
+                if !whole8 {
+                    var i = 0
+                    while i < n && p[s &+ i] == termBytes[lo &+ i] { i &+= 1 }
+                    guard i == n else { continue }
+                } else if n > 8 {
+                    let equal = termBytes.withUnsafeBufferPointer { tb in
+                        guard let tp = tb.baseAddress else { return false }
+                        return memcmp(p + s + 8, tp + lo + 8, n &- 8) == 0
+                    }
+                    guard equal else { continue }
+                }
+                end = s &+ n
+            }
+            if options.wholeWord && !isWordBoundaryMatch(p, count: count, base: base, start: s, end: end) {
+                state.nextAllowed[t] = base + s + TextUnits.length(p, s, count)
+                continue
+            }
+            state.nextAllowed[t] = base + end
+            state.counts[t] += 1
+            if options.offsets {
+                record(p, count: count, base: base, term: t, start: s, end: end, final: final, state: &state)
+            }
+        }
+    }
+
+    /// End of the match of term `t` (folded) starting at `s`, if it matches.
+    @inline(__always)
+    func matchFolded(_ p: UnsafePointer<UInt8>, count: Int, at s: Int, term t: Int) -> Int? {
+        var i = s
+        var k = unitStart[t]
+        let stop = unitStart[t + 1]
+        while k < stop {
+            guard i < count else { return nil }
+            let b = p[i]
+            let u = units[k]
+            if b < 0x80 {
+                guard UInt32(b &- 0x41 < 26 ? b | 0x20 : b) == u else { return nil }
+                i += 1
+            } else {
+                let (c, len) = TextUnits.decode(p, i, count)
+                guard TextUnits.fold(c) == u else { return nil }
+                i += len
+            }
+            k += 1
+        }
+        return i
+    }
+
+    @inline(__always)
+    func isWordBoundaryMatch(_ p: UnsafePointer<UInt8>, count: Int, base: Int, start: Int, end: Int) -> Bool {
+        if let before = TextUnits.unitBefore(p, start, lo: 0, end: count), TextUnits.isWord(before) {
+            return false
+        }
+        if end < count && TextUnits.isWord(TextUnits.decode(p, end, count).unit) { return false }
+        return true
+    }
+
+    @inline(never)
+    func record(
+        _ p: UnsafePointer<UInt8>, count: Int, base: Int, term t: Int, start s: Int, end: Int, final: Bool,
+        state: inout ScanState
+    ) {
+        guard state.offsets[t].count < maxOffsets else {
+            state.truncated = true
+            return
+        }
+        state.offsets[t].append(base + s)
+        guard wantSnippets else { return }
+        if final || end + Self.snippetWindow < count {
+            state.snippets[t].append(snippet(p, count: count, base: base, start: s, end: end))
+        } else {
+            state.snippets[t].append("")
+            state.pending.append(
+                PendingSnippet(term: t, slot: state.snippets[t].count - 1, start: base + s, end: base + end))
+        }
+    }
+}

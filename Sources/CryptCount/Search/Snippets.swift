@@ -1,0 +1,78 @@
+extension SearchPlan {
+    /// Fills pending snippets whose window is complete (all of them when `final`).
+    func resolvePending(_ p: UnsafePointer<UInt8>, count: Int, base: Int, final: Bool, state: inout ScanState) {
+        var kept = 0
+        for i in state.pending.indices {
+            let item = state.pending[i]
+            let s = item.start - base
+            let e = item.end - base
+            if final || e + Self.snippetWindow < count {
+                state.snippets[item.term][item.slot] = snippet(p, count: count, base: base, start: s, end: e)
+            } else {
+                state.pending[kept] = item
+                kept += 1
+            }
+        }
+        state.pending.removeLast(state.pending.count - kept)
+    }
+
+    /// The snippet for the match `s..<e`: `context` words either side of the words holding the
+    /// match start and end, on the match's line(s), within `snippetWindow` bytes of the match.
+    func snippet(_ p: UnsafePointer<UInt8>, count: Int, base: Int, start s: Int, end e: Int) -> String {
+        let w = Self.snippetWindow
+        let context = options.context
+        let lo = max(0, s - w)
+        let cutLeft = base + s - w > 0
+        let hi = min(count, e + w)
+        let cutRight = e + w < count
+        let newline: UInt8 = 0x0A
+        var a = s
+        if s < e && !TextUnits.isSpace(p[s]) {
+            while a > lo && !TextUnits.isSpace(p[a - 1]) { a -= 1 }
+        }
+        var n = 0
+        while n < context {
+            var b = a
+            while b > lo && TextUnits.isSpace(p[b - 1]) && p[b - 1] != newline { b -= 1 }
+            if b == lo || p[b - 1] == newline { break }
+            while b > lo && !TextUnits.isSpace(p[b - 1]) { b -= 1 }
+            a = b
+            n += 1
+        }
+        var z = e
+        if e > s && !TextUnits.isSpace(p[e - 1]) {
+            while z < hi && !TextUnits.isSpace(p[z]) { z += 1 }
+        }
+        n = 0
+        while n < context {
+            var b = z
+            while b < hi && TextUnits.isSpace(p[b]) && p[b] != newline { b += 1 }
+            if b == hi || p[b] == newline { break }
+            while b < hi && !TextUnits.isSpace(p[b]) { b += 1 }
+            z = b
+            n += 1
+        }
+        if cutLeft && a == lo {
+            // Don't start inside a character the window cut.
+            var k = 0
+            while k < 3 && a < s && p[a] & 0xC0 == 0x80 {
+                a += 1
+                k += 1
+            }
+        }
+        if cutRight && z == hi {
+            // Drop a character the window cut (its lead byte promises more bytes than remain).
+            var k = 1
+            while k <= 3 && z - k > e {
+                let b = p[z - k]
+                if b & 0xC0 != 0x80 {
+                    let need = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1
+                    if need > k { z -= k }
+                    break
+                }
+                k += 1
+            }
+        }
+        return String(decoding: UnsafeBufferPointer(start: p + a, count: z - a), as: UTF8.self)
+    }
+}

@@ -1,0 +1,506 @@
+import Testing
+
+@testable import CryptCount
+
+private func b(_ s: String) -> [UInt8] { Array(s.utf8) }
+
+private func run(_ text: [UInt8], _ terms: [String], _ options: SearchOptions = SearchOptions()) throws -> SearchResult
+{
+    try SearchPlan(terms: terms.map(b), options: options).count(text)
+}
+
+private func counts(_ text: String, _ terms: [String], _ options: SearchOptions = SearchOptions()) throws -> [Int] {
+    try run(b(text), terms, options).counts
+}
+
+@Suite struct SearchBasicsTests {
+    @Test func nonOverlapping() throws {
+        #expect(try counts("aaaa", ["aa"]) == [2])
+        #expect(try counts("aaaaa", ["aa", "a", "aaa"]) == [2, 5, 1])
+        #expect(try counts("abababa", ["aba"]) == [2])
+    }
+
+    @Test func emptyTextAndLongTerm() throws {
+        #expect(try counts("", ["a", "abc"]) == [0, 0])
+        #expect(try counts("ab", ["abc"]) == [0])
+        #expect(try counts("abc", ["abc"]) == [1])
+    }
+
+    @Test func emptyTermIsRejected() {
+        #expect(throws: SearchPlanError.emptyTerm(index: 1)) {
+            _ = try SearchPlan(terms: [b("a"), []], options: SearchOptions())
+        }
+    }
+
+    @Test func noTermsStillCountsWords() throws {
+        let r = try run(b(" a  bc\td\n"), [], SearchOptions(words: true))
+        #expect(r.counts == [])
+        #expect(r.words == 3)
+    }
+
+    @Test func hugeTerms() throws {
+        // Terms longer than the anchor reach and than a streamed chunk.
+        let unit = Array("Σίσυφος \u{212A}elvin ".utf8)
+        let term = Array([[UInt8]](repeating: unit, count: 80).joined())
+        let text = Array("x ".utf8) + term + term + Array(" y".utf8) + Array(term.dropLast())
+        for ic in [false, true] {
+            let plan = try SearchPlan(
+                terms: [term, Array(String(decoding: term, as: UTF8.self).uppercased().utf8)],
+                options: SearchOptions(ignoreCase: ic))
+            let whole = plan.count(text)
+            #expect(whole.counts == (ic ? [2, 2] : [2, 0]))
+            var scanner = plan.makeScanner()
+            for start in stride(from: 0, to: text.count, by: 997) {
+                text[start..<min(text.count, start + 997)].withUnsafeBytes { scanner.feed($0) }
+            }
+            #expect(scanner.finish() == whole)
+        }
+    }
+
+    @Test func multiByteTermsAndInvalidBytes() throws {
+        #expect(try counts("naïve naïve café", ["ï", "naïve", "é"]) == [2, 2, 1])
+        let text: [UInt8] = [0xFF, 0x61, 0xC3, 0xFF, 0xC3, 0xA9, 0xFF]
+        let r = try SearchPlan(terms: [[0xFF], [0xC3], [0xFF, 0x61]], options: SearchOptions()).count(text)
+        #expect(r.counts == [3, 2, 1])
+        // With ignore_case, invalid bytes match only themselves.
+        let ri = try SearchPlan(terms: [[0xFF], [0xFF, 0x41]], options: SearchOptions(ignoreCase: true)).count(text)
+        #expect(ri.counts == [3, 1])
+    }
+
+    @Test func wordsCount() throws {
+        let cases: [(String, Int)] = [
+            ("", 0), ("   ", 0), ("a", 1), (" a", 1), ("a b", 2), ("a\u{0B}b\u{0C}c\rd\ne\tf", 6),
+            ("  lots   of\n\nspace  ", 3), ("x\u{A0}y", 1),
+        ]
+        for (text, n) in cases {
+            #expect(try run(b(text), ["q"], SearchOptions(words: true)).words == n, "\(text)")
+        }
+        let long = String(repeating: "ab cd\t", count: 100) + "end"
+        #expect(try run(b(long), ["q"], SearchOptions(words: true)).words == 201)
+    }
+}
+
+@Suite struct SearchIgnoreCaseTests {
+    let ic = SearchOptions(ignoreCase: true)
+
+    @Test func ascii() throws {
+        #expect(try counts("Hello HELLO hello hElLo", ["hello", "HELLO"], ic) == [4, 4])
+        #expect(try counts("Hello", ["hello"]) == [0])
+    }
+
+    @Test func kelvinAndLongS() throws {
+        // U+212A KELVIN SIGN folds to 'k'; U+017F LATIN SMALL LETTER LONG S folds to 's'.
+        let r = try run(
+            b("\u{212A}ing king KING s\u{017F}"), ["king", "ss", "K"], SearchOptions(ignoreCase: true, offsets: true))
+        #expect(r.counts == [3, 1, 3])
+        // KELVIN SIGN is 3 bytes, so later offsets shift by 2.
+        #expect(r.offsets?[0] == [0, 7, 12])
+        #expect(r.offsets?[1] == [17])
+        #expect(try counts("\u{212A}", ["k"]) == [0])
+    }
+
+    @Test func sharpSIsNotSS() throws {
+        // Simple folding: ß stays ß (only full folding maps it to "ss"); ẞ U+1E9E folds to ß.
+        #expect(try counts("straße strasse STRASSE", ["straße"], ic) == [1])
+        #expect(try counts("STRA\u{1E9E}E straße", ["straße"], ic) == [2])
+        #expect(try counts("straße", ["strasse"], ic) == [0])
+    }
+
+    @Test func greekSigma() throws {
+        // σ, ς and Σ all fold to σ.
+        #expect(try counts("ΣΟΦΟΣ σοφος σοφοσ", ["σοφος"], ic) == [3])
+        #expect(try counts("ς σ Σ", ["Σ"], ic) == [3])
+        #expect(try counts("ς σ Σ", ["ς"]) == [1])
+    }
+
+    @Test func turkishI() throws {
+        // Status T mappings are excluded: İ (U+0130) and ı (U+0131) fold only to themselves.
+        #expect(try counts("I i \u{130} \u{131}", ["i"], ic) == [2])
+        #expect(try counts("I i \u{130} \u{131}", ["\u{131}"], ic) == [1])
+        #expect(try counts("I i \u{130} \u{131}", ["\u{130}"], ic) == [1])
+    }
+
+    @Test func nonASCIILetters() throws {
+        #expect(try counts("Éclair éCLAIR ÉCLAIR", ["éclair"], ic) == [3])
+        #expect(try counts("ПРИВЕТ привет Привет", ["привет"], ic) == [3])
+    }
+}
+
+@Suite struct SearchWholeWordTests {
+    let ww = SearchOptions(wholeWord: true)
+
+    @Test func edgesAndPunctuation() throws {
+        #expect(try counts("cat", ["cat"], ww) == [1])
+        #expect(try counts("cat,cat.(cat)-cat", ["cat"], ww) == [4])
+        #expect(try counts("cats concat cat_ _cat cat1 1cat", ["cat"], ww) == [0])
+        #expect(try counts("cat's", ["cat"], ww) == [1])
+    }
+
+    @Test func nonASCIIWordCharacters() throws {
+        #expect(try counts("écat caté cat", ["cat"], ww) == [1])
+        // Combining mark after the match makes it part of a word.
+        #expect(try counts("cat\u{301} cat", ["cat"], ww) == [1])
+        // NBSP and em dash are not word characters.
+        #expect(try counts("cat\u{A0}cat\u{2014}cat", ["cat"], ww) == [3])
+        // Invalid bytes are not word characters.
+        let r = try SearchPlan(terms: [b("cat")], options: ww).count([0xFF] + b("cat") + [0xC3])
+        #expect(r.counts == [1])
+    }
+
+    @Test func resumesOneCharacterAfterFailedStart() throws {
+        // "aa" at 0 fails (followed by 'a'); resuming at 1 finds "aa" at 1, which fails too (preceded
+        // by 'a'); then "aa" at 4 counts.
+        let r = try run(b("aaa aa"), ["aa"], SearchOptions(wholeWord: true, offsets: true))
+        #expect(r.counts == [1])
+        #expect(r.offsets == [[4]])
+        #expect(try counts("aaa aa", ["aa"]) == [2])
+        // "a-" at 0 fails (followed by 'a'); at 2 it is preceded by '-' and followed by ' '.
+        #expect(try counts("a-a- a-", ["a-"], ww) == [2])
+        #expect(try counts("x-y -y", ["-y"], ww) == [1])
+        #expect(try counts("abab ab", ["ab"], ww) == [1])
+        // "a.a" at 1 fails (after 'x'); the overlapping candidate at 3 counts (skipping to the end
+        // of the failed candidate would miss it).
+        #expect(try counts("xa.a.a", ["a.a"], ww) == [1])
+        #expect(try counts("a.a.a", ["a.a"]) == [1])
+    }
+
+    @Test func wholeWordWithIgnoreCase() throws {
+        let o = SearchOptions(ignoreCase: true, wholeWord: true)
+        #expect(try counts("Straße STRASSE straßen", ["STRAẞE"], o) == [1])
+        #expect(try counts("\u{212A}ing kings", ["KING"], o) == [1])
+    }
+}
+
+@Suite struct SearchOffsetsTests {
+    @Test func offsetsAndTruncation() throws {
+        let r = try run(b("ab ab ab ab"), ["ab", "b a", "zz"], SearchOptions(offsets: true, maxOffsets: 2))
+        #expect(r.counts == [4, 3, 0])
+        #expect(r.offsets == [[0, 3], [1, 4], []])
+        #expect(r.truncated)
+        let all = try run(b("ab ab"), ["ab"], SearchOptions(offsets: true, maxOffsets: 2))
+        #expect(all.offsets == [[0, 3]])
+        #expect(!all.truncated)
+        let none = try run(b("ab ab"), ["ab"], SearchOptions(offsets: true, maxOffsets: 0))
+        #expect(none.counts == [2])
+        #expect(none.offsets == [[]])
+        #expect(none.truncated)
+        #expect(try run(b("ab"), ["ab"]).offsets == nil)
+    }
+
+    @Test func snippets() throws {
+        let text = "one two three four five six seven"
+        let r = try run(b(text), ["four", "one", "seven", "ee fo"], SearchOptions(offsets: true, context: 2))
+        #expect(
+            r.snippets == [
+                ["two three four five six"], ["one two three"], ["five six seven"], ["one two three four five six"],
+            ])
+        let mid = try run(b("alpha beta"), ["ph"], SearchOptions(offsets: true, context: 1))
+        #expect(mid.snippets == [["alpha beta"]])
+        #expect(try run(b(text), ["four"], SearchOptions(offsets: true)).snippets == nil)
+    }
+
+    @Test func snippetsStopAtNewlines() throws {
+        let text = "first line here\r\nsecond  target\tline end\nthird"
+        let r = try run(b(text), ["target", "first", "third"], SearchOptions(offsets: true, context: 3))
+        #expect(r.snippets == [["second  target\tline end"], ["first line here"], ["third"]])
+        let edge = try run(b("\nword\n"), ["word"], SearchOptions(offsets: true, context: 5))
+        #expect(edge.snippets == [["word"]])
+    }
+
+    @Test func snippetInvalidUTF8IsReplaced() throws {
+        let text: [UInt8] = b("ab ") + [0xFF] + b("x cd")
+        let r = try SearchPlan(terms: [b("cd")], options: SearchOptions(offsets: true, context: 1)).count(text)
+        #expect(r.snippets == [["\u{FFFD}x cd"]])
+    }
+
+    @Test func snippetWindowBoundsLongWords() throws {
+        let w = SearchPlan.snippetWindow
+        let long = String(repeating: "é", count: w)  // 2w bytes
+        let text = long + " needle " + long
+        let r = try run(b(text), ["needle"], SearchOptions(offsets: true, context: 1))
+        let s = try #require(r.snippets?.first?.first)
+        #expect(!s.contains("\u{FFFD}"))
+        #expect(s.utf8.count <= 2 * w + 6)
+        #expect(s.contains(" needle "))
+    }
+}
+
+/// A direct, slow statement of the semantics: try every position left to right.
+private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) -> SearchResult {
+    var counts: [Int] = []
+    var offsets: [[Int]] = []
+    var truncated = false
+    text.withUnsafeBufferPointer { tb in
+        guard let p = tb.baseAddress else {
+            counts = terms.map { _ in 0 }
+            offsets = terms.map { _ in [] }
+            return
+        }
+        let n = tb.count
+        for term in terms {
+            let folded: [UInt32] = term.withUnsafeBufferPointer { q in
+                var out: [UInt32] = []
+                guard let qp = q.baseAddress else { return out }
+                var i = 0
+                while i < q.count {
+                    let (u, len) = TextUnits.decode(qp, i, q.count)
+                    out.append(TextUnits.fold(u))
+                    i += len
+                }
+                return out
+            }
+            var c = 0
+            var offs: [Int] = []
+            var i = 0
+            while i < n {
+                var end: Int? = nil
+                if o.ignoreCase {
+                    var j = i
+                    var ok = true
+                    for u in folded {
+                        guard j < n else {
+                            ok = false
+                            break
+                        }
+                        let (x, len) = TextUnits.decode(p, j, n)
+                        if TextUnits.fold(x) != u {
+                            ok = false
+                            break
+                        }
+                        j += len
+                    }
+                    if ok { end = j }
+                } else if i + term.count <= n && Array(tb[i..<(i + term.count)]) == term {
+                    end = i + term.count
+                }
+                guard let e = end else {
+                    i += 1
+                    continue
+                }
+                if o.wholeWord {
+                    let before = TextUnits.unitBefore(p, i, lo: 0, end: n).map(TextUnits.isWord) ?? false
+                    let after = e < n && TextUnits.isWord(TextUnits.decode(p, e, n).unit)
+                    if before || after {
+                        i += TextUnits.length(p, i, n)
+                        continue
+                    }
+                }
+                c += 1
+                if offs.count < o.maxOffsets { offs.append(i) } else { truncated = true }
+                i = e
+            }
+            counts.append(c)
+            offsets.append(offs)
+        }
+    }
+    return SearchResult(counts: counts, offsets: o.offsets ? offsets : nil, truncated: o.offsets && truncated)
+}
+
+@Suite struct SearchRandomizedTests {
+    struct Rng: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    static let pieces: [[UInt8]] =
+        [
+            "a", "b", "A", "k", "K", "s", "S", " ", " ", "\n", "\r\n", "_", "1", "-", "é", "É", "ß", "ẞ", "σ", "ς",
+            "Σ", "\u{212A}", "\u{17F}", "\u{301}", "\u{A0}", "ab", "aa", "the", "The",
+        ].map { Array($0.utf8) } + [[0xFF], [0xC3], [0xE2, 0x84], [0x80]]
+
+    static func randomBytes(_ rng: inout Rng, maxPieces: Int) -> [UInt8] {
+        var out: [UInt8] = []
+        for _ in 0..<Int.random(in: 0...maxPieces, using: &rng) {
+            out += pieces[Int.random(in: 0..<pieces.count, using: &rng)]
+        }
+        return out
+    }
+
+    @Test func streamingEqualsWholeAndReference() throws {
+        var rng = Rng(state: 20_261_126)
+        for round in 0..<1500 {
+            let text = Self.randomBytes(&rng, maxPieces: round % 10 == 0 ? 400 : 40)
+            var terms: [[UInt8]] = []
+            for _ in 0..<Int.random(in: 1...5, using: &rng) {
+                var t = Self.randomBytes(&rng, maxPieces: 3)
+                if t.isEmpty { t = [0x61] }
+                terms.append(t)
+            }
+            let o = SearchOptions(
+                ignoreCase: Bool.random(using: &rng), wholeWord: Bool.random(using: &rng),
+                offsets: Bool.random(using: &rng), maxOffsets: Int.random(in: 0...6, using: &rng),
+                context: Int.random(in: 0...3, using: &rng), words: Bool.random(using: &rng))
+            let plan = try SearchPlan(terms: terms, options: o)
+            let whole = plan.count(text)
+            let ref = reference(text, terms, o)
+            #expect(whole.counts == ref.counts, "round \(round)")
+            #expect(whole.offsets == ref.offsets, "round \(round)")
+            #expect(whole.truncated == ref.truncated, "round \(round)")
+            if o.words {
+                #expect(whole.words == text.split(whereSeparator: { TextUnits.isSpace($0) }).count)
+            }
+            var scanner = plan.makeScanner()
+            for attempt in 0..<3 {
+                if attempt > 0 { scanner.reset() }
+                var i = 0
+                while i < text.count {
+                    let n = min(text.count - i, Int.random(in: 1...(attempt == 2 ? 64 : 7), using: &rng))
+                    text[i..<(i + n)].withUnsafeBytes { scanner.feed($0) }
+                    i += n
+                }
+                let streamed = scanner.finish()
+                #expect(streamed == whole, "round \(round) attempt \(attempt)")
+            }
+        }
+    }
+
+    /// Every prefilter mode gives the reference result, whole and streamed.
+    @Test(arguments: [
+        (["Zq"], false, PrefilterMode.memchr), (["Zq", "Xj"], false, .bytes), (["Zq"], true, .bytes),
+        (["the"], false, .pairs), (["the", "a"], true, .pairs),
+        (["license", "software", "program", "the", "ab", "é", "k", "ss", "z"], false, .pairBitmap),
+        (["license", "software", "program", "the", "ab", "é", "k", "ss", "z"], true, .pairBitmap),
+        (
+            [
+                "license", "software", "program", "theses", "ababab", "éeée", "kisses", "z\u{212A}zzz", "cafés",
+                "qwerty", "_-_-_-",
+            ], false, .wuManber
+        ),
+        (
+            [
+                "license", "portable", "program", "thereby", "ababab", "éeée", "mmmmmm", "zzzzzz", "cafés", "quartz",
+                "jujube", "voodoo", "fifty1",
+            ], true,
+            .wuManber
+        ),
+        // Sampled bitmap: every term has at least 3 fixed leading bytes.
+        (["the", "and", "abc", "xyz", "qed", "fig", "kin", "éé", "a_b", "1-2", "aaa"], false, .pairBitmap),
+        (["the", "and", "abc", "xyz", "qed", "fig", "pin", "éé", "a_b", "1-2", "aaaa"], true, .pairBitmap),
+    ])
+    func prefilterModes(terms: [String], ignoreCase: Bool, mode: PrefilterMode) throws {
+        var rng = Rng(state: UInt64(terms.count * 31 + (ignoreCase ? 1 : 0)))
+        let words = terms.map { Array($0.utf8) } + terms.map { Array($0.uppercased().utf8) }
+        for round in 0..<100 {
+            var text: [UInt8] = []
+            for _ in 0..<Int.random(in: 0...120, using: &rng) {
+                text +=
+                    Bool.random(using: &rng)
+                    ? words[Int.random(in: 0..<words.count, using: &rng)]
+                    : Self.pieces[Int.random(in: 0..<Self.pieces.count, using: &rng)]
+            }
+            let o = SearchOptions(
+                ignoreCase: ignoreCase, wholeWord: Bool.random(using: &rng), offsets: true,
+                maxOffsets: 1000, context: Int.random(in: 0...2, using: &rng))
+            let plan = try SearchPlan(terms: terms.map { Array($0.utf8) }, options: o)
+            #expect(plan.mode == mode)
+            #expect(plan.stride == (terms.contains("xyz") ? 2 : 1))
+            let whole = plan.count(text)
+            let ref = reference(text, plan.terms, o)
+            #expect(whole.counts == ref.counts, "round \(round)")
+            #expect(whole.offsets == ref.offsets, "round \(round)")
+            var scanner = plan.makeScanner()
+            var i = 0
+            while i < text.count {
+                let n = min(text.count - i, Int.random(in: 1...40, using: &rng))
+                text[i..<(i + n)].withUnsafeBytes { scanner.feed($0) }
+                i += n
+            }
+            #expect(scanner.finish() == whole, "round \(round)")
+        }
+    }
+
+    /// Big chunks are scanned in place (no snippets): seams between them must not lose matches.
+    @Test func streamingBigChunksInPlace() throws {
+        var rng = Rng(state: 99)
+        for round in 0..<60 {
+            var text: [UInt8] = []
+            for _ in 0..<Int.random(in: 500...3000, using: &rng) {
+                text += Self.pieces[Int.random(in: 0..<Self.pieces.count, using: &rng)]
+            }
+            var terms: [[UInt8]] = []
+            for _ in 0..<Int.random(in: 1...20, using: &rng) {
+                var t = Self.randomBytes(&rng, maxPieces: 4)
+                if t.isEmpty { t = [0x73] }
+                terms.append(t)
+            }
+            let o = SearchOptions(
+                ignoreCase: Bool.random(using: &rng), wholeWord: Bool.random(using: &rng),
+                offsets: Bool.random(using: &rng), maxOffsets: 100_000, words: Bool.random(using: &rng))
+            let plan = try SearchPlan(terms: terms, options: o)
+            let whole = plan.count(text)
+            #expect(whole.counts == reference(text, terms, o).counts, "round \(round)")
+            var scanner = plan.makeScanner()
+            var i = 0
+            while i < text.count {
+                let n = min(text.count - i, Int.random(in: 1...1500, using: &rng))
+                text[i..<(i + n)].withUnsafeBytes { scanner.feed($0) }
+                i += n
+            }
+            #expect(scanner.finish() == whole, "round \(round)")
+            #expect(scanner.buffer.count <= 2 * (plan.lookahead + plan.lookbehind) + 1500)
+        }
+    }
+
+    /// A term anchored far from its start opens its snippet after a shorter term's match that
+    /// starts later; the text the earlier snippet needs must still be kept.
+    @Test func streamingKeepsTextForEveryPendingSnippet() throws {
+        let w = SearchPlan.snippetWindow
+        let text = b(
+            String(repeating: "y", count: w + 100) + " gamma alpha beta needle Z " + String(repeating: "x ", count: w))
+        let plan = try SearchPlan(
+            terms: [b("needle"), b("gamma alpha beta needle Z")], options: SearchOptions(offsets: true, context: 1))
+        #expect(plan.maxAnchorOffset > 8)
+        let whole = plan.count(text)
+        #expect(whole.counts == [1, 1])
+        for chunk in [64, 1000, 5000] {
+            var scanner = plan.makeScanner()
+            var i = 0
+            while i < text.count {
+                let n = min(chunk, text.count - i)
+                text[i..<(i + n)].withUnsafeBytes { scanner.feed($0) }
+                i += n
+            }
+            #expect(scanner.finish() == whole, "chunk \(chunk)")
+        }
+    }
+
+    @Test func streamingSnippetsAcrossLargeText() throws {
+        // Text longer than the snippet window on both sides, so streaming must drop and keep text.
+        var rng = Rng(state: 7)
+        // The long phrase is anchored far from its start, so its snippets open after those of the
+        // "needle" inside it although it starts earlier.
+        let words = ["alpha", "beta", "gamma", "needle", "Needle", "é", "\n", "x\r\n", "gamma needle alpha beta Z"]
+        var text: [UInt8] = []
+        while text.count < 40_000 {
+            text += Array(words[Int.random(in: 0..<words.count, using: &rng)].utf8)
+            text += Int.random(in: 0..<5, using: &rng) == 0 ? [0x20, 0x20] : [0x20]
+        }
+        for o in [
+            SearchOptions(ignoreCase: true, offsets: true, maxOffsets: 5000, context: 3),
+            SearchOptions(wholeWord: true, offsets: true, maxOffsets: 5000, context: 50, words: true),
+        ] {
+            let plan = try SearchPlan(
+                terms: [b("needle"), b("a g"), b("é"), b("gamma needle alpha beta Z")], options: o)
+            #expect(plan.maxAnchorOffset > 8)
+            let whole = plan.count(text)
+            #expect(whole.counts[0] > 100)
+            for chunk in [1, 100, 4096, 65536] {
+                var scanner = plan.makeScanner()
+                var i = 0
+                while i < text.count {
+                    let n = min(chunk, text.count - i)
+                    text[i..<(i + n)].withUnsafeBytes { scanner.feed($0) }
+                    i += n
+                }
+                #expect(scanner.finish() == whole, "chunk \(chunk)")
+                #expect(scanner.buffer.count < 2 * SearchPlan.snippetWindow + 65536 + 200)
+            }
+        }
+    }
+}

@@ -1,0 +1,224 @@
+"""The asyncio API: the same session and reader thread, with responses handed to the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+from types import TracebackType
+from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Type, Union
+
+from ._client import Coprocess, _QueryState
+from ._session import Session, Sink, check_response
+from ._types import FileResult, PathArg, Summary, TermArg, build_count, strip
+from .errors import CryptCountError
+
+
+def _resolve(fut: "asyncio.Future[Any]", value: Any) -> None:
+    if not fut.done():
+        fut.set_result(value)
+
+
+def _loop_sink(loop: asyncio.AbstractEventLoop, deliver: Callable[[Any], None]) -> Sink:
+    """A sink (called on the reader thread) that hands each response to ``deliver`` on the loop."""
+
+    def sink(msg: Any) -> None:
+        loop.call_soon_threadsafe(deliver, msg)
+
+    return sink
+
+
+class AsyncCountQuery(_QueryState):
+    """A running ``count`` for asyncio: ``async for r in query``.
+
+    Breaking out of the loop, leaving ``async with``/``with``, :meth:`close`, cancelling the
+    task that iterates, or dropping the query cancels it in the coprocess if unfinished.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        msg: Dict[str, Any],
+        originals: List[Any],
+        progress: bool,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self._init_state(session, originals, progress)
+        self._queue: "asyncio.Queue[Any]" = asyncio.Queue()
+        # The sink must not reference the query, or a pending request would keep it alive.
+        sink = _loop_sink(loop, self._queue.put_nowait)
+        try:
+            rid = session.start(msg, sink)
+        except BaseException:
+            self._closed = True
+            self._finish()
+            raise
+        self._started(rid)
+
+    async def _receive(self) -> None:
+        self._handle(await self._queue.get())
+
+    def __aiter__(self) -> AsyncIterator[FileResult]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[FileResult]:
+        try:
+            while True:
+                while self._buffer:
+                    yield self._buffer.popleft()
+                if self._finished:
+                    if self._error is not None:
+                        raise self._error
+                    return
+                await self._receive()
+        finally:
+            if not self._finished:
+                self.close()
+
+    async def wait(self) -> Summary:
+        """Wait until the query has finished; unread results stay available to iteration."""
+        while not self._finished:
+            await self._receive()
+        return self._result()
+
+    @property
+    def summary(self) -> Summary:
+        """The totals once the query has finished (``await query.wait()`` to wait for them)."""
+        if not self._finished:
+            raise CryptCountError("the query has not finished: iterate it or `await query.wait()` first")
+        return self._result()
+
+    async def results(self) -> List[FileResult]:
+        return [r async for r in self]
+
+    def __enter__(self) -> "AsyncCountQuery":
+        return self
+
+    def __exit__(
+        self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException], tb: Optional[TracebackType]
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> "AsyncCountQuery":
+        return self
+
+    async def __aexit__(
+        self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException], tb: Optional[TracebackType]
+    ) -> None:
+        self.close()
+
+
+class AsyncCoprocess:
+    """The asyncio face of :class:`Coprocess`; one coprocess serves many tasks at once.
+
+    Start it with ``async with AsyncCoprocess(...) as ac`` (or ``await ac.start()``).
+    """
+
+    def __init__(
+        self,
+        binary: Union[str, "os.PathLike[str]", None] = None,
+        workers: Optional[int] = None,
+        args: Sequence[Union[str, "os.PathLike[str]"]] = (),
+        *,
+        env: Optional[Mapping[str, str]] = None,
+        cwd: Union[str, "os.PathLike[str]", None] = None,
+        start_timeout: float = 10.0,
+    ) -> None:
+        self._make = functools.partial(
+            Coprocess, binary, workers, args, env=env, cwd=cwd, start_timeout=start_timeout
+        )
+        self._core: Optional[Coprocess] = None
+
+    async def start(self) -> "AsyncCoprocess":
+        if self._core is None:
+            # Spawning and the first hello block: keep them off the event loop.
+            self._core = await asyncio.get_running_loop().run_in_executor(None, self._make)
+        return self
+
+    @property
+    def core(self) -> Coprocess:
+        """The underlying thread-based :class:`Coprocess`."""
+        if self._core is None:
+            raise CryptCountError("the AsyncCoprocess has not been started (use `async with` or `await start()`)")
+        return self._core
+
+    @property
+    def pid(self) -> int:
+        return self.core.pid
+
+    @property
+    def returncode(self) -> Optional[int]:
+        return self.core.returncode
+
+    @property
+    def server_info(self) -> Dict[str, Any]:
+        return self.core.server_info
+
+    def stderr_tail(self) -> str:
+        return self.core.stderr_tail()
+
+    async def close(self, timeout: float = 5.0) -> None:
+        if self._core is not None:
+            await asyncio.get_running_loop().run_in_executor(None, functools.partial(self._core.close, timeout))
+
+    aclose = close
+
+    async def __aenter__(self) -> "AsyncCoprocess":
+        return await self.start()
+
+    async def __aexit__(
+        self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException], tb: Optional[TracebackType]
+    ) -> None:
+        await self.close()
+
+    async def _call(self, msg: Dict[str, Any]) -> Dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        fut: "asyncio.Future[Any]" = loop.create_future()
+        session = self.core._session
+        rid = session.start(msg, _loop_sink(loop, functools.partial(_resolve, fut)))
+        try:
+            resp = await fut
+        except asyncio.CancelledError:
+            session.detach(rid)
+            raise
+        return check_response(resp)
+
+    async def hello(self) -> Dict[str, Any]:
+        return strip(await self._call({"op": "hello"}))
+
+    async def unlock(self, name: str, cipher: str, secret: Any = None, **options: Any) -> None:
+        msg: Dict[str, Any] = {"op": "unlock", "name": name, "cipher": cipher}
+        if secret is not None:
+            msg["secret"] = secret
+        msg.update(options)
+        await self._call(msg)
+
+    async def forget(self, name: str) -> None:
+        await self._call({"op": "forget", "name": name})
+
+    async def stats(self) -> Dict[str, Any]:
+        return strip(await self._call({"op": "stats"}))
+
+    def count(
+        self,
+        files: Iterable[PathArg],
+        terms: Iterable[TermArg] = (),
+        key: Optional[str] = None,
+        cipher: Optional[str] = None,
+        secret: Any = None,
+        ignore_case: bool = False,
+        whole_word: bool = False,
+        offsets: bool = False,
+        max_offsets: Optional[int] = None,
+        context: int = 0,
+        words: bool = False,
+        ordered: bool = False,
+        progress: bool = False,
+        **options: Any,
+    ) -> AsyncCountQuery:
+        """Start a count (call from a running event loop); ``async for`` its results."""
+        msg, originals = build_count(
+            files, terms, key, cipher, secret, ignore_case, whole_word, offsets, max_offsets, context, words,
+            ordered, options,
+        )  # fmt: skip
+        return AsyncCountQuery(self.core._session, msg, originals, progress, asyncio.get_running_loop())

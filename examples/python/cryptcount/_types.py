@@ -1,0 +1,187 @@
+"""Result types and the request builder shared by the sync and asyncio APIs."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
+
+#: What ``count`` accepts as a path: ``str``, ``bytes`` or any ``os.PathLike``.
+PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+#: What ``count`` accepts as a term: ``str`` (sent as UTF-8) or ``bytes``.
+TermArg = Union[str, bytes]
+
+
+@dataclass(frozen=True)
+class FileError:
+    """Why one file could not be counted (``not_found``, ``decrypt_failed``, ...)."""
+
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """One file's answer. ``path`` is the very object the caller passed at ``index``."""
+
+    index: int
+    path: Any
+    counts: List[int]
+    bytes: int
+    cached: bool
+    words: Optional[int] = None
+    offsets: Optional[List[List[int]]] = None
+    snippets: Optional[List[List[str]]] = None
+    truncated: bool = False
+    error: Optional[FileError] = None
+    #: The cipher the coprocess used, when it chose one (requests with ``cipher="auto"``).
+    cipher: Optional[str] = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def total(self) -> int:
+        """All occurrences of all terms in this file."""
+        return sum(self.counts)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The ``done`` response of a count: totals over the files that succeeded."""
+
+    files: int
+    failed: int
+    skipped: int
+    counts: List[int]
+    words: Optional[int]
+    elapsed_us: int
+    cancelled: bool
+
+
+def wire_path(path: PathArg) -> Union[str, bytes]:
+    """The path as sent: str when it is valid UTF-8 text, else bytes (MessagePack bin)."""
+    p = os.fspath(path)
+    if isinstance(p, str):
+        try:
+            p.encode("utf-8")
+        except UnicodeEncodeError:
+            # A str holding surrogate escapes (a non-UTF-8 name decoded by os.fsdecode).
+            return os.fsencode(p)
+        return p
+    if isinstance(p, bytes):
+        return p
+    raise TypeError(f"a path must be str, bytes or os.PathLike, not {type(path).__name__}")
+
+
+def wire_term(term: TermArg) -> Union[str, bytes]:
+    if isinstance(term, str):
+        try:
+            term.encode("utf-8")
+        except UnicodeEncodeError:
+            return os.fsencode(term)
+        return term
+    if isinstance(term, (bytes, bytearray, memoryview)):
+        return bytes(term)
+    raise TypeError(f"a term must be str or bytes, not {type(term).__name__}")
+
+
+def build_count(
+    files: Iterable[PathArg],
+    terms: Iterable[TermArg],
+    key: Optional[str],
+    cipher: Optional[str],
+    secret: Any,
+    ignore_case: bool,
+    whole_word: bool,
+    offsets: bool,
+    max_offsets: Optional[int],
+    context: int,
+    words: bool,
+    ordered: bool,
+    options: Mapping[str, Any],
+) -> Tuple[Dict[str, Any], List[Any]]:
+    """The ``count`` request and the caller's original path objects, by index."""
+    if isinstance(files, (str, bytes)) or hasattr(files, "__fspath__"):
+        raise TypeError("files must be a list of paths, not a single path")
+    if isinstance(terms, (str, bytes)):
+        raise TypeError("terms must be a list of terms, not a single term")
+    originals = list(files)
+    msg: Dict[str, Any] = {
+        "op": "count",
+        "files": [wire_path(p) for p in originals],
+        "terms": [wire_term(t) for t in terms],
+    }
+    if key is not None:
+        msg["key"] = key
+    if cipher is not None:
+        msg["cipher"] = cipher
+    if secret is not None:
+        msg["secret"] = secret
+    if ignore_case:
+        msg["ignore_case"] = True
+    if whole_word:
+        msg["whole_word"] = True
+    if offsets:
+        msg["offsets"] = True
+    if max_offsets is not None:
+        msg["max_offsets"] = max_offsets
+    if context:
+        msg["context"] = context
+    if words:
+        msg["words"] = True
+    if ordered:
+        msg["ordered"] = True
+    for name, value in options.items():
+        msg.setdefault(name, value)
+    return msg, originals
+
+
+def file_result(msg: Mapping[str, Any], originals: Sequence[Any]) -> FileResult:
+    index = msg.get("index")
+    if isinstance(index, int) and 0 <= index < len(originals):
+        path = originals[index]
+    else:
+        index = index if isinstance(index, int) else -1
+        path = msg.get("path")
+    err = msg.get("error")
+    error = None
+    if err is not None:
+        if isinstance(err, Mapping):
+            error = FileError(str(err.get("code", "unknown")), str(err.get("message", "")))
+        else:
+            error = FileError("unknown", str(err))
+    return FileResult(
+        index=index,
+        path=path,
+        counts=list(msg.get("counts") or []),
+        bytes=int(msg.get("bytes") or 0),
+        cached=bool(msg.get("cached", False)),
+        words=msg.get("words"),
+        offsets=msg.get("offsets"),
+        snippets=msg.get("snippets"),
+        truncated=bool(msg.get("truncated", False)),
+        error=error,
+        cipher=msg.get("cipher"),
+    )
+
+
+def summary(msg: Mapping[str, Any]) -> Summary:
+    return Summary(
+        files=int(msg.get("files") or 0),
+        failed=int(msg.get("failed") or 0),
+        skipped=int(msg.get("skipped") or 0),
+        counts=list(msg.get("counts") or []),
+        words=msg.get("words"),
+        elapsed_us=int(msg.get("elapsed_us") or 0),
+        cancelled=bool(msg.get("cancelled", False)),
+    )
+
+
+def strip(resp: Mapping[str, Any]) -> Dict[str, Any]:
+    """A response without its routing keys."""
+    return {k: v for k, v in resp.items() if k not in ("id", "type")}

@@ -1,0 +1,71 @@
+"""Shared fixtures. Every test that talks to a coprocess runs the real `cryptcount` binary."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import sys
+from pathlib import Path
+from typing import Dict, Iterator, List
+
+import pytest
+
+# Test this checkout's package, installed or not (no pytest config here: this suite also runs
+# beside others from the repository root).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _cc_support import make_text  # noqa: E402
+from cryptcount import Coprocess, biographer  # noqa: E402
+
+def _find_binary() -> str:
+    env = os.environ.get("CRYPTCOUNT_BIN")
+    if env:
+        if os.path.isfile(env) and os.access(env, os.X_OK):
+            return env
+        pytest.skip(f"CRYPTCOUNT_BIN={env!r} is not an executable file: build it (swift build -c release)")
+    found = shutil.which("cryptcount")
+    if found:
+        return found
+    pytest.skip(
+        "no cryptcount binary: set CRYPTCOUNT_BIN to the built binary "
+        "(e.g. CRYPTCOUNT_BIN=$PWD/.build/release/cryptcount) or put cryptcount on PATH"
+    )
+
+
+@pytest.fixture(scope="session")
+def binary() -> str:
+    return _find_binary()
+
+
+@pytest.fixture
+def cc(binary: str) -> Iterator[Coprocess]:
+    with Coprocess(binary) as c:
+        yield c
+
+
+@pytest.fixture
+def plain_corpus(tmp_path: Path) -> Dict[Path, bytes]:
+    """Twenty small plaintext files with varied content."""
+    rng = random.Random(7)
+    files = {}
+    for i in range(20):
+        p = tmp_path / f"plain-{i:02d}.txt"
+        data = make_text(rng, rng.randint(0, 300))
+        p.write_bytes(data)
+        files[p] = data
+    return files
+
+
+@pytest.fixture(scope="session")
+def big_corpus(tmp_path_factory: pytest.TempPathFactory) -> List[Path]:
+    """Many biographer files (~80 KB each): enough work that a query is still running when cancelled."""
+    root = tmp_path_factory.mktemp("big")
+    rng = random.Random(11)
+    texts = [make_text(rng, 900) for _ in range(16)]
+    paths = []
+    for i in range(800):
+        p = root / f"story-{i:04d}.bio"
+        p.write_bytes(biographer.encrypt(texts[i % 16], "pw", rng=rng))
+        paths.append(p)
+    return paths

@@ -1,0 +1,129 @@
+"""One coprocess shared by many threads and by many asyncio tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+from pathlib import Path
+from typing import Dict, List
+
+from _cc_support import wait_idle
+from cryptcount import AsyncCoprocess, Coprocess, RequestError, biographer
+
+TERMS = ["rain", "sun", "the", "a", "river", "night"]
+
+
+def expected(data: bytes, terms: List[str]) -> List[int]:
+    return [data.count(t.encode()) for t in terms]
+
+
+def test_many_threads_share_one_coprocess(cc: Coprocess, plain_corpus: Dict[Path, bytes], tmp_path: Path) -> None:
+    paths = list(plain_corpus)
+    failures: List[str] = []
+
+    def worker(n: int) -> None:
+        rng = random.Random(n)
+        try:
+            secret = f"pw-{n}"
+            bio = tmp_path / f"thread-{n}.bio"
+            bio.write_bytes(biographer.encrypt(b"rain " * n, secret))
+            cc.unlock(f"k{n}", cipher="biographer", secret=secret)
+            for _ in range(25):
+                subset = rng.sample(paths, rng.randint(0, len(paths)))
+                terms = rng.sample(TERMS, rng.randint(1, 3))
+                got = {r.index: r.counts for r in cc.count(subset, terms=terms)}
+                want = {i: expected(plain_corpus[p], terms) for i, p in enumerate(subset)}
+                if got != want:
+                    failures.append(f"thread {n}: {got} != {want}")
+                (r,) = cc.count([bio], terms=["rain"], key=f"k{n}")
+                if r.counts != [n]:
+                    failures.append(f"thread {n}: key k{n} counted {r.counts}")
+                cc.stats()
+            cc.forget(f"k{n}")
+        except Exception as exc:  # report, don't lose it in the thread
+            failures.append(f"thread {n}: {exc!r}")
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads)
+    assert failures == []
+
+
+def test_asyncio_tasks_share_one_coprocess(binary: str, plain_corpus: Dict[Path, bytes]) -> None:
+    paths = list(plain_corpus)
+
+    async def one(ac: AsyncCoprocess, n: int) -> None:
+        rng = random.Random(n)
+        subset = rng.sample(paths, rng.randint(1, len(paths)))
+        terms = rng.sample(TERMS, 2)
+        q = ac.count(subset, terms=terms, words=n % 2 == 0)
+        got = {r.index: r.counts async for r in q}
+        assert got == {i: expected(plain_corpus[p], terms) for i, p in enumerate(subset)}
+        s = await q.wait()
+        assert s.files == len(subset) and q.summary == s
+        assert (await ac.stats())["workers"] >= 1
+
+    async def main() -> None:
+        async with AsyncCoprocess(binary) as ac:
+            assert (await ac.hello())["protocol"] == 1
+            await asyncio.gather(*(one(ac, n) for n in range(40)))
+            await ac.unlock("d", cipher="biographer", secret="x")
+            await ac.forget("d")
+            try:
+                await ac.forget("d")
+            except RequestError as e:
+                assert e.code == "unknown_key"
+            else:
+                raise AssertionError("forget of an unknown key succeeded")
+            q = ac.count(paths, terms=[""])
+            try:
+                async for _ in q:
+                    pass
+            except RequestError as e:
+                assert e.code == "bad_request"
+            else:
+                raise AssertionError("an empty term was accepted")
+        assert ac.returncode == 0
+
+    asyncio.run(main())
+
+
+def test_asyncio_break_and_task_cancel_cancel_the_query(binary: str, big_corpus: List[Path]) -> None:
+    async def main() -> None:
+        async with AsyncCoprocess(binary, workers=1, args=("--cache-mb", "0")) as ac:
+            loop = asyncio.get_running_loop()
+
+            async def processed_since(before: int) -> int:
+                stats = await loop.run_in_executor(None, wait_idle, ac.core)
+                return int(stats["files"]) - before  # type: ignore[call-overload]
+
+            before = int((await ac.stats())["files"])
+            q = ac.count(big_corpus, terms=["rain"], cipher="biographer", secret="pw")
+            async for _ in q:
+                break
+            for _ in range(20):  # the loop finalizes the abandoned async generator soon after
+                if q.done:
+                    break
+                await asyncio.sleep(0)
+            assert q.done
+            assert await processed_since(before) < len(big_corpus)
+
+            async def reader() -> None:
+                async for _ in ac.count(big_corpus, terms=["rain"], cipher="biographer", secret="pw"):
+                    await asyncio.sleep(0.01)
+
+            before = int((await ac.stats())["files"])
+            task = asyncio.create_task(reader())
+            await asyncio.sleep(0.05)
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            assert await processed_since(before) < len(big_corpus)
+
+    asyncio.run(main())

@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# Search encrypted files for terms read from stdin, one term per line, with ONE long-lived
+# `cryptcount serve` coprocess. For each term: "term<TAB>path<TAB>count" for every file where
+# the count is above zero, then "term<TAB>TOTAL<TAB>n". Files that cannot be read are reported
+# on stderr ("path: code: message") and left out of the total.
+#
+#   coproc-search.sh [-c CIPHER] [-k SECRET_FILE] [-i] [-w] FILE...
+#
+# The coprocess is a pipeline `cryptcount frame | cryptcount serve | cryptcount unframe`: we
+# write one JSON line per request and read JSON lines back. Both helpers flush whenever their
+# input would block, so a request line in gives its responses out without buffering stalls.
+# The secret is read from SECRET_FILE here in bash (one trailing newline stripped, like
+# `cryptcount encrypt`) and written into the pipe; it never appears on a command line.
+# Needs bash 4+, coreutils `base64` and the cryptcount binary ($CRYPTCOUNT, else on PATH).
+set -euo pipefail
+
+usage() {
+    echo "usage: ${0##*/} [-c CIPHER] [-k SECRET_FILE] [-i] [-w] FILE..." >&2
+    exit 2
+}
+
+cipher=plain
+keyfile=
+ignore_case=false
+whole_word=false
+while getopts 'c:k:iwh' opt; do
+    case $opt in
+        c) cipher=$OPTARG ;;
+        k) keyfile=$OPTARG ;;
+        i) ignore_case=true ;;
+        w) whole_word=true ;;
+        *) usage ;;
+    esac
+done
+shift $((OPTIND - 1))
+(($# > 0)) || usage
+[[ $cipher =~ ^[A-Za-z0-9_-]+$ ]] || { echo "${0##*/}: bad cipher name: $cipher" >&2; exit 2; }
+if [[ $cipher != plain && -z $keyfile ]]; then
+    echo "${0##*/}: cipher $cipher needs -k SECRET_FILE" >&2
+    exit 2
+fi
+
+cryptcount=${CRYPTCOUNT:-cryptcount}
+command -v "$cryptcount" >/dev/null || { echo "${0##*/}: $cryptcount not found (set CRYPTCOUNT)" >&2; exit 2; }
+
+# Bytes as a JSON value that keeps them exactly: {"$str":"<base64>"} is a MessagePack str with
+# these bytes, whatever they are (so names and terms need no JSON escaping, and need not be UTF-8).
+b64str() { printf '{"$str":"%s"}' "$(printf '%s' "$1" | base64 -w0)"; }
+
+paths=("$@")
+files_json=
+for p in "${paths[@]}"; do
+    files_json+=${files_json:+,}$(b64str "$p")
+done
+
+coproc SERVE { "$cryptcount" frame | "$cryptcount" serve | "$cryptcount" unframe; }
+# Copies: bash unsets SERVE when the coprocess exits, and we still want clean error paths.
+to_serve=${SERVE[1]}
+from_serve=${SERVE[0]}
+serve_pid=$SERVE_PID
+
+send() { printf '%s\n' "$1" >&"$to_serve"; }
+
+# Reads one response line into $line; fails if the coprocess has gone.
+receive() {
+    if ! IFS= read -r line <&"$from_serve"; then
+        echo "${0##*/}: cryptcount serve stopped unexpectedly" >&2
+        exit 1
+    fi
+}
+
+# Fields of a response line. Only keys the server writes are matched; an unescaped '"'
+# followed by ':' only ends an object key, so string contents (paths) cannot fool these.
+re_type='"type":"([a-z_]+)"'
+re_code='"code":"([a-z_]+)"'
+re_message='"message":"(([^"\\]|\\.)*)"'
+re_index='"index":([0-9]+)'
+re_count='"counts":\[([0-9]+)\]'
+rtype() { if [[ $line =~ $re_type ]]; then type=${BASH_REMATCH[1]}; else type=; fi; }
+describe_error() {
+    local code=? message=
+    [[ $line =~ $re_code ]] && code=${BASH_REMATCH[1]}
+    [[ $line =~ $re_message ]] && message=${BASH_REMATCH[1]}
+    message=${message//\\\"/\"}   # the usual JSON escape in messages: \" -> "
+    printf '%s: %s' "$code" "$message"
+}
+
+request_error() {
+    echo "${0##*/}: $1 failed: $(describe_error)" >&2
+    exit 1
+}
+
+key_json=
+if [[ $cipher != plain ]]; then
+    # read -d '' keeps every byte up to a NUL (a secret cannot contain NUL bytes).
+    secret=
+    IFS= read -r -d '' secret <"$keyfile" || true
+    secret=${secret%$'\n'}
+    [[ -n $secret ]] || { echo "${0##*/}: $keyfile holds no secret" >&2; exit 2; }
+    send "{\"id\":\"unlock\",\"op\":\"unlock\",\"name\":\"search\",\"cipher\":\"$cipher\",\"secret\":$(b64str "$secret")}"
+    unset secret
+    receive
+    rtype
+    [[ $type == ok ]] || request_error unlock
+    key_json='"key":"search"'
+else
+    key_json='"cipher":"plain"'
+fi
+
+id=0
+while IFS= read -r term || [[ -n $term ]]; do
+    [[ -n $term ]] || continue # an empty term is not a search
+    id=$((id + 1))
+    send "{\"id\":$id,\"op\":\"count\",$key_json,\"ignore_case\":$ignore_case,\"whole_word\":$whole_word,\"ordered\":true,\"files\":[$files_json],\"terms\":[$(b64str "$term")]}"
+    while receive; do
+        rtype
+        case $type in
+            file)
+                [[ $line =~ $re_index ]] || continue
+                path=${paths[${BASH_REMATCH[1]}]}
+                if [[ $line =~ $re_count ]]; then
+                    if ((BASH_REMATCH[1] > 0)); then
+                        printf '%s\t%s\t%s\n' "$term" "$path" "${BASH_REMATCH[1]}"
+                    fi
+                else
+                    echo "$path: $(describe_error)" >&2
+                fi
+                ;;
+            done)
+                total=0
+                if [[ $line =~ $re_count ]]; then total=${BASH_REMATCH[1]}; fi
+                printf '%s\tTOTAL\t%s\n' "$term" "$total"
+                break
+                ;;
+            error) request_error "count for '$term'" ;;
+        esac
+    done
+done
+
+send '{"id":"bye","op":"shutdown"}'
+receive
+exec {to_serve}>&-
+wait "$serve_pid"
