@@ -111,3 +111,7 @@ def test_a_parent_that_stops_reading_does_not_grow_memory(tmp_path):
     print(f"--max-queued-mb 1: VmRSS {rss0} -> {rss1} KiB while the parent did not read")
     assert rss1 - rss0 < 8 * 1024, "queued responses grew without bound"
     assert rss1 < 120 * 1024
+    # The measurement can see growth: with the limit out of the way, the queue grows.
+    big0, big1 = _queued_growth(tmp_path, files, 4096)
+    print(f"--max-queued-mb 4096: VmRSS {big0} -> {big1} KiB")
+    assert big1 - big0 > 4 * 1024

@@ -8,7 +8,8 @@
 /// executables trap on it so libFuzzer keeps the input; the replay test fails on it).
 public enum FuzzHarness {
     public static let targets = [
-        "request", "frames", "secret", "biographer", "biographer-v0", "fernet", "age", "openssl",
+        "request", "frames", "secret", "biographer", "biographer-v0", "fernet", "age", "openssl", "search",
+        "jsonl",
     ]
 
     /// Runs one input through `target`; nil when every invariant held.
@@ -17,6 +18,8 @@ public enum FuzzHarness {
         case "request": return request(data)
         case "frames": return frames(data)
         case "secret": return secret(data)
+        case "search": return search(data)
+        case "jsonl": return jsonLines(data)
         case "biographer", "biographer-v0", "fernet", "age", "openssl":
             guard let key = keys[target] else { return "no test key for \(target)" }
             return cipherFile(key, data)
@@ -113,6 +116,89 @@ public enum FuzzHarness {
                 pos += n
             }
         }
+    }
+
+    // MARK: - Search and JSON Lines
+
+    /// Byte 0: options (bit 0 ignore_case, 1 whole_word, 2 offsets, 3 words, 4-5 context,
+    /// 6-7 max_offsets 0/1/3/1000); byte 1: term count (1-4); then per term a length byte
+    /// (1-16) and its bytes; the rest is the text. The whole-text count and a chunked scan must
+    /// agree; with exact matching, counts and offsets must be those of a naive scan.
+    static func search(_ data: [UInt8]) -> String? {
+        guard data.count >= 2 else { return nil }
+        let flags = data[0]
+        var options = SearchOptions()
+        options.ignoreCase = flags & 1 != 0
+        options.wholeWord = flags & 2 != 0
+        options.offsets = flags & 4 != 0
+        options.words = flags & 8 != 0
+        options.context = Int(flags >> 4 & 3)
+        options.maxOffsets = [0, 1, 3, 1000][Int(flags >> 6)]
+        var pos = 2
+        var terms: [[UInt8]] = []
+        for _ in 0..<(Int(data[1] % 4) + 1) {
+            guard pos < data.count else { break }
+            let n = Int(data[pos] % 16) + 1
+            pos += 1
+            guard n <= data.count - pos else { break }
+            terms.append(Array(data[pos..<(pos + n)]))
+            pos += n
+        }
+        guard !terms.isEmpty, let plan = try? SearchPlan(terms: terms, options: options) else { return nil }
+        let text = Array(data[pos...])
+        let whole = plan.count(text)
+        var rng = SplitMix(seed: fnv1a(data))
+        var scanner = plan.makeScanner()
+        var i = 0
+        while i < text.count {
+            let n = min(text.count - i, Int(rng.next() % 9) + 1)
+            text.withUnsafeBytes { scanner.feed(UnsafeRawBufferPointer(rebasing: $0[i..<(i + n)])) }
+            i += n
+        }
+        let chunked = scanner.finish()
+        if chunked != whole { return "search: a chunked scan gives \(chunked), the whole text \(whole)" }
+        if !options.ignoreCase {
+            for (t, term) in terms.enumerated() {
+                let naive = naiveOffsets(of: term, in: text)
+                if options.wholeWord {
+                    if whole.counts[t] > naive.count { return "search: whole_word found more than exact matching" }
+                } else {
+                    if whole.counts[t] != naive.count { return "search: count \(whole.counts[t]), naive \(naive.count)" }
+                    if options.offsets, let offs = whole.offsets, offs[t] != Array(naive.prefix(options.maxOffsets)) {
+                        return "search: offsets differ from a naive scan"
+                    }
+                }
+            }
+        }
+        if options.words {
+            let naive = text.split(whereSeparator: { $0 == 0x20 || (0x09...0x0d).contains($0) }).count
+            if whole.words != naive { return "search: words \(String(describing: whole.words)), naive \(naive)" }
+        }
+        return nil
+    }
+
+    private static func naiveOffsets(of term: [UInt8], in text: [UInt8]) -> [Int] {
+        var out: [Int] = []
+        var i = 0
+        while term.count <= text.count - i {
+            if text[i..<(i + term.count)].elementsEqual(term) {
+                out.append(i)
+                i += term.count
+            } else {
+                i += 1
+            }
+        }
+        return out
+    }
+
+    /// A JSON Lines line (`cryptcount frame`): parsing must not crash, and what parses must
+    /// render to text that parses back to the same value.
+    static func jsonLines(_ data: [UInt8]) -> String? {
+        guard let value = try? JSONLines.parse(data) else { return nil }
+        let text = JSONLines.render(value)
+        guard let again = try? JSONLines.parse(text) else { return "jsonl: a rendered value does not parse" }
+        if MessagePackWriter.encode(again) != MessagePackWriter.encode(value) { return "jsonl: render/parse is not stable" }
+        return nil
     }
 
     // MARK: - Secrets
@@ -284,6 +370,17 @@ extension FuzzHarness {
                 [0x04] + Array("# comment\nAGE-SECRET-KEY-1HU7ZNEEG4KH4SZ358GTD9YJETCRXXKM7YDQDQRSZD0E7W4YV4TQQJK5MZQ\n".utf8),
                 [0x1c] + Array("AGE-SECRET-KEY-1HU7ZNEEG4KH4SZ358GTD9YJETCRXXKM7YDQDQRSZD0E7W4YV4TQQJK5MZQ\npass".utf8),
                 [0x13] + Array("a\nb\ncw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=".utf8),
+            ]
+        case "search":
+            return [
+                [0x00, 0x01, 0x02] + Array("the theme of the thesis".utf8),
+                [0x0f, 0x02, 0x02] + Array("caK".utf8) + [0x02] + Array("Straße \u{212A}elvin cat_cat ca".utf8),
+                [0xfc, 0x00, 0x02] + Array("cat\nthe cat sat on\tthe mat cat".utf8),
+            ]
+        case "jsonl":
+            return [
+                Array(#"{"id":1,"op":"count","files":["a",{"$bin":"/w=="}],"terms":["x"],"max_offsets":-5}"#.utf8),
+                Array(#"[1.5e300,null,true,{"$ext":[-3,"AQI="]},"\u00e9\ud83d\ude00"]"#.utf8),
             ]
         case "biographer", "biographer-v0":
             guard let key = keys[target] as? BiographerKey else { return [] }
