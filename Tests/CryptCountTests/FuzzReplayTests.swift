@@ -14,7 +14,9 @@ import Testing
         for target in FuzzHarness.targets {
             let dir = root.appendingPathComponent(target)
             let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
-            for name in names.sorted() where !name.hasPrefix(".") { out.append((target, dir.appendingPathComponent(name))) }
+            for name in names.sorted() where !name.hasPrefix(".") {
+                out.append((target, dir.appendingPathComponent(name)))
+            }
         }
         return out
     }
@@ -43,14 +45,17 @@ import Testing
             #expect(!seeds.isEmpty, "\(target)")
             for seed in seeds {
                 var out: [UInt8] = []
-                let ok = seed.withUnsafeBytes { raw in (try? FuzzHarness.keys[target]?.decrypt(whole: raw, into: &out)) != nil }
+                let ok = seed.withUnsafeBytes { raw in
+                    (try? FuzzHarness.keys[target]?.decrypt(whole: raw, into: &out)) != nil
+                }
                 #expect(ok, "\(target) seed decrypts")
             }
         }
     }
 
     @Test func referenceFramesMatchesTheReader() {
-        let stream: [UInt8] = [0, 0, 0, 0] + [0, 0, 0, 1, 0xc0] + [0, 0, 0, 100] + [UInt8](repeating: 1, count: 100) + [0, 0]
+        let stream: [UInt8] =
+            [0, 0, 0, 0] + [0, 0, 0, 1, 0xc0] + [0, 0, 0, 100] + [UInt8](repeating: 1, count: 100) + [0, 0]
         #expect(
             FuzzHarness.referenceFrames(stream, maxFrame: 64)
                 == [.empty, .frame([0xc0]), .tooLarge(declared: 100), .truncated])

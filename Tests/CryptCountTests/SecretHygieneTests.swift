@@ -18,7 +18,9 @@ import Testing
 
     static func leaks(_ text: String) -> Bool {
         var forms = [password, fernet, age, String(age.dropFirst(16)), String(age.dropFirst(16)).lowercased()]
-        if let raw = Data(base64Encoded: fernet.replacingOccurrences(of: "_", with: "/").replacingOccurrences(of: "-", with: "+")) {
+        if let raw = Data(
+            base64Encoded: fernet.replacingOccurrences(of: "_", with: "/").replacingOccurrences(of: "-", with: "+"))
+        {
             forms.append(raw.map { String(format: "%02x", $0) }.joined())
             forms.append(raw.map { String($0) }.joined(separator: ", "))
         }
@@ -29,7 +31,9 @@ import Testing
         for secret in [password, age] {
             let bytes = secret.utf8.map { Int($0) }
             if numbers.count >= bytes.count,
-                (0...(numbers.count - bytes.count)).contains(where: { numbers[$0..<($0 + bytes.count)].elementsEqual(bytes) })
+                (0...(numbers.count - bytes.count)).contains(where: {
+                    numbers[$0..<($0 + bytes.count)].elementsEqual(bytes)
+                })
             {
                 return true
             }
@@ -60,7 +64,8 @@ import Testing
         ]
         for key in keys {
             for r in Self.renderings(key) { #expect(!Self.leaks(r), "\(key.cipherName): \(r)") }
-            let unlocked = UnlockedKey(key: key, identity: KeyIdentity(cipher: key.cipherName, secret: nil, options: .init()))
+            let unlocked = UnlockedKey(
+                key: key, identity: KeyIdentity(cipher: key.cipherName, secret: nil, options: .init()))
             for r in Self.renderings(unlocked) { #expect(!Self.leaks(r), "\(key.cipherName): \(r)") }
         }
     }

@@ -9,8 +9,12 @@ import CryptCount
 nonisolated(unsafe) private var target = ""
 
 @_cdecl("LLVMFuzzerInitialize")
-public func fuzzerInitialize(_ argc: UnsafeMutablePointer<Int32>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>) -> Int32 {
-    guard let name = getenv("CRYPTCOUNT_FUZZ_TARGET").map({ String(cString: $0) }), FuzzHarness.targets.contains(name) else {
+public func fuzzerInitialize(
+    _ argc: UnsafeMutablePointer<Int32>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>
+) -> Int32 {
+    guard let name = getenv("CRYPTCOUNT_FUZZ_TARGET").map({ String(cString: $0) }), FuzzHarness.targets.contains(name)
+    else {
         say("set CRYPTCOUNT_FUZZ_TARGET to one of: \(FuzzHarness.targets.joined(separator: " "))")
         exit(2)
     }

@@ -163,7 +163,9 @@ public enum FuzzHarness {
                 if options.wholeWord {
                     if whole.counts[t] > naive.count { return "search: whole_word found more than exact matching" }
                 } else {
-                    if whole.counts[t] != naive.count { return "search: count \(whole.counts[t]), naive \(naive.count)" }
+                    if whole.counts[t] != naive.count {
+                        return "search: count \(whole.counts[t]), naive \(naive.count)"
+                    }
                     if options.offsets, let offs = whole.offsets, offs[t] != Array(naive.prefix(options.maxOffsets)) {
                         return "search: offsets differ from a naive scan"
                     }
@@ -197,7 +199,9 @@ public enum FuzzHarness {
         guard let value = try? JSONLines.parse(data) else { return nil }
         let text = JSONLines.render(value)
         guard let again = try? JSONLines.parse(text) else { return "jsonl: a rendered value does not parse" }
-        if MessagePackWriter.encode(again) != MessagePackWriter.encode(value) { return "jsonl: render/parse is not stable" }
+        if MessagePackWriter.encode(again) != MessagePackWriter.encode(value) {
+            return "jsonl: render/parse is not stable"
+        }
         return nil
     }
 
@@ -214,7 +218,8 @@ public enum FuzzHarness {
         case 0: input = .text(body)
         case 1: input = .bytes(body)
         case 2:
-            input = .list(body.split(separator: 0x0a, omittingEmptySubsequences: false).prefix(8).map { .text(Array($0)) })
+            input = .list(
+                body.split(separator: 0x0a, omittingEmptySubsequences: false).prefix(8).map { .text(Array($0)) })
         default:
             let cut = body.firstIndex(of: 0x0a) ?? body.endIndex
             input = .map([
@@ -299,7 +304,9 @@ public enum FuzzHarness {
         if chunked != first { return "\(key.cipherName): chunked streaming gives \(chunked), whole-file \(first)" }
         if data.count <= 4096 {
             let bytewise = stream(key, data) { _ in 1 }
-            if bytewise != first { return "\(key.cipherName): byte-by-byte streaming gives \(bytewise), whole-file \(first)" }
+            if bytewise != first {
+                return "\(key.cipherName): byte-by-byte streaming gives \(bytewise), whole-file \(first)"
+            }
         }
         return nil
     }
@@ -312,7 +319,9 @@ public enum FuzzHarness {
             do throws(CipherFailure) {
                 while pos < raw.count {
                     let n = max(1, min(nextSize(raw.count - pos), raw.count - pos))
-                    try decryptor.feed(UnsafeRawBufferPointer(rebasing: raw[pos..<(pos + n)])) { out.append(contentsOf: $0) }
+                    try decryptor.feed(UnsafeRawBufferPointer(rebasing: raw[pos..<(pos + n)])) {
+                        out.append(contentsOf: $0)
+                    }
                     pos += n
                 }
                 try decryptor.finish { out.append(contentsOf: $0) }
@@ -367,7 +376,9 @@ extension FuzzHarness {
             return [
                 [0x01] + Array("hunter2".utf8),
                 [0x03] + Array("cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=".utf8),
-                [0x04] + Array("# comment\nAGE-SECRET-KEY-1HU7ZNEEG4KH4SZ358GTD9YJETCRXXKM7YDQDQRSZD0E7W4YV4TQQJK5MZQ\n".utf8),
+                [0x04]
+                    + Array(
+                        "# comment\nAGE-SECRET-KEY-1HU7ZNEEG4KH4SZ358GTD9YJETCRXXKM7YDQDQRSZD0E7W4YV4TQQJK5MZQ\n".utf8),
                 [0x1c] + Array("AGE-SECRET-KEY-1HU7ZNEEG4KH4SZ358GTD9YJETCRXXKM7YDQDQRSZD0E7W4YV4TQQJK5MZQ\npass".utf8),
                 [0x13] + Array("a\nb\ncw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=".utf8),
             ]
@@ -407,15 +418,20 @@ extension FuzzHarness {
         return [
             req([("id", .uint(1)), ("op", .text("hello"))]),
             req([("id", .text("s")), ("op", .text("stats"))]),
-            req([("id", .uint(3)), ("op", .text("unlock")), ("name", .text("k")), ("cipher", .text("openssl")),
-                 ("secret", .text("pw")), ("iter", .uint(1000))]),
+            req([
+                ("id", .uint(3)), ("op", .text("unlock")), ("name", .text("k")), ("cipher", .text("openssl")),
+                ("secret", .text("pw")), ("iter", .uint(1000)),
+            ]),
             req([("id", .uint(4)), ("op", .text("forget")), ("name", .text("k"))]),
             req([("id", .uint(5)), ("op", .text("cancel")), ("target", .uint(4))]),
             req([("id", .uint(6)), ("op", .text("shutdown"))]),
             req([
-                ("id", .uint(7)), ("op", .text("count")), ("files", files), ("terms", .array([.text("rain"), .binary([0xff])])),
-                ("cipher", .text("fernet")), ("secret", .array([.text("k1"), .text("k2")])), ("ignore_case", .bool(true)),
-                ("whole_word", .bool(false)), ("offsets", .bool(true)), ("max_offsets", .uint(10)), ("context", .uint(2)),
+                ("id", .uint(7)), ("op", .text("count")), ("files", files),
+                ("terms", .array([.text("rain"), .binary([0xff])])),
+                ("cipher", .text("fernet")), ("secret", .array([.text("k1"), .text("k2")])),
+                ("ignore_case", .bool(true)),
+                ("whole_word", .bool(false)), ("offsets", .bool(true)), ("max_offsets", .uint(10)),
+                ("context", .uint(2)),
                 ("words", .bool(true)), ("ordered", .bool(true)), ("ttl", .uint(60)),
             ]),
             req([
@@ -425,7 +441,13 @@ extension FuzzHarness {
             req([("id", .uint(9)), ("op", .text("count")), ("files", files), ("key", .text("k")), ("iter", .int(-1))]),
             req([
                 ("id", .uint(10)), ("op", .text("unlock")), ("name", .text("a")), ("cipher", .text("age")),
-                ("secret", .map([MessagePackPair(.text("identities"), .array([.text("x")])), MessagePackPair(.text("passphrase"), .text("p"))])),
+                (
+                    "secret",
+                    .map([
+                        MessagePackPair(.text("identities"), .array([.text("x")])),
+                        MessagePackPair(.text("passphrase"), .text("p")),
+                    ])
+                ),
             ]),
         ]
     }
