@@ -56,6 +56,19 @@ bench: release bench-deps
 	@if [ -f Benchmarks/run.py ]; then $(PYTHON) Benchmarks/run.py --bin $(abspath $(RELEASE_BIN)); else echo "no benchmarks yet"; fi
 	CRYPTCOUNT_BIN=$(abspath $(RELEASE_BIN)) PYTHONPATH=$(abspath examples/python) $(PYTHON) examples/python/bench_roundtrip.py
 
+# libFuzzer targets (a package of their own under Fuzz/, built with -sanitize=fuzzer,address)
+# and the black-box fuzzer, for FUZZ_SECONDS in all. Inputs that crash or break an invariant are
+# kept in Tests/Fuzz/corpus-crashers/<target>/, which `make test` replays.
+FUZZ_SECONDS ?= 240
+fuzz: build
+	cd Fuzz && $(SWIFT) build -c release --sanitize fuzzer --sanitize address
+	CRYPTCOUNT_BIN=$(abspath $(DEBUG_BIN)) FUZZ_SECONDS=$(FUZZ_SECONDS) $(PYTHON) Fuzz/run.py
+
+# A long mixed load (queries, cancels, hostile frames) on one process: invariant and flat RSS.
+SOAK_SECONDS ?= 180
+soak: release
+	CRYPTCOUNT_BIN=$(abspath $(RELEASE_BIN)) $(PYTHON) Tests/python/soak.py --seconds $(SOAK_SECONDS)
+
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
 

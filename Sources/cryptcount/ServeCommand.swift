@@ -41,6 +41,11 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("max-in-flight"), help: "Most count requests in flight at once (more: busy).")
     var maxInFlight: Int = 256
 
+    @Option(
+        name: .customLong("max-queued-mb"),
+        help: "Responses that may wait for the parent to read, in MiB; beyond it workers pause.")
+    var maxQueuedMB: Int = 8
+
     @Option(name: .customLong("allow-root"), help: "Only read files that resolve under this directory (repeatable).")
     var allowRoots: [String] = []
 
@@ -55,6 +60,7 @@ struct ServeCommand: ParsableCommand {
         if maxFiles < 0 || maxTerms < 0 || maxTermBytes < 1 || maxInFlight < 1 {
             throw ValidationError("limits must be positive")
         }
+        if maxQueuedMB < 1 || maxQueuedMB > 4096 { throw ValidationError("--max-queued-mb must be between 1 and 4096") }
         if Log.Level(name: logLevel) == nil { throw ValidationError("--log-level must be error, warn, info or debug") }
     }
 
@@ -69,6 +75,7 @@ struct ServeCommand: ParsableCommand {
         config.limits.maxTerms = maxTerms
         config.limits.maxTermBytes = maxTermBytes
         config.maxInFlight = maxInFlight
+        config.engine.outputHighWater = maxQueuedMB << 20
         for root in allowRoots {
             guard let real = realpath(root, nil) else {
                 throw ValidationError("--allow-root \(root): \(String(cString: strerror(errno)))")

@@ -91,13 +91,17 @@ public final class CountJob: @unchecked Sendable {
 
     /// Records one finished file and writes what can be written.
     func complete(index: Int, outcome: FileOutcome, worker: Int) {
-        resultLock.lock()
-        defer { resultLock.unlock() }
         if !ordered {
-            tally(outcome)
+            // The frame is written outside the lock: holding it across a write that waits for
+            // the parent would serialise every worker of the request behind one write(2) per
+            // file. `done` still comes last: it needs `outstanding` at 0, which drops only after
+            // this returns.
+            resultLock.withLock { tally(outcome) }
             observer.fileFinished(self, index: index, outcome: outcome, worker: worker)
             return
         }
+        resultLock.lock()
+        defer { resultLock.unlock() }
         pending[index] = outcome
         while let next = pending.removeValue(forKey: nextToEmit) {
             tally(next)

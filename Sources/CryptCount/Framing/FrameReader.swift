@@ -103,6 +103,15 @@ public struct FrameReader {
         }
     }
 
+    /// Zeroes payload bytes handed out: a frame may carry a secret, and the read buffer lives as
+    /// long as the process.
+    private mutating func wipe(_ from: Int, _ count: Int) {
+        buffer.withUnsafeMutableBufferPointer { b in
+            guard let base = b.baseAddress, count > 0, from >= 0, from + count <= b.count else { return }
+            memset(base + from, 0, count)
+        }
+    }
+
     /// True when a whole frame header is buffered or input has ended; used by the server to
     /// decide whether it may block.
     public var hasBufferedBytes: Bool { available > 0 }
@@ -141,6 +150,7 @@ public struct FrameReader {
         let n = Int(length)
         if available >= n {
             let payload = Array(buffer[start..<(start + n)])
+            wipe(start, n)
             start += n
             return .frame(payload)
         }
@@ -157,6 +167,7 @@ public struct FrameReader {
             }
             let k = min(n - payload.count, available)
             payload.append(contentsOf: buffer[start..<(start + k)])
+            wipe(start, k)
             start += k
         }
         return .frame(payload)

@@ -7,7 +7,8 @@ public enum RequestID: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .number(let n): "\(n)"
-        case .text(let t): "\"\(String(decoding: t, as: UTF8.self))\""
+        // Shortened, control characters replaced: it goes into error messages and log lines.
+        case .text(let t): "\"\(RequestDecoder.printable(String(decoding: t, as: UTF8.self)))\""
         }
     }
 }

@@ -92,7 +92,7 @@ public struct RequestDecoder: Sendable {
 
     private func cipherOptions(_ r: inout FieldReader) throws(RequestError) -> CipherOptions {
         var options = CipherOptions()
-        if let iter = try r.optionalInt("iter", range: 1...10_000_000) { options.iterations = iter }
+        if let iter = try r.optionalInt("iter", range: 1...OpenSSLKey.maxIterations) { options.iterations = iter }
         if let ttl = try r.optionalInt("ttl", range: 0...Int(Int32.max)) { options.ttlSeconds = ttl }
         return options
     }

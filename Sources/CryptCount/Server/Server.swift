@@ -103,9 +103,14 @@ public final class Server: CountObserver, @unchecked Sendable {
         reader.watchFD = config.outputFD
         while true {
             switch reader.next() {
-            case .frame(let payload):
+            case .frame(var payload):
                 stats.addRequest()
-                if handle(payload) == .stop {
+                let step = handle(payload)
+                // The frame may hold a secret; nothing else refers to it now, so this zeroes it in place.
+                payload.withUnsafeMutableBytes { raw in
+                    if let base = raw.baseAddress { memset(base, 0, raw.count) }
+                }
+                if step == .stop {
                     finish()
                     return .clean
                 }

@@ -47,7 +47,11 @@ struct AgeDecryptor: StreamDecryptor {
             decoded.removeAll(keepingCapacity: true)
             try armor.finish(into: &decoded)
             try feedDecoded(emit: emit)
-            try core.finish(owner: owner, emit: emit)
+            do throws(CipherFailure) {
+                try core.finish(owner: owner, emit: emit)
+            } catch {
+                throw Self.insideArmor(error)
+            }
         }
     }
 
@@ -62,7 +66,15 @@ struct AgeDecryptor: StreamDecryptor {
                 failure = error
             }
         }
-        if let failure { throw failure }
+        if let failure { throw Self.insideArmor(failure) }
+    }
+
+    /// A file with a valid armor begin line is an age file: what is wrong inside is
+    /// decrypt_failed. (Otherwise the code would depend on where reads split the file: the
+    /// armor's own errors further on surface first when more of it is read at once.)
+    private static func insideArmor(_ failure: CipherFailure) -> CipherFailure {
+        if case .badFormat(let m) = failure { return .decryptFailed("armored content: \(m)") }
+        return failure
     }
 }
 

@@ -1,0 +1,91 @@
+import Foundation
+import Testing
+
+@testable import CryptCount
+
+/// Secrets never show through descriptions, reflection or dumps of the objects that hold them
+/// (what a stray interpolation, a log line or a crash report would print).
+@Suite struct SecretHygieneTests {
+    static let password = "Zq7-hygiene-passw0rd-KX41"
+    static let fernet = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4="
+    static let age = "AGE-SECRET-KEY-1HU7ZNEEG4KH4SZ358GTD9YJETCRXXKM7YDQDQRSZD0E7W4YV4TQQJK5MZQ"
+
+    static func renderings(_ value: Any) -> [String] {
+        var dumped = ""
+        dump(value, to: &dumped, maxDepth: 12)
+        return ["\(value)", String(reflecting: value), dumped]
+    }
+
+    static func leaks(_ text: String) -> Bool {
+        var forms = [password, fernet, age, String(age.dropFirst(16)), String(age.dropFirst(16)).lowercased()]
+        if let raw = Data(
+            base64Encoded: fernet.replacingOccurrences(of: "_", with: "/").replacingOccurrences(of: "-", with: "+"))
+        {
+            forms.append(raw.map { String(format: "%02x", $0) }.joined())
+            forms.append(raw.map { String($0) }.joined(separator: ", "))
+        }
+        if forms.contains(where: { text.contains($0) }) { return true }
+        // A byte array in a dump shows as its numbers, one per line: look for the secrets'
+        // bytes as a run of the numbers in the text.
+        let numbers = text.split(whereSeparator: { !$0.isNumber }).compactMap { Int($0) }
+        for secret in [password, age] {
+            let bytes = secret.utf8.map { Int($0) }
+            if numbers.count >= bytes.count,
+                (0...(numbers.count - bytes.count)).contains(where: {
+                    numbers[$0..<($0 + bytes.count)].elementsEqual(bytes)
+                })
+            {
+                return true
+            }
+        }
+        return false
+    }
+
+    @Test func theCheckSeesABareByteArray() {
+        #expect(Self.leaks(Self.renderings(Array(Self.password.utf8))[2]))
+        #expect(Self.leaks("\(Self.age.lowercased())"))
+    }
+
+    @Test func secretBytesNeverPrintsItsContent() {
+        let s = SecretBytes(Array(Self.password.utf8))
+        for r in Self.renderings(s) { #expect(!Self.leaks(r), "\(r)") }
+        #expect("\(s)" == "<secret>")
+        #expect(s.bytes == Array(Self.password.utf8))
+    }
+
+    @Test func keysNeverPrintTheirSecrets() throws {
+        let keys: [any CipherKey] = [
+            try CipherRegistry.makeKey(cipher: "biographer", secret: .text(Array(Self.password.utf8))),
+            try CipherRegistry.makeKey(cipher: "openssl", secret: .text(Array(Self.password.utf8))),
+            try CipherRegistry.makeKey(cipher: "fernet", secret: .text(Array(Self.fernet.utf8))),
+            try CipherRegistry.makeKey(cipher: "age", secret: .text(Array(Self.age.utf8))),
+            try CipherRegistry.makeKey(
+                cipher: "age", secret: .map(["passphrase": .text(Array(Self.password.utf8))])),
+        ]
+        for key in keys {
+            for r in Self.renderings(key) { #expect(!Self.leaks(r), "\(key.cipherName): \(r)") }
+            let unlocked = UnlockedKey(
+                key: key, identity: KeyIdentity(cipher: key.cipherName, secret: nil, options: .init()))
+            for r in Self.renderings(unlocked) { #expect(!Self.leaks(r), "\(key.cipherName): \(r)") }
+        }
+    }
+
+    @Test func secretErrorsNeverQuoteTheSecret() {
+        let bad: [(String, SecretInput)] = [
+            ("fernet", .text(Array((Self.password + Self.password).utf8))),
+            ("age", .text(Array((Self.age + "x").utf8))),
+            ("age", .text(Array(Self.password.utf8))),
+            ("age", .map(["identities": .text(Array(Self.password.utf8)), "other": .text([])])),
+            ("fernet", .list([.text(Array(Self.fernet.utf8)), .text(Array(Self.password.utf8))])),
+        ]
+        for (cipher, secret) in bad {
+            do {
+                _ = try CipherRegistry.makeKey(cipher: cipher, secret: secret)
+                Issue.record("\(cipher) accepted a malformed secret")
+            } catch {
+                #expect(!Self.leaks(error.message), "\(cipher): \(error.message)")
+                #expect(!error.message.contains(Self.password))
+            }
+        }
+    }
+}
