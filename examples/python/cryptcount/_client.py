@@ -57,6 +57,10 @@ class _QueryState:
             self._buffer.append(file_result(msg, self._originals))
             if self._bar is not None:
                 self._bar.update(1)
+        elif kind == "files":  # results grouped by the opt-in `batch` request key
+            for item in msg.get("results") or ():
+                if isinstance(item, dict) and item.get("type") == "file":
+                    self._handle(item)
         elif kind == "done":
             self._finish(summary=summary(msg))
         elif kind == "error":
