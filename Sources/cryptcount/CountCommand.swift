@@ -57,7 +57,9 @@ struct CountCommand: ParsableCommand {
     var paths: [String]
 
     func validate() throws {
-        if secretFile != nil && secretEnv != nil { throw ValidationError("give --secret-file or --secret-env, not both") }
+        if secretFile != nil && secretEnv != nil {
+            throw ValidationError("give --secret-file or --secret-env, not both")
+        }
         if terms.contains(where: \.isEmpty) { throw ValidationError("a term must not be empty") }
         if let workers, workers < 1 || workers > 1024 { throw ValidationError("--workers must be between 1 and 1024") }
         if paths.isEmpty { throw ValidationError("give at least one file or directory") }
@@ -70,7 +72,8 @@ struct CountCommand: ParsableCommand {
         config.cacheBytes = 0
         if cipher != "auto" {
             guard CipherRegistry.isKnown(cipher) else {
-                throw ValidationError("unknown cipher \(cipher); known: \(CipherRegistry.names.joined(separator: ", ")), auto")
+                throw ValidationError(
+                    "unknown cipher \(cipher); known: \(CipherRegistry.names.joined(separator: ", ")), auto")
             }
             if CipherRegistry.needsSecret(cipher) && secret == nil {
                 throw ValidationError("cipher \(cipher) needs --secret-file or --secret-env")
@@ -83,14 +86,18 @@ struct CountCommand: ParsableCommand {
                 var list: [UnlockedKey] = []
                 if let secret {
                     for name in CipherRegistry.names where name != "plain" && !name.hasPrefix("biographer") {
-                        if let k = try? UnlockedKey.make(cipher: name, secret: adapt(secret, for: name), options: options) {
+                        if let k = try? UnlockedKey.make(
+                            cipher: name, secret: adapt(secret, for: name), options: options)
+                        {
                             list.append(k)
                         }
                     }
                 }
                 keys = .auto(list)
             } else {
-                keys = .single(try UnlockedKey.make(cipher: cipher, secret: secret.map { adapt($0, for: cipher) }, options: options))
+                keys = .single(
+                    try UnlockedKey.make(
+                        cipher: cipher, secret: secret.map { adapt($0, for: cipher) }, options: options))
             }
         } catch {
             throw ValidationError("the secret is not a valid \(cipher) key: \(error.message)")
@@ -145,12 +152,13 @@ struct CountCommand: ParsableCommand {
 enum FileWalker {
     static func collect(_ path: [UInt8], into out: inout [[UInt8]]) {
         var st = stat()
-        let isDir = withCString(path) { lstat($0, &st) == 0 } && (st.st_mode & S_IFMT) == S_IFDIR
+        let cpath = path + [0]
+        let isDir = withCString(cpath) { lstat($0, &st) == 0 } && (st.st_mode & S_IFMT) == S_IFDIR
         guard isDir else {
             out.append(path)
             return
         }
-        guard let dir = withCString(path, { opendir($0) }) else {
+        guard let dir = withCString(cpath, { opendir($0) }) else {
             out.append(path)  // let the engine report why it cannot be read
             return
         }
@@ -166,15 +174,6 @@ enum FileWalker {
         names.sort { $0.lexicographicallyPrecedes($1) }
         let base = path.last == UInt8(ascii: "/") ? path : path + [UInt8(ascii: "/")]
         for name in names { collect(base + name, into: &out) }
-    }
-
-    static func withCString<R>(_ bytes: [UInt8], _ body: (UnsafePointer<CChar>) -> R) -> R {
-        var c = bytes
-        c.append(0)
-        return c.withUnsafeBufferPointer { b in
-            guard let base = b.baseAddress else { return body("") }
-            return body(UnsafeRawPointer(base).assumingMemoryBound(to: CChar.self))
-        }
     }
 }
 
@@ -257,13 +256,15 @@ final class CountPrinter: CountObserver, @unchecked Sendable {
     private func jsonLine(path: String, outcome: FileOutcome) -> String {
         switch outcome {
         case .counted(let f):
-            var s = "{\"path\":\(Self.quote(path)),\"counts\":[\(f.result.counts.map(String.init).joined(separator: ","))]"
+            var s =
+                "{\"path\":\(Self.quote(path)),\"counts\":[\(f.result.counts.map(String.init).joined(separator: ","))]"
             s += ",\"bytes\":\(f.bytes)"
             if let w = f.result.words { s += ",\"words\":\(w)" }
             if let c = f.cipher { s += ",\"cipher\":\(Self.quote(c))" }
             return s + "}\n"
         case .failed(let code, let message):
-            return "{\"path\":\(Self.quote(path)),\"error\":{\"code\":\"\(code.rawValue)\",\"message\":\(Self.quote(message))}}\n"
+            return
+                "{\"path\":\(Self.quote(path)),\"error\":{\"code\":\"\(code.rawValue)\",\"message\":\(Self.quote(message))}}\n"
         }
     }
 
@@ -278,7 +279,10 @@ final class CountPrinter: CountObserver, @unchecked Sendable {
                 if words { cells.append(String(f.result.words ?? 0)) }
                 body.append(cells)
             case .failed(let code, _):
-                body.append([row.path] + Array(repeating: "-", count: terms.count) + (words ? ["-"] : []) + ["(\(code.rawValue))"])
+                body.append(
+                    [row.path] + Array(repeating: "-", count: terms.count) + (words ? ["-"] : []) + [
+                        "(\(code.rawValue))"
+                    ])
             }
         }
         var totalRow = ["TOTAL"] + summary.counts.map(String.init)
@@ -324,19 +328,7 @@ final class CountPrinter: CountObserver, @unchecked Sendable {
         return out + "\""
     }
 
-    static func writeOut(_ s: String) { write(fd: 1, s) }
-    static func writeErr(_ s: String) { write(fd: 2, s) }
-
-    private static func write(fd: Int32, _ s: String) {
-        var s = s
-        s.withUTF8 { buf in
-            var offset = 0
-            while offset < buf.count {
-                let n = Glibc.write(fd, buf.baseAddress.map { $0 + offset }, buf.count - offset)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 { return }
-                offset += n
-            }
-        }
-    }
+    // Output errors (a closed pipe) are not worth dying for here: the exit status still tells.
+    static func writeOut(_ s: String) { try? writeAll(fd: 1, Array(s.utf8)) }
+    static func writeErr(_ s: String) { try? writeAll(fd: 2, Array(s.utf8)) }
 }

@@ -26,7 +26,8 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("cache-mb"), help: "Plaintext cache budget in MiB (0 turns the cache off).")
     var cacheMB: Int = 256
 
-    @Option(name: .customLong("max-file-size"), help: "Largest file of a format read whole, in bytes (larger: too_large).")
+    @Option(
+        name: .customLong("max-file-size"), help: "Largest file of a format read whole, in bytes (larger: too_large).")
     var maxFileSize: Int = 1 << 30
 
     @Option(name: .customLong("max-files"), help: "Most files in one request.")
@@ -54,7 +55,9 @@ struct ServeCommand: ParsableCommand {
 
     func validate() throws {
         if let workers, workers < 1 || workers > 1024 { throw ValidationError("--workers must be between 1 and 1024") }
-        if maxFrame < 16 || maxFrame > Int(UInt32.max) { throw ValidationError("--max-frame must be between 16 and 4294967295") }
+        if maxFrame < 16 || maxFrame > Int(UInt32.max) {
+            throw ValidationError("--max-frame must be between 16 and 4294967295")
+        }
         if cacheMB < 0 || cacheMB > 1 << 20 { throw ValidationError("--cache-mb must be between 0 and 1048576") }
         if maxFileSize < 0 { throw ValidationError("--max-file-size must not be negative") }
         if maxFiles < 0 || maxTerms < 0 || maxTermBytes < 1 || maxInFlight < 1 {
@@ -120,4 +123,3 @@ enum Signals {
         waiter.start()
     }
 }
-

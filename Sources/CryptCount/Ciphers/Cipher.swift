@@ -89,7 +89,9 @@ public struct WholeFileStreamAdapter: StreamDecryptor {
 
     public init(key: any CipherKey) { self.key = key }
 
-    public mutating func feed(_ chunk: UnsafeRawBufferPointer, emit: (UnsafeRawBufferPointer) -> Void) throws(CipherFailure) {
+    public mutating func feed(_ chunk: UnsafeRawBufferPointer, emit: (UnsafeRawBufferPointer) -> Void)
+        throws(CipherFailure)
+    {
         ciphertext.append(contentsOf: chunk)
     }
 

@@ -13,7 +13,9 @@ public final class PlainKey: CipherKey {
     public func makeStreamDecryptor() -> any StreamDecryptor { Passthrough() }
 
     struct Passthrough: StreamDecryptor {
-        mutating func feed(_ chunk: UnsafeRawBufferPointer, emit: (UnsafeRawBufferPointer) -> Void) throws(CipherFailure) {
+        mutating func feed(_ chunk: UnsafeRawBufferPointer, emit: (UnsafeRawBufferPointer) -> Void)
+            throws(CipherFailure)
+        {
             emit(chunk)
         }
         mutating func finish(emit: (UnsafeRawBufferPointer) -> Void) throws(CipherFailure) {}

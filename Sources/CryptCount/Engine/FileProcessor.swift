@@ -72,31 +72,36 @@ final class FileProcessor {
     }
 
     /// Opens a path for reading, refusing anything that is not a regular file without ever
-    /// opening it for reading (so a FIFO cannot block and a device is not touched). With allowed
-    /// roots, the check is made on what was opened (via /proc/self/fd), so a path swapped
-    /// under us cannot redirect the read.
-    private func open(_ path: [UInt8], key: KeyIdentity?, cacheHit: inout PlaintextCache.Entry?) -> Result<Opened, FileFailure> {
+    /// opening it for reading (so a FIFO cannot block and a device is not touched).
+    ///
+    /// Without allowed roots the name is checked with stat(2): a cache hit then needs no other
+    /// system call, and a miss opens the name and makes sure it is the very file that was
+    /// checked (device and inode). With allowed roots the name is opened with O_PATH (no side
+    /// effects, no blocking), the root check is made on what was opened (via /proc/self/fd),
+    /// and that same file is reopened, so a path swapped under us cannot redirect the read.
+    private func open(_ path: [UInt8], key: KeyIdentity?, cacheHit: inout PlaintextCache.Entry?) -> Result<
+        Opened, FileFailure
+    > {
         if path.isEmpty { return .failure(FileFailure(.notFound, "the path is empty")) }
         if path.contains(0) { return .failure(FileFailure(.notFound, "the path contains a NUL byte")) }
-        if config.allowedRoots.isEmpty {
-            // A NUL-terminated copy in a buffer kept from file to file.
-            pathBuffer.removeAll(keepingCapacity: true)
-            pathBuffer.append(contentsOf: path)
-            pathBuffer.append(0)
-            return openUnconfined(key: key, cacheHit: &cacheHit)
-        }
-        var cpath = path
-        cpath.append(0)
+        // A NUL-terminated copy in a buffer kept from file to file.
+        pathBuffer.removeAll(keepingCapacity: true)
+        pathBuffer.append(contentsOf: path)
+        pathBuffer.append(0)
 
-        // O_PATH opens the name without opening the file itself: no side effects, no blocking.
-        let pathFD = cpath.withUnsafeBufferPointer { b in
-            b.baseAddress.map { Glibc.open(UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self), openPathOnly | O_CLOEXEC) } ?? -1
-        }
-        if pathFD < 0 { return .failure(FileFailure(outcome: Self.failure(forErrno: errno, what: "cannot open"))) }
-        defer { close(pathFD) }
         var st = stat()
-        if fstat(pathFD, &st) != 0 { return .failure(FileFailure(outcome: Self.failure(forErrno: errno, what: "cannot stat"))) }
-        if !config.allowedRoots.isEmpty {
+        var pathFD: Int32 = -1
+        defer { if pathFD >= 0 { close(pathFD) } }
+        if config.allowedRoots.isEmpty {
+            if withCString(pathBuffer, { fstatat(AT_FDCWD, $0, &st, 0) }) != 0 {
+                return .failure(FileFailure(outcome: Self.failure(forErrno: errno, what: "cannot open")))
+            }
+        } else {
+            pathFD = withCString(pathBuffer) { Glibc.open($0, openPathOnly | O_CLOEXEC) }
+            if pathFD < 0 { return .failure(FileFailure(outcome: Self.failure(forErrno: errno, what: "cannot open"))) }
+            if fstat(pathFD, &st) != 0 {
+                return .failure(FileFailure(outcome: Self.failure(forErrno: errno, what: "cannot stat")))
+            }
             guard let real = Self.realPath(ofFD: pathFD) else {
                 return .failure(FileFailure(.outsideRoot, "cannot resolve the opened file's path"))
             }
@@ -112,62 +117,9 @@ final class FileProcessor {
             cacheHit = entry
             return .success(Opened(fd: -1, identity: identity))
         }
-        // Reopen the very file the O_PATH descriptor names.
-        var procPath = Array("/proc/self/fd/\(pathFD)".utf8)
-        procPath.append(0)
-        var fd = procPath.withUnsafeBufferPointer { b in
-            b.baseAddress.map {
-                Glibc.open(UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
-            } ?? -1
-        }
-        if fd < 0 && errno == ENOENT && config.allowedRoots.isEmpty {
-            // No /proc: open by name and make sure it is still the file we checked.
-            fd = cpath.withUnsafeBufferPointer { b in
-                b.baseAddress.map {
-                    Glibc.open(UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY)
-                } ?? -1
-            }
-        }
-        if fd < 0 { return .failure(FileFailure(outcome: Self.failure(forErrno: errno, what: "cannot open"))) }
-        var st2 = stat()
-        if fstat(fd, &st2) != 0 || st2.st_dev != st.st_dev || st2.st_ino != st.st_ino {
-            close(fd)
-            return .failure(FileFailure(.ioError, "the file was replaced while being opened"))
-        }
-        return .success(Opened(fd: fd, identity: identity))
-    }
-
-    /// Without allowed roots, the name is checked with stat(2) (which opens nothing, so a FIFO
-    /// cannot block and a device is not touched), a cache hit needs no other system call, and
-    /// a miss opens the name and makes sure it is the very file that was checked (device and
-    /// inode), as the /proc reopen would: 4 system calls per file instead of 7. The one
-    /// difference: a path swapped for a device node between the stat and the open gets that
-    /// device opened (and closed at once, unread, as "replaced"); with allowed roots the O_PATH
-    /// route is kept.
-    private func openUnconfined(key: KeyIdentity?, cacheHit: inout PlaintextCache.Entry?)
-        -> Result<Opened, FileFailure>
-    {
-        var st = stat()
-        let r = pathBuffer.withUnsafeBufferPointer { b in
-            b.baseAddress.map {
-                fstatat(AT_FDCWD, UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self), &st, 0)
-            } ?? -1
-        }
-        if r != 0 { return .failure(FileFailure(outcome: Self.failure(forErrno: errno, what: "cannot open"))) }
-        guard st.st_mode & S_IFMT == S_IFREG else {
-            return .failure(FileFailure(.notAFile, "\(Self.kindName(st.st_mode)), not a regular file"))
-        }
-        let identity = FileIdentity(st)
-        if let key, let entry = cache.lookup(PlaintextCache.Key(file: identity, key: key)) {
-            cacheHit = entry
-            return .success(Opened(fd: -1, identity: identity))
-        }
-        let fd = pathBuffer.withUnsafeBufferPointer { b in
-            b.baseAddress.map { p -> Int32 in
-                let flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY
-                return Glibc.open(UnsafeRawPointer(p).assumingMemoryBound(to: CChar.self), flags)
-            } ?? -1
-        }
+        let flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY
+        let reopen = pathFD >= 0 ? Array("/proc/self/fd/\(pathFD)\0".utf8) : pathBuffer
+        let fd = withCString(reopen) { Glibc.open($0, flags) }
         if fd < 0 { return .failure(FileFailure(outcome: Self.failure(forErrno: errno, what: "cannot open"))) }
         var st2 = stat()
         if fstat(fd, &st2) != 0 || st2.st_dev != st.st_dev || st2.st_ino != st.st_ino
@@ -180,15 +132,11 @@ final class FileProcessor {
     }
 
     static func realPath(ofFD fd: Int32) -> [UInt8]? {
-        var link = Array("/proc/self/fd/\(fd)".utf8)
-        link.append(0)
         var buf = [UInt8](repeating: 0, count: Int(PATH_MAX) + 1)
-        let n = link.withUnsafeBufferPointer { l in
+        let n = withCString(Array("/proc/self/fd/\(fd)\0".utf8)) { link in
             buf.withUnsafeMutableBufferPointer { b -> Int in
-                guard let lp = l.baseAddress, let bp = b.baseAddress else { return -1 }
-                return readlink(
-                    UnsafeRawPointer(lp).assumingMemoryBound(to: CChar.self),
-                    UnsafeMutableRawPointer(bp).assumingMemoryBound(to: CChar.self), b.count - 1)
+                guard let bp = b.baseAddress else { return -1 }
+                return readlink(link, UnsafeMutableRawPointer(bp).assumingMemoryBound(to: CChar.self), b.count - 1)
             }
         }
         guard n > 0 && n < buf.count - 1 else { return nil }
@@ -252,7 +200,9 @@ final class FileProcessor {
         } else {
             key = UnlockedKey(key: PlainKey.shared, identity: .plain)
         }
-        if key.identity != .plain, key.key.plaintextIsCacheable, let hit = cache.lookup(PlaintextCache.Key(file: identity, key: key.identity)) {
+        if key.identity != .plain, key.key.plaintextIsCacheable,
+            let hit = cache.lookup(PlaintextCache.Key(file: identity, key: key.identity))
+        {
             stats.addPlain(hit.plaintext.count)
             let result = hit.plaintext.withUnsafeBytes { plan.count($0) }
             return .counted(CountedFile(result: result, bytes: hit.plaintext.count, cached: true, cipher: hit.cipher))
@@ -264,7 +214,8 @@ final class FileProcessor {
     /// reading too, since the file may grow).
     private func readWhole(fd: Int32, sizeHint: Int, limit: Int) -> Result<Int, FileFailure> {
         if sizeHint > limit {
-            return .failure(FileFailure(.tooLarge, "the file is \(sizeHint) bytes; the limit is \(limit) (--max-file-size)"))
+            return .failure(
+                FileFailure(.tooLarge, "the file is \(sizeHint) bytes; the limit is \(limit) (--max-file-size)"))
         }
         ensureInput(sizeHint + 1)
         var total = 0
@@ -293,7 +244,9 @@ final class FileProcessor {
         return .success(total)
     }
 
-    private func decryptAndCount(fd: Int32, identity: FileIdentity, key: UnlockedKey, plan: SearchPlan, reportCipher: Bool)
+    private func decryptAndCount(
+        fd: Int32, identity: FileIdentity, key: UnlockedKey, plan: SearchPlan, reportCipher: Bool
+    )
         -> FileOutcome
     {
         let cipher = reportCipher ? key.cipherName : nil
@@ -334,7 +287,9 @@ final class FileProcessor {
         return streamAndCount(fd: fd, key: key, plan: plan, cacheKey: cacheable ? cacheKey : nil, cipher: cipher)
     }
 
-    private func streamAndCount(fd: Int32, key: UnlockedKey, plan: SearchPlan, cacheKey: PlaintextCache.Key?, cipher: String?)
+    private func streamAndCount(
+        fd: Int32, key: UnlockedKey, plan: SearchPlan, cacheKey: PlaintextCache.Key?, cipher: String?
+    )
         -> FileOutcome
     {
         ensureInput(Self.chunkSize)

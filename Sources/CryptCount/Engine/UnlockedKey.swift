@@ -109,9 +109,12 @@ public final class UnlockedKey: Sendable {
     }
 
     /// Builds a key from a secret; errors are `SecretError`s safe to show.
-    public static func make(cipher: String, secret: SecretInput?, options: CipherOptions) throws(SecretError) -> UnlockedKey {
+    public static func make(cipher: String, secret: SecretInput?, options: CipherOptions) throws(SecretError)
+        -> UnlockedKey
+    {
         let key = try CipherRegistry.makeKey(cipher: cipher, secret: secret, options: options)
-        let identity = cipher == "plain" ? KeyIdentity.plain : KeyIdentity(cipher: cipher, secret: secret, options: options)
+        let identity =
+            cipher == "plain" ? KeyIdentity.plain : KeyIdentity(cipher: cipher, secret: secret, options: options)
         return UnlockedKey(key: key, identity: identity)
     }
 }

@@ -54,14 +54,10 @@ public final class WorkerPool: @unchecked Sendable {
             return false
         }
         byID[job.id] = job
-        if job.files.isEmpty {
-            // Nothing to dispatch: it is finished as soon as it exists.
-            job.finished = true
-            byID[job.id] = nil
-            finishing += 1
+        // No files: it is finished as soon as it exists.
+        if let done = finishIfComplete(job) {
             monitor.unlock()
-            job.observer.jobFinished(job, summary: job.summary(dispatched: 0, cancelled: false), worker: -1)
-            doneWritten()
+            sendDone(job, done, worker: -1)
             return true
         }
         jobs.append(job)
@@ -80,14 +76,13 @@ public final class WorkerPool: @unchecked Sendable {
         job.cancelled = true
         let done = finishIfComplete(job)
         monitor.unlock()
-        if let done {
-            job.observer.jobFinished(job, summary: done, worker: -1)
-            doneWritten()
-        }
+        if let done { sendDone(job, done, worker: -1) }
     }
 
-    /// A job's `done` has been handed to the output.
-    private func doneWritten() {
+    /// Hands a finished job's `done` to the output (call without the monitor held), then lets
+    /// `waitUntilIdle` know it is written.
+    private func sendDone(_ job: CountJob, _ summary: CountSummary, worker: Int) {
+        job.observer.jobFinished(job, summary: summary, worker: worker)
         monitor.lock()
         finishing -= 1
         if byID.isEmpty && finishing == 0 { monitor.broadcast() }
@@ -152,10 +147,8 @@ public final class WorkerPool: @unchecked Sendable {
             if job.ordered { monitor.broadcast() }
             if let done = finishIfComplete(job) {
                 monitor.unlock()
-                job.observer.jobFinished(job, summary: done, worker: slot)
+                sendDone(job, done, worker: slot)
                 monitor.lock()
-                finishing -= 1
-                if byID.isEmpty && finishing == 0 { monitor.broadcast() }
             }
         }
     }

@@ -185,6 +185,9 @@ public struct Errno: Error, Equatable, Sendable {
 public enum FrameHeader {
     public static func encode(_ length: Int) -> [UInt8] {
         let n = UInt32(clamping: length)
-        return [UInt8(truncatingIfNeeded: n >> 24), UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8), UInt8(truncatingIfNeeded: n)]
+        return [
+            UInt8(truncatingIfNeeded: n >> 24), UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8),
+            UInt8(truncatingIfNeeded: n),
+        ]
     }
 }

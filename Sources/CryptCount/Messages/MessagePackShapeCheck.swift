@@ -80,11 +80,21 @@ enum MessagePackShapeCheck {
             case 0xcd, 0xd1:
                 try need(2)
                 pos += 2
-            case 0xd4: try need(2); pos += 2
-            case 0xd5: try need(3); pos += 3
-            case 0xd6: try need(5); pos += 5
-            case 0xd7: try need(9); pos += 9
-            case 0xd8: try need(17); pos += 17
+            case 0xd4:
+                try need(2)
+                pos += 2
+            case 0xd5:
+                try need(3)
+                pos += 3
+            case 0xd6:
+                try need(5)
+                pos += 5
+            case 0xd7:
+                try need(9)
+                pos += 9
+            case 0xd8:
+                try need(17)
+                pos += 17
             case 0xdc:
                 children = try readBE(2)
             case 0xdd:

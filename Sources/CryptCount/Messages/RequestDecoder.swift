@@ -126,9 +126,13 @@ public struct RequestDecoder: Sendable {
                 case .string(let b), .binary(let b): bytes = b
                 default: throw r.error("\"terms\"[\(i)] must be a string or binary")
                 }
-                guard !bytes.isEmpty else { throw r.error("\"terms\"[\(i)] is empty; an empty term matches nothing useful") }
+                guard !bytes.isEmpty else {
+                    throw r.error("\"terms\"[\(i)] is empty; an empty term matches nothing useful")
+                }
                 guard bytes.count <= limits.maxTermBytes else {
-                    throw r.error("\"terms\"[\(i)] is \(bytes.count) bytes; the limit is \(limits.maxTermBytes) (--max-term-bytes)")
+                    throw r.error(
+                        "\"terms\"[\(i)] is \(bytes.count) bytes; the limit is \(limits.maxTermBytes) (--max-term-bytes)"
+                    )
                 }
                 terms.append(bytes)
             }
@@ -272,7 +276,9 @@ struct FieldReader {
         case .map(let pairs):
             var out: [String: SecretInput] = [:]
             for pair in pairs {
-                guard let k = pair.key.stringValue, let s = secretInput(pair.value, depth: depth + 1) else { return nil }
+                guard let k = pair.key.stringValue, let s = secretInput(pair.value, depth: depth + 1) else {
+                    return nil
+                }
                 out[k] = s
             }
             return .map(out)

@@ -130,7 +130,9 @@ public final class ResponseEncoder {
         if path.isBinary { w.packBinary(path.bytes) } else { w.packString(path.bytes) }
     }
 
-    public func file(_ id: RequestID, index: Int, path: WireBytes, outcome: FileOutcome, options: SearchOptions) -> [UInt8] {
+    public func file(_ id: RequestID, index: Int, path: WireBytes, outcome: FileOutcome, options: SearchOptions)
+        -> [UInt8]
+    {
         switch outcome {
         case .failed(let code, let message):
             begin(id, type: "file", fields: 3)

@@ -48,7 +48,8 @@ public final class Server: CountObserver, @unchecked Sendable {
         }
         self.decoder = RequestDecoder(limits: config.limits)
         self.readerEncoder = ResponseEncoder(maxFrame: config.maxFrame)
-        self.workerEncoders = (0..<max(1, config.engine.workers)).map { _ in ResponseEncoder(maxFrame: config.maxFrame) }
+        self.workerEncoders = (0..<max(1, config.engine.workers)).map { _ in ResponseEncoder(maxFrame: config.maxFrame)
+        }
     }
 
     private func encoder(_ worker: Int) -> ResponseEncoder {
@@ -91,7 +92,8 @@ public final class Server: CountObserver, @unchecked Sendable {
         } else {
             output.send(done)
         }
-        Log.debug("request \(job.id) done: \(summary.files) files, \(summary.failed) failed, \(summary.skipped) skipped")
+        Log.debug(
+            "request \(job.id) done: \(summary.files) files, \(summary.failed) failed, \(summary.skipped) skipped")
     }
 
     // MARK: - Reader loop
@@ -173,7 +175,7 @@ public final class Server: CountObserver, @unchecked Sendable {
         switch decoded {
         case .failure(let error):
             if let eid = error.id, pool.isInFlight(eid) {
-                reply(RequestError(.duplicateID, "id \(eid) belongs to a request still in flight", id: eid))
+                reply(.duplicate(eid))
             } else {
                 reply(error)
             }
@@ -183,7 +185,7 @@ public final class Server: CountObserver, @unchecked Sendable {
             request = r
         }
         if pool.isInFlight(id) {
-            reply(RequestError(.duplicateID, "id \(id) belongs to a request still in flight", id: id))
+            reply(.duplicate(id))
             return .goOn
         }
         do throws(RequestError) {
@@ -235,7 +237,8 @@ public final class Server: CountObserver, @unchecked Sendable {
             workers: max(1, config.engine.workers), keys: keys.count, cache: pool.cache.snapshot())
     }
 
-    private func makeKey(cipher: String, secret: SecretInput?, options: CipherOptions, id: RequestID) throws(RequestError)
+    private func makeKey(cipher: String, secret: SecretInput?, options: CipherOptions, id: RequestID)
+        throws(RequestError)
         -> UnlockedKey
     {
         guard CipherRegistry.isKnown(cipher) else {
@@ -257,7 +260,8 @@ public final class Server: CountObserver, @unchecked Sendable {
 
     private func namedKey(_ name: String, id: RequestID) throws(RequestError) -> UnlockedKey {
         guard let key = keys[name] else {
-            throw RequestError(.unknownKey, "no key is unlocked under the name \"\(RequestDecoder.printable(name))\"", id: id)
+            throw RequestError(
+                .unknownKey, "no key is unlocked under the name \"\(RequestDecoder.printable(name))\"", id: id)
         }
         return key
     }
@@ -268,7 +272,8 @@ public final class Server: CountObserver, @unchecked Sendable {
                 throw RequestError(.badRequest, "\"keys\" goes with \"cipher\": \"auto\"", id: id)
             }
             if sel.secret != nil {
-                throw RequestError(.badRequest, "\"cipher\": \"auto\" takes unlocked keys (\"keys\"), not a secret", id: id)
+                throw RequestError(
+                    .badRequest, "\"cipher\": \"auto\" takes unlocked keys (\"keys\"), not a secret", id: id)
             }
             var list: [UnlockedKey] = []
             if let name = sel.keyName { list.append(try namedKey(name, id: id)) }
@@ -287,7 +292,9 @@ public final class Server: CountObserver, @unchecked Sendable {
             do throws(SecretError) {
                 return .single(try key.applying(sel.options))
             } catch {
-                throw RequestError(.badRequest, "the options do not fit key \"\(RequestDecoder.printable(name))\": \(error.message)", id: id)
+                throw RequestError(
+                    .badRequest, "the options do not fit key \"\(RequestDecoder.printable(name))\": \(error.message)",
+                    id: id)
             }
         }
         return .single(try makeKey(cipher: sel.cipher ?? "plain", secret: sel.secret, options: sel.options, id: id))
@@ -305,9 +312,17 @@ public final class Server: CountObserver, @unchecked Sendable {
             throw RequestError(
                 .busy, "\(config.maxInFlight) requests are in flight (--max-in-flight); retry when one is done", id: id)
         }
-        let job = CountJob(id: id, files: c.files, plan: plan, keys: keys, ordered: c.ordered, batch: c.batch, observer: self)
+        let job = CountJob(
+            id: id, files: c.files, plan: plan, keys: keys, ordered: c.ordered, batch: c.batch, observer: self)
         if !pool.submit(job) {
-            throw RequestError(.duplicateID, "id \(id) belongs to a request still in flight", id: id)
+            throw .duplicate(id)
         }
+    }
+}
+
+extension RequestError {
+    /// A frame whose id belongs to a request in flight.
+    static func duplicate(_ id: RequestID) -> RequestError {
+        RequestError(.duplicateID, "id \(id) belongs to a request still in flight", id: id)
     }
 }
