@@ -62,4 +62,33 @@ import Testing
         s.closeInput()
         #expect(s.waitExit() == 0)
     }
+
+    /// Unordered batches are filled by several workers at once: every result must arrive intact,
+    /// once, in well-formed frames (a race here once corrupted `files` payloads).
+    @Test func concurrentWorkersFillUnorderedBatchesIntact() throws {
+        let dir = try TempDir()
+        var paths: [String] = []
+        for i in 0..<300 {
+            paths.append(try dir.write("f\(i).txt", Array(String(repeating: "ab ", count: i % 11).utf8)))
+        }
+        let s = try ServeProcess(["--workers", "4"])
+        for round in 0..<5 {
+            let id = MessagePackValue.uint(UInt64(10 + round))
+            s.request([
+                "id": id, "op": Self.t("count"), "files": .array(paths.map { .text($0) }),
+                "terms": .array([Self.t("ab")]), "batch": .uint(UInt64(2 + round * 3)),
+            ])
+            let rs = try Self.untilTerminal(s, id)
+            let results = rs.filter { $0.type == "files" }.compactMap { $0["results"]?.arrayValue }.flatMap { $0 }
+            let indexes = results.compactMap { $0["index"]?.intValue }
+            #expect(indexes.count == paths.count && Set(indexes) == Set(0..<paths.count))
+            for r in results {
+                guard let i = r["index"]?.intValue else { continue }
+                #expect(r["counts"]?.intArray == [i % 11])
+            }
+            #expect(rs.last?["counts"]?.intArray == [(0..<paths.count).reduce(0) { $0 + $1 % 11 }])
+        }
+        s.closeInput()
+        #expect(s.waitExit() == 0)
+    }
 }

@@ -113,8 +113,14 @@ public final class CountJob: @unchecked Sendable {
 
     /// Adds one encoded `file` frame to the batch; returns what is to be sent now, in order:
     /// (count, packed maps) for a `files` frame, or (0, frame) for a result too big to share a
-    /// frame. Only from `CountObserver.fileFinished`, which runs under the result lock.
+    /// frame. Only from `CountObserver.fileFinished`: in ordered mode that runs under the result
+    /// lock already; unordered, workers call it concurrently, so the batch takes the lock here.
     func addToBatch(_ frame: [UInt8], maxPayload: Int) -> [(Int, [UInt8])] {
+        if ordered { return addToBatchLocked(frame, maxPayload: maxPayload) }
+        return resultLock.withLock { addToBatchLocked(frame, maxPayload: maxPayload) }
+    }
+
+    private func addToBatchLocked(_ frame: [UInt8], maxPayload: Int) -> [(Int, [UInt8])] {
         var out: [(Int, [UInt8])] = []
         let payload = frame.dropFirst(4)
         if payload.count > maxPayload {
@@ -142,7 +148,8 @@ public final class CountJob: @unchecked Sendable {
         return (batchCount, batchPayloads)
     }
 
-    /// Keeps a result frame to be written with `done`. Only from `fileFinished` (result lock held).
+    /// Keeps a result frame to be written with `done`. Only from `fileFinished` of a one-file
+    /// request: one caller, and `done` is built only after it returns.
     func hold(_ frame: [UInt8]) {
         if held == nil { held = frame } else { held?.append(contentsOf: frame) }
     }
