@@ -397,7 +397,7 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
             let o = SearchOptions(
                 ignoreCase: ignoreCase, wholeWord: Bool.random(using: &rng), offsets: true,
                 maxOffsets: 1000, context: Int.random(in: 0...2, using: &rng))
-            let plan = try SearchPlan(terms: terms.map { Array($0.utf8) }, options: o)
+            let plan = try SearchPlan(terms: terms.map { Array($0.utf8) }, options: o, exactLimit: 0)
             #expect(plan.mode == mode)
             #expect(plan.stride == (terms.contains("xyz") ? 2 : 1))
             let whole = plan.count(text)
@@ -408,6 +408,59 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
             var i = 0
             while i < text.count {
                 let n = min(text.count - i, Int.random(in: 1...40, using: &rng))
+                text[i..<(i + n)].withUnsafeBytes { scanner.feed($0) }
+                i += n
+            }
+            #expect(scanner.finish() == whole, "round \(round)")
+        }
+    }
+
+    /// Short frequent terms compared at every position: which terms qualify, and results equal to
+    /// the reference (and to the anchored prefilters) over long texts, whole and streamed.
+    @Test func exactTerms() throws {
+        func exact(_ terms: [String], ignoreCase: Bool) throws -> [Int] {
+            try SearchPlan(terms: terms.map { Array($0.utf8) }, options: SearchOptions(ignoreCase: ignoreCase))
+                .exact.map(\.term)
+        }
+        // Borders ("aa", "abab"), rare bytes ("Zq", "xyz"), length 5: anchored instead.
+        #expect(
+            try exact(["the", "aa", "abab", "Zq", "xyz", "and", "there", "e", "a b"], ignoreCase: false) == [
+                0, 5, 7, 8,
+            ])
+        // Under ignore_case: ASCII without k or s only.
+        #expect(try exact(["the", "ask", "THE", "é", "on"], ignoreCase: true) == [0, 2, 4])
+        #expect(try exact(Array(repeating: "the", count: 12), ignoreCase: false).count == SearchPlan.defaultExactLimit)
+
+        var rng = Rng(state: 7)
+        let words = ["the", "The", "THE", "then", "and", "band", "a", "e", "on", "no", "one", "ten", "é", "\u{212A}"]
+            .map { Array($0.utf8) }
+        for round in 0..<200 {
+            var text: [UInt8] = []
+            for _ in 0..<Int.random(in: 0...600, using: &rng) {
+                text +=
+                    Bool.random(using: &rng)
+                    ? words[Int.random(in: 0..<words.count, using: &rng)]
+                    : Self.pieces[Int.random(in: 0..<Self.pieces.count, using: &rng)]
+            }
+            let termPool = ["the", "and", "e", "on", "ne", "a", "ten", "the n", "hen"]
+            let terms = (0..<Int.random(in: 1...4, using: &rng)).map { _ in
+                Array(termPool[Int.random(in: 0..<termPool.count, using: &rng)].utf8)
+            }
+            let o = SearchOptions(
+                ignoreCase: Bool.random(using: &rng), wholeWord: Bool.random(using: &rng),
+                offsets: Bool.random(using: &rng), maxOffsets: Int.random(in: 0...50, using: &rng),
+                context: Int.random(in: 0...2, using: &rng))
+            let plan = try SearchPlan(terms: terms, options: o)
+            #expect(plan.exact.count == terms.filter { $0.count <= 4 }.count)
+            let whole = plan.count(text)
+            #expect(whole == (try SearchPlan(terms: terms, options: o, exactLimit: 0)).count(text), "round \(round)")
+            let ref = reference(text, terms, o)
+            #expect(whole.counts == ref.counts, "round \(round)")
+            #expect(whole.offsets == ref.offsets, "round \(round)")
+            var scanner = plan.makeScanner()
+            var i = 0
+            while i < text.count {
+                let n = min(text.count - i, Int.random(in: 1...(round % 2 == 0 ? 9 : 200), using: &rng))
                 text[i..<(i + n)].withUnsafeBytes { scanner.feed($0) }
                 i += n
             }

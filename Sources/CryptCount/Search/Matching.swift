@@ -12,6 +12,7 @@ extension SearchPlan {
     func scan(
         _ p: UnsafePointer<UInt8>, count: Int, base: Int, from: Int, to: Int, final: Bool, state: inout ScanState
     ) {
+        if !exact.isEmpty { scanExact(p, count: count, base: base, from: from, to: to, final: final, state: &state) }
         guard from < to, !anchorBytes.isEmpty else { return }
         var q = from
         let block = ByteScanning.blockSize
@@ -116,6 +117,69 @@ extension SearchPlan {
                 }
                 q += 1
             }
+        }
+    }
+
+    /// Counts the exact terms' matches that start in `from..<to`, one pass per term (a file's
+    /// chunk stays in the L1/L2 cache between passes).
+    func scanExact(
+        _ p: UnsafePointer<UInt8>, count: Int, base: Int, from: Int, to: Int, final: Bool, state: inout ScanState
+    ) {
+        guard from < to else { return }
+        let block = ByteScanning.blockSize
+        // Each match needs a look of its own for whole_word and offsets; else popcount.
+        let perMatch = options.wholeWord || options.offsets
+        for e in exact {
+            let (v0, v1, v2, v3) = e.value
+            let (f0, f1, f2, f3) = e.fold
+            var q = from
+            var found = 0
+            // The loads reach 3 bytes past the block.
+            while q &+ block <= to && q &+ block &+ 3 <= count {
+                var acc = (ByteScanning.loadWords(p, q) | f0) ^ v0
+                acc |= (ByteScanning.loadWords(p, q &+ 1) | f1) ^ v1
+                acc |= (ByteScanning.loadWords(p, q &+ 2) | f2) ^ v2
+                acc |= (ByteScanning.loadWords(p, q &+ 3) | f3) ^ v3
+                var bits = ByteScanning.bits(ByteScanning.zeroBytes(acc))
+                if bits != 0 {
+                    if perMatch {
+                        while bits != 0 {
+                            exactMatch(
+                                p, count: count, base: base, at: q &+ bits.trailingZeroBitCount, e, final: final,
+                                state: &state)
+                            bits &= bits &- 1
+                        }
+                    } else {
+                        found &+= bits.nonzeroBitCount
+                    }
+                }
+                q &+= block
+            }
+            while q < to {
+                if q &+ e.length <= count && e.matches(p, at: q) {
+                    if perMatch {
+                        exactMatch(p, count: count, base: base, at: q, e, final: final, state: &state)
+                    } else {
+                        found &+= 1
+                    }
+                }
+                q &+= 1
+            }
+            state.counts[e.term] &+= found
+        }
+    }
+
+    /// One match of an exact term at `s` (whole_word or offsets asked for).
+    @inline(__always)
+    func exactMatch(
+        _ p: UnsafePointer<UInt8>, count: Int, base: Int, at s: Int, _ e: ExactTerm, final: Bool,
+        state: inout ScanState
+    ) {
+        let end = s &+ e.length
+        if options.wholeWord && !isWordBoundaryMatch(p, count: count, base: base, start: s, end: end) { return }
+        state.counts[e.term] &+= 1
+        if options.offsets {
+            record(p, count: count, base: base, term: e.term, start: s, end: end, final: final, state: &state)
         }
     }
 

@@ -60,6 +60,10 @@ public enum SearchPlanError: Error, Equatable, Sendable {
 /// prefix word, then memcmp or unit-by-unit folding). Terms are independent: each keeps the end of
 /// its last match, so its own matches never overlap, exactly as `bytes.count` per term.
 ///
+/// Short frequent terms skip all that: when a term is at most 4 bytes, has no byte rare enough to
+/// anchor on cheaply and no border (so its occurrences never overlap), every text position is
+/// compared with it 32 at a time and the matches are counted by popcount (`ExactTerm`).
+///
 /// Verification is naive, so a long periodic term over a periodic text costs O(text x term).
 public final class SearchPlan: Sendable {
     public let terms: [[UInt8]]
@@ -112,13 +116,28 @@ public final class SearchPlan: Sendable {
     /// Most bytes a match can span, and most bytes an anchor sits after its match start.
     let maxSpan: Int
     let maxAnchorOffset: Int
+    /// Terms matched by comparing every position (they have no anchors).
+    let exact: [ExactTerm]
 
-    public init(terms: [[UInt8]], options: SearchOptions) throws(SearchPlanError) {
+    /// `exactLimit`: most terms matched by comparing every position (tests set 0 to exercise the
+    /// anchored prefilters alone).
+    public convenience init(terms: [[UInt8]], options: SearchOptions) throws(SearchPlanError) {
+        try self.init(terms: terms, options: options, exactLimit: Self.defaultExactLimit)
+    }
+
+    static let defaultExactLimit = 8
+
+    init(terms: [[UInt8]], options: SearchOptions, exactLimit: Int) throws(SearchPlanError) {
         for (i, t) in terms.enumerated() where t.isEmpty { throw .emptyTerm(index: i) }
         self.terms = terms
         self.options = options
         maxOffsets = options.offsets ? max(0, options.maxOffsets) : 0
         wantSnippets = options.offsets && options.context > 0
+        let exact = ExactTerm.select(terms, ignoreCase: options.ignoreCase, limit: exactLimit)
+        self.exact = exact
+        let isExact = Set(exact.map(\.term))
+        // Terms left to the anchored prefilter.
+        let active = terms.indices.filter { !isExact.contains($0) }
 
         var termBytes: [UInt8] = []
         var termStart: [Int] = [0]
@@ -201,6 +220,7 @@ public final class SearchPlan: Sendable {
             fixedBytes.append(fixed)
             maxSpan = max(maxSpan, span)
         }
+        for t in isExact { choices[t] = [] }
 
         // Pick the prefilter: memchr on one rare byte, a SIMD compare on a few rare bytes, a SIMD
         // compare on a few byte pairs, Wu-Manber for many long terms, or a byte-pair bitmap.
@@ -230,7 +250,7 @@ public final class SearchPlan: Sendable {
             chosen = foldedSingle
         } else {
             chosen = folded.map { $0.min { $0.pairScore < $1.pairScore } }
-            let m = min(fixedBytes.map(\.count).min() ?? 0, 64)
+            let m = min(active.map { fixedBytes[$0].count }.min() ?? 0, 64)
             if Set(chosen.flatMap { $0?.pairs ?? [] }).count <= 8 {
                 mode = .pairs
             } else if m >= 6 {
@@ -239,7 +259,7 @@ public final class SearchPlan: Sendable {
                 mode = .wuManber
                 let fixedFolded = fixedBytes.map { $0.map { Set($0.map { $0 | fm }) } }
                 var shift = [UInt8](repeating: UInt8(m - 1), count: 65536)
-                for fixed in fixedFolded {
+                for (t, fixed) in fixedFolded.enumerated() where !isExact.contains(t) {
                     for j in 0...(m - 2) {
                         for a in fixed[j] {
                             for b in fixed[j + 1] {
@@ -250,17 +270,19 @@ public final class SearchPlan: Sendable {
                     }
                 }
                 wuManberShift = shift
-                chosen = fixedFolded.map { fixed in
-                    AnchorChoice(
-                        offset: m - 2,
-                        pairs: fixed[m - 2].flatMap { a in fixed[m - 1].map { Pair(a, UInt16($0)) } }.sorted())
+                chosen = fixedFolded.enumerated().map { t, fixed in
+                    isExact.contains(t)
+                        ? nil
+                        : AnchorChoice(
+                            offset: m - 2,
+                            pairs: fixed[m - 2].flatMap { a in fixed[m - 1].map { Pair(a, UInt16($0)) } }.sorted())
                 }
             } else {
                 mode = .pairBitmap
                 // Sampling: if every term has k+1 >= 3 leading bytes at fixed offsets, register k
                 // consecutive pairs per term and look only at every k-th text position.
                 let fixedFolded = fixedBytes.map { $0.map { Set($0.map { $0 | fm }) } }
-                let k = min(4, (fixedFolded.map(\.count).min() ?? 0) - 1)
+                let k = min(4, (active.map { fixedFolded[$0].count }.min() ?? 0) - 1)
                 if k >= 2 {
                     stride = k
                     func pairs(_ fixed: [Set<UInt8>], _ i: Int) -> [Pair] {
@@ -269,7 +291,8 @@ public final class SearchPlan: Sendable {
                     func score(_ fixed: [Set<UInt8>], _ o: Int) -> Int {
                         (0..<k).reduce(0) { $0 + AnchorChoice(offset: 0, pairs: pairs(fixed, o + $1)).pairScore }
                     }
-                    extra = fixedFolded.map { fixed in
+                    extra = fixedFolded.enumerated().map { t, fixed in
+                        if isExact.contains(t) { return [] }
                         let best = (0..<(fixed.count - k)).min { score(fixed, $0) < score(fixed, $1) } ?? 0
                         return (0..<k).map { AnchorChoice(offset: best + $0, pairs: pairs(fixed, best + $0)) }
                     }
