@@ -44,6 +44,17 @@ enum ByteScanning {
         return b0 | (b1 << 8) | (b2 << 16) | (b3 << 24)
     }
 
+    /// The sum of the 32 bytes of `v`.
+    @inline(__always)
+    static func laneSum(_ v: Words) -> Int {
+        // Adjacent bytes are added in ever wider fields: 8 -> 16 -> 32 -> 64 bits.
+        var w = v
+        w = (w & Words(repeating: 0x00FF_00FF_00FF_00FF)) &+ ((w &>> 8) & Words(repeating: 0x00FF_00FF_00FF_00FF))
+        w = (w & Words(repeating: 0x0000_FFFF_0000_FFFF)) &+ ((w &>> 16) & Words(repeating: 0x0000_FFFF_0000_FFFF))
+        w = (w & Words(repeating: 0x0000_0000_FFFF_FFFF)) &+ (w &>> 32)
+        return Int(truncatingIfNeeded: w[0] &+ w[1] &+ w[2] &+ w[3])
+    }
+
     /// Counts word starts (a non-space byte after a space byte or after the start) in `p[0..<n]`;
     /// `previousIsSpace` carries the state across pieces (true at the start of a file).
     static func countWordStarts(_ p: UnsafePointer<UInt8>, _ n: Int, previousIsSpace: inout Bool) -> Int {

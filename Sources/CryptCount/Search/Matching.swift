@@ -96,14 +96,26 @@ extension SearchPlan {
                 let r = (base &+ q) % k
                 if r != 0 { q &+= k &- r }
             }
+            // Positions are collected without a branch (a hit every ten or so positions would
+            // mispredict often), then their candidates are tried.
+            let batch = 256
             pairBitmap.withUnsafeBufferPointer { bitmap in
-                let last = min(to, count - 1)
-                while q < last {
-                    let w = Int(p[q] | fm) << 8 | Int(p[q + 1] | fm)
-                    if bitmap[w >> 6] & (1 << UInt64(w & 63)) != 0 {
-                        candidates(p, count: count, base: base, at: q, pair: w, final: final, state: &state)
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: batch) { hits in
+                    let last = min(to, count - 1)
+                    while q < last {
+                        var n = 0
+                        let stop = last &- q > batch &* k ? q &+ batch &* k : last
+                        while q < stop {
+                            let w = Int(p[q] | fm) << 8 | Int(p[q &+ 1] | fm)
+                            hits[n] = q
+                            n &+= Int(truncatingIfNeeded: (bitmap[w >> 6] >> UInt64(w & 63)) & 1)
+                            q &+= k
+                        }
+                        for h in hits.prefix(n) {
+                            let w = Int(p[h] | fm) << 8 | Int(p[h &+ 1] | fm)
+                            candidates(p, count: count, base: base, at: h, pair: w, final: final, state: &state)
+                        }
                     }
-                    q &+= k
                 }
             }
             // Sampled terms have at least 3 fixed bytes, so no anchor is a text's last byte.
@@ -120,52 +132,105 @@ extension SearchPlan {
         }
     }
 
-    /// Counts the exact terms' matches that start in `from..<to`, one pass per term (a file's
-    /// chunk stays in the L1/L2 cache between passes).
+    /// Counts the exact terms' matches that start in `from..<to`, two terms per pass over the
+    /// text (the four shifted loads of a block serve both).
     func scanExact(
         _ p: UnsafePointer<UInt8>, count: Int, base: Int, from: Int, to: Int, final: Bool, state: inout ScanState
     ) {
         guard from < to else { return }
+        var g = 0
+        while g < exact.count {
+            if g + 1 < exact.count {
+                scanExact(
+                    p, count: count, base: base, from: from, to: to, final: final, exact[g], exact[g + 1], two: true,
+                    state: &state)
+            } else {
+                scanExact(
+                    p, count: count, base: base, from: from, to: to, final: final, exact[g], exact[g], two: false,
+                    state: &state)
+            }
+            g += 2
+        }
+    }
+
+    /// One pass for term `a` and, if `two`, term `b`. Without whole_word or offsets, matches are
+    /// summed in byte lanes (a compare gives -1 per match) and added up every 255 blocks.
+    @inline(__always)
+    func scanExact(
+        _ p: UnsafePointer<UInt8>, count: Int, base: Int, from: Int, to: Int, final: Bool, _ a: ExactTerm,
+        _ b: ExactTerm, two: Bool, state: inout ScanState
+    ) {
+        typealias Words = ByteScanning.Words
         let block = ByteScanning.blockSize
-        // Each match needs a look of its own for whole_word and offsets; else popcount.
         let perMatch = options.wholeWord || options.offsets
-        for e in exact {
-            let (v0, v1, v2, v3) = e.value
-            let (f0, f1, f2, f3) = e.fold
-            var q = from
-            var found = 0
-            // The loads reach 3 bytes past the block.
-            while q &+ block <= to && q &+ block &+ 3 <= count {
-                var acc = (ByteScanning.loadWords(p, q) | f0) ^ v0
-                acc |= (ByteScanning.loadWords(p, q &+ 1) | f1) ^ v1
-                acc |= (ByteScanning.loadWords(p, q &+ 2) | f2) ^ v2
-                acc |= (ByteScanning.loadWords(p, q &+ 3) | f3) ^ v3
-                var bits = ByteScanning.bits(ByteScanning.zeroBytes(acc))
-                if bits != 0 {
-                    if perMatch {
-                        while bits != 0 {
-                            exactMatch(
-                                p, count: count, base: base, at: q &+ bits.trailingZeroBitCount, e, final: final,
-                                state: &state)
-                            bits &= bits &- 1
-                        }
-                    } else {
-                        found &+= bits.nonzeroBitCount
+        let (av0, av1, av2, av3) = a.value
+        let (af0, af1, af2, af3) = a.fold
+        let (bv0, bv1, bv2, bv3) = b.value
+        let (bf0, bf1, bf2, bf3) = b.fold
+        let ones = Words(repeating: 0x0101_0101_0101_0101)
+        var q = from
+        var foundA = 0
+        var foundB = 0
+        // The loads reach 3 bytes past the block.
+        while q &+ block <= to && q &+ block &+ 3 <= count {
+            var sumA = Words()
+            var sumB = Words()
+            var n = 0
+            while n < 255 && q &+ block <= to && q &+ block &+ 3 <= count {
+                let l0 = ByteScanning.loadWords(p, q)
+                let l1 = ByteScanning.loadWords(p, q &+ 1)
+                let l2 = ByteScanning.loadWords(p, q &+ 2)
+                let l3 = ByteScanning.loadWords(p, q &+ 3)
+                // 0x80 in each byte where the term starts.
+                let zA = ByteScanning.zeroBytes(
+                    ((l0 | af0) ^ av0) | ((l1 | af1) ^ av1) | ((l2 | af2) ^ av2) | ((l3 | af3) ^ av3))
+                let zB =
+                    two
+                    ? ByteScanning.zeroBytes(
+                        ((l0 | bf0) ^ bv0) | ((l1 | bf1) ^ bv1) | ((l2 | bf2) ^ bv2) | ((l3 | bf3) ^ bv3))
+                    : Words()
+                if perMatch {
+                    if ByteScanning.any(zA) {
+                        exactMatches(
+                            p, count: count, base: base, at: q, ByteScanning.bits(zA), a, final: final, state: &state)
                     }
+                    if two && ByteScanning.any(zB) {
+                        exactMatches(
+                            p, count: count, base: base, at: q, ByteScanning.bits(zB), b, final: final, state: &state)
+                    }
+                } else {
+                    sumA &+= (zA &>> 7) & ones
+                    if two { sumB &+= (zB &>> 7) & ones }
                 }
                 q &+= block
+                n &+= 1
             }
-            while q < to {
-                if q &+ e.length <= count && e.matches(p, at: q) {
-                    if perMatch {
-                        exactMatch(p, count: count, base: base, at: q, e, final: final, state: &state)
-                    } else {
-                        found &+= 1
-                    }
-                }
-                q &+= 1
+            foundA &+= ByteScanning.laneSum(sumA)
+            if two { foundB &+= ByteScanning.laneSum(sumB) }
+        }
+        state.counts[a.term] &+= foundA
+        if two { state.counts[b.term] &+= foundB }
+        while q < to {
+            if q &+ a.length <= count && a.matches(p, at: q) {
+                exactMatches(p, count: count, base: base, at: q, 1, a, final: final, state: &state)
             }
-            state.counts[e.term] &+= found
+            if two && q &+ b.length <= count && b.matches(p, at: q) {
+                exactMatches(p, count: count, base: base, at: q, 1, b, final: final, state: &state)
+            }
+            q &+= 1
+        }
+    }
+
+    /// Matches of an exact term at `q + i` for every bit i of `bits`.
+    @inline(__always)
+    func exactMatches(
+        _ p: UnsafePointer<UInt8>, count: Int, base: Int, at q: Int, _ bits: UInt32, _ e: ExactTerm, final: Bool,
+        state: inout ScanState
+    ) {
+        var bits = bits
+        while bits != 0 {
+            exactMatch(p, count: count, base: base, at: q &+ bits.trailingZeroBitCount, e, final: final, state: &state)
+            bits &= bits &- 1
         }
     }
 
