@@ -199,7 +199,8 @@ public final class Server: CountObserver, @unchecked Sendable {
                 output.send(readerEncoder.ok(id))
             case .forget(let name):
                 guard let key = keys.removeValue(forKey: name) else {
-                    throw RequestError(.unknownKey, "no key is unlocked under that name", id: id)
+                    throw RequestError(
+                        .unknownKey, "no key is unlocked under the name \"\(RequestDecoder.printable(name))\"", id: id)
                 }
                 // Drop its plaintexts unless another name still holds the same secret.
                 if !keys.values.contains(where: { $0.identity == key.identity }) {
