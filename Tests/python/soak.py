@@ -112,10 +112,17 @@ class Soak:
                 return
             t, rid = r.get("type"), r.get("id")
             with self.lock:
-                if t == "file":
+                if t in ("file", "files"):
                     if rid not in self.counts:
-                        self.errors.append(f"a file response for {rid!r}, not in flight")
-                    self.file_responses[rid] = self.file_responses.get(rid, 0) + 1
+                        self.errors.append(f"a {t} response for {rid!r}, not in flight")
+                    n = 1
+                    if t == "files":  # the opt-in batch key: whole `file` responses, grouped
+                        results = r.get("results") or []
+                        if not results or any(
+                                x.get("type") != "file" or x.get("id") != rid for x in results):
+                            self.errors.append(f"a malformed files response {r!r}")
+                        n = len(results)
+                    self.file_responses[rid] = self.file_responses.get(rid, 0) + n
                     continue
                 if t not in TERMINAL:
                     self.errors.append(f"unknown response type {r!r}")
@@ -147,6 +154,8 @@ class Soak:
         req = {"op": "count", "terms": rng.sample(["the", "cat", "moon", "dog", "xyz", "a"], rng.randint(1, 4)),
                "ignore_case": rng.random() < 0.3, "whole_word": rng.random() < 0.3, "words": rng.random() < 0.3,
                "ordered": rng.random() < 0.3}
+        if rng.random() < 0.3:
+            req["batch"] = rng.choice([2, 7, 64])
         if rng.random() < 0.2:
             req.update(offsets=True, max_offsets=rng.randint(0, 50), context=rng.randint(0, 3))
         if cipher == "auto":

@@ -26,7 +26,7 @@ MAX_FRAME = 1 << 16
 OPS = ["hello", "unlock", "forget", "count", "cancel", "stats", "nope", ""]
 CIPHERS = ["plain", "biographer", "biographer-v0", "fernet", "age", "openssl", "auto", "rot13"]
 FIELDS = ["files", "terms", "key", "keys", "cipher", "secret", "ignore_case", "whole_word", "offsets",
-          "max_offsets", "context", "words", "ordered", "iter", "ttl", "name", "target"]
+          "max_offsets", "context", "words", "ordered", "iter", "ttl", "name", "target", "batch"]
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +75,8 @@ def requests(draw, paths):
         elif field == "terms":
             v = draw(st.one_of(st.lists(st.one_of(st.sampled_from(["cat", "the", "\x00", "t"]),
                                                   st.binary(min_size=0, max_size=70)), max_size=10), values))
+        elif field == "batch":
+            v = draw(st.one_of(st.integers(0, 70), values))
         elif field == "target":
             v = draw(st.one_of(st.just("previous"), st.integers(0, 100), st.text(max_size=4), values))
         else:
@@ -127,12 +129,18 @@ def check_batch(s, frames, timeout=60):
         assert r is not None, "the process ended"
         assert isinstance(r, dict) and "type" in r and "id" in r, r
         t = r["type"]
-        assert t in TERMINAL or t == "file", r
+        assert t in TERMINAL or t in ("file", "files"), r
         rid = r["id"]
         key = (type(rid).__name__, rid)
-        if t == "file":
+        if t in ("file", "files"):
             assert key not in per_id or per_id[key]["done"] is None, f"a file response after done: {r}"
-            per_id.setdefault(key, {"files": 0, "done": None})["files"] += 1
+            n = 1
+            if t == "files":
+                # The opt-in batch key: each element is a whole `file` response of this request.
+                assert len(r["results"]) >= 1, r
+                assert all(x["type"] == "file" and x["id"] == rid for x in r["results"]), r
+                n = len(r["results"])
+            per_id.setdefault(key, {"files": 0, "done": None})["files"] += n
         else:
             terminals += 1
             if t == "done":
