@@ -123,7 +123,8 @@ public enum FuzzHarness {
     /// Byte 0: options (bit 0 ignore_case, 1 whole_word, 2 offsets, 3 words, 4-5 context,
     /// 6-7 max_offsets 0/1/3/1000); byte 1: term count (1-4); then per term a length byte
     /// (1-16) and its bytes; the rest is the text. The whole-text count and a chunked scan must
-    /// agree; with exact matching, counts and offsets must be those of a naive scan.
+    /// agree, with and without the exact-term path; with exact matching, counts and offsets must be
+    /// those of a naive scan.
     static func search(_ data: [UInt8]) -> String? {
         guard data.count >= 2 else { return nil }
         let flags = data[0]
@@ -157,6 +158,12 @@ public enum FuzzHarness {
         }
         let chunked = scanner.finish()
         if chunked != whole { return "search: a chunked scan gives \(chunked), the whole text \(whole)" }
+        // Short frequent terms have a path of their own; without it the result must be the same.
+        if !plan.exact.isEmpty, let anchored = try? SearchPlan(terms: terms, options: options, exactLimit: 0),
+            anchored.count(text) != whole
+        {
+            return "search: the exact-term path and the anchored prefilter disagree"
+        }
         if !options.ignoreCase {
             for (t, term) in terms.enumerated() {
                 let naive = naiveOffsets(of: term, in: text)
