@@ -17,6 +17,8 @@ public final class WorkerPool: @unchecked Sendable {
     private var cursor = 0
     /// Jobs removed from `byID` whose `done` is still being written.
     private var finishing = 0
+    /// Threads in `waitUntilIdle`: only they need a wake-up when the last job ends.
+    private var idleWaiters = 0
     private var threads: [Thread] = []
 
     /// In ordered mode, how far past the lowest unwritten file a request may run ahead.
@@ -61,7 +63,9 @@ public final class WorkerPool: @unchecked Sendable {
             return true
         }
         jobs.append(job)
-        monitor.broadcast()
+        // Idle workers all wait on the monitor; one file needs one of them (waking every worker
+        // for it costs the others a futile wake-up, and on a small machine, the parent CPU time).
+        if job.files.count == 1 { monitor.signal() } else { monitor.broadcast() }
         monitor.unlock()
         return true
     }
@@ -85,14 +89,16 @@ public final class WorkerPool: @unchecked Sendable {
         job.observer.jobFinished(job, summary: summary, worker: worker)
         monitor.lock()
         finishing -= 1
-        if byID.isEmpty && finishing == 0 { monitor.broadcast() }
+        if idleWaiters > 0 && byID.isEmpty && finishing == 0 { monitor.broadcast() }
         monitor.unlock()
     }
 
     /// Blocks until no request is in flight and every `done` has been handed to the output.
     public func waitUntilIdle() {
         monitor.lock()
+        idleWaiters += 1
         while !byID.isEmpty || finishing > 0 { monitor.wait() }
+        idleWaiters -= 1
         monitor.unlock()
     }
 
