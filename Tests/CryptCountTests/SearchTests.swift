@@ -422,7 +422,8 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
             try SearchPlan(terms: terms.map { Array($0.utf8) }, options: SearchOptions(ignoreCase: ignoreCase))
                 .exact.map(\.term)
         }
-        // Borders ("aa", "abab"), rare bytes ("Zq", "xyz"), length 5: anchored instead.
+        // Borders ("aa", "abab"), rare bytes or pairs ("Zq", "xyz", "fox"), length 5: anchored instead.
+        #expect(try exact(["fox", "of", "you", "qed", "with"], ignoreCase: false) == [1, 2, 4])
         #expect(
             try exact(["the", "aa", "abab", "Zq", "xyz", "and", "there", "e", "a b"], ignoreCase: false) == [
                 0, 5, 7, 8,
