@@ -88,4 +88,27 @@ import Testing
             }
         }
     }
+
+    /// A decoded request's secret is zeroed in the storage its copies share (a copy-on-write
+    /// write would leave the decoded MessagePack value's bytes behind), and keys made from it
+    /// before keep theirs.
+    @Test func wipingADecodedSecretZeroesEveryCopy() {
+        let frame = MessagePackWriter.encode(
+            .map([
+                MessagePackPair(.text("id"), .uint(1)), MessagePackPair(.text("op"), .text("unlock")),
+                MessagePackPair(.text("name"), .text("k")), MessagePackPair(.text("cipher"), .text("biographer")),
+                MessagePackPair(.text("secret"), .array([.text(Self.password)])),
+            ]))
+        guard case .success(let (_, request)) = RequestDecoder(limits: RequestLimits()).decode(frame),
+            case .unlock(let u) = request, case .list(let items)? = u.secret, case .text(let bytes)? = items.first
+        else {
+            Issue.record("the unlock request did not decode")
+            return
+        }
+        let held = SecretBytes(bytes)  // what a key keeps: a copy of its own
+        let kept = bytes  // another copy sharing the same storage
+        request.wipeSecrets()
+        #expect(kept.count == Self.password.utf8.count && kept.allSatisfy { $0 == 0 })
+        #expect(held.bytes == Array(Self.password.utf8))
+    }
 }

@@ -228,3 +228,58 @@ def test_plaintext_is_never_written_to_disk(tmp_path):
                     raise AssertionError(f"fd {fd} writes to {target}")
         assert s.one({"id": "st", "op": "stats"})["cache"]["entries"] > 0
     assert os.listdir(work) == []
+
+
+# -- no copy of a secret stays in the process's memory
+
+
+def memory_hits(pid, needles):
+    """Where in the process's readable memory each needle occurs (ptrace-level access needed)."""
+    hits = []
+    with open(f"/proc/{pid}/maps") as maps, open(f"/proc/{pid}/mem", "rb", 0) as mem:
+        for line in maps:
+            fields = line.split()
+            if "r" not in fields[1] or (len(fields) > 5 and fields[5].startswith("/")):
+                continue  # mapped files hold code and data, not secrets
+            lo, hi = (int(x, 16) for x in fields[0].split("-"))
+            try:
+                mem.seek(lo)
+                data = mem.read(hi - lo)
+            except (OSError, ValueError, OverflowError):
+                continue
+            for name, needle in needles:
+                if needle in data:
+                    hits.append((name, fields[5] if len(fields) > 5 else "anonymous"))
+    return hits
+
+
+def test_no_copy_of_a_secret_stays_in_memory_after_use(tmp_path):
+    """After unlock, counts by key and with the secret inline, and forget, the process's memory
+    holds no copy of any secret in the form it was sent: keys keep only what they need in
+    zeroing storage, and the decoded request's copies are zeroed once it has been handled."""
+    secrets, files = make_files(tmp_path)
+    with Serve("--workers", "2") as s:
+        try:
+            open(f"/proc/{s.pid}/mem", "rb").close()
+        except OSError as e:
+            pytest.skip(f"cannot read the coprocess's memory here ({e.strerror})")
+        rid = 0
+        for cipher, secret in secrets.items():
+            f = files[cipher]
+            for req in ({"op": "unlock", "name": "k", "cipher": cipher, "secret": secret},
+                        {"op": "count", "key": "k", "files": [f] * 4, "terms": ["secret"]},
+                        {"op": "count", "cipher": cipher, "secret": secret, "files": [f] * 4, "terms": ["secret"]},
+                        {"op": "count", "cipher": cipher, "secret": [secret], "files": [f]},
+                        {"op": "forget", "name": "k"}):
+                rid += 1
+                rs = s.request(dict(req, id=rid))
+                assert rs[-1]["type"] in ("ok", "done", "error"), rs
+        assert s.hello_ok()
+        needles = [(c, form) for c, secret in secrets.items() for form in forms(secret) if len(form) >= 12]
+        hits = []
+        for _ in range(20):  # keys are released as the last request using them ends
+            hits = memory_hits(s.pid, needles)
+            if not hits:
+                break
+            time.sleep(0.05)
+        assert not hits, f"secrets left in memory: {hits}"

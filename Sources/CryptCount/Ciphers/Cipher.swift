@@ -22,6 +22,22 @@ public enum SecretInput: Sendable, Equatable {
     case map([String: SecretInput])
 }
 
+extension SecretInput {
+    /// Zeroes the secret's bytes in place, in the storage every copy of these arrays shares (the
+    /// decoded MessagePack values of the request included), so they are not freed with the secret
+    /// still in them. Only once nothing will read them again: keys copy what they keep.
+    public func wipe() {
+        switch self {
+        case .text(let b), .bytes(let b):
+            SecretBytes.wipe(b)
+        case .list(let items):
+            for item in items { item.wipe() }
+        case .map(let m):
+            for value in m.values { value.wipe() }
+        }
+    }
+}
+
 /// Per-request or per-key cipher options (`iter` for openssl, `ttl` for fernet).
 public struct CipherOptions: Sendable, Equatable, Hashable {
     public var iterations: Int?

@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#elseif canImport(Musl)
+    import Musl
+#endif
+
 /// Secret material in memory of its own, written once and zeroed when the last reference goes
 /// (after `forget`, once no request in flight uses the key). Never printed: its description
 /// is a placeholder, so a stray interpolation cannot leak it.
@@ -30,6 +38,17 @@ public final class SecretBytes: @unchecked Sendable, CustomStringConvertible, Cu
 
     /// A copy, for APIs that want an array (e.g. swift-crypto's SymmetricKey); keep it short-lived.
     public var bytes: [UInt8] { withBytes { Array($0) } }
+
+    /// Zeroes an array's bytes in place, in the storage all its copies share (a copy-on-write
+    /// write would zero a fresh copy and leave the original). For transient copies of a secret,
+    /// once nothing will read them again.
+    public static func wipe(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { raw in
+            if let base = raw.baseAddress, raw.count > 0 {
+                memset(UnsafeMutableRawPointer(mutating: base), 0, raw.count)
+            }
+        }
+    }
 
     public var description: String { "<secret>" }
     public var debugDescription: String { "<secret>" }

@@ -184,6 +184,8 @@ public final class Server: CountObserver, @unchecked Sendable {
             id = i
             request = r
         }
+        // Keys hold copies of what they need; the decoded secret goes as soon as it is handled.
+        defer { request.wipeSecrets() }
         if pool.isInFlight(id) {
             reply(.duplicate(id))
             return .goOn

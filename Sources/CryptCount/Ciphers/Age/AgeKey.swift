@@ -109,9 +109,13 @@ public final class AgeKey: CipherKey {
             lineNumber += 1
             let line = ASCII.trimmingWhitespace(raw)
             if line.isEmpty || line.first == UInt8(ascii: "#") { continue }
-            guard let (hrp, data) = Bech32.decode(Array(line)), data.count == 32 else {
+            let copy = Array(line)
+            let decoded = Bech32.decode(copy)
+            SecretBytes.wipe(copy)
+            guard let (hrp, data) = decoded, data.count == 32 else {
                 throw SecretError("line \(lineNumber) of the age identities is not an age secret key")
             }
+            defer { SecretBytes.wipe(data) }
             switch hrp {
             case "age-secret-key-":
                 guard let key = try? Curve25519.KeyAgreement.PrivateKey(rawRepresentation: data) else {

@@ -21,12 +21,20 @@ enum Bech32 {
     }
 
     /// The lower-case human-readable part and the decoded bytes, or nil if the string is not
-    /// valid Bech32 (mixed case, bad characters, bad checksum, bad padding).
+    /// valid Bech32 (mixed case, bad characters, bad checksum, bad padding). The text is an age
+    /// secret key: the working copies of it are zeroed before they are freed.
     static func decode(_ text: [UInt8]) -> (hrp: String, data: [UInt8])? {
         guard text.count >= 8 else { return nil }
         var hasLower = false
         var hasUpper = false
         var lower = [UInt8]()
+        var data5 = [UInt8]()
+        var check = [UInt8]()
+        defer {
+            zero(&lower)
+            zero(&data5)
+            zero(&check)
+        }
         lower.reserveCapacity(text.count)
         for c in text {
             guard c >= 33, c <= 126 else { return nil }
@@ -43,13 +51,12 @@ enum Bech32 {
             return nil
         }
         let hrp = Array(lower[..<sep])
-        var data5 = [UInt8]()
         for c in lower[(sep + 1)...] {
             let v = values[Int(c)]
             guard v >= 0 else { return nil }
             data5.append(UInt8(v))
         }
-        var check = hrp.map { $0 >> 5 }
+        check = hrp.map { $0 >> 5 }
         check.append(0)
         check += hrp.map { $0 & 31 }
         check += data5
@@ -69,6 +76,11 @@ enum Bech32 {
         }
         guard bits < 5, acc == 0 else { return nil }
         return (String(decoding: hrp, as: UTF8.self), out)
+    }
+
+    /// Overwrites a working copy of secret material before it is freed.
+    static func zero(_ a: inout [UInt8]) {
+        for i in a.indices { a[i] = 0 }
     }
 
     /// Encodes bytes under `hrp` (lower case; callers upper-case identities). For tests.
