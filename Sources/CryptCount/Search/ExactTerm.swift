@@ -2,8 +2,8 @@
 ///
 /// For a frequent short term such as "the", the anchored prefilter finds a candidate every few
 /// bytes and verifies each one; comparing all positions at once is cheaper, and without a border
-/// (no proper prefix that is also a suffix) two occurrences can never overlap, so the matches in a
-/// block are counted by popcount, exactly as `bytes.count` counts them.
+/// (no proper prefix that is also a suffix) two occurrences can never overlap, so every match
+/// counts, exactly as `bytes.count` counts them, and matches are summed without a per-match step.
 struct ExactTerm: Sendable {
     /// Most bytes a term may have: the block loop compares 4 shifted loads, whatever the length.
     static let maxLength = 4

@@ -62,7 +62,7 @@ public enum SearchPlanError: Error, Equatable, Sendable {
 ///
 /// Short frequent terms skip all that: when a term is at most 4 bytes, has no byte rare enough to
 /// anchor on cheaply and no border (so its occurrences never overlap), every text position is
-/// compared with it 32 at a time and the matches are counted by popcount (`ExactTerm`).
+/// compared with it 32 at a time and the matches are summed in byte lanes (`ExactTerm`).
 ///
 /// Verification is naive, so a long periodic term over a periodic text costs O(text x term).
 public final class SearchPlan: Sendable {
