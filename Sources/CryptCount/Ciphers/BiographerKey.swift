@@ -56,6 +56,31 @@ public final class BiographerKey: CipherKey {
         output.append(contentsOf: repeatElement(0, count: n))
     }
 
+    /// Runs a decryption kernel over the pad stream, the password and `output`'s bytes (already
+    /// sized). The kernel returns 0xf0-masked flags of non-hex bytes; any makes the file
+    /// `decrypt_failed`, with `output` emptied.
+    @inline(__always)
+    private func withKernel(
+        _ output: inout [UInt8],
+        _ kernel: (
+            _ pad: UnsafeRawPointer, _ password: UnsafeBufferPointer<UInt8>, _ out: UnsafeMutableRawBufferPointer,
+            _ outBase: UnsafeMutableRawPointer
+        ) -> UInt8
+    ) throws(CipherFailure) {
+        let bad: UInt8 = padStream.withBytes { pad in
+            password.withBytes { pwb in
+                output.withUnsafeMutableBytes { out -> UInt8 in
+                    guard let padBase = pad.baseAddress, let outBase = out.baseAddress else { return 0 }
+                    return kernel(UnsafeRawPointer(padBase), pwb, out, outBase)
+                }
+            }
+        }
+        if bad & 0xf0 != 0 {
+            output.removeAll(keepingCapacity: true)
+            throw Self.notHex
+        }
+    }
+
     private static let notHex: CipherFailure = .decryptFailed("the text is not hex after decryption (wrong password?)")
 
     private func decryptV0(_ c: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(CipherFailure) {
@@ -67,52 +92,42 @@ public final class BiographerKey: CipherKey {
         let shift = amount
         let step = Self.block % pwCount
         let blocks = n / (Self.block / 2)
-        let bad: UInt8 = padStream.withBytes { pad in
-            password.withBytes { pwb in
-                output.withUnsafeMutableBytes { out -> UInt8 in
-                    guard let padBase = pad.baseAddress, let outBase = out.baseAddress else { return 0 }
-                    let padRaw = UnsafeRawPointer(padBase)
-                    let s = SIMD16<UInt8>(repeating: shift)
-                    var acc = SIMD16<UInt8>()
-                    var phase = 0
-                    for b in 0..<blocks {
-                        let src = cBase + b * Self.block
-                        let dst = outBase + b * (Self.block / 2)
-                        for v in 0..<(Self.block / 32) {
-                            let o = v * 32
-                            let x0 = src.loadUnaligned(fromByteOffset: o, as: SIMD16<UInt8>.self)
-                            let x1 = src.loadUnaligned(fromByteOffset: o + 16, as: SIMD16<UInt8>.self)
-                            let m0 = padRaw.loadUnaligned(fromByteOffset: phase + o, as: SIMD16<UInt8>.self)
-                            let m1 = padRaw.loadUnaligned(fromByteOffset: phase + o + 16, as: SIMD16<UInt8>.self)
-                            let packed = Self.unhexPair((x0 ^ m0) &- s, (x1 ^ m1) &- s, &acc)
-                            dst.storeBytes(of: packed, toByteOffset: v * 16, as: SIMD16<UInt8>.self)
-                        }
-                        phase += step
-                        if phase >= pwCount { phase -= pwCount }
-                    }
-                    var bad: UInt8 = (acc & 0x80).max() != 0 ? 0xf0 : 0
-                    // The tail, byte by byte.
-                    var k = phase
-                    let cb = UnsafeRawBufferPointer(c)
-                    for j in (blocks * (Self.block / 2))..<n {
-                        let hi = (cb[2 * j] ^ pwb[k]) &- shift
-                        k += 1
-                        if k == pwCount { k = 0 }
-                        let lo = (cb[2 * j + 1] ^ pwb[k]) &- shift
-                        k += 1
-                        if k == pwCount { k = 0 }
-                        let a = Hex.nibble[Int(hi)]
-                        let bb = Hex.nibble[Int(lo)]
-                        bad |= (a | bb) & 0xf0
-                        out[j] = (a << 4) | (bb & 0x0f)
-                    }
-                    return bad
+        try withKernel(&output) { padRaw, pwb, out, outBase in
+            let s = SIMD16<UInt8>(repeating: shift)
+            var acc = SIMD16<UInt8>()
+            var phase = 0
+            for b in 0..<blocks {
+                let src = cBase + b * Self.block
+                let dst = outBase + b * (Self.block / 2)
+                for v in 0..<(Self.block / 32) {
+                    let o = v * 32
+                    let x0 = src.loadUnaligned(fromByteOffset: o, as: SIMD16<UInt8>.self)
+                    let x1 = src.loadUnaligned(fromByteOffset: o + 16, as: SIMD16<UInt8>.self)
+                    let m0 = padRaw.loadUnaligned(fromByteOffset: phase + o, as: SIMD16<UInt8>.self)
+                    let m1 = padRaw.loadUnaligned(fromByteOffset: phase + o + 16, as: SIMD16<UInt8>.self)
+                    let packed = Self.unhexPair((x0 ^ m0) &- s, (x1 ^ m1) &- s, &acc)
+                    dst.storeBytes(of: packed, toByteOffset: v * 16, as: SIMD16<UInt8>.self)
                 }
+                phase += step
+                if phase >= pwCount { phase -= pwCount }
             }
-        }
-        if bad & 0xf0 != 0 {
-            output.removeAll(keepingCapacity: true)
-            throw Self.notHex
+            var bad: UInt8 = (acc & 0x80).max() != 0 ? 0xf0 : 0
+            // The tail, byte by byte.
+            var k = phase
+            let cb = UnsafeRawBufferPointer(c)
+            for j in (blocks * (Self.block / 2))..<n {
+                let hi = (cb[2 * j] ^ pwb[k]) &- shift
+                k += 1
+                if k == pwCount { k = 0 }
+                let lo = (cb[2 * j + 1] ^ pwb[k]) &- shift
+                k += 1
+                if k == pwCount { k = 0 }
+                let a = Hex.nibble[Int(hi)]
+                let bb = Hex.nibble[Int(lo)]
+                bad |= (a | bb) & 0xf0
+                out[j] = (a << 4) | (bb & 0x0f)
+            }
+            return bad
         }
     }
 
@@ -127,92 +142,82 @@ public final class BiographerKey: CipherKey {
         let shift = amount
         let step = Self.block % pwCount
         let blocks = n / 16
-        let bad: UInt8 = padStream.withBytes { pad in
-            password.withBytes { pwb in
-                output.withUnsafeMutableBytes { out -> UInt8 in
-                    guard let padBase = pad.baseAddress, let outBase = out.baseAddress else { return 0 }
-                    let padRaw = UnsafeRawPointer(padBase)
-                    let s = SIMD16<UInt8>(repeating: shift)
-                    var acc = SIMD16<UInt8>()
-                    // `phase` is the password index of the block's first byte minus 8 (mod len):
-                    // blocks start at ciphertext offset 8 + 256b and also read the 8 bytes before.
-                    var phase = 0
-                    var level = (
-                        SIMD16<UInt8>(), SIMD16<UInt8>(), SIMD16<UInt8>(), SIMD16<UInt8>(),
-                        SIMD16<UInt8>(), SIMD16<UInt8>(), SIMD16<UInt8>(), SIMD16<UInt8>()
-                    )
-                    for b in 0..<blocks {
-                        let src = UnsafeRawPointer(cBase) + b * Self.block  // 8 bytes before the block
-                        // t[i] = d(i) ^ d(i - 8), d(i) = (c[i] ^ pw[i]) - shift.
-                        @inline(__always) func unchained(_ v: Int) -> SIMD16<UInt8> {
-                            let o = v * 16
-                            let prev = src.loadUnaligned(fromByteOffset: o, as: SIMD16<UInt8>.self)
-                            let cur = src.loadUnaligned(fromByteOffset: o + 8, as: SIMD16<UInt8>.self)
-                            let mp = padRaw.loadUnaligned(fromByteOffset: phase + o, as: SIMD16<UInt8>.self)
-                            let mc = padRaw.loadUnaligned(fromByteOffset: phase + o + 8, as: SIMD16<UInt8>.self)
-                            return ((cur ^ mc) &- s) ^ ((prev ^ mp) &- s)
-                        }
-                        // Level 1: 16 vectors of hex^4 -> 8 vectors of hex^3.
-                        level.0 = Self.unhexPair(unchained(0), unchained(1), &acc)
-                        level.1 = Self.unhexPair(unchained(2), unchained(3), &acc)
-                        level.2 = Self.unhexPair(unchained(4), unchained(5), &acc)
-                        level.3 = Self.unhexPair(unchained(6), unchained(7), &acc)
-                        level.4 = Self.unhexPair(unchained(8), unchained(9), &acc)
-                        level.5 = Self.unhexPair(unchained(10), unchained(11), &acc)
-                        level.6 = Self.unhexPair(unchained(12), unchained(13), &acc)
-                        level.7 = Self.unhexPair(unchained(14), unchained(15), &acc)
-                        // Levels 2-4: 8 -> 4 -> 2 -> 1.
-                        let a0 = Self.unhexPair(level.0, level.1, &acc)
-                        let a1 = Self.unhexPair(level.2, level.3, &acc)
-                        let a2 = Self.unhexPair(level.4, level.5, &acc)
-                        let a3 = Self.unhexPair(level.6, level.7, &acc)
-                        let b0 = Self.unhexPair(a0, a1, &acc)
-                        let b1 = Self.unhexPair(a2, a3, &acc)
-                        let plain = Self.unhexPair(b0, b1, &acc)
-                        (outBase + b * 16).storeBytes(of: plain, as: SIMD16<UInt8>.self)
-                        phase += step
-                        if phase >= pwCount { phase -= pwCount }
+        try withKernel(&output) { padRaw, pwb, out, outBase in
+            let s = SIMD16<UInt8>(repeating: shift)
+            var acc = SIMD16<UInt8>()
+            // `phase` is the password index of the block's first byte minus 8 (mod len):
+            // blocks start at ciphertext offset 8 + 256b and also read the 8 bytes before.
+            var phase = 0
+            var level = (
+                SIMD16<UInt8>(), SIMD16<UInt8>(), SIMD16<UInt8>(), SIMD16<UInt8>(),
+                SIMD16<UInt8>(), SIMD16<UInt8>(), SIMD16<UInt8>(), SIMD16<UInt8>()
+            )
+            for b in 0..<blocks {
+                let src = UnsafeRawPointer(cBase) + b * Self.block  // 8 bytes before the block
+                // t[i] = d(i) ^ d(i - 8), d(i) = (c[i] ^ pw[i]) - shift.
+                @inline(__always) func unchained(_ v: Int) -> SIMD16<UInt8> {
+                    let o = v * 16
+                    let prev = src.loadUnaligned(fromByteOffset: o, as: SIMD16<UInt8>.self)
+                    let cur = src.loadUnaligned(fromByteOffset: o + 8, as: SIMD16<UInt8>.self)
+                    let mp = padRaw.loadUnaligned(fromByteOffset: phase + o, as: SIMD16<UInt8>.self)
+                    let mc = padRaw.loadUnaligned(fromByteOffset: phase + o + 8, as: SIMD16<UInt8>.self)
+                    return ((cur ^ mc) &- s) ^ ((prev ^ mp) &- s)
+                }
+                // Level 1: 16 vectors of hex^4 -> 8 vectors of hex^3.
+                level.0 = Self.unhexPair(unchained(0), unchained(1), &acc)
+                level.1 = Self.unhexPair(unchained(2), unchained(3), &acc)
+                level.2 = Self.unhexPair(unchained(4), unchained(5), &acc)
+                level.3 = Self.unhexPair(unchained(6), unchained(7), &acc)
+                level.4 = Self.unhexPair(unchained(8), unchained(9), &acc)
+                level.5 = Self.unhexPair(unchained(10), unchained(11), &acc)
+                level.6 = Self.unhexPair(unchained(12), unchained(13), &acc)
+                level.7 = Self.unhexPair(unchained(14), unchained(15), &acc)
+                // Levels 2-4: 8 -> 4 -> 2 -> 1.
+                let a0 = Self.unhexPair(level.0, level.1, &acc)
+                let a1 = Self.unhexPair(level.2, level.3, &acc)
+                let a2 = Self.unhexPair(level.4, level.5, &acc)
+                let a3 = Self.unhexPair(level.6, level.7, &acc)
+                let b0 = Self.unhexPair(a0, a1, &acc)
+                let b1 = Self.unhexPair(a2, a3, &acc)
+                let plain = Self.unhexPair(b0, b1, &acc)
+                (outBase + b * 16).storeBytes(of: plain, as: SIMD16<UInt8>.self)
+                phase += step
+                if phase >= pwCount { phase -= pwCount }
+            }
+            var bad: UInt8 = (acc & 0x80).max() != 0 ? 0xf0 : 0
+            // The tail (fewer than 16 plaintext bytes), one 16-byte group at a time.
+            let cb = UnsafeRawBufferPointer(c)
+            var k = phase  // password index of ciphertext byte i - 8
+            var k8 = (phase + 8) % pwCount  // password index of ciphertext byte i
+            var group = (UInt64(0), UInt64(0))
+            for j in (blocks * 16)..<n {
+                let base = 8 + 16 * j
+                withUnsafeMutableBytes(of: &group) { g in
+                    for m in 0..<16 {
+                        let i = base + m
+                        let d = (cb[i] ^ pwb[k8]) &- shift
+                        let p = (cb[i - 8] ^ pwb[k]) &- shift
+                        k += 1
+                        if k == pwCount { k = 0 }
+                        k8 += 1
+                        if k8 == pwCount { k8 = 0 }
+                        g[m] = d ^ p
                     }
-                    var bad: UInt8 = (acc & 0x80).max() != 0 ? 0xf0 : 0
-                    // The tail (fewer than 16 plaintext bytes), one 16-byte group at a time.
-                    let cb = UnsafeRawBufferPointer(c)
-                    var k = phase  // password index of ciphertext byte i - 8
-                    var k8 = (phase + 8) % pwCount  // password index of ciphertext byte i
-                    var group = (UInt64(0), UInt64(0))
-                    for j in (blocks * 16)..<n {
-                        let base = 8 + 16 * j
-                        withUnsafeMutableBytes(of: &group) { g in
-                            for m in 0..<16 {
-                                let i = base + m
-                                let d = (cb[i] ^ pwb[k8]) &- shift
-                                let p = (cb[i - 8] ^ pwb[k]) &- shift
-                                k += 1
-                                if k == pwCount { k = 0 }
-                                k8 += 1
-                                if k8 == pwCount { k8 = 0 }
-                                g[m] = d ^ p
-                            }
-                            var width = 16
-                            while width > 1 {
-                                let half = width / 2
-                                for m in 0..<half {
-                                    let a = Hex.nibble[Int(g[2 * m])]
-                                    let bb = Hex.nibble[Int(g[2 * m + 1])]
-                                    bad |= (a | bb) & 0xf0
-                                    g[m] = (a << 4) | (bb & 0x0f)
-                                }
-                                width = half
-                            }
-                            out[j] = g[0]
+                    var width = 16
+                    while width > 1 {
+                        let half = width / 2
+                        for m in 0..<half {
+                            let a = Hex.nibble[Int(g[2 * m])]
+                            let bb = Hex.nibble[Int(g[2 * m + 1])]
+                            bad |= (a | bb) & 0xf0
+                            g[m] = (a << 4) | (bb & 0x0f)
                         }
+                        width = half
                     }
-                    return bad
+                    out[j] = g[0]
                 }
             }
-        }
-        if bad & 0xf0 != 0 {
-            output.removeAll(keepingCapacity: true)
-            throw Self.notHex
+            return bad
         }
     }
 

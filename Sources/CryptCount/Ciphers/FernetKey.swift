@@ -81,12 +81,12 @@ public final class FernetKey: CipherKey {
     /// A key is url-safe base64 of 32 bytes: signing key, then encryption key.
     static func parseKey(_ text: [UInt8]) throws(SecretError) -> KeyPair {
         let trimmed = ASCII.trimmingWhitespace(text[...])
-        guard var raw = Base64.decode(trimmed, alphabet: .either, padding: .required, canonical: false),
+        guard let raw = Base64.decode(trimmed, alphabet: .either, padding: .required, canonical: false),
             raw.count == 32
         else {
             throw SecretError("a Fernet key must be url-safe base64 of 32 bytes")
         }
-        defer { for i in raw.indices { raw[i] = 0 } }
+        defer { SecretBytes.wipe(raw) }
         return KeyPair(signing: SymmetricKey(data: raw[0..<16]), encryption: SymmetricKey(data: raw[16..<32]))
     }
 

@@ -25,7 +25,7 @@ public struct KeyIdentity: Hashable, Sendable {
         Self.append(int: options.iterations ?? -1, to: &bytes)
         Self.append(int: options.ttlSeconds ?? -1, to: &bytes)
         hmac.update(data: bytes)
-        for i in bytes.indices { bytes[i] = 0 }
+        SecretBytes.wipe(bytes)
         self = Self(mac: hmac)
     }
 

@@ -33,14 +33,7 @@ extension SearchPlan {
                 let v = ByteScanning.loadWords(p, q) | fm
                 var z = ByteScanning.zeroBytes(v ^ needles[0])
                 for k in needles.indices.dropFirst() { z |= ByteScanning.zeroBytes(v ^ needles[k]) }
-                if ByteScanning.any(z) {
-                    var bits = ByteScanning.bits(z)
-                    while bits != 0 {
-                        let i = q + bits.trailingZeroBitCount
-                        candidates(p, count: count, base: base, at: i, byte: p[i], final: final, state: &state)
-                        bits &= bits &- 1
-                    }
-                }
+                candidates(p, count: count, base: base, block: q, zeroBytes: z, final: final, state: &state)
                 q += block
             }
         case .pairs:
@@ -60,14 +53,7 @@ extension SearchPlan {
                     z |= ByteScanning.zeroBytes((v0 ^ firsts[k]) | ((v1 ^ seconds[k]) & ~wild[k]))
                     k += 1
                 }
-                if ByteScanning.any(z) {
-                    var bits = ByteScanning.bits(z)
-                    while bits != 0 {
-                        let i = q + bits.trailingZeroBitCount
-                        candidates(p, count: count, base: base, at: i, byte: p[i], final: final, state: &state)
-                        bits &= bits &- 1
-                    }
-                }
+                candidates(p, count: count, base: base, block: q, zeroBytes: z, final: final, state: &state)
                 q += block
             }
         case .wuManber:
@@ -212,10 +198,10 @@ extension SearchPlan {
         if two { state.counts[b.term] &+= foundB }
         while q < to {
             if q &+ a.length <= count && a.matches(p, at: q) {
-                exactMatches(p, count: count, base: base, at: q, 1, a, final: final, state: &state)
+                exactMatch(p, count: count, base: base, at: q, a, final: final, state: &state)
             }
             if two && q &+ b.length <= count && b.matches(p, at: q) {
-                exactMatches(p, count: count, base: base, at: q, 1, b, final: final, state: &state)
+                exactMatch(p, count: count, base: base, at: q, b, final: final, state: &state)
             }
             q &+= 1
         }
@@ -245,6 +231,21 @@ extension SearchPlan {
         state.counts[e.term] &+= 1
         if options.offsets {
             record(p, count: count, base: base, term: e.term, start: s, end: end, final: final, state: &state)
+        }
+    }
+
+    /// Tries the candidates of the 32-byte block at `q`: one per byte of `z` with its high bit set.
+    @inline(__always)
+    func candidates(
+        _ p: UnsafePointer<UInt8>, count: Int, base: Int, block q: Int, zeroBytes z: ByteScanning.Words,
+        final: Bool, state: inout ScanState
+    ) {
+        guard ByteScanning.any(z) else { return }
+        var bits = ByteScanning.bits(z)
+        while bits != 0 {
+            let i = q &+ bits.trailingZeroBitCount
+            candidates(p, count: count, base: base, at: i, byte: p[i], final: final, state: &state)
+            bits &= bits &- 1
         }
     }
 

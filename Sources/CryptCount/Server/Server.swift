@@ -63,7 +63,8 @@ public final class Server: CountObserver, @unchecked Sendable {
         let enc = encoder(worker)
         let frame = enc.file(job.id, index: index, path: job.files[index], outcome: outcome, options: job.plan.options)
         if job.batch > 1 {
-            // Called under the job's result lock, so the batch fills and leaves in order.
+            // In ordered mode this runs under the job's result lock, so batches leave in index
+            // order; unordered, addToBatch takes that lock itself.
             var idBytes = 9
             if case .text(let t) = job.id { idBytes = t.count + 5 }
             let room = config.maxFrame - 64 - idBytes  // the `files` frame's own fields

@@ -31,9 +31,9 @@ enum Bech32 {
         var data5 = [UInt8]()
         var check = [UInt8]()
         defer {
-            zero(&lower)
-            zero(&data5)
-            zero(&check)
+            SecretBytes.wipe(lower)
+            SecretBytes.wipe(data5)
+            SecretBytes.wipe(check)
         }
         lower.reserveCapacity(text.count)
         for c in text {
@@ -76,11 +76,6 @@ enum Bech32 {
         }
         guard bits < 5, acc == 0 else { return nil }
         return (String(decoding: hrp, as: UTF8.self), out)
-    }
-
-    /// Overwrites a working copy of secret material before it is freed.
-    static func zero(_ a: inout [UInt8]) {
-        for i in a.indices { a[i] = 0 }
     }
 
     /// Encodes bytes under `hrp` (lower case; callers upper-case identities). For tests.
