@@ -8,9 +8,10 @@ import os
 from types import TracebackType
 from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Type, Union
 
-from ._client import Coprocess, _QueryState
+from ._client import Coprocess, _Counting
+from ._query import CoprocessQuery
 from ._session import Session, Sink, check_response
-from ._types import FileResult, PathArg, Summary, TermArg, build_count, strip
+from ._types import CountOptions, FileResult, PathArg, Summary, TermArg, strip, unlock_request
 from .errors import CryptCountError
 
 
@@ -28,7 +29,7 @@ def _loop_sink(loop: asyncio.AbstractEventLoop, deliver: Callable[[Any], None]) 
     return sink
 
 
-class AsyncCountQuery(_QueryState):
+class AsyncCountQuery(CoprocessQuery):
     """A running ``count`` for asyncio: ``async for r in query``.
 
     Breaking out of the loop, leaving ``async with``/``with``, :meth:`close`, cancelling the
@@ -43,17 +44,9 @@ class AsyncCountQuery(_QueryState):
         progress: bool,
         loop: asyncio.AbstractEventLoop,
     ) -> None:
-        self._init_state(session, originals, progress)
+        self._init_query(originals, progress)
         self._queue: "asyncio.Queue[Any]" = asyncio.Queue()
-        # The sink must not reference the query, or a pending request would keep it alive.
-        sink = _loop_sink(loop, self._queue.put_nowait)
-        try:
-            rid = session.start(msg, sink)
-        except BaseException:
-            self._closed = True
-            self._finish()
-            raise
-        self._started(rid)
+        self._start(session, msg, _loop_sink(loop, self._queue.put_nowait))
 
     async def _receive(self) -> None:
         self._handle(await self._queue.get())
@@ -108,7 +101,7 @@ class AsyncCountQuery(_QueryState):
         self.close()
 
 
-class AsyncCoprocess:
+class AsyncCoprocess(_Counting[AsyncCountQuery]):
     """The asyncio face of :class:`Coprocess`; one coprocess serves many tasks at once.
 
     Start it with ``async with AsyncCoprocess(...) as ac`` (or ``await ac.start()``).
@@ -143,6 +136,11 @@ class AsyncCoprocess:
         return self._core
 
     @property
+    def _session(self) -> Session:
+        # The asyncio face is a second API over the same session layer as its core's.
+        return self.core._session
+
+    @property
     def pid(self) -> int:
         return self.core.pid
 
@@ -174,7 +172,7 @@ class AsyncCoprocess:
     async def _call(self, msg: Dict[str, Any]) -> Dict[str, Any]:
         loop = asyncio.get_running_loop()
         fut: "asyncio.Future[Any]" = loop.create_future()
-        session = self.core._session
+        session = self._session
         rid = session.start(msg, _loop_sink(loop, functools.partial(_resolve, fut)))
         try:
             resp = await fut
@@ -187,11 +185,7 @@ class AsyncCoprocess:
         return strip(await self._call({"op": "hello"}))
 
     async def unlock(self, name: str, cipher: str, secret: Any = None, **options: Any) -> None:
-        msg: Dict[str, Any] = {"op": "unlock", "name": name, "cipher": cipher}
-        if secret is not None:
-            msg["secret"] = secret
-        msg.update(options)
-        await self._call(msg)
+        await self._call(unlock_request(name, cipher, secret, options))
 
     async def forget(self, name: str) -> None:
         await self._call({"op": "forget", "name": name})
@@ -199,26 +193,8 @@ class AsyncCoprocess:
     async def stats(self) -> Dict[str, Any]:
         return strip(await self._call({"op": "stats"}))
 
-    def count(
-        self,
-        files: Iterable[PathArg],
-        terms: Iterable[TermArg] = (),
-        key: Optional[str] = None,
-        cipher: Optional[str] = None,
-        secret: Any = None,
-        ignore_case: bool = False,
-        whole_word: bool = False,
-        offsets: bool = False,
-        max_offsets: Optional[int] = None,
-        context: int = 0,
-        words: bool = False,
-        ordered: bool = False,
-        progress: bool = False,
-        **options: Any,
+    def _start_count(
+        self, files: Iterable[PathArg], terms: Iterable[TermArg], opts: CountOptions, progress: bool
     ) -> AsyncCountQuery:
-        """Start a count (call from a running event loop); ``async for`` its results."""
-        msg, originals = build_count(
-            files, terms, key, cipher, secret, ignore_case, whole_word, offsets, max_offsets, context, words,
-            ordered, options,
-        )  # fmt: skip
-        return AsyncCountQuery(self.core._session, msg, originals, progress, asyncio.get_running_loop())
+        msg, originals = opts.request(files, terms)
+        return AsyncCountQuery(self._session, msg, originals, progress, asyncio.get_running_loop())

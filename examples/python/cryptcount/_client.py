@@ -5,118 +5,19 @@ from __future__ import annotations
 import os
 import queue
 import subprocess
-from collections import deque
 from types import TracebackType
-from typing import Any, Deque, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Type, Union
+from typing import Any, Dict, Generic, Iterable, List, Mapping, Optional, Sequence, Type, TypeVar, Union
 
-from ._session import Death, Session
+from ._query import CoprocessQuery, SyncQuery
+from ._session import Session
 from ._transport import Transport, find_binary
-from ._types import FileResult, PathArg, Summary, TermArg, build_count, file_result, strip, summary
-from .errors import CryptCountError, ProtocolError, RequestError
+from ._types import CountOptions, PathArg, TermArg, strip, unlock_request
+from .errors import CryptCountError, ProtocolError
 
 SUPPORTED_PROTOCOL = 1
 
 
-def _progress_bar(enabled: bool, total: int) -> Any:
-    if not enabled:
-        return None
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, unit="file", desc="cryptcount")
-
-
-class _QueryState:
-    """What the sync and asyncio queries share: turning responses into results and a summary."""
-
-    id: int
-
-    def _init_state(self, session: Session, originals: List[Any], progress: bool) -> None:
-        self._session = session
-        self._originals = originals
-        self._buffer: Deque[FileResult] = deque()
-        self._summary: Optional[Summary] = None
-        self._error: Optional[BaseException] = None
-        self._finished = True  # until the request has been sent
-        self._closed = False
-        self._cancel_sent = False
-        self._bar = _progress_bar(progress, len(originals))
-
-    def _started(self, rid: int) -> None:
-        self.id = rid
-        self._finished = False
-        self._session.active_counts.add(rid)
-
-    def _handle(self, msg: Any) -> None:
-        if isinstance(msg, Death):
-            self._finish(error=msg.error)
-            return
-        kind = msg.get("type")
-        if kind == "file":
-            self._buffer.append(file_result(msg, self._originals))
-            if self._bar is not None:
-                self._bar.update(1)
-        elif kind == "files":  # results grouped by the opt-in `batch` request key
-            for item in msg.get("results") or ():
-                if isinstance(item, dict) and item.get("type") == "file":
-                    self._handle(item)
-        elif kind == "done":
-            self._finish(summary=summary(msg))
-        elif kind == "error":
-            self._finish(error=RequestError(str(msg.get("code")), str(msg.get("message", "")), msg.get("id")))
-        elif kind in ("hello", "ok", "stats"):
-            self._finish(error=ProtocolError(f"the coprocess answered a count with {kind!r}"))
-        # Other (future) non-terminal types are ignored.
-
-    def _finish(self, summary: Optional[Summary] = None, error: Optional[BaseException] = None) -> None:
-        self._finished = True
-        self._summary = summary
-        self._error = error
-        self._session.active_counts.discard(getattr(self, "id", -1))
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
-
-    def _result(self) -> Summary:
-        if self._error is not None:
-            raise self._error
-        if self._summary is None:
-            raise CryptCountError("the query was closed before it finished")
-        return self._summary
-
-    @property
-    def done(self) -> bool:
-        """True once the query has finished (done, error, or closed)."""
-        return self._finished
-
-    def cancel(self) -> None:
-        """Ask the coprocess to stop; the query still ends with a summary (``cancelled=True``)."""
-        if not self._finished and not self._cancel_sent:
-            self._cancel_sent = True
-            self._session.send_nowait({"op": "cancel", "target": self.id})
-
-    def close(self) -> None:
-        """Cancel the query if it is unfinished and drop its unread results. Never blocks."""
-        if getattr(self, "_closed", True):
-            return
-        self._closed = True
-        if not self._finished:
-            self._session.detach(self.id)
-            if not self._cancel_sent:
-                self._cancel_sent = True
-                self._session.send_nowait({"op": "cancel", "target": self.id})
-            self._buffer.clear()
-            self._finish()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
-
-
-class CountQuery(_QueryState):
+class CountQuery(CoprocessQuery, SyncQuery):
     """A running ``count``: iterate it for :class:`FileResult` objects as they arrive.
 
     Breaking out of a ``for`` loop over it, leaving its ``with`` block, calling :meth:`close` or
@@ -124,61 +25,54 @@ class CountQuery(_QueryState):
     """
 
     def __init__(self, session: Session, msg: Dict[str, Any], originals: List[Any], progress: bool) -> None:
-        self._init_state(session, originals, progress)
+        self._init_query(originals, progress)
         self._box: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
-        try:
-            rid = session.start(msg, self._box.put)
-        except BaseException:
-            self._closed = True
-            self._finish()
-            raise
-        self._started(rid)
+        self._start(session, msg, self._box.put)
 
     def _receive(self) -> None:
         self._handle(self._box.get())
 
-    def __iter__(self) -> Iterator[FileResult]:
-        return self._iterate()
-
-    def _iterate(self) -> Iterator[FileResult]:
-        try:
-            while True:
-                while self._buffer:
-                    yield self._buffer.popleft()
-                if self._finished:
-                    if self._error is not None:
-                        raise self._error
-                    return
-                self._receive()
-        finally:
-            if not self._finished:
-                self.close()
-
-    def wait(self) -> Summary:
-        """Block until the query has finished; unread results stay available to iteration."""
-        while not self._finished:
-            self._receive()
-        return self._result()
-
-    @property
-    def summary(self) -> Summary:
-        """The totals (blocks until the query has finished)."""
-        return self.wait()
-
-    def results(self) -> List[FileResult]:
-        """All (remaining) results, in arrival order, once the query has finished."""
-        return list(self)
-
     def __enter__(self) -> "CountQuery":
         return self
 
-    def __exit__(
-        self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException], tb: Optional[TracebackType]
-    ) -> None:
-        self.close()
+
+Q = TypeVar("Q")
 
 
-class Coprocess:
+class _Counting(Generic[Q]):
+    """The ``count`` signature, once for the sync and asyncio APIs."""
+
+    def count(
+        self,
+        files: Iterable[PathArg],
+        terms: Iterable[TermArg] = (),
+        key: Optional[str] = None,
+        cipher: Optional[str] = None,
+        secret: Any = None,
+        ignore_case: bool = False,
+        whole_word: bool = False,
+        offsets: bool = False,
+        max_offsets: Optional[int] = None,
+        context: int = 0,
+        words: bool = False,
+        ordered: bool = False,
+        progress: bool = False,
+        **options: Any,
+    ) -> Q:
+        """Start a count; returns its query at once (iterate it; ``async for`` on the asyncio API,
+        which must be called from a running event loop). Request errors are raised when the query
+        is read."""
+        opts = CountOptions(
+            key=key, cipher=cipher, secret=secret, ignore_case=ignore_case, whole_word=whole_word, offsets=offsets,
+            max_offsets=max_offsets, context=context, words=words, ordered=ordered, extra=options,
+        )  # fmt: skip
+        return self._start_count(files, terms, opts, progress)
+
+    def _start_count(self, files: Iterable[PathArg], terms: Iterable[TermArg], opts: CountOptions, progress: bool) -> Q:
+        raise NotImplementedError
+
+
+class Coprocess(_Counting[CountQuery]):
     """One `cryptcount serve` child, shared safely by any number of threads.
 
     ``binary``: the executable (default: $CRYPTCOUNT_BIN, else `cryptcount` on PATH).
@@ -231,6 +125,11 @@ class Coprocess:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def alive(self) -> bool:
+        """True while the coprocess can take requests: not closed, not exited, still answering."""
+        return not self._closed and not self._session.dead and self._transport.proc.poll() is None
 
     def stderr_tail(self) -> str:
         """The last lines the coprocess wrote to stderr."""
@@ -286,39 +185,18 @@ class Coprocess:
 
     def unlock(self, name: str, cipher: str, secret: Any = None, **options: Any) -> None:
         """Keep a key in the coprocess under ``name`` (the secret never comes back)."""
-        msg: Dict[str, Any] = {"op": "unlock", "name": name, "cipher": cipher}
-        if secret is not None:
-            msg["secret"] = secret
-        msg.update(options)
-        self._session.call(msg)
+        self._session.call(unlock_request(name, cipher, secret, options))
 
-    def forget(self, name: str) -> None:
-        """Drop a key and every cached plaintext decrypted with it."""
-        self._session.call({"op": "forget", "name": name})
+    def forget(self, name: str, timeout: Optional[float] = None) -> None:
+        """Drop a key and every cached plaintext decrypted with it (``timeout``: seconds to wait
+        for the answer, then ``TimeoutError``; None: as long as it takes)."""
+        self._session.call({"op": "forget", "name": name}, timeout=timeout)
 
     def stats(self) -> Dict[str, Any]:
         return strip(self._session.call({"op": "stats"}))
 
-    def count(
-        self,
-        files: Iterable[PathArg],
-        terms: Iterable[TermArg] = (),
-        key: Optional[str] = None,
-        cipher: Optional[str] = None,
-        secret: Any = None,
-        ignore_case: bool = False,
-        whole_word: bool = False,
-        offsets: bool = False,
-        max_offsets: Optional[int] = None,
-        context: int = 0,
-        words: bool = False,
-        ordered: bool = False,
-        progress: bool = False,
-        **options: Any,
+    def _start_count(
+        self, files: Iterable[PathArg], terms: Iterable[TermArg], opts: CountOptions, progress: bool
     ) -> CountQuery:
-        """Start a count; returns at once. Request errors are raised when the query is read."""
-        msg, originals = build_count(
-            files, terms, key, cipher, secret, ignore_case, whole_word, offsets, max_offsets, context, words,
-            ordered, options,
-        )  # fmt: skip
+        msg, originals = opts.request(files, terms)
         return CountQuery(self._session, msg, originals, progress)

@@ -1,9 +1,9 @@
-"""Result types and the request builder shared by the sync and asyncio APIs."""
+"""Result types and the count options shared by the sync, asyncio and Dask APIs."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 #: What ``count`` accepts as a path: ``str``, ``bytes`` or any ``os.PathLike``.
@@ -90,55 +90,67 @@ def wire_term(term: TermArg) -> Union[str, bytes]:
     raise TypeError(f"a term must be str or bytes, not {type(term).__name__}")
 
 
-def build_count(
-    files: Iterable[PathArg],
-    terms: Iterable[TermArg],
-    key: Optional[str],
-    cipher: Optional[str],
-    secret: Any,
-    ignore_case: bool,
-    whole_word: bool,
-    offsets: bool,
-    max_offsets: Optional[int],
-    context: int,
-    words: bool,
-    ordered: bool,
-    options: Mapping[str, Any],
-) -> Tuple[Dict[str, Any], List[Any]]:
-    """The ``count`` request and the caller's original path objects, by index."""
-    if isinstance(files, (str, bytes)) or hasattr(files, "__fspath__"):
-        raise TypeError("files must be a list of paths, not a single path")
-    if isinstance(terms, (str, bytes)):
-        raise TypeError("terms must be a list of terms, not a single term")
-    originals = list(files)
-    msg: Dict[str, Any] = {
-        "op": "count",
-        "files": [wire_path(p) for p in originals],
-        "terms": [wire_term(t) for t in terms],
-    }
-    if key is not None:
-        msg["key"] = key
-    if cipher is not None:
-        msg["cipher"] = cipher
+@dataclass
+class CountOptions:
+    """The options of one ``count`` request, as the caller gave them (one type for every API).
+
+    An option is sent only when it differs from its default: a ``False`` flag is left out and a
+    true one sent as ``True``; a ``None`` is left out; anything else is left out when falsy. A new
+    option is one field here and one parameter of ``count`` (``_client._Counting``).
+    """
+
+    key: Optional[str] = None
+    cipher: Optional[str] = None
+    secret: Any = field(default=None, repr=False)
+    ignore_case: bool = False
+    whole_word: bool = False
+    offsets: bool = False
+    max_offsets: Optional[int] = None
+    context: int = 0
+    words: bool = False
+    ordered: bool = False
+    #: Further request keys, sent as given unless a field above already set them.
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def request(self, files: Iterable[PathArg], terms: Iterable[TermArg]) -> Tuple[Dict[str, Any], List[Any]]:
+        """The ``count`` request and the caller's original path objects, by index."""
+        if isinstance(files, (str, bytes)) or hasattr(files, "__fspath__"):
+            raise TypeError("files must be a list of paths, not a single path")
+        if isinstance(terms, (str, bytes)):
+            raise TypeError("terms must be a list of terms, not a single term")
+        originals = list(files)
+        msg: Dict[str, Any] = {
+            "op": "count",
+            "files": [wire_path(p) for p in originals],
+            "terms": [wire_term(t) for t in terms],
+        }
+        for name, default in _WIRE_FIELDS:
+            value = getattr(self, name)
+            if default is False:
+                if value:
+                    msg[name] = True
+            elif default is None:
+                if value is not None:
+                    msg[name] = value
+            elif value:
+                msg[name] = value
+        for name, value in self.extra.items():
+            msg.setdefault(name, value)
+        return msg, originals
+
+
+# (name, default) of the fields sent as request keys, computed once (the tiny-request path).
+_WIRE_FIELDS: Tuple[Tuple[str, Any], ...] = tuple(
+    (f.name, f.default) for f in fields(CountOptions) if f.name != "extra"
+)
+
+
+def unlock_request(name: str, cipher: str, secret: Any, options: Mapping[str, Any]) -> Dict[str, Any]:
+    msg: Dict[str, Any] = {"op": "unlock", "name": name, "cipher": cipher}
     if secret is not None:
         msg["secret"] = secret
-    if ignore_case:
-        msg["ignore_case"] = True
-    if whole_word:
-        msg["whole_word"] = True
-    if offsets:
-        msg["offsets"] = True
-    if max_offsets is not None:
-        msg["max_offsets"] = max_offsets
-    if context:
-        msg["context"] = context
-    if words:
-        msg["words"] = True
-    if ordered:
-        msg["ordered"] = True
-    for name, value in options.items():
-        msg.setdefault(name, value)
-    return msg, originals
+    msg.update(options)
+    return msg
 
 
 def file_result(msg: Mapping[str, Any], originals: Sequence[Any]) -> FileResult:

@@ -66,7 +66,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "(or: pip install dask distributed)"
     ) from exc
 
-from ._client import Coprocess, CountQuery, _progress_bar
+from ._client import Coprocess, CountQuery
+from ._query import progress_bar as _progress_bar
 from ._transport import find_binary
 from ._types import FileError, FileResult, PathArg, Summary, TermArg, wire_path, wire_term
 from .errors import BinaryNotFound, CoprocessDied, CryptCountError, RequestError
