@@ -43,7 +43,7 @@ class Query:
         self._finished = True  # until the work has been started
         self._closed = False
         self._cancel_sent = False
-        self._bar = progress_bar(progress, len(originals))
+        self._bar = progress_bar(progress, len(originals)) if progress else None
 
     # -- hooks -----------------------------------------------------------------------------
 
@@ -157,6 +157,8 @@ class CoprocessQuery(Query):
     step; the sink must not reference the query, or a pending request would keep it alive.
     """
 
+    id: Any = None  # until the request has been sent
+
     def _start(self, session: Session, msg: Dict[str, Any], sink: Sink) -> None:
         self._session = session
         try:
@@ -191,7 +193,7 @@ class CoprocessQuery(Query):
         # Other (future) non-terminal types are ignored.
 
     def _on_finish(self) -> None:
-        self._session.active_counts.discard(getattr(self, "id", -1))
+        self._session.active_counts.discard(self.id)
 
     def _send_cancel(self) -> None:
         self._session.send_nowait({"op": "cancel", "target": self.id})
