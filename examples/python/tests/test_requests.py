@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import signal
+import time
 from pathlib import Path
 from typing import Dict, List
 
 import pytest
 
+from _cc_support import freeze
 from cryptcount import BinaryNotFound, Coprocess, CoprocessDied, FileResult, RequestError, biographer
+from cryptcount._types import CountOptions
 
 
 def test_hello_describes_the_server(cc: Coprocess) -> None:
@@ -212,6 +216,41 @@ def test_close_shuts_down_cleanly(binary: str) -> None:
     with pytest.raises(CoprocessDied):
         cc.stats()
     cc.close()  # idempotent
+
+
+def test_alive_until_closed_or_killed(binary: str) -> None:
+    cc = Coprocess(binary)
+    assert cc.alive
+    cc.close()
+    assert not cc.alive and cc.closed
+    with Coprocess(binary) as killed:
+        os.kill(killed.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while killed.alive and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not killed.alive and not killed.closed
+
+
+def test_forget_with_a_timeout(binary: str) -> None:
+    with Coprocess(binary) as cc:
+        cc.unlock("k", cipher="biographer", secret="pw")
+        cc.forget("k", timeout=10.0)
+        with pytest.raises(RequestError) as e:
+            cc.forget("k", timeout=10.0)
+        assert e.value.code == "unknown_key"
+        kill = freeze(cc.pid)  # stopped: no answer comes
+        try:
+            with pytest.raises(TimeoutError):
+                cc.forget("k", timeout=0.2)
+        finally:
+            kill()
+
+
+def test_count_options_never_show_the_secret() -> None:
+    opts = CountOptions(cipher="biographer", secret="hunter2", extra={"batch": 4})
+    assert "hunter2" not in repr(opts) and "<secret>" in repr(opts)
+    msg, _ = opts.request(["/a"], ["rain"])
+    assert msg["secret"] == "hunter2" and msg["batch"] == 4
 
 
 def test_result_types(cc: Coprocess, tmp_path: Path) -> None:
