@@ -44,14 +44,16 @@ public enum ProcessHardening {
         let needed = cacheBytes + SecureMemory.keyReserve
         if let limit, limit < needed {
             let kib = { (n: Int) in (n + 1023) / 1024 }
-            let fits = max(0, limit - SecureMemory.keyReserve) >> 20
-            return """
+            var message = """
                 --lock-memory: RLIMIT_MEMLOCK is \(kib(limit)) KiB, but locking the plaintext cache \
                 (\(cacheBytes >> 20) MiB, --cache-mb) and the keys (\(SecureMemory.keyReserve >> 20) MiB) needs \
                 \(kib(needed)) KiB. Raise the limit (ulimit -l \(kib(needed)), prlimit --memlock=\(needed), \
-                systemd LimitMEMLOCK=, the memlock item of /etc/security/limits.conf) or lower --cache-mb \
-                (at most \(fits) fits)
+                systemd LimitMEMLOCK=, the memlock item of /etc/security/limits.conf)
                 """
+            if limit >= SecureMemory.keyReserve && cacheBytes > 0 {
+                message += " or lower --cache-mb (at most \((limit - SecureMemory.keyReserve) >> 20) fits)"
+            }
+            return message
         }
         SecureMemory.enableLocking(limit: limit)
         return nil

@@ -1,7 +1,8 @@
+import Synchronization
+
 #if canImport(Glibc)
     import Glibc
 #endif
-import Synchronization
 
 /// Memory for key material and cached plaintext: anonymous pages of our own, marked
 /// MADV_DONTDUMP (left out of core dumps even when dumps are allowed) and, after
