@@ -13,7 +13,8 @@ struct ServeCommand: ParsableCommand {
         discussion: """
             Protocol: protocol/PROTOCOL.md. stdout carries frames only; logs go to stderr.
             Exit status: 0 after end of input or shutdown, 1 when input ends inside a frame or cannot \
-            be read, 3 when stdout is closed, 128+N on signal N.
+            be read, 3 when stdout is closed, 64 when an option cannot be honoured at startup (the \
+            reason on stderr), 128+N on signal N.
             """
     )
 
