@@ -27,6 +27,19 @@ PASSWORD = "Hx9-hardening-passw0rd-QV27"
 MARKER = b"plaintext-marker-7f3a9c-"
 
 
+def as_nobody(memlock=None, core=None):
+    """A preexec_fn: these limits (set while still root), then user and group nobody."""
+    def pre():
+        if memlock is not None:
+            resource.setrlimit(resource.RLIMIT_MEMLOCK, (memlock, memlock))
+        if core is not None:
+            resource.setrlimit(resource.RLIMIT_CORE, (core, core))
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+    return pre
+
+
 @pytest.fixture(scope="module")
 def shared_dir():
     """A directory nobody can read: the encrypted file, and the binary if its own path is closed."""
@@ -153,31 +166,49 @@ def limits_core(pid):
     return None
 
 
-def test_no_core_file_and_not_dumpable():
-    with Serve() as s:
-        assert s.hello_ok()
+def dumpable(pid):
+    """A process's /proc files belong to its user while it is dumpable, to root once it is not."""
+    return os.stat(f"/proc/{pid}/mem").st_uid != 0
+
+
+CORE = 1 << 20  # what the tests give the child, so that 0 is cryptcount's doing
+
+
+def test_no_core_file_and_not_dumpable(nobody_bin):
+    with Serve(preexec_fn=as_nobody(core=CORE), executable=nobody_bin) as s:
+        assert s.hello_ok(), s.stderr_text()
         assert limits_core(s.pid) == ["0", "0"]
-        # A non-dumpable process's /proc files belong to root, whoever runs it.
-        assert os.stat(f"/proc/{s.pid}/mem").st_uid == 0
-    with Serve("--allow-dumps") as s:
-        assert s.hello_ok()
-        assert limits_core(s.pid) == limits_core(os.getpid())
-        assert os.stat(f"/proc/{s.pid}/mem").st_uid == os.getuid()
+        assert not dumpable(s.pid)
+    with Serve("--allow-dumps", preexec_fn=as_nobody(core=CORE), executable=nobody_bin) as s:
+        assert s.hello_ok(), s.stderr_text()
+        assert limits_core(s.pid) == [str(CORE), str(CORE)]
+        assert dumpable(s.pid)
 
 
-def test_count_is_hardened_too(tmp_path):
-    """`count` hardens itself before it reads the secret: it is checked while it waits for the
-    secret on a FIFO."""
-    fifo = tmp_path / "secret"
-    os.mkfifo(fifo)
-    p = subprocess.Popen([binary(), "count", "--cipher", "openssl", "--secret-file", str(fifo), "-t", "w",
-                          str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+@pytest.mark.parametrize("allow", [False, True])
+def test_count_is_hardened_too(shared_dir, nobody_bin, allow):
+    """`count` hardens itself at start. It is checked while it waits to write: its JSON output
+    is larger than the pipe holds and nobody reads it yet."""
+    many = os.path.join(shared_dir, "many")
+    if not os.path.isdir(many):
+        os.mkdir(many)
+        os.chmod(many, 0o755)
+        for i in range(4000):
+            with open(os.path.join(many, f"{i:04}.txt"), "w") as f:
+                f.write("word\n")
+            os.chmod(os.path.join(many, f"{i:04}.txt"), 0o644)
+    args = [nobody_bin, "count", "--json", "-t", "word", many] + (["--allow-dumps"] if allow else [])
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=as_nobody(core=CORE))
     try:
+        want = [str(CORE)] * 2 if allow else ["0", "0"]
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and limits_core(p.pid) != ["0", "0"]:
+        while time.monotonic() < deadline and limits_core(p.pid) != want:
             time.sleep(0.02)
-        assert limits_core(p.pid) == ["0", "0"]
-        assert os.stat(f"/proc/{p.pid}/mem").st_uid == 0
+        assert limits_core(p.pid) == want
+        assert dumpable(p.pid) == allow
+        assert p.poll() is None  # still there: what was checked was the running count
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0 and out.count(b'"counts":[1]') == 4000, err
     finally:
         p.kill()
         p.wait()
@@ -236,15 +267,6 @@ def test_keys_and_cached_plaintext_are_left_out_of_dumps(shared_dir):
 
 
 # -- --lock-memory
-
-
-def as_nobody(memlock):
-    def pre():
-        resource.setrlimit(resource.RLIMIT_MEMLOCK, (memlock, memlock))
-        os.setgroups([])
-        os.setgid(65534)
-        os.setuid(65534)
-    return pre
 
 
 def test_lock_memory_locks_keys_and_cache(shared_dir, nobody_bin):
