@@ -53,6 +53,14 @@ struct CountCommand: ParsableCommand {
     @Option(help: "Worker threads (default: the number of cores).")
     var workers: Int?
 
+    @Flag(name: .customLong("lock-memory"), help: "Lock keys in RAM (never swapped).")
+    var lockMemory = false
+
+    @Flag(
+        name: .customLong("allow-dumps"),
+        help: "Stay dumpable and ptrace-able by the same user, for debugging (keys stay out of dumps).")
+    var allowDumps = false
+
     @Argument(help: "Files or directories.")
     var paths: [String]
 
@@ -66,6 +74,7 @@ struct CountCommand: ParsableCommand {
     }
 
     func run() throws {
+        try harden(allowDumps: allowDumps, lockMemory: lockMemory, cacheBytes: 0)
         let secret = try loadSecret()
         var config = EngineConfig()
         config.workers = workers ?? ProcessInfo.processInfo.activeProcessorCount
