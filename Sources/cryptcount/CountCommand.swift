@@ -47,7 +47,9 @@ struct CountCommand: ParsableCommand {
     @Option(help: "PBKDF2 iterations for openssl files (default 10000).")
     var iter: Int?
 
-    @Flag(name: [.customShort("i"), .customLong("ignore-case")], help: "Unicode simple case folding.")
+    @Flag(
+        name: [.customShort("i"), .customLong("ignore-case")],
+        help: "Unicode simple case folding (a term with no cased letter matches as is).")
     var ignoreCase = false
 
     @Flag(name: [.customShort("w"), .customLong("whole-word")], help: "Count whole words only.")
