@@ -138,6 +138,11 @@ private func counts(_ text: String, _ terms: [String], _ options: SearchOptions 
             }
         }
         #expect(try SearchPlan(terms: [[0xC3]], options: ic).count(text).counts == [5])
+        // A term with cased letters and bytes that are not UTF-8: the letters fold, the bytes
+        // match themselves, inside a character too ("f" + the first byte of "é").
+        #expect(try SearchPlan(terms: [b("F") + [0xC3]], options: ic).count(text).counts == [1])
+        #expect(try SearchPlan(terms: [[0xA9] + b(" 1")], options: ic).count(text).counts == [1])
+        #expect(try SearchPlan(terms: [[0xA9] + b(" 1")], options: SearchOptions()).count(text).counts == [1])
         // Next to cased terms in one plan, too.
         #expect(try SearchPlan(terms: [b("é"), [0xC3], b("ÿ")], options: ic).count(text).counts == [3, 5, 2])
         // Cased terms still fold: é matches É, ÿ matches Ÿ, k matches KELVIN SIGN.
@@ -287,6 +292,15 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
                         guard j < n else {
                             ok = false
                             break
+                        }
+                        if u >= TextUnits.rawBase {
+                            // A term byte that is not UTF-8 matches that byte wherever it is.
+                            if UInt32(p[j]) != u - TextUnits.rawBase {
+                                ok = false
+                                break
+                            }
+                            j += 1
+                            continue
                         }
                         let (x, len) = TextUnits.decode(p, j, n)
                         if TextUnits.fold(x) != u {

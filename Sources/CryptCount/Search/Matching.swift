@@ -340,6 +340,11 @@ extension SearchPlan {
             if b < 0x80 {
                 guard UInt32(b &- 0x41 < 26 ? b | 0x20 : b) == u else { return nil }
                 i += 1
+            } else if u >= TextUnits.rawBase {
+                // A term byte that is not UTF-8 matches that byte, even inside a text character
+                // (as without ignore_case).
+                guard UInt32(b) == u &- TextUnits.rawBase else { return nil }
+                i += 1
             } else {
                 let (c, len) = TextUnits.decode(p, i, count)
                 guard TextUnits.fold(c) == u else { return nil }
