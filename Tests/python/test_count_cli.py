@@ -286,3 +286,8 @@ def test_ignore_case_leaves_caseless_terms_alone(tmp_path):
         responses = s.request({"id": 2, "op": "count", "files": [str(tmp_path / "t.txt")], "terms": ["é", "ÿ"],
                                "ignore_case": True})
         assert responses[0]["counts"] == [3, 2]  # cased terms still fold
+        # Letters fold, a byte that is not UTF-8 matches itself, inside a character too.
+        for ignore_case, want in ((False, [1, 0]), (True, [1, 1])):
+            responses = s.request({"id": 3, "op": "count", "files": [str(tmp_path / "t.txt")],
+                                   "terms": [b"f\xc3", b"F\xc3"], "ignore_case": ignore_case})
+            assert responses[0]["counts"] == want, ignore_case
