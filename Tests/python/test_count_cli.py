@@ -200,10 +200,11 @@ def test_interrupted_ends_by_sigint(tmp_path):
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 20
-        while True:  # until its SIGINT handler is installed
+        exe = os.path.realpath(binary())
+        while True:  # until the binary runs (not the forked child before exec) with its handler
             with open(f"/proc/{p.pid}/status") as f:
                 caught = int(next(line for line in f if line.startswith("SigCgt:")).split()[1], 16)
-            if caught & (1 << (signal.SIGINT - 1)):
+            if os.path.realpath(f"/proc/{p.pid}/exe") == exe and caught & (1 << (signal.SIGINT - 1)):
                 break
             assert time.monotonic() < deadline
             time.sleep(0.01)
@@ -215,10 +216,15 @@ def test_interrupted_ends_by_sigint(tmp_path):
             p.kill()
             p.wait()
     # What a shell reports for it.
-    r = subprocess.run(["bash", "-c", '"$0" count --cipher fernet --secret-file - a.txt & pid=$!; '
-                        'for i in $(seq 200); do grep -q "^SigCgt:.*[2367abef]$" /proc/$pid/status && break; '
-                        'sleep 0.05; done; kill -INT $pid; wait $pid; echo "status=$?"', binary()],
-                       cwd=tmp_path, capture_output=True, stdin=subprocess.PIPE, timeout=60)
+    # stdin from a pipe nobody writes (a background job's stdin would be /dev/null); SIGINT once
+    # the binary runs (not the forked shell) with its handler installed.
+    script = (
+        '"$0" count --cipher fernet --secret-file - a.txt < <(sleep 30 2>/dev/null) & pid=$!; exe=$(realpath "$0"); '
+        'for i in $(seq 400); do [[ $(readlink /proc/$pid/exe) == "$exe" ]] && '
+        'grep -q "^SigCgt:.*[2367abef]$" /proc/$pid/status && break; sleep 0.05; done; '
+        'kill -INT $pid; wait $pid; echo "status=$?"'
+    )
+    r = subprocess.run(["bash", "-c", script, binary()], cwd=tmp_path, capture_output=True, timeout=60)
     assert r.stdout.decode().strip().endswith("status=130"), r
 
 
