@@ -161,10 +161,7 @@ struct CountCommand: ParsableCommand {
             // An environment variable has no line-ending convention (`$(cat f)` already strips
             // them all): its value is the secret, byte for byte.
             guard let value = getenv(name) else { throw fail("environment variable \(name) is not set") }
-            return .text(
-                Array(
-                    UnsafeBufferPointer(
-                        start: UnsafeRawPointer(value).assumingMemoryBound(to: UInt8.self), count: strlen(value))))
+            return .text(cStringBytes(value))
         }
         guard let path = secretFile else { return nil }
         do {
@@ -173,6 +170,11 @@ struct CountCommand: ParsableCommand {
             throw fail("cannot read the secret file: \(error.message)")
         }
     }
+}
+
+/// A C string's bytes as they are (`String(cString:)` would replace bytes that are not UTF-8).
+func cStringBytes(_ p: UnsafePointer<CChar>) -> [UInt8] {
+    Array(UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p)))
 }
 
 /// SIGINT: clear a progress line, then end by the signal itself, so a shell sees 130 and a
@@ -196,9 +198,7 @@ enum RawArguments {
     static func bytes(of parsed: [String]) -> [[UInt8]] {
         let argc = Int(CommandLine.argc)
         let raw: [[UInt8]] = (0..<argc).map { i in
-            guard let p = CommandLine.unsafeArgv[i] else { return [] }
-            return Array(
-                UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p)))
+            CommandLine.unsafeArgv[i].map { cStringBytes($0) } ?? []
         }
         var next = 1
         return parsed.map { arg in
