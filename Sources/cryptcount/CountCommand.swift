@@ -204,7 +204,7 @@ final class CountPrinter: CountObserver, @unchecked Sendable {
         let path = String(decoding: job.files[index].bytes, as: UTF8.self)
         monitor.withLock {
             seen += 1
-            if case .failed(let code, let message) = outcome {
+            if case .failed(let code, let message, _) = outcome {
                 failed += 1
                 clearProgress()
                 Self.writeErr("cryptcount count: \(path): \(code.rawValue): \(message)\n")
@@ -262,7 +262,7 @@ final class CountPrinter: CountObserver, @unchecked Sendable {
             if let w = f.result.words { s += ",\"words\":\(w)" }
             if let c = f.cipher { s += ",\"cipher\":\(Self.quote(c))" }
             return s + "}\n"
-        case .failed(let code, let message):
+        case .failed(let code, let message, _):
             return
                 "{\"path\":\(Self.quote(path)),\"error\":{\"code\":\"\(code.rawValue)\",\"message\":\(Self.quote(message))}}\n"
         }
@@ -278,7 +278,7 @@ final class CountPrinter: CountObserver, @unchecked Sendable {
                 var cells = [row.path] + f.result.counts.map(String.init)
                 if words { cells.append(String(f.result.words ?? 0)) }
                 body.append(cells)
-            case .failed(let code, _):
+            case .failed(let code, _, _):
                 body.append(
                     [row.path] + Array(repeating: "-", count: terms.count) + (words ? ["-"] : []) + [
                         "(\(code.rawValue))"

@@ -8,6 +8,9 @@ public enum CipherSniffer {
     /// Version byte 0x80 and a timestamp below 2^32 seconds encode as `gAAAAA`.
     static let fernet: [UInt8] = Array("gAAAAA".utf8)
 
+    /// Every cipher `sniff` can return.
+    public static let kinds: Set<String> = ["age", "openssl", "fernet"]
+
     /// How many leading bytes the sniffer wants to see.
     public static let prefixLength = 512
 

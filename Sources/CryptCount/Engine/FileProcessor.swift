@@ -194,7 +194,8 @@ final class FileProcessor {
         let key: UnlockedKey
         if let kind {
             guard let k = keys.first(where: { $0.cipherName == kind }) else {
-                return .failed(.decryptFailed, "the file looks like \(kind), but no \(kind) key was given")
+                return .failed(
+                    .decryptFailed, "the file looks like \(kind), but no \(kind) key was given", cipher: kind)
             }
             key = k
         } else {
@@ -208,6 +209,7 @@ final class FileProcessor {
             return .counted(CountedFile(result: result, bytes: hit.plaintext.count, cached: true, cipher: hit.cipher))
         }
         return decryptAndCount(fd: fd, identity: identity, key: key, plan: plan, reportCipher: true)
+            .sniffed(as: key.cipherName)
     }
 
     /// Reads the whole file into `input`. Fails with too_large past `limit` (checked while
@@ -350,7 +352,7 @@ struct FileFailure: Error {
     }
 
     init(outcome: FileOutcome) {
-        if case .failed(let c, let m) = outcome {
+        if case .failed(let c, let m, _) = outcome {
             code = c
             message = m
         } else {
