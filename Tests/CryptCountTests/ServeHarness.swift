@@ -26,7 +26,8 @@ final class ServeProcess {
 
     init(_ args: [String] = [], cwd: URL? = nil) throws {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
-            throw HarnessError(description: "no cryptcount binary at \(Self.binary): run `swift build` (make test does)")
+            throw HarnessError(
+                description: "no cryptcount binary at \(Self.binary): run `swift build` (make test does)")
         }
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = ["serve"] + args
@@ -45,8 +46,12 @@ final class ServeProcess {
         try process.run()
     }
 
+    /// Every response read, schema-checked when the harness goes away.
+    private var received: [MessagePackValue] = []
+
     deinit {
         if process.isRunning { process.terminate() }
+        SchemaCheck.expectValid(received, "cryptcount serve \(process.arguments ?? [])")
     }
 
     var pid: Int32 { process.processIdentifier }
@@ -98,10 +103,14 @@ final class ServeProcess {
             throw HarnessError(description: "output ended inside a frame header")
         }
         let n = Int(buffer[0]) << 24 | Int(buffer[1]) << 16 | Int(buffer[2]) << 8 | Int(buffer[3])
-        guard try fill(4 + n, deadline: deadline) else { throw HarnessError(description: "output ended inside a frame") }
+        guard try fill(4 + n, deadline: deadline) else {
+            throw HarnessError(description: "output ended inside a frame")
+        }
         let payload = Array(buffer[4..<(4 + n)])
         buffer.removeFirst(4 + n)
-        return try MessagePackDecoder.decode(payload)
+        let response = try MessagePackDecoder.decode(payload)
+        received.append(response)
+        return response
     }
 
     /// Responses up to and including the terminal one for `id`.
