@@ -289,7 +289,14 @@ public final class Server: CountObserver, @unchecked Sendable {
                         "key \"\(RequestDecoder.printable(name))\" is a \(key.cipherName) key; \"cipher\": \"auto\" cannot recognise \(key.cipherName) files: name the cipher",
                         id: id)
                 }
-                list.append(key)
+                // The request's options override each key's, as they do for a single key.
+                do throws(SecretError) {
+                    list.append(try key.applying(sel.options))
+                } catch {
+                    throw RequestError(
+                        .badRequest,
+                        "the options do not fit key \"\(RequestDecoder.printable(name))\": \(error.message)", id: id)
+                }
             }
             return .auto(list)
         }
