@@ -230,6 +230,31 @@ def test_counts_offsets_words_and_snippets_follow_the_text(client, tmp_path):
         assert r["truncated"] == truncated
 
 
+def test_whole_word_and_ignore_case_on_ascii_follow_the_text(client, tmp_path):
+    """On ASCII text, Unicode \\w is [A-Za-z0-9_], simple case folding is ASCII lower-casing, and
+    "skip a failed candidate, resume one character after its start" is a regex's finditer."""
+    import re
+
+    rng = random.Random(7)
+    pieces = [b"cat", b"Cat", b"CAT", b"cats", b"_cat", b"cat9", b"a", b"at", b"c", b"-", b".", b"'"]
+    for round_ in range(10):
+        text = b"".join(rng.choice(pieces) + (rng.choice([b" ", b"\n", b""]) if rng.random() < 0.7 else b"")
+                        for _ in range(rng.randint(0, 80)))
+        f = tmp_path / f"w{round_}.txt"
+        f.write_bytes(text)
+        terms = [b"cat", b"at", b"a", b"cat cat", b"t-", b"c"]
+        for whole_word in (False, True):
+            for ignore_case in (False, True):
+                files, _ = client.count({"id": 1, "op": "count", "files": [str(f)], "terms": terms, "offsets": True,
+                                         "whole_word": whole_word, "ignore_case": ignore_case})
+                for i, term in enumerate(terms):
+                    pattern = re.escape(term)
+                    if whole_word:
+                        pattern = rb"(?<!\w)" + pattern + rb"(?!\w)"
+                    want = [m.start() for m in re.finditer(pattern, text, re.IGNORECASE if ignore_case else 0)]
+                    assert files[0]["offsets"][i] == want, (term, whole_word, ignore_case, text)
+
+
 # --- section 6: the biographer format, implemented from the text ---------------------------------
 
 def biographer_encrypt(plain, pw, v0=False, upper=False):
