@@ -14,7 +14,8 @@ struct CountCommand: ParsableCommand {
         abstract: "Decrypt files in memory and count terms in them (directories are walked).",
         discussion: """
             Prints a table: one row per file, one column per term, and a total row. With --json, one \
-            JSON object per file ({"path", "counts", "bytes"} or {"path", "error"}), in input order.
+            JSON object per file ({"path", "counts", "bytes"} or {"path", "error"}; with --cipher auto \
+            also "cipher", as in the protocol), in input order.
             The secret is never taken from the command line: --secret-file F (its content, less one \
             trailing newline) or --secret-env VAR. For age, a secret file holding AGE-SECRET-KEY lines \
             is an identity file; anything else is a passphrase.
@@ -262,9 +263,11 @@ final class CountPrinter: CountObserver, @unchecked Sendable {
             if let w = f.result.words { s += ",\"words\":\(w)" }
             if let c = f.cipher { s += ",\"cipher\":\(Self.quote(c))" }
             return s + "}\n"
-        case .failed(let code, let message, _):
-            return
-                "{\"path\":\(Self.quote(path)),\"error\":{\"code\":\"\(code.rawValue)\",\"message\":\(Self.quote(message))}}\n"
+        case .failed(let code, let message, let cipher):
+            var s =
+                "{\"path\":\(Self.quote(path)),\"error\":{\"code\":\"\(code.rawValue)\",\"message\":\(Self.quote(message))}"
+            if let c = cipher { s += ",\"cipher\":\(Self.quote(c))" }
+            return s + "}\n"
         }
     }
 
