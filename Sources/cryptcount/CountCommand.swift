@@ -71,34 +71,34 @@ struct CountCommand: ParsableCommand {
         var config = EngineConfig()
         config.workers = workers ?? ProcessInfo.processInfo.activeProcessorCount
         config.cacheBytes = 0
+        let kind = CipherKind(rawValue: cipher)
         if cipher != "auto" {
-            guard CipherRegistry.isKnown(cipher) else {
+            guard let kind else {
                 throw ValidationError(
-                    "unknown cipher \(cipher); known: \(CipherRegistry.names.joined(separator: ", ")), auto")
+                    "unknown cipher \(cipher); known: \(CipherKind.allCases.map(\.name).joined(separator: ", ")), auto")
             }
-            if CipherRegistry.needsSecret(cipher) && secret == nil {
+            if kind.needsSecret && secret == nil {
                 throw ValidationError("cipher \(cipher) needs --secret-file or --secret-env")
             }
         }
         let keys: KeyChoice
         do throws(SecretError) {
             let options = CipherOptions(iterations: iter)
-            if cipher == "auto" {
+            if let kind {
+                keys = .single(
+                    try UnlockedKey.make(kind: kind, secret: secret.map { adapt($0, for: kind) }, options: options))
+            } else {
                 var list: [UnlockedKey] = []
                 if let secret {
-                    for name in CipherRegistry.names where name != "plain" && !name.hasPrefix("biographer") {
+                    for candidate in CipherKind.allCases where candidate.canBeSniffed {
                         if let k = try? UnlockedKey.make(
-                            cipher: name, secret: adapt(secret, for: name), options: options)
+                            kind: candidate, secret: adapt(secret, for: candidate), options: options)
                         {
                             list.append(k)
                         }
                     }
                 }
                 keys = .auto(list)
-            } else {
-                keys = .single(
-                    try UnlockedKey.make(
-                        cipher: cipher, secret: secret.map { adapt($0, for: cipher) }, options: options))
             }
         } catch {
             throw ValidationError("the secret is not a valid \(cipher) key: \(error.message)")
@@ -127,16 +127,21 @@ struct CountCommand: ParsableCommand {
     }
 
     /// age takes identity text or, for anything else, a passphrase.
-    private func adapt(_ secret: SecretInput, for cipher: String) -> SecretInput {
-        guard cipher == "age", case .text(let bytes) = secret else { return secret }
-        if String(decoding: bytes, as: UTF8.self).contains("AGE-SECRET-KEY-") { return secret }
-        return .map(["passphrase": secret])
+    private func adapt(_ secret: SecretInput, for kind: CipherKind) -> SecretInput {
+        guard kind == .age, case .text(let bytes) = secret else { return secret }
+        let marker = Array("AGE-SECRET-KEY-".utf8)
+        let isIdentity = bytes.withBytes { b in
+            b.indices.contains { i in b[i...].starts(with: marker) }
+        }
+        return isIdentity ? secret : .map(["passphrase": secret])
     }
 
     private func loadSecret() throws -> SecretInput? {
         if let name = secretEnv {
             guard let value = getenv(name) else { throw ValidationError("environment variable \(name) is not set") }
-            return .text(Array(String(cString: value).utf8))
+            return .text(
+                copying: UnsafeBufferPointer(
+                    start: UnsafeRawPointer(value).assumingMemoryBound(to: UInt8.self), count: strlen(value)))
         }
         guard let path = secretFile else { return nil }
         guard var bytes = FileManager.default.contents(atPath: path).map({ [UInt8]($0) }) else {
@@ -144,7 +149,8 @@ struct CountCommand: ParsableCommand {
         }
         if bytes.last == UInt8(ascii: "\n") { bytes.removeLast() }
         if bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }
-        return .text(bytes)
+        defer { SecretBytes.wipe(&bytes) }
+        return .text(copying: bytes)
     }
 }
 

@@ -9,7 +9,7 @@
 /// Secret material in memory of its own, written once and zeroed when the last reference goes
 /// (after `forget`, once no request in flight uses the key). Never printed: its description
 /// is a placeholder, so a stray interpolation cannot leak it.
-public final class SecretBytes: @unchecked Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+public final class SecretBytes: @unchecked Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
     // Immutable after init; only deinit writes again, when nothing else can read.
     private let storage: UnsafeMutableBufferPointer<UInt8>
 
@@ -39,15 +39,18 @@ public final class SecretBytes: @unchecked Sendable, CustomStringConvertible, Cu
     /// A copy, for APIs that want an array (e.g. swift-crypto's SymmetricKey); keep it short-lived.
     public var bytes: [UInt8] { withBytes { Array($0) } }
 
-    /// Zeroes an array's bytes in place, in the storage all its copies share (a copy-on-write
-    /// write would zero a fresh copy and leave the original). For transient copies of a secret,
-    /// once nothing will read them again.
-    public static func wipe(_ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { raw in
-            if let base = raw.baseAddress, raw.count > 0 {
-                memset(UnsafeMutableRawPointer(mutating: base), 0, raw.count)
-            }
+    /// Zeroes a transient working copy of a secret that this code owns (a local `var`). Through
+    /// `withUnsafeMutableBytes`, so copy-on-write holds: if anything else shares the storage, it
+    /// gets a copy of its own first and keeps its bytes; a shared buffer is never written.
+    public static func wipe(_ bytes: inout [UInt8]) {
+        bytes.withUnsafeMutableBytes { raw in
+            if let base = raw.baseAddress, raw.count > 0 { memset(base, 0, raw.count) }
         }
+    }
+
+    /// Same bytes (not constant time: for tests and request equality, not for authentication).
+    public static func == (a: SecretBytes, b: SecretBytes) -> Bool {
+        a.withBytes { x in b.withBytes { y in x.elementsEqual(y) } }
     }
 
     public var description: String { "<secret>" }

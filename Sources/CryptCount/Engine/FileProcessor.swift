@@ -19,6 +19,8 @@ final class FileProcessor {
     private var pathBuffer: [UInt8] = []
     /// Chunk size for streamed reading.
     static let chunkSize = 1 << 20
+    /// What `auto` reads a file that no cipher recognises with.
+    static let plainKey = UnlockedKey(key: PlainKey.shared)
     /// Plain files up to this size are read in one piece and counted in place.
     static let wholePlainLimit = 8 << 20
 
@@ -187,19 +189,20 @@ final class FileProcessor {
 
     private func processAuto(fd: Int32, identity: FileIdentity, keys: [UnlockedKey], plan: SearchPlan) -> FileOutcome {
         // Sniff from the first bytes, then rewind.
-        let probe = UnsafeMutableRawBufferPointer(rebasing: input[0..<min(input.count, CipherSniffer.prefixLength)])
+        let probe = UnsafeMutableRawBufferPointer(rebasing: input[0..<min(input.count, CipherKind.sniffLength)])
         let n = pread(fd, probe.baseAddress, probe.count, 0)
         if n < 0 { return Self.failure(forErrno: errno, what: "cannot read") }
-        let kind = CipherSniffer.sniff(UnsafeRawBufferPointer(rebasing: probe[0..<n]))
+        let kind = CipherKind.sniff(UnsafeRawBufferPointer(rebasing: probe[0..<n]))
         let key: UnlockedKey
         if let kind {
-            guard let k = keys.first(where: { $0.cipherName == kind }) else {
+            guard let k = keys.first(where: { $0.kind == kind }) else {
                 return .failed(
-                    .decryptFailed, "the file looks like \(kind), but no \(kind) key was given", cipher: kind)
+                    .decryptFailed, "the file looks like \(kind.name), but no \(kind.name) key was given",
+                    cipher: kind.name)
             }
             key = k
         } else {
-            key = UnlockedKey(key: PlainKey.shared, identity: .plain)
+            key = Self.plainKey
         }
         if key.identity != .plain, key.key.plaintextIsCacheable,
             let hit = cache.lookup(PlaintextCache.Key(file: identity, key: key.identity))
@@ -256,7 +259,7 @@ final class FileProcessor {
         let cacheKey = PlaintextCache.Key(file: identity, key: key.identity)
         let cacheable = key.identity != .plain && cache.isEnabled && key.key.plaintextIsCacheable
 
-        if key.key.readsWholeFile {
+        if key.key.mode == .wholeFile {
             let total: Int
             switch readWhole(fd: fd, sizeHint: size, limit: config.maxFileSize) {
             case .success(let n): total = n
