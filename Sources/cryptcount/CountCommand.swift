@@ -16,7 +16,8 @@ struct CountCommand: ParsableCommand {
             Prints a table: one row per file, one column per term, and a TOTAL row; with no terms, \
             the bytes of each file (and --words). Names with control characters or bytes that are \
             not UTF-8 are escaped in the table (\\n, \\t, \\xHH, \\\\). With --json, one JSON object \
-            per file ({"path", "counts", "bytes"} or {"path", "error"}), in input order; a path that \
+            per file ({"path", "counts", "bytes"} or {"path", "error"}; with --cipher auto also \
+            "cipher", as in the protocol), in input order; a path that \
             is not UTF-8 is {"$bin":"<base64 of its bytes>"}.
             Directories are walked (names sorted); a symbolic link named on the command line is \
             followed, one met during the walk is followed to a file but not to a directory unless \
@@ -383,7 +384,7 @@ final class CountPrinter: CountObserver, @unchecked Sendable {
     private func emit(path: [UInt8], outcome: FileOutcome) {
         seen += 1
         switch outcome {
-        case .failed(let code, let message):
+        case .failed(let code, let message, _):
             failed += 1
             clearProgress()
             Self.writeErr("cryptcount count: \(TablePath.escape(path)): \(code.rawValue): \(message)\n")
@@ -435,9 +436,11 @@ final class CountPrinter: CountObserver, @unchecked Sendable {
             if let w = f.result.words { s += ",\"words\":\(w)" }
             if let c = f.cipher { s += ",\"cipher\":\(Self.quote(c))" }
             return s + "}\n"
-        case .failed(let code, let message):
-            return
-                "{\"path\":\(jsonPath),\"error\":{\"code\":\"\(code.rawValue)\",\"message\":\(Self.quote(message))}}\n"
+        case .failed(let code, let message, let cipher):
+            var s =
+                "{\"path\":\(jsonPath),\"error\":{\"code\":\"\(code.rawValue)\",\"message\":\(Self.quote(message))}"
+            if let c = cipher { s += ",\"cipher\":\(Self.quote(c))" }
+            return s + "}\n"
         }
     }
 
@@ -456,7 +459,7 @@ final class CountPrinter: CountObserver, @unchecked Sendable {
                 if showBytes { cells.append(String(f.bytes)) }
                 if words { cells.append(String(f.result.words ?? 0)) }
                 body.append(cells)
-            case .failed(let code, _):
+            case .failed(let code, _, _):
                 body.append(
                     [path] + Array(repeating: "-", count: header.count - 1) + ["(\(code.rawValue))"])
             }

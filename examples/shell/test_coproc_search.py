@@ -3,8 +3,12 @@
 import os
 import pathlib
 import shutil
+import struct
 import subprocess
+import sys
+import tempfile
 
+import msgpack
 import pytest
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -16,9 +20,38 @@ pytestmark = pytest.mark.skipif(not BINARY.exists(), reason=f"{BINARY} not built
 
 
 def run(args, stdin, cwd):
-    env = {**os.environ, "CRYPTCOUNT": str(BINARY)}
-    return subprocess.run(["bash", str(SCRIPT), *args], input=stdin, capture_output=True, cwd=cwd, env=env,
-                          timeout=60)
+    # The script runs "$CRYPTCOUNT serve" in its pipeline; a wrapper tees what serve writes, so
+    # every response of the session is checked against protocol/schema.json as well.
+    tapdir = pathlib.Path(tempfile.mkdtemp(prefix="cryptcount-tap-"))
+    tap = tapdir / "responses"
+    wrapper = tapdir / "cryptcount"
+    wrapper.write_text(
+        "#!/usr/bin/env bash\nset -o pipefail\n"
+        f'if [ "$1" = serve ]; then "{BINARY}" "$@" | tee -a "{tap}"; exit; fi\n'
+        f'exec "{BINARY}" "$@"\n')
+    wrapper.chmod(0o755)
+    env = {**os.environ, "CRYPTCOUNT": str(wrapper)}
+    try:
+        r = subprocess.run(["bash", str(SCRIPT), *args], input=stdin, capture_output=True, cwd=cwd, env=env,
+                           timeout=60)
+        check_responses(tap.read_bytes() if tap.exists() else b"")
+    finally:
+        shutil.rmtree(tapdir, ignore_errors=True)
+    return r
+
+
+def check_responses(data):
+    """Every frame serve wrote is one response valid under protocol/schema.json."""
+    sys.path.insert(0, str(ROOT / "Tests" / "Golden"))
+    from schema_check import check_response
+
+    pos = 0
+    while pos < len(data):
+        assert pos + 4 <= len(data), "serve's output ended inside a frame header"
+        (n,) = struct.unpack_from(">I", data, pos)
+        assert pos + 4 + n <= len(data), "serve's output ended inside a frame"
+        check_response(msgpack.unpackb(data[pos + 4:pos + 4 + n], raw=False, unicode_errors="surrogateescape"))
+        pos += 4 + n
 
 
 @pytest.fixture

@@ -196,7 +196,9 @@ final class FileProcessor {
         let key: UnlockedKey
         if let kind {
             guard let k = keys.first(where: { $0.kind == kind }) else {
-                return .failed(.decryptFailed, "the file looks like \(kind.name), but no \(kind.name) key was given")
+                return .failed(
+                    .decryptFailed, "the file looks like \(kind.name), but no \(kind.name) key was given",
+                    cipher: kind.name)
             }
             key = k
         } else {
@@ -210,6 +212,7 @@ final class FileProcessor {
             return .counted(CountedFile(result: result, bytes: hit.plaintext.count, cached: true, cipher: hit.cipher))
         }
         return decryptAndCount(fd: fd, identity: identity, key: key, plan: plan, reportCipher: true)
+            .sniffed(as: key.cipherName)
     }
 
     /// Reads the whole file into `input`. Fails with too_large past `limit` (checked while
@@ -375,7 +378,7 @@ struct FileFailure: Error {
     }
 
     init(outcome: FileOutcome) {
-        if case .failed(let c, let m) = outcome {
+        if case .failed(let c, let m, _) = outcome {
             code = c
             message = m
         } else {
