@@ -181,7 +181,8 @@ class CountQuery(_QueryState):
 class Coprocess:
     """One `cryptcount serve` child, shared safely by any number of threads.
 
-    ``binary``: the executable (default: $CRYPTCOUNT_BIN, else `cryptcount` on PATH).
+    ``binary``: the executable (default: $CRYPTCOUNT_BIN, else the one bundled in
+    the package, else `cryptcount` on PATH).
     ``workers``: passed as ``--workers N``. ``args``: further `serve` options
     (e.g. ``("--cache-mb", "64", "--allow-root", "/data")``).
     """
