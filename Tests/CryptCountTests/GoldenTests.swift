@@ -31,6 +31,8 @@ import Testing
         }
         let golden = try GoldenCase(folder: Self.casesDir.appendingPathComponent(name))
         let run = try golden.run(binary: binary)
+        // Every response as the server sent it (before normalisation) must match the schema.
+        SchemaCheck.expectValid(run.responses, "golden case \(name)")
         let actual = run.lines
         // Secrets sent in requests must never come back in any response.
         for secret in try golden.secrets() {
@@ -202,6 +204,7 @@ struct GoldenCase {
         var lines: [String]
         var status: Int32
         var stderr: String
+        var responses: [MessagePackValue]
     }
 
     /// Runs `cryptcount serve --workers 2 <args>` in a copy of the case folder. By default the
@@ -282,7 +285,7 @@ struct GoldenCase {
         let stderr = String(decoding: (try? Data(contentsOf: errURL)) ?? Data(), as: UTF8.self)
         var lines = Self.normalise(responses).map { JSONLines.renderString($0) }
         if reader.leftover > 0 { lines.append("(stdout ended inside a frame: \(reader.leftover) bytes)") }
-        return Run(lines: lines, status: status, stderr: stderr)
+        return Run(lines: lines, status: status, stderr: stderr, responses: responses)
     }
 
     static func isTerminal(_ value: MessagePackValue) -> Bool {

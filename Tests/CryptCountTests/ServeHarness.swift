@@ -46,8 +46,12 @@ final class ServeProcess {
         try process.run()
     }
 
+    /// Every response read, schema-checked when the harness goes away.
+    private var received: [MessagePackValue] = []
+
     deinit {
         if process.isRunning { process.terminate() }
+        SchemaCheck.expectValid(received, "cryptcount serve \(process.arguments ?? [])")
     }
 
     var pid: Int32 { process.processIdentifier }
@@ -104,7 +108,9 @@ final class ServeProcess {
         }
         let payload = Array(buffer[4..<(4 + n)])
         buffer.removeFirst(4 + n)
-        return try MessagePackDecoder.decode(payload)
+        let response = try MessagePackDecoder.decode(payload)
+        received.append(response)
+        return response
     }
 
     /// Responses up to and including the terminal one for `id`.

@@ -36,7 +36,10 @@ GOOD_REQUESTS = [
      "key": "diary", "ignore_case": True, "whole_word": False, "offsets": True, "max_offsets": 10, "context": 2,
      "words": True, "ordered": True},
     {"id": 4, "op": "count", "files": ["x"], "cipher": "biographer", "secret": "pw", "future_option": 1},
+    {"id": 4, "op": "count", "files": ["a"], "cipher": "auto", "keys": ["k1", "k2"], "iter": 100000000,
+     "context": 100},
     {"id": 5, "op": "cancel", "target": 4},
+    {"id": 5, "op": "cancel", "target": -1},  # names nothing: ok
     {"id": 6, "op": "stats"},
     {"id": 7, "op": "shutdown"},
 ]
@@ -53,6 +56,14 @@ BAD_REQUESTS = [
     {"id": 1, "op": "count", "files": [{"$bin": "not base64!"}]},
     {"id": 1, "op": "count", "files": [], "max_offsets": -1},
     {"id": 1, "op": "count", "files": [], "ordered": "yes"},
+    {"id": 1, "op": "count", "files": [], "context": 101},
+    {"id": 1, "op": "count", "files": [], "iter": 0},
+    {"id": 1, "op": "count", "files": [], "iter": 100000001},
+    {"id": 1, "op": "count", "files": [], "keys": "k"},
+    {"id": 1, "op": "count", "files": [], "max_offsets": 2147483648},
+    {"id": 1, "op": 7},
+    {"id": 1, "op": "cancel", "target": 1.5},
+    {"id": 1, "op": "unlock", "name": "", "cipher": "plain"},
     {"id": 1, "op": "unlock", "name": "d", "secret": "x"},  # cipher is required
     {"id": 1, "op": "forget"},
     {"id": 1, "op": "cancel"},
@@ -74,6 +85,10 @@ GOOD_RESPONSES = [
      "cancelled": False},
     {"id": 4, "type": "done", "files": 0, "failed": 0, "skipped": 2, "counts": [], "words": 0, "elapsed_us": 1,
      "cancelled": True},
+    {"id": 4, "type": "file", "index": 0, "path": "a", "counts": [1], "bytes": 1, "cached": False,
+     "cipher": "fernet"},  # "cipher": "auto"
+    {"id": 4, "type": "file", "index": 1, "path": "b", "error": {"code": "decrypt_failed", "message": "x"},
+     "cipher": "age"},
     {"id": None, "type": "error", "code": "bad_msgpack", "message": "not one MessagePack value"},
     {"id": 9, "type": "error", "code": "unknown_op", "message": "unknown op 'launch'"},
 ]
@@ -88,6 +103,8 @@ BAD_RESPONSES = [
      "error": {"code": "not_found", "message": "x"}},  # both shapes at once
     {"id": 4, "type": "done", "files": 1, "failed": 0, "skipped": 0, "counts": [1], "cancelled": False},
     {"id": 1, "type": "error", "code": "oops", "message": "x"},
+    {"id": 4, "type": "file", "index": 0, "path": "a", "counts": [1], "bytes": 1, "cached": False, "cipher": None},
+    {"id": 4, "type": "file", "index": 0, "path": "a", "counts": [1], "bytes": 1, "cached": False, "ciphers": "x"},
     {"id": 1, "type": "hello", "protocol": 2, "server": "cryptcount", "version": "1", "ciphers": [], "ops": [],
      "workers": 1, "max_frame": 1},
 ]
@@ -173,3 +190,37 @@ def test_golden_requests_match_schema(case):
             continue  # sent malformed on purpose
         errors = sorted(REQUEST.iter_errors(request), key=str)
         assert not errors, f"{case.name}/request.jsonl line {n}: {errors[0].message}"
+
+
+# --- schema_check.py, the check every suite runs on the responses it reads --------------------
+
+import sys  # noqa: E402
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import schema_check  # noqa: E402
+
+STAND_IN_CASES = GOOD_RESPONSES + BAD_RESPONSES + [
+    {"id": 4, "type": "file", "index": 0, "path": {"$bin": "not base64"}, "counts": [1], "bytes": 1, "cached": False},
+    {"id": 4, "type": "file", "index": 0, "path": "a", "counts": [1, -7], "bytes": 1, "cached": False},
+    {"id": 4, "type": "file", "index": 0, "path": "a", "counts": [5, 9, 1, 0], "bytes": 123456, "cached": False,
+     "offsets": [[1, 2], [3, -1]], "truncated": False},
+    {"id": 4, "type": "files", "results": []},
+    {"id": 4, "type": "files", "results": [{"id": 4, "type": "file", "index": 0, "path": "a", "counts": [1],
+                                            "bytes": 1, "cached": False, "cipher": 5}]},
+    {"id": 1, "type": "hello", "protocol": 1, "server": "cryptcount", "version": "1", "ciphers": [], "ops": [],
+     "workers": 0, "max_frame": 1},
+    {"id": 2 ** 64 - 1, "type": "ok"},
+]
+
+
+@pytest.mark.parametrize("line", STAND_IN_CASES, ids=lambda v: json.dumps(v)[:60])
+def test_the_stand_in_is_valid_exactly_when_the_response_is(line):
+    assert (not schema_check.response_errors(line, rendered=True)) == RESPONSE.is_valid(line)
+
+
+def test_python_values_are_rendered_as_json_lines():
+    value = {"id": "x", "type": "file", "index": 0, "path": b"\xff", "counts": [1], "bytes": 1, "cached": False}
+    assert schema_check.to_json_lines(value)["path"] == {"$bin": "/w=="}
+    assert schema_check.to_json_lines(b"\xff".decode("utf-8", "surrogateescape")) == {"$str": "/w=="}
+    assert not schema_check.response_errors(value)
+    assert schema_check.response_errors({**value, "cipher": None})

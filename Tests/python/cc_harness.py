@@ -11,9 +11,13 @@ import struct
 import subprocess
 import time
 
+import sys
+
 import msgpack
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "Tests", "Golden"))
+from schema_check import check_response  # noqa: E402  (every response read is schema-checked)
 TERMINAL = {"hello", "ok", "stats", "done", "error"}
 
 
@@ -128,7 +132,9 @@ class Serve:
         p = self.pos + 4
         payload = bytes(self.buf[p : p + n])
         self.pos = p + n
-        return msgpack.unpackb(payload, raw=False, strict_map_key=False)
+        response = msgpack.unpackb(payload, raw=False, strict_map_key=False)
+        check_response(response)
+        return response
 
     def until_terminal(self, rid, timeout=60):
         """Responses up to and including the terminal one for `rid`."""

@@ -11,6 +11,9 @@ import time
 import msgpack
 import pytest
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Golden"))
+from schema_check import check_response  # noqa: E402  (every response read is schema-checked)
+
 BIN = os.environ.get("CRYPTCOUNT_BIN", "")
 if not BIN or not os.access(BIN, os.X_OK):
     pytest.skip("set CRYPTCOUNT_BIN to the built cryptcount binary (make test does)", allow_module_level=True)
@@ -55,7 +58,9 @@ class Serve:
         if len(h) < 4:
             return None
         (n,) = struct.unpack(">I", h)
-        return msgpack.unpackb(self.p.stdout.read(n), raw=False)
+        response = msgpack.unpackb(self.p.stdout.read(n), raw=False)
+        check_response(response)
+        return response
 
     def until_terminal(self, rid):
         out = []

@@ -3,8 +3,12 @@
 import os
 import pathlib
 import shutil
+import struct
 import subprocess
+import sys
+import tempfile
 
+import msgpack
 import pytest
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -16,9 +20,38 @@ pytestmark = pytest.mark.skipif(not BINARY.exists(), reason=f"{BINARY} not built
 
 
 def run(args, stdin, cwd):
-    env = {**os.environ, "CRYPTCOUNT": str(BINARY)}
-    return subprocess.run(["bash", str(SCRIPT), *args], input=stdin, capture_output=True, cwd=cwd, env=env,
-                          timeout=60)
+    # The script runs "$CRYPTCOUNT serve" in its pipeline; a wrapper tees what serve writes, so
+    # every response of the session is checked against protocol/schema.json as well.
+    tapdir = pathlib.Path(tempfile.mkdtemp(prefix="cryptcount-tap-"))
+    tap = tapdir / "responses"
+    wrapper = tapdir / "cryptcount"
+    wrapper.write_text(
+        "#!/usr/bin/env bash\nset -o pipefail\n"
+        f'if [ "$1" = serve ]; then "{BINARY}" "$@" | tee -a "{tap}"; exit; fi\n'
+        f'exec "{BINARY}" "$@"\n')
+    wrapper.chmod(0o755)
+    env = {**os.environ, "CRYPTCOUNT": str(wrapper)}
+    try:
+        r = subprocess.run(["bash", str(SCRIPT), *args], input=stdin, capture_output=True, cwd=cwd, env=env,
+                           timeout=60)
+        check_responses(tap.read_bytes() if tap.exists() else b"")
+    finally:
+        shutil.rmtree(tapdir, ignore_errors=True)
+    return r
+
+
+def check_responses(data):
+    """Every frame serve wrote is one response valid under protocol/schema.json."""
+    sys.path.insert(0, str(ROOT / "Tests" / "Golden"))
+    from schema_check import check_response
+
+    pos = 0
+    while pos < len(data):
+        assert pos + 4 <= len(data), "serve's output ended inside a frame header"
+        (n,) = struct.unpack_from(">I", data, pos)
+        assert pos + 4 + n <= len(data), "serve's output ended inside a frame"
+        check_response(msgpack.unpackb(data[pos + 4:pos + 4 + n], raw=False, unicode_errors="surrogateescape"))
+        pos += 4 + n
 
 
 @pytest.fixture
@@ -78,3 +111,20 @@ def test_ignore_case_and_whole_word(diary):
     assert r.stdout.decode().splitlines() == ["cat\tday1.bio\t1", "cat\tday2.bio\t2", "cat\tTOTAL\t3"]
     r = run(["-w", "day1.txt"], b"at\nsat\n", diary)
     assert r.stdout.decode().splitlines() == ["at\tTOTAL\t0", "sat\tday1.txt\t1", "sat\tTOTAL\t1"]
+
+
+@pytest.mark.parametrize("content", [b"hunter2\r\n", b"hunter2\n\n", b"hunter2\r", b"hunter2"])
+def test_secret_file_rule_matches_encrypt(tmp_path, content):
+    # One rule everywhere: less exactly one trailing \n or \r\n. A file encrypted with a secret
+    # file is searched with that same file, and the other spellings are different secrets.
+    (tmp_path / "key").write_bytes(content)
+    (tmp_path / "day.txt").write_bytes(b"the cat sat on the cat mat\n")
+    subprocess.run([str(BINARY), "encrypt", "--cipher", "biographer", "--secret-file", "key", "day.txt", "day.bio"],
+                   cwd=tmp_path, check=True)
+    r = run(["-c", "biographer", "-k", "key", "day.bio"], b"cat\n", tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().splitlines() == ["cat\tday.bio\t2", "cat\tTOTAL\t2"]
+    stripped = content[:-2] if content.endswith(b"\r\n") else content[:-1] if content.endswith(b"\n") else content
+    (tmp_path / "other").write_bytes(stripped + b"x\n")
+    r = run(["-c", "biographer", "-k", "other", "day.bio"], b"cat\n", tmp_path)
+    assert r.stdout.decode().splitlines()[-1] != "cat\tTOTAL\t2"

@@ -7,25 +7,25 @@
 #endif
 
 /// Secret material in memory of its own, written once and zeroed when the last reference goes
-/// (after `forget`, once no request in flight uses the key). Never printed: its description
-/// is a placeholder, so a stray interpolation cannot leak it.
-public final class SecretBytes: @unchecked Sendable, Equatable, CustomStringConvertible, CustomDebugStringConvertible {
+/// (after `forget`, once no request in flight uses the key). The memory comes from
+/// `SecureMemory`: out of core dumps, and locked in RAM under `--lock-memory`. Never printed:
+/// its description is a placeholder, so a stray interpolation cannot leak it.
+public final class SecretBytes: @unchecked Sendable, Equatable, CustomStringConvertible,
+    CustomDebugStringConvertible
+{
     // Immutable after init; only deinit writes again, when nothing else can read.
-    private let storage: UnsafeMutableBufferPointer<UInt8>
+    private let block: SecureMemory.Block
+    private var storage: UnsafeMutableRawBufferPointer { block.bytes }
 
     public init<C: Collection>(_ bytes: C) where C.Element == UInt8 {
-        storage = .allocate(capacity: max(bytes.count, 1))
-        storage.initialize(repeating: 0)
-        _ = storage.initialize(from: bytes)
-        count = bytes.count
+        let n = bytes.count
+        block = SecureMemory.allocate(n)  // zeroed, at least n bytes
+        _ = UnsafeMutableBufferPointer(rebasing: block.bytes.bindMemory(to: UInt8.self)[0..<n]).initialize(from: bytes)
+        count = n
     }
 
     deinit {
-        // A volatile-style wipe: memset_s is not on Linux, and this loop writes through a pointer
-        // that escapes, which the optimiser keeps.
-        for i in 0..<storage.count { storage[i] = 0 }
-        withExtendedLifetime(storage) {}
-        storage.deallocate()
+        SecureMemory.free(block)  // zeroes it first
     }
 
     public let count: Int
@@ -33,7 +33,7 @@ public final class SecretBytes: @unchecked Sendable, Equatable, CustomStringConv
 
     /// Read access to the bytes.
     public func withBytes<R, E: Error>(_ body: (UnsafeBufferPointer<UInt8>) throws(E) -> R) throws(E) -> R {
-        try body(UnsafeBufferPointer(start: storage.baseAddress, count: count))
+        try body(UnsafeBufferPointer(start: storage.baseAddress?.assumingMemoryBound(to: UInt8.self), count: count))
     }
 
     /// A copy, for APIs that want an array (e.g. swift-crypto's SymmetricKey); keep it short-lived.

@@ -1,7 +1,8 @@
 /// What happened to one file of a `count` request.
 public enum FileOutcome: Sendable {
     case counted(CountedFile)
-    case failed(FileErrorCode, String)
+    /// `cipher`: for `"cipher": "auto"`, what the file was sniffed as, once it was.
+    case failed(FileErrorCode, String, cipher: String? = nil)
 }
 
 public struct CountedFile: Sendable {
@@ -12,6 +13,14 @@ public struct CountedFile: Sendable {
     public var cached: Bool
     /// The cipher used, reported for `"cipher": "auto"` only.
     public var cipher: String?
+}
+
+extension FileOutcome {
+    /// The outcome, a failure saying which cipher `auto` chose for the file.
+    func sniffed(as cipher: String) -> FileOutcome {
+        if case .failed(let code, let message, _) = self { return .failed(code, message, cipher: cipher) }
+        return self
+    }
 }
 
 /// How a request's files are decrypted.

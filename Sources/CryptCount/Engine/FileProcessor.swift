@@ -196,7 +196,9 @@ final class FileProcessor {
         let key: UnlockedKey
         if let kind {
             guard let k = keys.first(where: { $0.kind == kind }) else {
-                return .failed(.decryptFailed, "the file looks like \(kind.name), but no \(kind.name) key was given")
+                return .failed(
+                    .decryptFailed, "the file looks like \(kind.name), but no \(kind.name) key was given",
+                    cipher: kind.name)
             }
             key = k
         } else {
@@ -210,6 +212,7 @@ final class FileProcessor {
             return .counted(CountedFile(result: result, bytes: hit.plaintext.count, cached: true, cipher: hit.cipher))
         }
         return decryptAndCount(fd: fd, identity: identity, key: key, plan: plan, reportCipher: true)
+            .sniffed(as: key.cipherName)
     }
 
     /// Reads the whole file into `input`. Fails with too_large past `limit` (checked while
@@ -270,7 +273,9 @@ final class FileProcessor {
             stats.addPlain(plain.count)
             let result = plain.withUnsafeBytes { plan.count($0) }
             // A file that changed size while read is not cached under its old identity.
-            if cacheable && total == size { cache.insert(cacheKey, .init(plaintext: plain, cipher: key.cipherName)) }
+            if cacheable && total == size {
+                plain.withUnsafeBytes { cache.insert(cacheKey, plaintext: $0, cipher: key.cipherName) }
+            }
             return .counted(CountedFile(result: result, bytes: plain.count, cached: false, cipher: cipher))
         }
         if key.identity == .plain && size <= Self.wholePlainLimit {
@@ -286,11 +291,12 @@ final class FileProcessor {
                 return .failed(f.code, f.message)
             }
         }
-        return streamAndCount(fd: fd, key: key, plan: plan, cacheKey: cacheable ? cacheKey : nil, cipher: cipher)
+        return streamAndCount(
+            fd: fd, key: key, plan: plan, cacheKey: cacheable ? cacheKey : nil, sizeHint: size, cipher: cipher)
     }
 
     private func streamAndCount(
-        fd: Int32, key: UnlockedKey, plan: SearchPlan, cacheKey: PlaintextCache.Key?, cipher: String?
+        fd: Int32, key: UnlockedKey, plan: SearchPlan, cacheKey: PlaintextCache.Key?, sizeHint: Int, cipher: String?
     )
         -> FileOutcome
     {
@@ -298,13 +304,26 @@ final class FileProcessor {
         var decryptor = key.key.makeStreamDecryptor()
         var scanner = plan.makeScanner()
         var plainBytes = 0
-        var keep: [UInt8]? = cacheKey == nil ? nil : []
         let keepLimit = cache.maxEntryBytes
+        var keep: [UInt8]? = nil
+        if cacheKey != nil {
+            // Room for the whole plaintext up front (within the entry limit), so growing leaves
+            // no unwiped copies behind in freed memory.
+            keep = []
+            keep?.reserveCapacity(min(sizeHint, keepLimit))
+        }
+        // Ours alone (never shared), so zeroing it in place is safe; done on every way out.
+        defer { Self.wipe(&keep) }
         let sink: (UnsafeRawBufferPointer) -> Void = { chunk in
             plainBytes += chunk.count
             scanner.feed(chunk)
             if keep != nil {
-                if plainBytes <= keepLimit { keep?.append(contentsOf: chunk) } else { keep = nil }
+                if plainBytes <= keepLimit {
+                    keep?.append(contentsOf: chunk)
+                } else {
+                    Self.wipe(&keep)
+                    keep = nil
+                }
             }
         }
         let chunk = UnsafeMutableRawBufferPointer(rebasing: input[0..<Self.chunkSize])
@@ -329,8 +348,15 @@ final class FileProcessor {
         }
         stats.addPlain(plainBytes)
         let result = scanner.finish()
-        if let cacheKey, let keep { cache.insert(cacheKey, .init(plaintext: keep, cipher: key.cipherName)) }
+        if let cacheKey, keep != nil {
+            keep?.withUnsafeBytes { cache.insert(cacheKey, plaintext: $0, cipher: key.cipherName) }
+        }
         return .counted(CountedFile(result: result, bytes: plainBytes, cached: false, cipher: cipher))
+    }
+
+    /// Zeroes a plaintext copy this worker alone holds.
+    private static func wipe(_ bytes: inout [UInt8]?) {
+        bytes?.withUnsafeMutableBytes { if let p = $0.baseAddress { explicit_bzero(p, $0.count) } }
     }
 
     static func outcome(for failure: CipherFailure) -> FileOutcome {
@@ -352,7 +378,7 @@ struct FileFailure: Error {
     }
 
     init(outcome: FileOutcome) {
-        if case .failed(let c, let m) = outcome {
+        if case .failed(let c, let m, _) = outcome {
             code = c
             message = m
         } else {

@@ -134,8 +134,8 @@ public final class ResponseEncoder {
         -> [UInt8]
     {
         switch outcome {
-        case .failed(let code, let message):
-            begin(id, type: "file", fields: 3)
+        case .failed(let code, let message, let cipher):
+            begin(id, type: "file", fields: cipher == nil ? 3 : 4)
             w.pack("index")
             w.pack(index)
             packPath(path)
@@ -145,6 +145,10 @@ public final class ResponseEncoder {
             w.pack(code.rawValue)
             w.pack("message")
             w.pack(message)
+            if let cipher {
+                w.pack("cipher")
+                w.pack(cipher)
+            }
             return w.frameBytes()
         case .counted(let f):
             var result = f.result

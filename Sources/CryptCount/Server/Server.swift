@@ -279,8 +279,24 @@ public final class Server: CountObserver, @unchecked Sendable {
                     .badRequest, "\"cipher\": \"auto\" takes unlocked keys (\"keys\"), not a secret", id: id)
             }
             var list: [UnlockedKey] = []
-            if let name = sel.keyName { list.append(try namedKey(name, id: id)) }
-            for name in sel.keyNames ?? [] { list.append(try namedKey(name, id: id)) }
+            for name in (sel.keyName.map { [$0] } ?? []) + (sel.keyNames ?? []) {
+                let key = try namedKey(name, id: id)
+                // A key auto can never pick (its files cannot be recognised) is a mistake to report.
+                guard key.kind == .plain || key.kind.canBeSniffed else {
+                    throw RequestError(
+                        .badRequest,
+                        "key \"\(RequestDecoder.printable(name))\" is a \(key.cipherName) key; \"cipher\": \"auto\" cannot recognise \(key.cipherName) files: name the cipher",
+                        id: id)
+                }
+                // The request's options override each key's, as they do for a single key.
+                do throws(SecretError) {
+                    list.append(try key.applying(sel.options))
+                } catch {
+                    throw RequestError(
+                        .badRequest,
+                        "the options do not fit key \"\(RequestDecoder.printable(name))\": \(error.message)", id: id)
+                }
+            }
             return .auto(list)
         }
         if let name = sel.keyName {

@@ -9,7 +9,7 @@ from types import TracebackType
 from typing import Any, Dict, Generic, Iterable, List, Mapping, Optional, Sequence, Type, TypeVar, Union
 
 from ._query import CoprocessQuery, SyncQuery
-from ._session import Session
+from ._session import Death, Session
 from ._transport import Transport, find_binary
 from ._types import CountOptions, PathArg, TermArg, strip, unlock_request
 from .errors import CryptCountError, ProtocolError
@@ -75,7 +75,8 @@ class _Counting(Generic[Q]):
 class Coprocess(_Counting[CountQuery]):
     """One `cryptcount serve` child, shared safely by any number of threads.
 
-    ``binary``: the executable (default: $CRYPTCOUNT_BIN, else `cryptcount` on PATH).
+    ``binary``: the executable (default: $CRYPTCOUNT_BIN, else the one bundled in
+    the package, else `cryptcount` on PATH).
     ``workers``: passed as ``--workers N``. ``args``: further `serve` options
     (e.g. ``("--cache-mb", "64", "--allow-root", "/data")``).
     """
@@ -142,6 +143,9 @@ class Coprocess(_Counting[CountQuery]):
         self._closed = True
         session = self._session
         proc = self._transport.proc
+        # Queries still running end with CoprocessDied (not the summary of the cancel that
+        # follows), on every later call, once the coprocess has exited.
+        orphaned = session.take_sinks(set(session.active_counts))
         if not session.dead:
             for rid in list(session.active_counts):
                 session.send_nowait({"op": "cancel", "target": rid})
@@ -161,6 +165,11 @@ class Coprocess(_Counting[CountQuery]):
                 proc.kill()
                 proc.wait()
         session.join(2.0)
+        for sink in orphaned:
+            try:
+                sink(Death(session.died()))
+            except Exception:
+                pass
 
     def __enter__(self) -> "Coprocess":
         return self

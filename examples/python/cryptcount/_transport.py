@@ -20,8 +20,20 @@ DEFAULT_MAX_FRAME = 16 * 1024 * 1024
 _READ_CHUNK = 256 * 1024
 
 
+# Where a platform wheel puts the executable it carries (absent in the pure-Python install).
+BUNDLED_BINARY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_bin", "cryptcount")
+
+
+def bundled_binary() -> Optional[str]:
+    """The executable bundled in this package, if it carries one."""
+    if os.path.isfile(BUNDLED_BINARY) and os.access(BUNDLED_BINARY, os.X_OK):
+        return BUNDLED_BINARY
+    return None
+
+
 def find_binary(binary: Union[str, "os.PathLike[str]", None] = None) -> str:
-    """The executable to run: ``binary`` if given, else $CRYPTCOUNT_BIN, else `cryptcount` on PATH."""
+    """The executable to run: ``binary`` if given, else $CRYPTCOUNT_BIN, else the one bundled in
+    the package (platform wheels), else `cryptcount` on PATH."""
     if binary is not None:
         candidate = os.fspath(binary)
         where = "the binary argument"
@@ -29,11 +41,11 @@ def find_binary(binary: Union[str, "os.PathLike[str]", None] = None) -> str:
         candidate = os.environ["CRYPTCOUNT_BIN"]
         where = "$CRYPTCOUNT_BIN"
     else:
-        found = shutil.which("cryptcount")
+        found = bundled_binary() or shutil.which("cryptcount")
         if found is None:
             raise BinaryNotFound(
                 "cannot find the cryptcount executable: pass binary=..., set $CRYPTCOUNT_BIN, "
-                "or put `cryptcount` on PATH"
+                "install the platform wheel (which carries it), or put `cryptcount` on PATH"
             )
         return found
     # A bare name (no slash) is looked up on PATH, like a shell would.

@@ -79,6 +79,18 @@ def wire_path(path: PathArg) -> Union[str, bytes]:
     raise TypeError(f"a path must be str, bytes or os.PathLike, not {type(path).__name__}")
 
 
+def absolute_path(path: PathArg) -> Union[str, bytes]:
+    """The path the caller means: a relative one is joined to the caller's current directory at
+    the time of the call (the coprocess, or a Dask worker, has a working directory of its own).
+    Not normalised (``..`` after a symlink keeps its meaning); an empty path stays empty."""
+    p = os.fspath(path)
+    if isinstance(p, bytes):
+        return p if not p or os.path.isabs(p) else os.path.join(os.getcwdb(), p)
+    if isinstance(p, str):
+        return p if not p or os.path.isabs(p) else os.path.join(os.getcwd(), p)
+    raise TypeError(f"a path must be str, bytes or os.PathLike, not {type(path).__name__}")
+
+
 def wire_term(term: TermArg) -> Union[str, bytes]:
     if isinstance(term, str):
         try:
@@ -120,7 +132,8 @@ class CountOptions(NamedTuple):
         return f"CountOptions({shown})"
 
     def request(self, files: Iterable[PathArg], terms: Iterable[TermArg]) -> Tuple[Dict[str, Any], List[Any]]:
-        """The ``count`` request and the caller's original path objects, by index."""
+        """The ``count`` request and the caller's original path objects, by index (results report
+        those; the request carries them made absolute against the caller's current directory)."""
         if isinstance(files, (str, bytes)) or hasattr(files, "__fspath__"):
             raise TypeError("files must be a list of paths, not a single path")
         if isinstance(terms, (str, bytes)):
@@ -128,7 +141,7 @@ class CountOptions(NamedTuple):
         originals = list(files)
         msg: Dict[str, Any] = {
             "op": "count",
-            "files": [wire_path(p) for p in originals],
+            "files": [wire_path(absolute_path(p)) for p in originals],
             "terms": [wire_term(t) for t in terms],
         }
         # One line per option, explicit: this is the tiny-request path.

@@ -61,7 +61,7 @@ from ._sealing import Unlock as _Unlock
 from ._sealing import seal_query_keys
 from ._sealing import token as _token
 from ._transport import find_binary
-from ._types import PathArg, TermArg, wire_path, wire_term
+from ._types import PathArg, TermArg, absolute_path, wire_path, wire_term
 from .errors import BinaryNotFound
 
 __all__ = [
@@ -115,13 +115,8 @@ def forget_on_cluster(client: Client, key_name: str, name: str = PLUGIN_NAME) ->
 
 
 def _absolute(path: PathArg) -> Union[str, bytes]:
-    # Workers have their own working directories: relative paths are taken from the client's.
-    p = os.fspath(path)
-    if isinstance(p, bytes):
-        return wire_path(p if os.path.isabs(p) else os.path.join(os.getcwdb(), p))
-    if isinstance(p, str):
-        return wire_path(p if os.path.isabs(p) else os.path.join(os.getcwd(), p))
-    raise TypeError(f"a path must be str, bytes or os.PathLike, not {type(path).__name__}")
+    # Workers have their own working directories: relative paths are the client's, at call time.
+    return wire_path(absolute_path(path))
 
 
 def count_on_cluster(

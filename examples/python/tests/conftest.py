@@ -17,6 +17,44 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _cc_support import make_text  # noqa: E402
 from cryptcount import Coprocess, biographer  # noqa: E402
+import cryptcount._session as _session  # noqa: E402
+
+# In this repository, every response the driver reads in these tests is checked against
+# protocol/schema.json (Tests/Golden/schema_check.py): a response field the schema does not
+# allow fails the test that received it. Outside the repository (the package copied alone)
+# there is no schema to check against.
+_SCHEMA_CHECK = Path(__file__).resolve().parents[3] / "Tests" / "Golden" / "schema_check.py"
+if _SCHEMA_CHECK.is_file():
+    sys.path.insert(0, str(_SCHEMA_CHECK.parent))
+    from schema_check import response_errors  # noqa: E402
+else:
+    response_errors = None
+
+
+@pytest.fixture(autouse=True)
+def responses_match_schema(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Wraps the driver's frame decoder; the test fails if any response broke the schema.
+
+    (Checked on the reader thread, reported at teardown: an exception there would only
+    kill the coprocess and hide the cause.)
+    """
+    if response_errors is None:
+        yield
+        return
+    problems: List[str] = []
+    unpack = _session.unpack
+
+    def checked(payload: bytes) -> object:
+        value = unpack(payload)
+        try:
+            problems.extend(response_errors(value))
+        except Exception as exc:  # never let the check itself break the reader
+            problems.append(f"schema check failed: {exc!r}")
+        return value
+
+    monkeypatch.setattr(_session, "unpack", checked)
+    yield
+    assert not problems, "responses that do not match protocol/schema.json:\n" + "\n".join(problems[:5])
 
 def _find_binary() -> str:
     env = os.environ.get("CRYPTCOUNT_BIN")

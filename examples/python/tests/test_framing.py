@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cryptcount import BinaryNotFound, ProtocolError
+from cryptcount import BinaryNotFound, ProtocolError, _transport
 from cryptcount._stream import pack, unpack
 from cryptcount._transport import FrameDecoder, TailBuffer, encode_frame, find_binary
 from cryptcount._types import wire_path
@@ -71,7 +71,15 @@ def test_find_binary_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     other.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delenv("CRYPTCOUNT_BIN", raising=False)
+    monkeypatch.setattr(_transport, "BUNDLED_BINARY", str(tmp_path / "_bin" / "cryptcount"))
     assert find_binary() == str(exe)  # PATH
+    bundled = tmp_path / "_bin" / "cryptcount"
+    bundled.parent.mkdir()
+    bundled.write_text("#!/bin/sh\n")
+    bundled.chmod(0o644)
+    assert find_binary() == str(exe)  # a bundled file that is not executable is skipped
+    bundled.chmod(0o755)
+    assert find_binary() == str(bundled)  # the bundled binary before PATH
     monkeypatch.setenv("CRYPTCOUNT_BIN", str(other))
     assert find_binary() == str(other)  # $CRYPTCOUNT_BIN before PATH
     assert find_binary(exe) == str(exe)  # the argument before both
@@ -79,6 +87,7 @@ def test_find_binary_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     with pytest.raises(BinaryNotFound):
         find_binary()
     monkeypatch.delenv("CRYPTCOUNT_BIN")
+    bundled.unlink()
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(BinaryNotFound):
         find_binary()

@@ -280,3 +280,21 @@ def test_busy_is_a_request_error(binary: str, big_corpus: List[Path]) -> None:
                 second.wait()
             assert e.value.code == "busy"
             assert first.summary.files == len(big_corpus)
+
+
+def test_auto_says_which_cipher_it_recognised_also_for_failed_files(cc: Coprocess, tmp_path: Path) -> None:
+    from cryptography.fernet import Fernet
+
+    key = Fernet.generate_key()
+    (tmp_path / "a.token").write_bytes(Fernet(key).encrypt(b"rain and rain"))
+    (tmp_path / "b.enc").write_bytes(b"Salted__" + bytes(24))  # openssl, and no openssl key given
+    (tmp_path / "c.txt").write_bytes(b"rain")
+    cc.unlock("f", cipher="fernet", secret=key)
+    names = ["a.token", "b.enc", "c.txt", "missing"]
+    results = list(cc.count([tmp_path / n for n in names], ["rain"], cipher="auto", keys=["f"], ordered=True))
+    assert [(r.cipher, r.counts if r.ok else r.error.code) for r in results] == [
+        ("fernet", [2]),
+        ("openssl", "decrypt_failed"),
+        ("plain", [1]),
+        (None, "not_found"),
+    ]
