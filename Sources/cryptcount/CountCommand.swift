@@ -115,10 +115,10 @@ struct CountCommand: ParsableCommand {
         }
 
         let pool = WorkerPool(config: config)
-        let printer = CountPrinter(terms: terms, json: json, words: words, total: files.count)
+        let printer = CountPrinter(files: files, terms: terms, json: json, words: words)
         let job = CountJob(
             id: .number(1), files: files.map { WireBytes($0, isBinary: false) }, plan: plan, keys: keys, ordered: true,
-            observer: printer)
+            sink: printer)
         pool.start()
         _ = pool.submit(job)
         let failed = printer.wait()
@@ -177,14 +177,16 @@ enum FileWalker {
     }
 }
 
-/// Receives results in input order and prints them.
-final class CountPrinter: CountObserver, @unchecked Sendable {
+/// Receives results (from any worker, in any order) and prints them in input order.
+final class CountPrinter: CountSink, @unchecked Sendable {
+    let files: [[UInt8]]
     let terms: [String]
     let json: Bool
     let words: Bool
     let total: Int
     private let monitor = Monitor()
     private var rows: [(path: String, outcome: FileOutcome)] = []
+    private var pending = InOrder<FileOutcome>()
     private var finished = false
     private var failed = 0
     private var seen = 0
@@ -192,33 +194,39 @@ final class CountPrinter: CountObserver, @unchecked Sendable {
     private let started = monotonicMicros()
     private var lastProgress: UInt64 = 0
 
-    init(terms: [String], json: Bool, words: Bool, total: Int) {
+    init(files: [[UInt8]], terms: [String], json: Bool, words: Bool) {
+        self.files = files
         self.terms = terms
         self.json = json
         self.words = words
-        self.total = total
+        self.total = files.count
         self.progress = isatty(2) != 0
     }
 
-    func fileFinished(_ job: CountJob, index: Int, outcome: FileOutcome, worker: Int) {
-        let path = String(decoding: job.files[index].bytes, as: UTF8.self)
+    func fileFinished(index: Int, outcome: FileOutcome) {
+        guard index < files.count else { return }
         monitor.withLock {
-            seen += 1
-            if case .failed(let code, let message) = outcome {
-                failed += 1
-                clearProgress()
-                Self.writeErr("cryptcount count: \(path): \(code.rawValue): \(message)\n")
-            }
-            if json {
-                Self.writeOut(jsonLine(path: path, outcome: outcome))
-            } else {
-                rows.append((path, outcome))
-            }
-            showProgress()
+            pending.add(index, outcome) { i, ready in show(path: String(decoding: files[i], as: UTF8.self), ready) }
         }
     }
 
-    func jobFinished(_ job: CountJob, summary: CountSummary, worker: Int) {
+    /// With the monitor held, in input order.
+    private func show(path: String, _ outcome: FileOutcome) {
+        seen += 1
+        if case .failed(let code, let message) = outcome {
+            failed += 1
+            clearProgress()
+            Self.writeErr("cryptcount count: \(path): \(code.rawValue): \(message)\n")
+        }
+        if json {
+            Self.writeOut(jsonLine(path: path, outcome: outcome))
+        } else {
+            rows.append((path, outcome))
+        }
+        showProgress()
+    }
+
+    func jobFinished(_ summary: CountSummary) {
         monitor.withLock {
             clearProgress()
             if !json { Self.writeOut(table(summary)) }

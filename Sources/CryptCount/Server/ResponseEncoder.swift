@@ -206,6 +206,14 @@ public final class ResponseEncoder {
         return w.frameBytes()
     }
 
+    /// Most payload bytes of packed `file` maps that one `files` frame for `id` can carry within
+    /// `maxFrame` (the frame's own fields take the rest).
+    public static func filesRoom(_ id: RequestID, maxFrame: Int) -> Int {
+        var idBytes = 9
+        if case .text(let t) = id { idBytes = t.count + 5 }
+        return maxFrame - 64 - idBytes
+    }
+
     /// A `files` frame: `count` file responses (their packed maps, concatenated) in one frame.
     public func files(_ id: RequestID, count: Int, payloads: [UInt8]) -> [UInt8] {
         begin(id, type: "files", fields: 1)
