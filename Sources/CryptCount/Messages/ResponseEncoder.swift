@@ -1,25 +1,44 @@
-/// Encodes responses as frames. One encoder per thread (it reuses its buffer).
+/// Encodes responses as frames. One encoder per thread (it reuses its buffer). Map sizes are
+/// counted as fields are packed (`map`, `field`), never written by hand.
 public final class ResponseEncoder {
     private let w = MessagePackWriter()
     public let maxFrame: Int
+    /// Fields packed so far in the innermost open map.
+    private var fields = 0
 
     public init(maxFrame: Int) { self.maxFrame = maxFrame }
 
-    private func packID(_ id: RequestID?) {
-        w.pack("id")
-        switch id {
-        case .none: w.packNil()
-        case .number(let n)?: w.pack(n)
-        case .text(let t)?: w.packString(t)
-        }
+    /// A map holding the fields `body` packs.
+    private func map(_ body: () -> Void) {
+        let outer = fields
+        fields = 0
+        let header = w.beginMap()
+        body()
+        w.endMap(at: header, count: fields)
+        fields = outer
     }
 
-    private func begin(_ id: RequestID?, type: String, fields: Int) {
+    /// The key of one field of the open map (its value follows).
+    private func field(_ key: String) {
+        fields += 1
+        w.pack(key)
+    }
+
+    /// One response frame: `id`, `type`, then what `body` packs.
+    private func frame(_ id: RequestID?, type: String, _ body: () -> Void = {}) -> [UInt8] {
         w.reset()
-        w.packMapHeader(fields + 2)
-        packID(id)
-        w.pack("type")
-        w.pack(type)
+        map {
+            field("id")
+            switch id {
+            case .none: w.packNil()
+            case .number(let n)?: w.pack(n)
+            case .text(let t)?: w.packString(t)
+            }
+            field("type")
+            w.pack(type)
+            body()
+        }
+        return w.frameBytes()
     }
 
     private func packInts(_ values: [Int]) {
@@ -27,18 +46,15 @@ public final class ResponseEncoder {
         for v in values { w.pack(v) }
     }
 
-    public func ok(_ id: RequestID?) -> [UInt8] {
-        begin(id, type: "ok", fields: 0)
-        return w.frameBytes()
-    }
+    public func ok(_ id: RequestID?) -> [UInt8] { frame(id, type: "ok") }
 
     public func error(_ id: RequestID?, _ code: String, _ message: String) -> [UInt8] {
-        begin(id, type: "error", fields: 2)
-        w.pack("code")
-        w.pack(code)
-        w.pack("message")
-        w.pack(message)
-        return w.frameBytes()
+        frame(id, type: "error") {
+            field("code")
+            w.pack(code)
+            field("message")
+            w.pack(message)
+        }
     }
 
     public func error(_ e: RequestError) -> [UInt8] { error(e.id, e.code.rawValue, e.message) }
@@ -53,28 +69,28 @@ public final class ResponseEncoder {
     }
 
     public func hello(_ id: RequestID, _ info: HelloInfo) -> [UInt8] {
-        begin(id, type: "hello", fields: 9)
-        w.pack("protocol")
-        w.pack(CryptCountVersion.protocolVersion)
-        w.pack("server")
-        w.pack("cryptcount")
-        w.pack("version")
-        w.pack(CryptCountVersion.string)
-        w.pack("ciphers")
-        w.packArrayHeader(info.ciphers.count)
-        for c in info.ciphers { w.pack(c) }
-        w.pack("ops")
-        w.packArrayHeader(info.ops.count)
-        for o in info.ops { w.pack(o) }
-        w.pack("workers")
-        w.pack(info.workers)
-        w.pack("max_frame")
-        w.pack(info.maxFrame)
-        w.pack("max_file_size")
-        w.pack(info.maxFileSize)
-        w.pack("cache_limit")
-        w.pack(info.cacheLimit)
-        return w.frameBytes()
+        frame(id, type: "hello") {
+            field("protocol")
+            w.pack(CryptCountVersion.protocolVersion)
+            field("server")
+            w.pack("cryptcount")
+            field("version")
+            w.pack(CryptCountVersion.string)
+            field("ciphers")
+            w.packArrayHeader(info.ciphers.count)
+            for c in info.ciphers { w.pack(c) }
+            field("ops")
+            w.packArrayHeader(info.ops.count)
+            for o in info.ops { w.pack(o) }
+            field("workers")
+            w.pack(info.workers)
+            field("max_frame")
+            w.pack(info.maxFrame)
+            field("max_file_size")
+            w.pack(info.maxFileSize)
+            field("cache_limit")
+            w.pack(info.cacheLimit)
+        }
     }
 
     public struct StatsInfo: Sendable {
@@ -91,42 +107,43 @@ public final class ResponseEncoder {
     }
 
     public func stats(_ id: RequestID, _ s: StatsInfo) -> [UInt8] {
-        begin(id, type: "stats", fields: 10)
-        w.pack("uptime_us")
-        w.pack(s.uptimeMicros)
-        w.pack("requests")
-        w.pack(s.requests)
-        w.pack("files")
-        w.pack(s.files)
-        w.pack("bytes_read")
-        w.pack(s.bytesRead)
-        w.pack("bytes_plain")
-        w.pack(s.bytesPlain)
-        w.pack("errors")
-        w.pack(s.errors)
-        w.pack("in_flight")
-        w.pack(s.inFlight)
-        w.pack("workers")
-        w.pack(s.workers)
-        w.pack("keys")
-        w.pack(s.keys)
-        w.pack("cache")
-        w.packMapHeader(5)
-        w.pack("entries")
-        w.pack(s.cache.entries)
-        w.pack("bytes")
-        w.pack(s.cache.bytes)
-        w.pack("limit")
-        w.pack(s.cache.limit)
-        w.pack("hits")
-        w.pack(s.cache.hits)
-        w.pack("misses")
-        w.pack(s.cache.misses)
-        return w.frameBytes()
+        frame(id, type: "stats") {
+            field("uptime_us")
+            w.pack(s.uptimeMicros)
+            field("requests")
+            w.pack(s.requests)
+            field("files")
+            w.pack(s.files)
+            field("bytes_read")
+            w.pack(s.bytesRead)
+            field("bytes_plain")
+            w.pack(s.bytesPlain)
+            field("errors")
+            w.pack(s.errors)
+            field("in_flight")
+            w.pack(s.inFlight)
+            field("workers")
+            w.pack(s.workers)
+            field("keys")
+            w.pack(s.keys)
+            field("cache")
+            map {
+                field("entries")
+                w.pack(s.cache.entries)
+                field("bytes")
+                w.pack(s.cache.bytes)
+                field("limit")
+                w.pack(s.cache.limit)
+                field("hits")
+                w.pack(s.cache.hits)
+                field("misses")
+                w.pack(s.cache.misses)
+            }
+        }
     }
 
     private func packPath(_ path: WireBytes) {
-        w.pack("path")
+        field("path")
         if path.isBinary { w.packBinary(path.bytes) } else { w.packString(path.bytes) }
     }
 
@@ -135,75 +152,71 @@ public final class ResponseEncoder {
     {
         switch outcome {
         case .failed(let code, let message):
-            begin(id, type: "file", fields: 3)
-            w.pack("index")
-            w.pack(index)
-            packPath(path)
-            w.pack("error")
-            w.packMapHeader(2)
-            w.pack("code")
-            w.pack(code.rawValue)
-            w.pack("message")
-            w.pack(message)
-            return w.frameBytes()
+            return frame(id, type: "file") {
+                field("index")
+                w.pack(index)
+                packPath(path)
+                field("error")
+                map {
+                    field("code")
+                    w.pack(code.rawValue)
+                    field("message")
+                    w.pack(message)
+                }
+            }
         case .counted(let f):
             var result = f.result
-            var frame = encodeCounted(id, index: index, path: path, file: f, result: result, options: options)
+            var encoded = encodeCounted(id, index: index, path: path, file: f, result: result, options: options)
             // Too big for one frame: halve the offsets (and snippets) until it fits.
-            while frame.count - 4 > maxFrame, let offsets = result.offsets, offsets.contains(where: { !$0.isEmpty }) {
+            while encoded.count - 4 > maxFrame, let offsets = result.offsets, offsets.contains(where: { !$0.isEmpty }) {
                 result.offsets = offsets.map { Array($0.prefix($0.count / 2)) }
                 if let snippets = result.snippets { result.snippets = snippets.map { Array($0.prefix($0.count / 2)) } }
                 result.truncated = true
-                frame = encodeCounted(id, index: index, path: path, file: f, result: result, options: options)
+                encoded = encodeCounted(id, index: index, path: path, file: f, result: result, options: options)
             }
-            return frame
+            return encoded
         }
     }
 
     private func encodeCounted(
         _ id: RequestID, index: Int, path: WireBytes, file f: CountedFile, result: SearchResult, options: SearchOptions
     ) -> [UInt8] {
-        var fields = 5
-        if result.words != nil { fields += 1 }
-        if result.offsets != nil { fields += 2 }  // offsets + truncated
-        if result.snippets != nil { fields += 1 }
-        if f.cipher != nil { fields += 1 }
-        begin(id, type: "file", fields: fields)
-        w.pack("index")
-        w.pack(index)
-        packPath(path)
-        w.pack("counts")
-        packInts(result.counts)
-        w.pack("bytes")
-        w.pack(f.bytes)
-        w.pack("cached")
-        w.pack(f.cached)
-        if let words = result.words {
-            w.pack("words")
-            w.pack(words)
-        }
-        if let offsets = result.offsets {
-            w.pack("offsets")
-            w.packArrayHeader(offsets.count)
-            for o in offsets { packInts(o) }
-        }
-        if let snippets = result.snippets {
-            w.pack("snippets")
-            w.packArrayHeader(snippets.count)
-            for list in snippets {
-                w.packArrayHeader(list.count)
-                for s in list { w.pack(s) }
+        frame(id, type: "file") {
+            field("index")
+            w.pack(index)
+            packPath(path)
+            field("counts")
+            packInts(result.counts)
+            field("bytes")
+            w.pack(f.bytes)
+            field("cached")
+            w.pack(f.cached)
+            if let words = result.words {
+                field("words")
+                w.pack(words)
+            }
+            if let offsets = result.offsets {
+                field("offsets")
+                w.packArrayHeader(offsets.count)
+                for o in offsets { packInts(o) }
+            }
+            if let snippets = result.snippets {
+                field("snippets")
+                w.packArrayHeader(snippets.count)
+                for list in snippets {
+                    w.packArrayHeader(list.count)
+                    for s in list { w.pack(s) }
+                }
+            }
+            if result.offsets != nil {
+                field("truncated")
+                w.pack(result.truncated)
+            }
+            if let cipher = f.cipher {
+                field("cipher")
+                w.pack(cipher)
             }
         }
-        if result.offsets != nil {
-            w.pack("truncated")
-            w.pack(result.truncated)
-        }
-        if let cipher = f.cipher {
-            w.pack("cipher")
-            w.pack(cipher)
-        }
-        return w.frameBytes()
     }
 
     /// Most payload bytes of packed `file` maps that one `files` frame for `id` can carry within
@@ -216,31 +229,31 @@ public final class ResponseEncoder {
 
     /// A `files` frame: `count` file responses (their packed maps, concatenated) in one frame.
     public func files(_ id: RequestID, count: Int, payloads: [UInt8]) -> [UInt8] {
-        begin(id, type: "files", fields: 1)
-        w.pack("results")
-        w.packArrayHeader(count)
-        w.appendPacked(payloads[...])
-        return w.frameBytes()
+        frame(id, type: "files") {
+            field("results")
+            w.packArrayHeader(count)
+            w.appendPacked(payloads[...])
+        }
     }
 
     public func done(_ id: RequestID, _ s: CountSummary) -> [UInt8] {
-        begin(id, type: "done", fields: s.words == nil ? 6 : 7)
-        w.pack("files")
-        w.pack(s.files)
-        w.pack("failed")
-        w.pack(s.failed)
-        w.pack("skipped")
-        w.pack(s.skipped)
-        w.pack("counts")
-        packInts(s.counts)
-        if let words = s.words {
-            w.pack("words")
-            w.pack(words)
+        frame(id, type: "done") {
+            field("files")
+            w.pack(s.files)
+            field("failed")
+            w.pack(s.failed)
+            field("skipped")
+            w.pack(s.skipped)
+            field("counts")
+            packInts(s.counts)
+            if let words = s.words {
+                field("words")
+                w.pack(words)
+            }
+            field("elapsed_us")
+            w.pack(s.elapsedMicros)
+            field("cancelled")
+            w.pack(s.cancelled)
         }
-        w.pack("elapsed_us")
-        w.pack(s.elapsedMicros)
-        w.pack("cancelled")
-        w.pack(s.cancelled)
-        return w.frameBytes()
     }
 }
