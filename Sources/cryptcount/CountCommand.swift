@@ -147,12 +147,9 @@ struct CountCommand: ParsableCommand {
 
         let pool = WorkerPool(config: config)
         let printer = CountPrinter(terms: terms, json: json, words: words, entries: walker.entries)
-        let files = walker.entries.compactMap { entry -> WireBytes? in
-            if case .file(let path) = entry { return WireBytes(path, isBinary: false) }
-            return nil
-        }
         let job = CountJob(
-            id: .number(1), files: files, plan: plan, keys: keys, ordered: true, observer: printer)
+            id: .number(1), files: printer.files.map { WireBytes($0, isBinary: false) }, plan: plan, keys: keys,
+            ordered: true, sink: printer)
         pool.start()
         _ = pool.submit(job)
         let failed = printer.wait()
@@ -318,8 +315,11 @@ struct FileWalker {
     }
 }
 
-/// Receives results in input order and prints them, merged with the walk's own failures.
-final class CountPrinter: CountObserver, @unchecked Sendable {
+/// Receives results (from any worker, in any order) and prints them in input order, merged with
+/// the walk's own failures.
+final class CountPrinter: CountSink, @unchecked Sendable {
+    /// The engine's files: the walk's file entries, in order.
+    let files: [[UInt8]]
     let terms: [String]
     let json: Bool
     let words: Bool
@@ -331,6 +331,7 @@ final class CountPrinter: CountObserver, @unchecked Sendable {
     private var nextSlot = 0
     private let monitor = Monitor()
     private var rows: [(path: [UInt8], outcome: FileOutcome)] = []
+    private var pending = InOrder<FileOutcome>()
     private var finished = false
     private var failed = 0
     private var seen = 0
@@ -349,19 +350,26 @@ final class CountPrinter: CountObserver, @unchecked Sendable {
             if case .file = entries[$0] { return true }
             return false
         }
+        self.files = entries.compactMap { entry in
+            if case .file(let path) = entry { return path }
+            return nil
+        }
         self.progress = isatty(2) != 0
     }
 
-    func fileFinished(_ job: CountJob, index: Int, outcome: FileOutcome, worker: Int) {
+    func fileFinished(index: Int, outcome: FileOutcome) {
+        guard index < files.count else { return }
         monitor.withLock {
-            let slot = index < slotOfFile.count ? slotOfFile[index] : entries.count
-            emitWalkFailures(upTo: slot)
-            emit(path: job.files[index].bytes, outcome: outcome)
-            nextSlot = slot + 1
+            pending.add(index, outcome) { i, ready in
+                let slot = slotOfFile[i]
+                emitWalkFailures(upTo: slot)
+                emit(path: files[i], outcome: ready)
+                nextSlot = slot + 1
+            }
         }
     }
 
-    func jobFinished(_ job: CountJob, summary: CountSummary, worker: Int) {
+    func jobFinished(_ summary: CountSummary) {
         monitor.withLock {
             emitWalkFailures(upTo: entries.count)
             clearProgress()

@@ -230,7 +230,7 @@ final class FileProcessor {
                 ensureInput(total + 1)
             }
             let asked = input.count - total
-            let n = Glibc.read(fd, input.baseAddress.map { $0 + total }, asked)
+            let n = retryOnEINTR { Glibc.read(fd, input.baseAddress.map { $0 + total }, asked) }
             if n > 0 {
                 total += n
                 stats.addRead(n)
@@ -240,7 +240,6 @@ final class FileProcessor {
                 continue
             }
             if n == 0 { break }
-            if errno == EINTR { continue }
             return .failure(FileFailure(outcome: Self.failure(forErrno: errno, what: "cannot read")))
         }
         if total > limit {
@@ -328,9 +327,8 @@ final class FileProcessor {
         }
         let chunk = UnsafeMutableRawBufferPointer(rebasing: input[0..<Self.chunkSize])
         while true {
-            let n = Glibc.read(fd, chunk.baseAddress, chunk.count)
+            let n = retryOnEINTR { Glibc.read(fd, chunk.baseAddress, chunk.count) }
             if n < 0 {
-                if errno == EINTR { continue }
                 return Self.failure(forErrno: errno, what: "cannot read")
             }
             if n == 0 { break }
