@@ -57,6 +57,14 @@ public protocol StreamDecryptor {
     mutating func finish(emit: (UnsafeRawBufferPointer) -> Void) throws(CipherFailure)
 }
 
+/// A streaming cipher whose library pulls its input (librnp): instead of being fed, it reads the
+/// file through `read` (bytes read into the buffer, 0 at the end, -1 on a read error the caller
+/// reports) and passes plaintext to `emit` as it goes, in bounded memory.
+public protocol PullingCipherKey: CipherKey {
+    func decrypt(pulling read: (UnsafeMutableRawBufferPointer) -> Int, emit: (UnsafeRawBufferPointer) -> Void)
+        throws(CipherFailure)
+}
+
 /// An unlocked key: a parsed secret, ready to decrypt files of one cipher. Shared by all worker
 /// threads, so implementations are immutable or guard their caches themselves. Secret material
 /// lives in `SecretBytes` (or a crypto library's key type), so it is zeroed when the last

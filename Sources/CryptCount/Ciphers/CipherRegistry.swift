@@ -1,7 +1,7 @@
 /// The ciphers this build knows, by protocol name, and how to turn a secret into a key.
 public enum CipherRegistry {
     /// Protocol names, in the order `hello` lists them.
-    public static let names: [String] = ["plain", "biographer", "biographer-v0", "fernet", "age", "openssl"]
+    public static let names: [String] = ["plain", "biographer", "biographer-v0", "fernet", "age", "openssl", "openpgp"]
 
     public static func isKnown(_ name: String) -> Bool { names.contains(name) }
 
@@ -26,6 +26,8 @@ public enum CipherRegistry {
             return try AgeKey(secret: secret)
         case "openssl":
             return try OpenSSLKey(password: password(from: secret), iterations: options.iterations)
+        case "openpgp":
+            return try OpenPGPKey(secret: secret)
         default:
             throw SecretError("unknown cipher")
         }

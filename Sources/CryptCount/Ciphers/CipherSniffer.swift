@@ -14,6 +14,7 @@ public enum CipherSniffer {
     public static func sniff(_ prefix: UnsafeRawBufferPointer) -> String? {
         if prefix.starts(with: ageBinary) { return "age" }
         if prefix.starts(with: openssl) { return "openssl" }
+        if OpenPGPSniffer.isEncryptedMessage(prefix) { return "openpgp" }
         var i = 0
         while i < prefix.count, ASCII.isWhitespace(prefix[i]) { i += 1 }
         let rest = prefix[i...]

@@ -293,7 +293,6 @@ final class FileProcessor {
         -> FileOutcome
     {
         ensureInput(Self.chunkSize)
-        var decryptor = key.key.makeStreamDecryptor()
         var scanner = plan.makeScanner()
         var plainBytes = 0
         var keep: [UInt8]? = cacheKey == nil ? nil : []
@@ -306,7 +305,30 @@ final class FileProcessor {
             }
         }
         let chunk = UnsafeMutableRawBufferPointer(rebasing: input[0..<Self.chunkSize])
-        while true {
+        if let puller = key.key as? any PullingCipherKey {
+            // The cipher's library reads the file itself, through this reader.
+            var readErrno: Int32 = 0
+            do throws(CipherFailure) {
+                try puller.decrypt(
+                    pulling: { buf in
+                        while true {
+                            let n = Glibc.read(fd, buf.baseAddress, buf.count)
+                            if n >= 0 {
+                                self.stats.addRead(n)
+                                return n
+                            }
+                            if errno == EINTR { continue }
+                            readErrno = errno
+                            return -1
+                        }
+                    }, emit: sink)
+            } catch {
+                if readErrno != 0 { return Self.failure(forErrno: readErrno, what: "cannot read") }
+                return Self.outcome(for: error)
+            }
+        } else {
+            var decryptor = key.key.makeStreamDecryptor()
+            while true {
             let n = Glibc.read(fd, chunk.baseAddress, chunk.count)
             if n < 0 {
                 if errno == EINTR { continue }
@@ -314,16 +336,17 @@ final class FileProcessor {
             }
             if n == 0 { break }
             stats.addRead(n)
+                do throws(CipherFailure) {
+                    try decryptor.feed(UnsafeRawBufferPointer(rebasing: chunk[0..<n]), emit: sink)
+                } catch {
+                    return Self.outcome(for: error)
+                }
+            }
             do throws(CipherFailure) {
-                try decryptor.feed(UnsafeRawBufferPointer(rebasing: chunk[0..<n]), emit: sink)
+                try decryptor.finish(emit: sink)
             } catch {
                 return Self.outcome(for: error)
             }
-        }
-        do throws(CipherFailure) {
-            try decryptor.finish(emit: sink)
-        } catch {
-            return Self.outcome(for: error)
         }
         stats.addPlain(plainBytes)
         let result = scanner.finish()

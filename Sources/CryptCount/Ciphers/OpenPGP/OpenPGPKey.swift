@@ -1,0 +1,171 @@
+import CLibRNP
+import Synchronization
+
+/// `openpgp`: OpenPGP messages (RFC 4880, what `gpg -e`, `gpg -c`, `pass` and gopass write),
+/// binary or ASCII-armored, decrypted by librnp in this process: no `gpg`, no gpg-agent, no
+/// temporary files. Secret keys are unlocked once, when the key is made; plaintext streams from
+/// librnp into the search in bounded memory (librnp pulls the file through `decrypt(pulling:)`).
+///
+/// librnp contexts are not thread-safe, so the key keeps a small pool of them, one per thread
+/// that is decrypting; extra contexts are made on demand from the same secret.
+public final class OpenPGPKey: CipherKey, PullingCipherKey {
+    let source: OpenPGPKeySource
+    let passphrase: SecretBytes?
+    /// Fingerprints of the usable secret keys (sorted): what this key can decrypt with.
+    public let keyFingerprints: [String]
+    private let pool: Mutex<[RNPContext]>
+
+    public var cipherName: String { "openpgp" }
+    public var readsWholeFile: Bool { false }
+
+    public init(secret: SecretInput?) throws(SecretError) {
+        let (source, pass) = try Self.parse(secret)
+        self.source = source
+        passphrase = pass
+        let first = try RNPContext(source: source, passphrase: pass)
+        switch source {
+        case .none:
+            break
+        case .keys, .gnupgHome:
+            guard first.secretKeyCount > 0 else { throw SecretError("no OpenPGP secret key found") }
+            guard !first.usableKeys.isEmpty else {
+                throw SecretError(
+                    pass == nil
+                        ? "the OpenPGP secret keys are protected and no passphrase was given"
+                        : "the passphrase unlocks none of the OpenPGP secret keys")
+            }
+        }
+        keyFingerprints = first.usableKeys
+        pool = Mutex([first])
+    }
+
+    /// The one place that reads the wire's secret shapes: a passphrase (`str`/`bin`), or a map
+    /// with `keys` or `gnupg_home`, and `passphrase`.
+    static func parse(_ secret: SecretInput?) throws(SecretError) -> (OpenPGPKeySource, SecretBytes?) {
+        func passphrase(_ b: [UInt8]) throws(SecretError) -> SecretBytes {
+            guard !b.isEmpty else { throw SecretError("the OpenPGP passphrase is empty") }
+            guard !b.contains(0) else { throw SecretError("the OpenPGP passphrase contains a NUL byte") }
+            return SecretBytes(b)
+        }
+        switch secret {
+        case .none:
+            throw SecretError("an OpenPGP passphrase, keys or GnuPG home is required")
+        case .text(let b)?, .bytes(let b)?:
+            return (.none, try passphrase(b))
+        case .list?:
+            throw SecretError("an OpenPGP secret is a passphrase or a map")
+        case .map(let m)?:
+            if m.keys.contains(where: { !["keys", "gnupg_home", "passphrase"].contains($0) }) {
+                throw SecretError("an OpenPGP secret map has only \"keys\", \"gnupg_home\" and \"passphrase\"")
+            }
+            var pass: SecretBytes? = nil
+            switch m["passphrase"] {
+            case .none: break
+            case .text(let b)?, .bytes(let b)?: pass = try passphrase(b)
+            default: throw SecretError("the OpenPGP passphrase must be a string or binary")
+            }
+            switch (m["keys"], m["gnupg_home"]) {
+            case (.some, .some):
+                throw SecretError("an OpenPGP secret map has \"keys\" or \"gnupg_home\", not both")
+            case (.some(let keys), .none):
+                switch keys {
+                case .text(let b), .bytes(let b):
+                    guard !b.isEmpty else { throw SecretError("the OpenPGP keys are empty") }
+                    return (.keys(SecretBytes(b)), pass)
+                default:
+                    throw SecretError("the OpenPGP keys must be a string or binary")
+                }
+            case (.none, .some(let home)):
+                guard case .text(let b) = home, !b.isEmpty, !b.contains(0), let path = String(validating: b, as: UTF8.self)
+                else {
+                    throw SecretError("gnupg_home must be a directory path")
+                }
+                return (.gnupgHome(path), pass)
+            case (.none, .none):
+                guard let pass else { throw SecretError("an OpenPGP secret map needs \"keys\", \"gnupg_home\" or \"passphrase\"") }
+                return (.none, pass)
+            }
+        }
+    }
+
+    // MARK: Decrypting
+
+    private func withContext<R>(_ body: (RNPContext) -> R) -> Result<R, CipherFailure> {
+        var context = pool.withLock { $0.popLast() }
+        if context == nil {
+            do {
+                context = try RNPContext(source: source, passphrase: passphrase)
+            } catch {
+                return .failure(.decryptFailed("the OpenPGP keys cannot be loaded again: \(error.message)"))
+            }
+        }
+        guard let context else { return .failure(.decryptFailed("no OpenPGP context")) }
+        let r = body(context)
+        pool.withLock { $0.append(context) }
+        return .success(r)
+    }
+
+    public func decrypt(
+        pulling read: (UnsafeMutableRawBufferPointer) -> Int, emit: (UnsafeRawBufferPointer) -> Void
+    ) throws(CipherFailure) {
+        // The first bytes decide between "not OpenPGP" and "OpenPGP that did not decrypt".
+        var head: [UInt8] = []
+        let outcome = withoutActuallyEscaping(read) { read in
+            let recording: (UnsafeMutableRawBufferPointer) -> Int = { buf in
+                let n = read(buf)
+                if n > 0 && head.count < 64 { head.append(contentsOf: buf[0..<min(n, 64 - head.count)]) }
+                return n
+            }
+            return withContext { $0.decrypt(read: recording, emit: emit) }
+        }
+        switch outcome {
+        case .failure(let f): throw f
+        case .success(let o): try Self.check(o, looksLikeOpenPGP: OpenPGPSniffer.looksLikeOpenPGP(head))
+        }
+    }
+
+    public func decrypt(whole ciphertext: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(CipherFailure) {
+        output.removeAll(keepingCapacity: true)
+        var offset = 0
+        var out = output
+        defer { output = out }
+        try decrypt(
+            pulling: { buf in
+                let n = min(buf.count, ciphertext.count - offset)
+                if n > 0, let dst = buf.baseAddress, let src = ciphertext.baseAddress {
+                    dst.copyMemory(from: src + offset, byteCount: n)
+                }
+                offset += n
+                return n
+            },
+            emit: { out.append(contentsOf: $0) })
+    }
+
+    /// librnp's verdict as a cipher outcome.
+    static func check(_ o: RNPContext.Outcome, looksLikeOpenPGP: Bool) throws(CipherFailure) {
+        if o.result == rnpOK {
+            switch o.mode {
+            case "cfb":
+                throw .decryptFailed(
+                    "the message has no integrity protection (no MDC); refused, as modern gpg does")
+            case "none", nil:
+                throw .decryptFailed("the OpenPGP message is not encrypted")
+            default:
+                guard o.valid else { throw .decryptFailed("the message's integrity check failed") }
+                return
+            }
+        }
+        guard looksLikeOpenPGP else { throw .badFormat("not an OpenPGP message") }
+        switch Int(o.result) {
+        case RNP_ERROR_NO_SUITABLE_KEY, RNP_ERROR_KEY_NOT_FOUND:
+            throw .decryptFailed("no key or passphrase given opens this message")
+        case RNP_ERROR_BAD_PASSWORD:
+            throw .decryptFailed("wrong passphrase")
+        case RNP_ERROR_NOT_SUPPORTED, RNP_ERROR_NOT_IMPLEMENTED:
+            throw .decryptFailed("the message uses an OpenPGP feature that is not supported")
+        default:
+            // Integrity failure, tampering, truncation, a malformed packet inside the message.
+            throw .decryptFailed("the OpenPGP message is damaged or does not decrypt (integrity check failed)")
+        }
+    }
+}

@@ -1,0 +1,293 @@
+import CLibRNP
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// librnp's success code, typed.
+let rnpOK = rnp_result_t(RNP_SUCCESS)
+
+/// Where an OpenPGP key's secret keys come from.
+enum OpenPGPKeySource: Sendable {
+    /// No secret keys: a passphrase for symmetrically encrypted messages only.
+    case none
+    /// Armored or binary transferable secret keys, as given in the secret.
+    case keys(SecretBytes)
+    /// A GnuPG home directory (`pubring.kbx` or `pubring.gpg`, `private-keys-v1.d`).
+    case gnupgHome(String)
+}
+
+/// One librnp context (`rnp_ffi_t`) with the key's secret keys loaded and unlocked. librnp
+/// contexts are not thread-safe: an `OpenPGPKey` lends each context to one thread at a time.
+/// The only layer that touches librnp.
+final class RNPContext: @unchecked Sendable {
+    let ffi: rnp_ffi_t
+    let passphrase: SecretBytes?
+    /// /dev/null, where librnp's diagnostics go (they would land on the server's stderr).
+    private let logFD: Int32
+    /// Fingerprints of the secret keys the passphrase unlocked (or that need none), sorted.
+    private(set) var usableKeys: [String] = []
+    /// How many secret keys were loaded.
+    private(set) var secretKeyCount = 0
+    /// Per operation: how often librnp asked for the symmetric passphrase.
+    fileprivate var passphraseRequests = 0
+
+    init(source: OpenPGPKeySource, passphrase: SecretBytes?) throws(SecretError) {
+        self.passphrase = passphrase
+        var handle: rnp_ffi_t? = nil
+        var pubFormat = "GPG"
+        var secFormat = "GPG"
+        var pubPath: String? = nil
+        var secPath: String? = nil
+        if case .gnupgHome(let home) = source {
+            var pf: UnsafeMutablePointer<CChar>? = nil
+            var pp: UnsafeMutablePointer<CChar>? = nil
+            var sf: UnsafeMutablePointer<CChar>? = nil
+            var sp: UnsafeMutablePointer<CChar>? = nil
+            let rc = rnp_detect_homedir_info(home, &pf, &pp, &sf, &sp)
+            defer {
+                for p in [pf, pp, sf, sp] { rnp_buffer_destroy(p) }
+            }
+            guard rc == rnpOK, let pf, let pp, let sf, let sp else {
+                throw SecretError("the GnuPG home holds no key rings librnp can read")
+            }
+            pubFormat = String(cString: pf)
+            pubPath = String(cString: pp)
+            secFormat = String(cString: sf)
+            secPath = String(cString: sp)
+        }
+        guard rnp_ffi_create(&handle, pubFormat, secFormat) == rnpOK, let handle else {
+            throw SecretError("cannot create an OpenPGP context")
+        }
+        ffi = handle
+        logFD = open("/dev/null", O_WRONLY | O_CLOEXEC)
+        if logFD >= 0 { _ = rnp_ffi_set_log_fd(ffi, logFD) }
+        rnp_ffi_set_pass_provider(ffi, rnpPassProvider, Unmanaged.passUnretained(self).toOpaque())
+
+        switch source {
+        case .none:
+            break
+        case .keys(let bytes):
+            let rc: rnp_result_t = bytes.withBytes { buf in
+                var input: rnp_input_t? = nil
+                guard rnp_input_from_memory(&input, buf.baseAddress, buf.count, false) == rnpOK else {
+                    return rnp_result_t(RNP_ERROR_GENERIC)
+                }
+                defer { rnp_input_destroy(input) }
+                let flags = UInt32(RNP_LOAD_SAVE_PUBLIC_KEYS | RNP_LOAD_SAVE_SECRET_KEYS | RNP_LOAD_SAVE_PERMISSIVE)
+                return rnp_import_keys(ffi, input, flags, nil)
+            }
+            guard rc == rnpOK else { throw SecretError("the OpenPGP keys cannot be read") }
+        case .gnupgHome:
+            if let pubPath { try Self.load(ffi, format: pubFormat, path: pubPath, flags: RNP_LOAD_SAVE_PUBLIC_KEYS) }
+            if let secPath {
+                if secFormat == "G10" {
+                    try Self.loadG10(ffi, directory: secPath)
+                } else {
+                    try Self.load(ffi, format: secFormat, path: secPath, flags: RNP_LOAD_SAVE_SECRET_KEYS)
+                }
+            }
+        }
+        try unlockSecretKeys()
+    }
+
+    deinit {
+        // Destroying the context frees (and librnp wipes) the unlocked key material.
+        rnp_ffi_destroy(ffi)
+        if logFD >= 0 { close(logFD) }
+    }
+
+    private static func load(_ ffi: rnp_ffi_t, format: String, path: String, flags: UInt32) throws(SecretError) {
+        var input: rnp_input_t? = nil
+        guard rnp_input_from_path(&input, path) == rnpOK else {
+            throw SecretError("the GnuPG home's key ring cannot be opened")
+        }
+        defer { rnp_input_destroy(input) }
+        guard rnp_load_keys(ffi, format, input, UInt32(flags)) == rnpOK else {
+            throw SecretError("the GnuPG home's key ring cannot be read")
+        }
+    }
+
+    /// Loads `private-keys-v1.d` one file at a time, converting the extended key format that
+    /// librnp 0.16 cannot read (see `GnuPGKeyFile`). Files that are not keys are skipped.
+    private static func loadG10(_ ffi: rnp_ffi_t, directory: String) throws(SecretError) {
+        guard let dir = opendir(directory) else { throw SecretError("the GnuPG home's private-keys-v1.d cannot be opened") }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name.hasSuffix(".key") { names.append(name) }
+        }
+        for name in names.sorted() {
+            guard let file = readSmallFile(directory + "/" + name) else { continue }
+            defer { SecretBytes.wipe(file) }
+            guard let key = GnuPGKeyFile.canonicalKey(file) else { continue }
+            defer { SecretBytes.wipe(key) }
+            key.withUnsafeBufferPointer { buf in
+                var input: rnp_input_t? = nil
+                guard rnp_input_from_memory(&input, buf.baseAddress, buf.count, false) == rnpOK else { return }
+                defer { rnp_input_destroy(input) }
+                // A key whose public part is not in the public key ring is skipped by librnp.
+                _ = rnp_load_keys(ffi, "G10", input, UInt32(RNP_LOAD_SAVE_SECRET_KEYS))
+            }
+        }
+    }
+
+    /// A key file (at most 1 MiB), or nil.
+    private static func readSmallFile(_ path: String) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_size <= 1 << 20 else { return nil }
+        var out = [UInt8](repeating: 0, count: Int(st.st_size))
+        var total = 0
+        while total < out.count {
+            let n = out.withUnsafeMutableBytes { read(fd, $0.baseAddress.map { $0 + total }, $0.count - total) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            total += n
+        }
+        return total == out.count ? out : nil
+    }
+
+    /// Unlocks every secret key (primary and subkeys) with the passphrase, once, so decryption
+    /// never asks for it again.
+    private func unlockSecretKeys() throws(SecretError) {
+        var it: rnp_identifier_iterator_t? = nil
+        guard rnp_identifier_iterator_create(ffi, &it, "fingerprint") == rnpOK, let it else { return }
+        defer { rnp_identifier_iterator_destroy(it) }
+        var fingerprints: [String] = []
+        while true {
+            var ident: UnsafePointer<CChar>? = nil
+            guard rnp_identifier_iterator_next(it, &ident) == rnpOK, let ident else { break }
+            fingerprints.append(String(cString: ident))
+        }
+        var usable: [String] = []
+        for fp in fingerprints {
+            var key: rnp_key_handle_t? = nil
+            guard rnp_locate_key(ffi, "fingerprint", fp, &key) == rnpOK, let key else { continue }
+            defer { rnp_key_handle_destroy(key) }
+            var hasSecret = false
+            guard rnp_key_have_secret(key, &hasSecret) == rnpOK, hasSecret else { continue }
+            secretKeyCount += 1
+            var locked = true
+            if rnp_key_is_locked(key, &locked) == rnpOK, !locked {
+                usable.append(fp)
+                continue
+            }
+            guard let passphrase else { continue }
+            let ok: Bool = passphrase.withBytes { p in
+                var c = [CChar](repeating: 0, count: p.count + 1)
+                defer { for i in c.indices { c[i] = 0 } }
+                for i in 0..<p.count { c[i] = CChar(bitPattern: p[i]) }
+                return rnp_key_unlock(key, c) == rnpOK
+            }
+            if ok { usable.append(fp) }
+        }
+        usableKeys = usable.sorted()
+    }
+
+    /// What one decryption found out.
+    struct Outcome {
+        var result: rnp_result_t
+        var mode: String?
+        var valid: Bool
+    }
+
+    /// Decrypts one message: librnp pulls the ciphertext through `read` (bytes read, 0 at the
+    /// end, -1 on error) and pushes plaintext to `emit` as it goes, in bounded memory.
+    func decrypt(
+        read: (UnsafeMutableRawBufferPointer) -> Int, emit: (UnsafeRawBufferPointer) -> Void
+    ) -> Outcome {
+        passphraseRequests = 0
+        return withoutActuallyEscaping(read) { read in
+            withoutActuallyEscaping(emit) { emit in
+                let io = RNPStreams(read: read, emit: emit)
+                let ctx = Unmanaged.passUnretained(io).toOpaque()
+                var input: rnp_input_t? = nil
+                var output: rnp_output_t? = nil
+                guard rnp_input_from_callback(&input, rnpReader, nil, ctx) == rnpOK else {
+                    return Outcome(result: rnp_result_t(RNP_ERROR_GENERIC), mode: nil, valid: false)
+                }
+                defer { rnp_input_destroy(input) }
+                guard rnp_output_to_callback(&output, rnpWriter, nil, ctx) == rnpOK else {
+                    return Outcome(result: rnp_result_t(RNP_ERROR_GENERIC), mode: nil, valid: false)
+                }
+                defer { rnp_output_destroy(output) }
+                var op: rnp_op_verify_t? = nil
+                guard rnp_op_verify_create(&op, ffi, input, output) == rnpOK else {
+                    return Outcome(result: rnp_result_t(RNP_ERROR_GENERIC), mode: nil, valid: false)
+                }
+                defer { rnp_op_verify_destroy(op) }
+                // Signatures are not verified: the signer's public key is usually not at hand.
+                rnp_op_verify_set_flags(op, UInt32(RNP_VERIFY_IGNORE_SIGS_ON_DECRYPT))
+                let rc = rnp_op_verify_execute(op)
+                var mode: UnsafeMutablePointer<CChar>? = nil
+                var valid = false
+                var modeString: String? = nil
+                if rnp_op_verify_get_protection_info(op, &mode, nil, &valid) == rnpOK, let mode {
+                    modeString = String(cString: mode)
+                }
+                rnp_buffer_destroy(mode)
+                return Outcome(result: rc, mode: modeString, valid: valid)
+            }
+        }
+    }
+
+    /// The passphrase for a symmetrically encrypted message, once per message (librnp asks
+    /// again after a wrong one; the answer would not change).
+    fileprivate func providePassphrase(context: String, isKey: Bool, into buf: UnsafeMutablePointer<CChar>, capacity: Int)
+        -> Bool
+    {
+        // Secret keys were unlocked up front; a key still locked stays locked.
+        guard !isKey, context == "decrypt (symmetric)", let passphrase, passphraseRequests == 0 else { return false }
+        passphraseRequests += 1
+        return passphrase.withBytes { p in
+            guard p.count < capacity else { return false }
+            for i in 0..<p.count { buf[i] = CChar(bitPattern: p[i]) }
+            buf[p.count] = 0
+            return true
+        }
+    }
+}
+
+/// The current operation's input and output, reached from librnp's C callbacks.
+private final class RNPStreams {
+    let read: (UnsafeMutableRawBufferPointer) -> Int
+    let emit: (UnsafeRawBufferPointer) -> Void
+
+    init(read: @escaping (UnsafeMutableRawBufferPointer) -> Int, emit: @escaping (UnsafeRawBufferPointer) -> Void) {
+        self.read = read
+        self.emit = emit
+    }
+}
+
+private func rnpReader(
+    _ ctx: UnsafeMutableRawPointer?, _ buf: UnsafeMutableRawPointer?, _ len: Int, _ read: UnsafeMutablePointer<Int>?
+) -> Bool {
+    guard let ctx, let buf, let read else { return false }
+    let io = Unmanaged<RNPStreams>.fromOpaque(ctx).takeUnretainedValue()
+    let n = io.read(UnsafeMutableRawBufferPointer(start: buf, count: len))
+    if n < 0 { return false }
+    read.pointee = n
+    return true
+}
+
+private func rnpWriter(_ ctx: UnsafeMutableRawPointer?, _ buf: UnsafeRawPointer?, _ len: Int) -> Bool {
+    guard let ctx else { return false }
+    let io = Unmanaged<RNPStreams>.fromOpaque(ctx).takeUnretainedValue()
+    if len > 0, let buf { io.emit(UnsafeRawBufferPointer(start: buf, count: len)) }
+    return true
+}
+
+private func rnpPassProvider(
+    _ ffi: rnp_ffi_t?, _ ctx: UnsafeMutableRawPointer?, _ key: rnp_key_handle_t?, _ context: UnsafePointer<CChar>?,
+    _ buf: UnsafeMutablePointer<CChar>?, _ len: Int
+) -> Bool {
+    guard let ctx, let buf, let context, len > 0 else { return false }
+    let owner = Unmanaged<RNPContext>.fromOpaque(ctx).takeUnretainedValue()
+    return owner.providePassphrase(context: String(cString: context), isKey: key != nil, into: buf, capacity: len)
+}
