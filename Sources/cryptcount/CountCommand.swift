@@ -17,7 +17,9 @@ struct CountCommand: ParsableCommand {
             JSON object per file ({"path", "counts", "bytes"} or {"path", "error"}), in input order.
             The secret is never taken from the command line: --secret-file F (its content, less one \
             trailing newline) or --secret-env VAR. For age, a secret file holding AGE-SECRET-KEY lines \
-            is an identity file; anything else is a passphrase.
+            is an identity file; anything else is a passphrase. For openpgp, the secret is a passphrase \
+            (for gpg -c files and for the keys of --gnupg-home DIR or --keys-file F); a secret file \
+            holding a PGP PRIVATE KEY BLOCK is a keys file.
             Exit status: 0 when every file was processed, 2 when any failed (each failure is reported \
             on stderr with its path and reason), 1 on a usage or secret error.
             """
@@ -26,7 +28,7 @@ struct CountCommand: ParsableCommand {
     @Option(name: [.customShort("t"), .customLong("term")], help: "A term to count (repeatable).")
     var terms: [String] = []
 
-    @Option(help: "plain, biographer, biographer-v0, fernet, age, openssl or auto.")
+    @Option(help: "plain, biographer, biographer-v0, fernet, age, openssl, openpgp or auto.")
     var cipher: String = "plain"
 
     @Option(name: .customLong("secret-file"), help: "Read the secret from this file.")
@@ -34,6 +36,12 @@ struct CountCommand: ParsableCommand {
 
     @Option(name: .customLong("secret-env"), help: "Read the secret from this environment variable.")
     var secretEnv: String?
+
+    @Option(name: .customLong("gnupg-home"), help: "openpgp: the secret keys of this GnuPG home.")
+    var gnupgHome: String?
+
+    @Option(name: .customLong("keys-file"), help: "openpgp: a file of secret keys (armored or binary).")
+    var keysFile: String?
 
     @Option(help: "PBKDF2 iterations for openssl files (default 10000).")
     var iter: Int?
@@ -66,7 +74,7 @@ struct CountCommand: ParsableCommand {
     }
 
     func run() throws {
-        let secret = try loadSecret()
+        let secret = try openPGPKeys(with: loadSecret())
         var config = EngineConfig()
         config.workers = workers ?? ProcessInfo.processInfo.activeProcessorCount
         config.cacheBytes = 0
@@ -125,11 +133,32 @@ struct CountCommand: ParsableCommand {
         throw ExitCode(failed > 0 ? 2 : 0)
     }
 
-    /// age takes identity text or, for anything else, a passphrase.
+    /// age takes identity text or, for anything else, a passphrase; openpgp, a key block or a
+    /// passphrase.
     private func adapt(_ secret: SecretInput, for cipher: String) -> SecretInput {
-        guard cipher == "age", case .text(let bytes) = secret else { return secret }
-        if String(decoding: bytes, as: UTF8.self).contains("AGE-SECRET-KEY-") { return secret }
+        guard case .text(let bytes) = secret else { return secret }
+        let text = String(decoding: bytes, as: UTF8.self)
+        if cipher == "openpgp" && text.contains("-----BEGIN PGP PRIVATE KEY BLOCK-----") {
+            return .map(["keys": secret])
+        }
+        guard cipher == "age" else { return secret }
+        if text.contains("AGE-SECRET-KEY-") { return secret }
         return .map(["passphrase": secret])
+    }
+
+    /// With --gnupg-home or --keys-file, the secret is the passphrase that goes with the keys.
+    private func openPGPKeys(with passphrase: SecretInput?) throws -> SecretInput? {
+        var map: [String: SecretInput] = [:]
+        if let gnupgHome { map["gnupg_home"] = .text(Array(gnupgHome.utf8)) }
+        if let keysFile {
+            guard let data = FileManager.default.contents(atPath: keysFile) else {
+                throw ValidationError("cannot read the keys file \(keysFile)")
+            }
+            map["keys"] = .bytes([UInt8](data))
+        }
+        if map.isEmpty { return passphrase }
+        if let passphrase { map["passphrase"] = passphrase }
+        return .map(map)
     }
 
     private func loadSecret() throws -> SecretInput? {

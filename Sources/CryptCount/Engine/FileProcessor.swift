@@ -329,13 +329,13 @@ final class FileProcessor {
         } else {
             var decryptor = key.key.makeStreamDecryptor()
             while true {
-            let n = Glibc.read(fd, chunk.baseAddress, chunk.count)
-            if n < 0 {
-                if errno == EINTR { continue }
-                return Self.failure(forErrno: errno, what: "cannot read")
-            }
-            if n == 0 { break }
-            stats.addRead(n)
+                let n = Glibc.read(fd, chunk.baseAddress, chunk.count)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return Self.failure(forErrno: errno, what: "cannot read")
+                }
+                if n == 0 { break }
+                stats.addRead(n)
                 do throws(CipherFailure) {
                     try decryptor.feed(UnsafeRawBufferPointer(rebasing: chunk[0..<n]), emit: sink)
                 } catch {

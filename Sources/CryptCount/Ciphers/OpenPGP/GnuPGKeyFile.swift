@@ -115,7 +115,9 @@ enum GnuPGKeyFile {
                     if !ASCII.isWhitespace(s[i]) { text.append(s[i]) }
                     i += 1
                 }
-                guard i < s.count, let bytes = Base64.decode(text, alphabet: .standard, padding: .required) else { return nil }
+                guard i < s.count, let bytes = Base64.decode(text, alphabet: .standard, padding: .required) else {
+                    return nil
+                }
                 i += 1
                 atom(bytes)
                 SecretBytes.wipe(bytes)

@@ -76,13 +76,16 @@ public final class OpenPGPKey: CipherKey, PullingCipherKey {
                     throw SecretError("the OpenPGP keys must be a string or binary")
                 }
             case (.none, .some(let home)):
-                guard case .text(let b) = home, !b.isEmpty, !b.contains(0), let path = String(validating: b, as: UTF8.self)
+                guard case .text(let b) = home, !b.isEmpty, !b.contains(0),
+                    let path = String(validating: b, as: UTF8.self)
                 else {
                     throw SecretError("gnupg_home must be a directory path")
                 }
                 return (.gnupgHome(path), pass)
             case (.none, .none):
-                guard let pass else { throw SecretError("an OpenPGP secret map needs \"keys\", \"gnupg_home\" or \"passphrase\"") }
+                guard let pass else {
+                    throw SecretError("an OpenPGP secret map needs \"keys\", \"gnupg_home\" or \"passphrase\"")
+                }
                 return (.none, pass)
             }
         }

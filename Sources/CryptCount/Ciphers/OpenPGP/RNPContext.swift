@@ -111,7 +111,9 @@ final class RNPContext: @unchecked Sendable {
     /// Loads `private-keys-v1.d` one file at a time, converting the extended key format that
     /// librnp 0.16 cannot read (see `GnuPGKeyFile`). Files that are not keys are skipped.
     private static func loadG10(_ ffi: rnp_ffi_t, directory: String) throws(SecretError) {
-        guard let dir = opendir(directory) else { throw SecretError("the GnuPG home's private-keys-v1.d cannot be opened") }
+        guard let dir = opendir(directory) else {
+            throw SecretError("the GnuPG home's private-keys-v1.d cannot be opened")
+        }
         defer { closedir(dir) }
         var names: [String] = []
         while let entry = readdir(dir) {
@@ -239,7 +241,9 @@ final class RNPContext: @unchecked Sendable {
 
     /// The passphrase for a symmetrically encrypted message, once per message (librnp asks
     /// again after a wrong one; the answer would not change).
-    fileprivate func providePassphrase(context: String, isKey: Bool, into buf: UnsafeMutablePointer<CChar>, capacity: Int)
+    fileprivate func providePassphrase(
+        context: String, isKey: Bool, into buf: UnsafeMutablePointer<CChar>, capacity: Int
+    )
         -> Bool
     {
         // Secret keys were unlocked up front; a key still locked stays locked.
