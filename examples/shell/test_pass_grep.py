@@ -83,3 +83,9 @@ def test_pass_grep_wrong_passphrase(store):
     (root / "bad").write_text("nope\n")
     r = run("-s", str(s), "-K", str(root / "keys.asc"), "-p", str(root / "bad"), "the")
     assert r.returncode == 1 and b"unlock failed: bad_secret" in r.stderr
+
+
+def test_pass_grep_with_gnupg_home(store):
+    root, s, home = store
+    r = run("-s", str(s), "-g", str(home), "-p", str(root / "pw"), "-i", "THE")
+    assert r.stdout.decode().splitlines() == ["bank\t2", "email/work\t1", "TOTAL\t3"]

@@ -19,14 +19,15 @@ public final class OpenPGPKey: CipherKey, PullingCipherKey {
     public var readsWholeFile: Bool { false }
 
     public init(secret: SecretInput?) throws(SecretError) {
-        let (source, pass) = try Self.parse(secret)
+        var (source, pass) = try Self.parse(secret)
+        if case .gnupgHome(let path) = source { source = .home(try RNPContext.snapshot(home: path, passphrase: pass)) }
         self.source = source
         passphrase = pass
         let first = try RNPContext(source: source, passphrase: pass)
         switch source {
         case .none:
             break
-        case .keys, .gnupgHome:
+        case .keys, .gnupgHome, .home:
             guard first.secretKeyCount > 0 else { throw SecretError("no OpenPGP secret key found") }
             guard !first.usableKeys.isEmpty else {
                 throw SecretError(

@@ -13,8 +13,18 @@ enum OpenPGPKeySource: Sendable {
     case none
     /// Armored or binary transferable secret keys, as given in the secret.
     case keys(SecretBytes)
-    /// A GnuPG home directory (`pubring.kbx` or `pubring.gpg`, `private-keys-v1.d`).
+    /// A GnuPG home directory (`pubring.kbx` or `pubring.gpg`, `private-keys-v1.d`), as named.
     case gnupgHome(String)
+    /// The same, read into memory at unlock (see `RNPContext.snapshot`).
+    case home(GnuPGHome)
+}
+
+/// A GnuPG home's key rings, in memory.
+struct GnuPGHome: Sendable {
+    var pubFormat: String
+    var secFormat: String
+    var pub: SecretBytes
+    var secretKeys: [SecretBytes]
 }
 
 /// One librnp context (`rnp_ffi_t`) with the key's secret keys loaded and unlocked. librnp
@@ -37,24 +47,9 @@ final class RNPContext: @unchecked Sendable {
         var handle: rnp_ffi_t? = nil
         var pubFormat = "GPG"
         var secFormat = "GPG"
-        var pubPath: String? = nil
-        var secPath: String? = nil
-        if case .gnupgHome(let home) = source {
-            var pf: UnsafeMutablePointer<CChar>? = nil
-            var pp: UnsafeMutablePointer<CChar>? = nil
-            var sf: UnsafeMutablePointer<CChar>? = nil
-            var sp: UnsafeMutablePointer<CChar>? = nil
-            let rc = rnp_detect_homedir_info(home, &pf, &pp, &sf, &sp)
-            defer {
-                for p in [pf, pp, sf, sp] { rnp_buffer_destroy(p) }
-            }
-            guard rc == rnpOK, let pf, let pp, let sf, let sp else {
-                throw SecretError("the GnuPG home holds no key rings librnp can read")
-            }
-            pubFormat = String(cString: pf)
-            pubPath = String(cString: pp)
-            secFormat = String(cString: sf)
-            secPath = String(cString: sp)
+        if case .home(let home) = source {
+            pubFormat = home.pubFormat
+            secFormat = home.secFormat
         }
         guard rnp_ffi_create(&handle, pubFormat, secFormat) == rnpOK, let handle else {
             throw SecretError("cannot create an OpenPGP context")
@@ -67,25 +62,21 @@ final class RNPContext: @unchecked Sendable {
         switch source {
         case .none:
             break
-        case .keys(let bytes):
-            let rc: rnp_result_t = bytes.withBytes { buf in
-                var input: rnp_input_t? = nil
-                guard rnp_input_from_memory(&input, buf.baseAddress, buf.count, false) == rnpOK else {
-                    return rnp_result_t(RNP_ERROR_GENERIC)
-                }
-                defer { rnp_input_destroy(input) }
-                let flags = UInt32(RNP_LOAD_SAVE_PUBLIC_KEYS | RNP_LOAD_SAVE_SECRET_KEYS | RNP_LOAD_SAVE_PERMISSIVE)
-                return rnp_import_keys(ffi, input, flags, nil)
-            }
-            guard rc == rnpOK else { throw SecretError("the OpenPGP keys cannot be read") }
         case .gnupgHome:
-            if let pubPath { try Self.load(ffi, format: pubFormat, path: pubPath, flags: RNP_LOAD_SAVE_PUBLIC_KEYS) }
-            if let secPath {
-                if secFormat == "G10" {
-                    try Self.loadG10(ffi, directory: secPath)
-                } else {
-                    try Self.load(ffi, format: secFormat, path: secPath, flags: RNP_LOAD_SAVE_SECRET_KEYS)
-                }
+            throw SecretError("the GnuPG home was not read")
+        case .keys(let bytes):
+            let flags = UInt32(RNP_LOAD_SAVE_PUBLIC_KEYS | RNP_LOAD_SAVE_SECRET_KEYS | RNP_LOAD_SAVE_PERMISSIVE)
+            guard Self.load(ffi, bytes, import: true, format: "GPG", flags: flags) else {
+                throw SecretError("the OpenPGP keys cannot be read")
+            }
+        case .home(let home):
+            guard Self.load(ffi, home.pub, import: false, format: pubFormat, flags: UInt32(RNP_LOAD_SAVE_PUBLIC_KEYS))
+            else {
+                throw SecretError("the GnuPG home's public key ring cannot be read")
+            }
+            // A key whose public part is not in the public key ring is skipped by librnp.
+            for key in home.secretKeys {
+                _ = Self.load(ffi, key, import: false, format: secFormat, flags: UInt32(RNP_LOAD_SAVE_SECRET_KEYS))
             }
         }
         try unlockSecretKeys()
@@ -97,53 +88,84 @@ final class RNPContext: @unchecked Sendable {
         if logFD >= 0 { close(logFD) }
     }
 
-    private static func load(_ ffi: rnp_ffi_t, format: String, path: String, flags: UInt32) throws(SecretError) {
-        var input: rnp_input_t? = nil
-        guard rnp_input_from_path(&input, path) == rnpOK else {
-            throw SecretError("the GnuPG home's key ring cannot be opened")
-        }
-        defer { rnp_input_destroy(input) }
-        guard rnp_load_keys(ffi, format, input, UInt32(flags)) == rnpOK else {
-            throw SecretError("the GnuPG home's key ring cannot be read")
-        }
-    }
-
-    /// Loads `private-keys-v1.d` one file at a time, converting the extended key format that
-    /// librnp 0.16 cannot read (see `GnuPGKeyFile`). Files that are not keys are skipped.
-    private static func loadG10(_ ffi: rnp_ffi_t, directory: String) throws(SecretError) {
-        guard let dir = opendir(directory) else {
-            throw SecretError("the GnuPG home's private-keys-v1.d cannot be opened")
-        }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name.hasSuffix(".key") { names.append(name) }
-        }
-        for name in names.sorted() {
-            guard let file = readSmallFile(directory + "/" + name) else { continue }
-            defer { SecretBytes.wipe(file) }
-            guard let key = GnuPGKeyFile.canonicalKey(file) else { continue }
-            defer { SecretBytes.wipe(key) }
-            key.withUnsafeBufferPointer { buf in
-                var input: rnp_input_t? = nil
-                guard rnp_input_from_memory(&input, buf.baseAddress, buf.count, false) == rnpOK else { return }
-                defer { rnp_input_destroy(input) }
-                // A key whose public part is not in the public key ring is skipped by librnp.
-                _ = rnp_load_keys(ffi, "G10", input, UInt32(RNP_LOAD_SAVE_SECRET_KEYS))
-            }
+    /// Loads keys from memory (`import`: OpenPGP transferable keys, armored or binary).
+    private static func load(_ ffi: rnp_ffi_t, _ bytes: SecretBytes, import: Bool, format: String, flags: UInt32)
+        -> Bool
+    {
+        bytes.withBytes { buf in
+            var input: rnp_input_t? = nil
+            guard rnp_input_from_memory(&input, buf.baseAddress, buf.count, false) == rnpOK else { return false }
+            defer { rnp_input_destroy(input) }
+            if `import` { return rnp_import_keys(ffi, input, flags, nil) == rnpOK }
+            return rnp_load_keys(ffi, format, input, flags) == rnpOK
         }
     }
 
-    /// A key file (at most 1 MiB), or nil.
-    private static func readSmallFile(_ path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
+    /// Reads a GnuPG home once, at unlock: its public key ring, and its secret keys as librnp
+    /// can load them. gpg-agent keys in the extended format are converted to canonical
+    /// S-expressions, and OCB-protected ones that the passphrase opens are unprotected here
+    /// (librnp 0.16 cannot open them; see `GnuPGProtectedKey`). Held in `SecretBytes` for the
+    /// key's life, so further librnp contexts load from memory without redoing the S2K.
+    static func snapshot(home: String, passphrase: SecretBytes?) throws(SecretError) -> GnuPGHome {
+        var pf: UnsafeMutablePointer<CChar>? = nil
+        var pp: UnsafeMutablePointer<CChar>? = nil
+        var sf: UnsafeMutablePointer<CChar>? = nil
+        var sp: UnsafeMutablePointer<CChar>? = nil
+        let rc = rnp_detect_homedir_info(home, &pf, &pp, &sf, &sp)
+        defer {
+            for p in [pf, pp, sf, sp] { rnp_buffer_destroy(p) }
+        }
+        guard rc == rnpOK, let pf, let pp, let sf, let sp else {
+            throw SecretError("the GnuPG home holds no key rings librnp can read")
+        }
+        let pubFormat = String(cString: pf)
+        let secFormat = String(cString: sf)
+        guard let pub = readFile(String(cString: pp), limit: 256 << 20) else {
+            throw SecretError("the GnuPG home's public key ring cannot be read")
+        }
+        defer { SecretBytes.wipe(pub) }
+        var secrets: [SecretBytes] = []
+        let secPath = String(cString: sp)
+        if secFormat == "G10" {
+            guard let dir = opendir(secPath) else {
+                throw SecretError("the GnuPG home's private-keys-v1.d cannot be opened")
+            }
+            defer { closedir(dir) }
+            var names: [String] = []
+            while let entry = readdir(dir) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                    String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+                }
+                if name.hasSuffix(".key") { names.append(name) }
+            }
+            for name in names.sorted() {
+                guard let file = readFile(secPath + "/" + name, limit: 1 << 20) else { continue }
+                defer { SecretBytes.wipe(file) }
+                guard let key = GnuPGKeyFile.canonicalKey(file) else { continue }
+                defer { SecretBytes.wipe(key) }
+                if let passphrase,
+                    case .unprotected(let open) = GnuPGProtectedKey.unprotect(key, passphrase: passphrase)
+                {
+                    secrets.append(SecretBytes(open))
+                    SecretBytes.wipe(open)
+                } else {
+                    secrets.append(SecretBytes(key))
+                }
+            }
+        } else if let sec = readFile(secPath, limit: 256 << 20) {
+            secrets.append(SecretBytes(sec))
+            SecretBytes.wipe(sec)
+        }
+        return GnuPGHome(pubFormat: pubFormat, secFormat: secFormat, pub: SecretBytes(pub), secretKeys: secrets)
+    }
+
+    /// A regular file's bytes (at most `limit`), or nil.
+    private static func readFile(_ path: String, limit: Int) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var st = stat()
-        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_size <= 1 << 20 else { return nil }
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_size <= limit else { return nil }
         var out = [UInt8](repeating: 0, count: Int(st.st_size))
         var total = 0
         while total < out.count {
