@@ -78,7 +78,9 @@ enum GnuPGProtectedKey {
         case unprotected([UInt8])
     }
 
-    static func unprotect(_ key: [UInt8], passphrase: SecretBytes) -> Outcome {
+    /// `maxCount` bounds the S2K work a key file can ask for (gpg-agent calibrates it to about
+    /// 100 ms: tens to hundreds of millions of bytes).
+    static func unprotect(_ key: [UInt8], passphrase: SecretBytes, maxCount: Int = 1 << 31) -> Outcome {
         var i = 0
         guard let top = parse(key, &i), let items = top.items, items.count >= 2,
             items[0].atom == Array("protected-private-key".utf8), let algo = items[1].items, algo.count >= 2
@@ -92,7 +94,7 @@ enum GnuPGProtectedKey {
             let countText = s2k[2].atom, let nonce = params[1].atom, nonce.count == 12,
             let encrypted = prot[3].atom, encrypted.count >= 16
         else { return .notOCB }
-        guard let count = Int(String(decoding: countText, as: UTF8.self)), count > 0, count <= 1 << 31 else {
+        guard let count = Int(String(decoding: countText, as: UTF8.self)), count > 0, count <= maxCount else {
             return .notOCB
         }
         // Associated data: the algorithm list without the protected element.
