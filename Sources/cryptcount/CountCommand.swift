@@ -130,6 +130,8 @@ struct CountCommand: ParsableCommand {
         pool.start()
         _ = pool.submit(job)
         let failed = printer.wait()
+        // The workers let go of the job (and its keys) first: keys are freed here, before exit.
+        pool.waitUntilIdle()
         throw ExitCode(failed > 0 ? 2 : 0)
     }
 

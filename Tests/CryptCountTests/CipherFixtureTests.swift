@@ -135,7 +135,7 @@ func errorCode(_ failure: CipherFailure?) -> String {
     }
 
     @Test func registryNames() {
-        #expect(CipherRegistry.names == ["plain", "biographer", "biographer-v0", "fernet", "age", "openssl"])
+        #expect(CipherRegistry.names == ["plain", "biographer", "biographer-v0", "fernet", "age", "openssl", "openpgp"])
         for name in ["fernet", "age", "openssl"] {
             #expect(CipherRegistry.isKnown(name))
             #expect(CipherRegistry.needsSecret(name))

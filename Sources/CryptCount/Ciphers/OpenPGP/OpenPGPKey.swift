@@ -14,6 +14,8 @@ public final class OpenPGPKey: CipherKey, PullingCipherKey {
     /// Fingerprints of the usable secret keys (sorted): what this key can decrypt with.
     public let keyFingerprints: [String]
     private let pool: Mutex<[RNPContext]>
+    /// Small messages with AES and X25519 or a passphrase, and the session-key cache.
+    let fastPath: OpenPGPFastPath
 
     public var cipherName: String { "openpgp" }
     public var readsWholeFile: Bool { false }
@@ -37,6 +39,7 @@ public final class OpenPGPKey: CipherKey, PullingCipherKey {
             }
         }
         keyFingerprints = first.usableKeys
+        fastPath = OpenPGPFastPath(recipients: first.x25519Recipients(), passphrase: pass)
         pool = Mutex([first])
     }
 
@@ -112,15 +115,49 @@ public final class OpenPGPKey: CipherKey, PullingCipherKey {
     public func decrypt(
         pulling read: (UnsafeMutableRawBufferPointer) -> Int, emit: (UnsafeRawBufferPointer) -> Void
     ) throws(CipherFailure) {
-        // The first bytes decide between "not OpenPGP" and "OpenPGP that did not decrypt".
-        var head: [UInt8] = []
-        let outcome = withoutActuallyEscaping(read) { read in
-            let recording: (UnsafeMutableRawBufferPointer) -> Int = { buf in
-                let n = read(buf)
-                if n > 0 && head.count < 64 { head.append(contentsOf: buf[0..<min(n, 64 - head.count)]) }
-                return n
+        // A small file is read whole first, for the fast path; librnp then reads those bytes
+        // again from memory, then the rest of the file.
+        var buffered = [UInt8](repeating: 0, count: 16 << 10)
+        var filled = 0
+        var ended = false
+        while filled <= OpenPGPFastPath.maxMessage {
+            if filled == buffered.count { buffered.append(contentsOf: repeatElement(0, count: buffered.count)) }
+            let n = buffered.withUnsafeMutableBytes { raw in
+                read(UnsafeMutableRawBufferPointer(rebasing: raw[filled...]))
             }
-            return withContext { $0.decrypt(read: recording, emit: emit) }
+            if n < 0 { throw .decryptFailed("the file cannot be read") }
+            if n == 0 {
+                ended = true
+                break
+            }
+            filled += n
+        }
+        if ended, filled > 0, buffered[0] & 0x80 != 0 {
+            let plain = buffered.withUnsafeBytes { fastPath.decrypt(UnsafeRawBufferPointer(rebasing: $0[0..<filled])) }
+            if let plain {
+                defer { SecretBytes.wipe(plain) }
+                plain.withUnsafeBytes { emit($0) }
+                return
+            }
+        }
+        // The first bytes decide between "not OpenPGP" and "OpenPGP that did not decrypt".
+        let head = Array(buffered[0..<min(filled, 64)])
+        var replayed = 0
+        let outcome = withoutActuallyEscaping(read) { read in
+            let replaying: (UnsafeMutableRawBufferPointer) -> Int = { buf in
+                if replayed < filled {
+                    let n = min(buf.count, filled - replayed)
+                    buffered.withUnsafeBytes { src in
+                        if let dst = buf.baseAddress, let s = src.baseAddress {
+                            dst.copyMemory(from: s + replayed, byteCount: n)
+                        }
+                    }
+                    replayed += n
+                    return n
+                }
+                return ended ? 0 : read(buf)
+            }
+            return withContext { $0.decrypt(read: replaying, emit: emit) }
         }
         switch outcome {
         case .failure(let f): throw f

@@ -1,4 +1,5 @@
 import CLibRNP
+import Crypto
 
 #if canImport(Glibc)
     import Glibc
@@ -212,6 +213,94 @@ final class RNPContext: @unchecked Sendable {
             if ok { usable.append(fp) }
         }
         usableKeys = usable.sorted()
+    }
+
+    /// The unlocked X25519 (cv25519) encryption keys, for the fast path: read from librnp's
+    /// JSON description of each key (its secret MPI included), whose buffer is wiped at once.
+    func x25519Recipients() -> [OpenPGPFastPath.X25519Recipient] {
+        var out: [OpenPGPFastPath.X25519Recipient] = []
+        for fp in usableKeys {
+            var key: rnp_key_handle_t? = nil
+            guard rnp_locate_key(ffi, "fingerprint", fp, &key) == rnpOK, let key else { continue }
+            defer { rnp_key_handle_destroy(key) }
+            var json: UnsafeMutablePointer<CChar>? = nil
+            guard rnp_key_to_json(key, UInt32(RNP_JSON_PUBLIC_MPIS | RNP_JSON_SECRET_MPIS), &json) == rnpOK, let json
+            else { continue }
+            let length = strlen(json)
+            defer {
+                rnp_buffer_clear(json, length)
+                rnp_buffer_destroy(json)
+            }
+            let text = UnsafeRawBufferPointer(start: json, count: length)
+            func field(_ name: String) -> [UInt8]? { Self.jsonString(text, name) }
+            guard field("type") == Array("ECDH".utf8), field("curve") == Array("Curve25519".utf8),
+                let fingerprint = field("fingerprint").flatMap(Self.hex), fingerprint.count == 20,
+                let keyID = field("keyid").flatMap(Self.hex), keyID.count == 8,
+                let xHex = field("x"), let x = Self.hex(xHex), x.count <= 32
+            else { continue }
+            defer {
+                SecretBytes.wipe(xHex)
+                SecretBytes.wipe(x)
+            }
+            let kdf: UInt8
+            switch field("kdf hash").map({ String(decoding: $0, as: UTF8.self) }) {
+            case "SHA256": kdf = 8
+            case "SHA384": kdf = 9
+            case "SHA512": kdf = 10
+            default: continue
+            }
+            let wrap: UInt8
+            switch field("key wrap cipher").map({ String(decoding: $0, as: UTF8.self) }) {
+            case "AES128": wrap = 7
+            case "AES192": wrap = 8
+            case "AES256": wrap = 9
+            default: continue
+            }
+            // The MPI is the scalar big-endian; X25519 wants it little-endian.
+            let native = Array((([UInt8](repeating: 0, count: 32 - x.count)) + x).reversed())
+            defer { SecretBytes.wipe(native) }
+            guard let k = try? Curve25519.KeyAgreement.PrivateKey(rawRepresentation: native) else { continue }
+            out.append(.init(keyID: keyID, fingerprint: fingerprint, key: k, kdfHash: kdf, wrapAlgorithm: wrap))
+        }
+        return out
+    }
+
+    /// The string value of `"name":"..."` in librnp's JSON (its values are plain ASCII).
+    private static func jsonString(_ text: UnsafeRawBufferPointer, _ name: String) -> [UInt8]? {
+        let needle = Array("\"\(name)\":\"".utf8)
+        guard text.count >= needle.count else { return nil }
+        var i = 0
+        while i + needle.count <= text.count {
+            if text[i] == needle[0] && text[i..<(i + needle.count)].elementsEqual(needle) {
+                var j = i + needle.count
+                let start = j
+                while j < text.count, text[j] != UInt8(ascii: "\"") { j += 1 }
+                return Array(text[start..<j])
+            }
+            i += 1
+        }
+        return nil
+    }
+
+    private static func hex(_ s: [UInt8]) -> [UInt8]? {
+        guard s.count % 2 == 0 else { return nil }
+        var out: [UInt8] = []
+        var i = 0
+        while i < s.count {
+            guard let hi = nibble(s[i]), let lo = nibble(s[i + 1]) else { return nil }
+            out.append(hi << 4 | lo)
+            i += 2
+        }
+        return out
+    }
+
+    private static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 
     /// What one decryption found out.
