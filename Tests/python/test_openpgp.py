@@ -288,3 +288,46 @@ def test_gnupg_home(pgp):
         with pytest.raises(RequestError) as e:
             cc.unlock("bad", cipher="openpgp", secret={"gnupg_home": str(root / "nowhere"), "passphrase": "x"})
         assert e.value.code == "bad_secret"
+
+
+def test_repeat_with_plaintext_cache_off(pgp):
+    g, root = pgp
+    small = [encrypt(g, root, f"r-{i}.gpg", "--compress-algo", "none") for i in range(3)]
+    sym = symmetric(g, root, "r-sym.gpg", "--compress-algo", "none")
+    big = encrypt(g, root, "r-lines.gpg", "--compress-algo", "zlib", text="lines")
+    paths = [str(p) for p in small + [sym, big]]
+    with Coprocess(args=("--cache-mb", "0")) as cc:
+        cc.unlock("k", cipher="openpgp", secret=keys_secret(root, "alice", ALICE_PW))
+        cc.unlock("s", cipher="openpgp", secret=SYM_PW)
+        for _ in range(3):  # the first pass finds the session keys, the others reuse them
+            for r in cc.count(paths[:3] + paths[4:], terms=TERMS, key="k"):
+                text = "lines" if r.index == 3 else "small"
+                assert r.error is None and not r.cached and r.counts == counts(TEXTS[text])
+            r = one(cc, sym, "s")
+            assert r.error is None and not r.cached and r.counts == counts(TEXTS["small"])
+
+
+def test_cli(pgp, tmp_path):
+    g, root = pgp
+    f = encrypt(g, root, "cli.gpg", recipients=("alice",))
+    sym = symmetric(g, root, "cli-sym.gpg")
+    binary = os.environ.get("CRYPTCOUNT_BIN") or str(Path(__file__).resolve().parents[2] / ".build/debug/cryptcount")
+    env = dict(os.environ, PGPPASS=ALICE_PW, SYMPASS=SYM_PW)
+
+    def cli(*args):
+        return subprocess.run([binary, "count", "--json", "-t", "rain", *args], capture_output=True, env=env,
+                              timeout=120)
+
+    r = cli("--cipher", "openpgp", "--gnupg-home", str(g.home), "--secret-env", "PGPPASS", str(f))
+    assert r.returncode == 0, r.stderr
+    assert b'"counts":[1]' in r.stdout.replace(b" ", b"")
+    r = cli("--cipher", "openpgp", "--keys-file", str(root / "alice.asc"), "--secret-env", "PGPPASS", str(f))
+    assert r.returncode == 0, r.stderr
+    r = cli("--cipher", "openpgp", "--secret-env", "SYMPASS", str(sym), str(f))
+    assert r.returncode == 2 and b"decrypt_failed" in r.stderr
+    r = cli("--cipher", "auto", "--keys-file", str(root / "alice.asc"), "--secret-env", "PGPPASS",
+            str(f), str(root / "small.txt"))
+    assert r.returncode == 0, r.stderr
+    r = cli("--cipher", "openpgp", "--gnupg-home", str(g.home), "--secret-env", "SYMPASS", str(f))
+    assert r.returncode == 1 and b"bad_secret" in r.stderr or b"not a valid openpgp key" in r.stderr
+    assert ALICE_PW.encode() not in r.stderr + r.stdout

@@ -30,7 +30,9 @@ public final class OpenPGPKey: CipherKey, PullingCipherKey {
         case .none:
             break
         case .keys, .gnupgHome, .home:
-            guard first.secretKeyCount > 0 else { throw SecretError("no OpenPGP secret key found") }
+            var locked = 0
+            if case .home(let home) = source { locked = home.lockedKeys }
+            guard first.secretKeyCount + locked > 0 else { throw SecretError("no OpenPGP secret key found") }
             guard !first.usableKeys.isEmpty else {
                 throw SecretError(
                     pass == nil

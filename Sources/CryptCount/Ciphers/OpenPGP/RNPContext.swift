@@ -26,6 +26,8 @@ struct GnuPGHome: Sendable {
     var secFormat: String
     var pub: SecretBytes
     var secretKeys: [SecretBytes]
+    /// OCB-protected keys the passphrase did not open (left out).
+    var lockedKeys: Int
 }
 
 /// One librnp context (`rnp_ffi_t`) with the key's secret keys loaded and unlocked. librnp
@@ -126,6 +128,7 @@ final class RNPContext: @unchecked Sendable {
         }
         defer { SecretBytes.wipe(pub) }
         var secrets: [SecretBytes] = []
+        var lockedKeys = 0
         let secPath = String(cString: sp)
         if secFormat == "G10" {
             guard let dir = opendir(secPath) else {
@@ -144,12 +147,15 @@ final class RNPContext: @unchecked Sendable {
                 defer { SecretBytes.wipe(file) }
                 guard let key = GnuPGKeyFile.canonicalKey(file) else { continue }
                 defer { SecretBytes.wipe(key) }
-                if let passphrase,
-                    case .unprotected(let open) = GnuPGProtectedKey.unprotect(key, passphrase: passphrase)
-                {
+                switch passphrase.map({ GnuPGProtectedKey.unprotect(key, passphrase: $0) }) {
+                case .unprotected(let open)?:
                     secrets.append(SecretBytes(open))
                     SecretBytes.wipe(open)
-                } else {
+                case .wrongPassphrase?:
+                    // Another passphrase's key: librnp could not open it either (it would only
+                    // run the S2K again, and fail on GnuPG's OCB data).
+                    lockedKeys += 1
+                case .notOCB?, nil:
                     secrets.append(SecretBytes(key))
                 }
             }
@@ -157,7 +163,9 @@ final class RNPContext: @unchecked Sendable {
             secrets.append(SecretBytes(sec))
             SecretBytes.wipe(sec)
         }
-        return GnuPGHome(pubFormat: pubFormat, secFormat: secFormat, pub: SecretBytes(pub), secretKeys: secrets)
+        return GnuPGHome(
+            pubFormat: pubFormat, secFormat: secFormat, pub: SecretBytes(pub), secretKeys: secrets,
+            lockedKeys: lockedKeys)
     }
 
     /// A regular file's bytes (at most `limit`), or nil.
