@@ -61,6 +61,14 @@ struct CountCommand: ParsableCommand {
     @Option(help: "Worker threads (default: the number of cores).")
     var workers: Int?
 
+    @Flag(name: .customLong("lock-memory"), help: "Lock keys in RAM (never swapped).")
+    var lockMemory = false
+
+    @Flag(
+        name: .customLong("allow-dumps"),
+        help: "Stay dumpable and ptrace-able by the same user, for debugging (keys stay out of dumps).")
+    var allowDumps = false
+
     @Argument(help: "Files or directories.")
     var paths: [String]
 
@@ -74,38 +82,39 @@ struct CountCommand: ParsableCommand {
     }
 
     func run() throws {
+        try harden(allowDumps: allowDumps, lockMemory: lockMemory, cacheBytes: 0)
         let secret = try openPGPKeys(with: loadSecret())
         var config = EngineConfig()
         config.workers = workers ?? ProcessInfo.processInfo.activeProcessorCount
         config.cacheBytes = 0
+        let kind = CipherKind(rawValue: cipher)
         if cipher != "auto" {
-            guard CipherRegistry.isKnown(cipher) else {
+            guard let kind else {
                 throw ValidationError(
-                    "unknown cipher \(cipher); known: \(CipherRegistry.names.joined(separator: ", ")), auto")
+                    "unknown cipher \(cipher); known: \(CipherKind.allCases.map(\.name).joined(separator: ", ")), auto")
             }
-            if CipherRegistry.needsSecret(cipher) && secret == nil {
+            if kind.needsSecret && secret == nil {
                 throw ValidationError("cipher \(cipher) needs --secret-file or --secret-env")
             }
         }
         let keys: KeyChoice
         do throws(SecretError) {
             let options = CipherOptions(iterations: iter)
-            if cipher == "auto" {
+            if let kind {
+                keys = .single(
+                    try UnlockedKey.make(kind: kind, secret: secret.map { adapt($0, for: kind) }, options: options))
+            } else {
                 var list: [UnlockedKey] = []
                 if let secret {
-                    for name in CipherRegistry.names where name != "plain" && !name.hasPrefix("biographer") {
+                    for candidate in CipherKind.allCases where candidate.canBeSniffed {
                         if let k = try? UnlockedKey.make(
-                            cipher: name, secret: adapt(secret, for: name), options: options)
+                            kind: candidate, secret: adapt(secret, for: candidate), options: options)
                         {
                             list.append(k)
                         }
                     }
                 }
                 keys = .auto(list)
-            } else {
-                keys = .single(
-                    try UnlockedKey.make(
-                        cipher: cipher, secret: secret.map { adapt($0, for: cipher) }, options: options))
             }
         } catch {
             throw ValidationError("the secret is not a valid \(cipher) key: \(error.message)")
@@ -137,26 +146,25 @@ struct CountCommand: ParsableCommand {
 
     /// age takes identity text or, for anything else, a passphrase; openpgp, a key block or a
     /// passphrase.
-    private func adapt(_ secret: SecretInput, for cipher: String) -> SecretInput {
-        guard case .text(let bytes) = secret else { return secret }
-        let text = String(decoding: bytes, as: UTF8.self)
-        if cipher == "openpgp" && text.contains("-----BEGIN PGP PRIVATE KEY BLOCK-----") {
-            return .map(["keys": secret])
+    private func adapt(_ secret: SecretInput, for kind: CipherKind) -> SecretInput {
+        guard kind == .age || kind == .openpgp, case .text(let bytes) = secret else { return secret }
+        let marker = Array((kind == .age ? "AGE-SECRET-KEY-" : "-----BEGIN PGP PRIVATE KEY BLOCK-----").utf8)
+        let found = bytes.withBytes { b in
+            b.indices.contains { i in b[i...].starts(with: marker) }
         }
-        guard cipher == "age" else { return secret }
-        if text.contains("AGE-SECRET-KEY-") { return secret }
-        return .map(["passphrase": secret])
+        if kind == .openpgp { return found ? .map(["keys": secret]) : secret }
+        return found ? secret : .map(["passphrase": secret])
     }
 
     /// With --gnupg-home or --keys-file, the secret is the passphrase that goes with the keys.
     private func openPGPKeys(with passphrase: SecretInput?) throws -> SecretInput? {
         var map: [String: SecretInput] = [:]
-        if let gnupgHome { map["gnupg_home"] = .text(Array(gnupgHome.utf8)) }
+        if let gnupgHome { map["gnupg_home"] = .text(copying: Array(gnupgHome.utf8)) }
         if let keysFile {
             guard let data = FileManager.default.contents(atPath: keysFile) else {
                 throw ValidationError("cannot read the keys file \(keysFile)")
             }
-            map["keys"] = .bytes([UInt8](data))
+            map["keys"] = .bytes(copying: data)
         }
         if map.isEmpty { return passphrase }
         if let passphrase { map["passphrase"] = passphrase }
@@ -166,7 +174,9 @@ struct CountCommand: ParsableCommand {
     private func loadSecret() throws -> SecretInput? {
         if let name = secretEnv {
             guard let value = getenv(name) else { throw ValidationError("environment variable \(name) is not set") }
-            return .text(Array(String(cString: value).utf8))
+            return .text(
+                copying: UnsafeBufferPointer(
+                    start: UnsafeRawPointer(value).assumingMemoryBound(to: UInt8.self), count: strlen(value)))
         }
         guard let path = secretFile else { return nil }
         guard var bytes = FileManager.default.contents(atPath: path).map({ [UInt8]($0) }) else {
@@ -174,7 +184,8 @@ struct CountCommand: ParsableCommand {
         }
         if bytes.last == UInt8(ascii: "\n") { bytes.removeLast() }
         if bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }
-        return .text(bytes)
+        defer { SecretBytes.wipe(&bytes) }
+        return .text(copying: bytes)
     }
 }
 

@@ -13,7 +13,8 @@ struct ServeCommand: ParsableCommand {
         discussion: """
             Protocol: protocol/PROTOCOL.md. stdout carries frames only; logs go to stderr.
             Exit status: 0 after end of input or shutdown, 1 when input ends inside a frame or cannot \
-            be read, 3 when stdout is closed, 128+N on signal N.
+            be read, 3 when stdout is closed, 64 when an option cannot be honoured at startup (the \
+            reason on stderr), 128+N on signal N.
             """
     )
 
@@ -53,6 +54,16 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("log-level"), help: "error, warn, info or debug.")
     var logLevel: String = "warn"
 
+    @Flag(
+        name: .customLong("lock-memory"),
+        help: "Lock keys and the plaintext cache in RAM (never swapped); RLIMIT_MEMLOCK must hold --cache-mb + 1 MiB.")
+    var lockMemory = false
+
+    @Flag(
+        name: .customLong("allow-dumps"),
+        help: "Stay dumpable and ptrace-able by the same user, for debugging (keys and cache stay out of dumps).")
+    var allowDumps = false
+
     func validate() throws {
         if let workers, workers < 1 || workers > 1024 { throw ValidationError("--workers must be between 1 and 1024") }
         if maxFrame < 16 || maxFrame > Int(UInt32.max) {
@@ -69,6 +80,7 @@ struct ServeCommand: ParsableCommand {
 
     func run() throws {
         Log.setLevel(Log.Level(name: logLevel) ?? .warn)
+        try harden(allowDumps: allowDumps, lockMemory: lockMemory, cacheBytes: cacheMB << 20)
         var config = ServerConfig()
         config.engine.workers = workers ?? ProcessInfo.processInfo.activeProcessorCount
         config.engine.cacheBytes = cacheMB << 20
@@ -92,6 +104,17 @@ struct ServeCommand: ParsableCommand {
         server.forgetAllKeys()  // zeroes their bytes once no request holds them
         // _exit: worker threads are parked; there is nothing to tear down or flush.
         _exit(status.rawValue)
+    }
+}
+
+/// Before any secret arrives: no core dumps, no ptrace by the same user (unless --allow-dumps),
+/// and --lock-memory checked against RLIMIT_MEMLOCK (a startup error when it does not fit).
+func harden(allowDumps: Bool, lockMemory: Bool, cacheBytes: Int) throws {
+    if !allowDumps {
+        for failure in ProcessHardening.forbidDumps() { Log.warn("cannot keep memory out of dumps: \(failure)") }
+    }
+    if lockMemory, let problem = ProcessHardening.lockMemory(cacheBytes: cacheBytes) {
+        throw ValidationError(problem)
     }
 }
 

@@ -21,21 +21,23 @@ import Testing
     @Test func identityTextForms() throws {
         let text = try Self.identityText()
         #expect(text.contains("# public key:"))  // age-keygen's comments are accepted
-        let key = try AgeKey(secret: .text(Array(text.utf8)))
+        let key = try AgeKey(secret: .text(copying: Array(text.utf8)))
         #expect(key.x25519.count == 1 && key.hybrid.isEmpty && key.passphrase == nil)
         let many = "\n# two keys\r\n" + Self.newIdentity() + "\r\n\n  " + Self.newIdentity(pq: true) + "  \n"
-        let both = try AgeKey(secret: .bytes(Array(many.utf8)))
+        let both = try AgeKey(secret: .bytes(copying: Array(many.utf8)))
         #expect(both.x25519.count == 1 && both.hybrid.count == 1)
-        let lower = try AgeKey(secret: .text(Array(Self.newIdentity().lowercased().utf8)))
+        let lower = try AgeKey(secret: .text(copying: Array(Self.newIdentity().lowercased().utf8)))
         #expect(lower.x25519.count == 1)
-        let listed = try AgeKey(secret: .list([.text(Array(Self.newIdentity().utf8)), .text(Array(text.utf8))]))
+        let listed = try AgeKey(
+            secret: .list([.text(copying: Array(Self.newIdentity().utf8)), .text(copying: Array(text.utf8))]))
         #expect(listed.x25519.count == 2)
         let mapped = try AgeKey(
             secret: .map([
-                "identities": .text(Array(Self.newIdentity().utf8)), "passphrase": .text(Array("pw".utf8)),
+                "identities": .text(copying: Array(Self.newIdentity().utf8)),
+                "passphrase": .text(copying: Array("pw".utf8)),
             ]))
         #expect(mapped.x25519.count == 1 && mapped.passphrase != nil)
-        let passOnly = try AgeKey(secret: .map(["passphrase": .bytes([0xff, 0x01])]))
+        let passOnly = try AgeKey(secret: .map(["passphrase": .bytes(copying: [0xff, 0x01])]))
         #expect(passOnly.x25519.isEmpty && passOnly.passphrase != nil)
     }
 
@@ -47,11 +49,13 @@ import Testing
         let recipient = Bech32.encode(hrp: "age", data: Array(repeating: 1, count: 32))
         let short = Bech32.encode(hrp: "age-secret-key-", data: Array(repeating: 1, count: 31)).uppercased()
         let cases: [SecretInput] = [
-            .text([]), .text(Array("# only a comment\n\n".utf8)), .text(flipped), .text(Array(mixed.utf8)),
-            .text(Array(recipient.utf8)), .text(Array(short.utf8)), .text(Array("hunter2".utf8)),
-            .text(Array((good + "\nhunter2").utf8)), .list([]), .list([.map([:])]), .map([:]),
-            .map(["passphrase": .text([])]), .map(["passphrase": .list([])]),
-            .map(["identities": .text(Array(good.utf8)), "extra": .text([1])]),
+            .text(copying: []), .text(copying: Array("# only a comment\n\n".utf8)), .text(copying: flipped),
+            .text(copying: Array(mixed.utf8)),
+            .text(copying: Array(recipient.utf8)), .text(copying: Array(short.utf8)),
+            .text(copying: Array("hunter2".utf8)),
+            .text(copying: Array((good + "\nhunter2").utf8)), .list([]), .list([.map([:])]), .map([:]),
+            .map(["passphrase": .text(copying: [])]), .map(["passphrase": .list([])]),
+            .map(["identities": .text(copying: Array(good.utf8)), "extra": .text(copying: [1])]),
             .map(["identities": .list([])]), .map(["identities": .map([:])]),
         ]
         for secret in cases {
@@ -67,7 +71,7 @@ import Testing
     }
 
     @Test func fileKeysAreCachedPerHeader() throws {
-        let key = try AgeKey(secret: .text(Array(try Self.identityText().utf8)))
+        let key = try AgeKey(secret: .text(copying: Array(try Self.identityText().utf8)))
         let small = try Self.fixture("age_small.age")
         let large = try Self.fixture("age_large.age")
         for file in [small, large, small, large] {
@@ -75,7 +79,7 @@ import Testing
         }
         #expect(key.fileKeys.count == 2)
         // A header no identity matches is remembered too.
-        let other = try AgeKey(secret: .text(Array(Self.newIdentity().utf8)))
+        let other = try AgeKey(secret: .text(copying: Array(Self.newIdentity().utf8)))
         for _ in 0..<2 { #expect(errorCode(decryptStreaming(other, small, piece: 100).error) == "decrypt_failed") }
         #expect(other.fileKeys.count == 1)
     }
@@ -83,7 +87,8 @@ import Testing
     /// A second pass over a passphrase file does not run scrypt again (rage's work factor 2^19).
     @Test func scryptRunsOncePerHeader() throws {
         let gate = ScryptGate(budget: 64 << 20)
-        let key = try AgeKey(secret: .map(["passphrase": .text(Array("test-only passphrase".utf8))]), scryptGate: gate)
+        let key = try AgeKey(
+            secret: .map(["passphrase": .text(copying: Array("test-only passphrase".utf8))]), scryptGate: gate)
         let file = try Self.fixture("rage_passphrase.age")
         #expect(decryptStreaming(key, file, piece: 1 << 20).error == nil)
         #expect(decryptStreaming(key, file, piece: 1 << 20).error == nil)
@@ -118,7 +123,7 @@ import Testing
     }
 
     @Test func formatDetection() throws {
-        let key = try AgeKey(secret: .text(Array(try Self.identityText().utf8)))
+        let key = try AgeKey(secret: .text(copying: Array(try Self.identityText().utf8)))
         let small = try Self.fixture("age_small.age")
         let cases: [([UInt8], String)] = [
             ([], "bad_format"),
@@ -144,7 +149,7 @@ import Testing
 
     /// Armored and binary forms of the same file give the same plaintext, in any pieces.
     @Test func armorMatchesBinary() throws {
-        let key = try AgeKey(secret: .text(Array(try Self.identityText().utf8)))
+        let key = try AgeKey(secret: .text(copying: Array(try Self.identityText().utf8)))
         let armored = try Self.fixture("age_large_armored.age")
         let text = String(decoding: armored, as: UTF8.self)
         let crlf = Array(text.replacingOccurrences(of: "\n", with: "\r\n").utf8)
@@ -171,7 +176,7 @@ import Testing
             print("skipping: age CCTV vectors not found (set CRYPTCOUNT_VECTORS)")
             return
         }
-        let key = try AgeKey(secret: .text(Array(v.identities.joined(separator: "\n").utf8)))
+        let key = try AgeKey(secret: .text(copying: Array(v.identities.joined(separator: "\n").utf8)))
         #expect(key.hybrid.count == 1)
         let r = decryptStreaming(key, v.file, piece: 50)
         #expect(r.error == nil && sha256Hex(r.plain) == v.payload)

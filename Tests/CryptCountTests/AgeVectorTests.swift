@@ -39,9 +39,9 @@ struct AgeVector {
 
     var secret: SecretInput {
         var map: [String: SecretInput] = [:]
-        if !identities.isEmpty { map["identities"] = .list(identities.map { .text(Array($0.utf8)) }) }
+        if !identities.isEmpty { map["identities"] = .list(identities.map { .text(copying: Array($0.utf8)) }) }
         // The vectors never give more than one distinct passphrase.
-        if let p = passphrases.first { map["passphrase"] = .text(Array(p.utf8)) }
+        if let p = passphrases.first { map["passphrase"] = .text(copying: Array(p.utf8)) }
         return .map(map)
     }
 }

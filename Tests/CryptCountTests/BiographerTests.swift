@@ -64,7 +64,10 @@ struct BiographerVector: Decodable {
             do {
                 try c.withUnsafeBytes { try key.decrypt(whole: $0, into: &out) }
             } catch let e as CipherFailure {
-                guard case .badFormat = e else { Issue.record("expected badFormat for \(n), got \(e)"); continue }
+                guard case .badFormat = e else {
+                    Issue.record("expected badFormat for \(n), got \(e)")
+                    continue
+                }
             }
         }
         let v0 = try BiographerKey(password: Array("k".utf8), chained: false)

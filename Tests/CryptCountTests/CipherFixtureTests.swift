@@ -23,9 +23,9 @@ struct CipherFixture: Decodable, CustomStringConvertible {
 
         var input: SecretInput {
             switch self {
-            case .text(let s): return .text(Array(s.utf8))
-            case .list(let l): return .list(l.map { .text(Array($0.utf8)) })
-            case .map(let m): return .map(m.mapValues { .text(Array($0.utf8)) })
+            case .text(let s): return .text(copying: Array(s.utf8))
+            case .list(let l): return .list(l.map { .text(copying: Array($0.utf8)) })
+            case .map(let m): return .map(m.mapValues { .text(copying: Array($0.utf8)) })
             }
         }
     }
@@ -60,13 +60,13 @@ struct CipherFixture: Decodable, CustomStringConvertible {
         if cipher == "fernet", let now {
             return try FernetKey(secret: secret.input, options: options, clock: { now })
         }
-        return try CipherRegistry.makeKey(cipher: cipher, secret: secret.input, options: options)
+        return try makeKey(cipher, secret: secret.input, options: options)
     }
 }
 
 /// Decrypts `file` the way the engine would: whole for whole-file ciphers, else streamed.
 func decryptAny(_ key: any CipherKey, _ file: [UInt8], piece: Int) -> (plain: [UInt8], error: CipherFailure?) {
-    if key.readsWholeFile {
+    if key.mode == .wholeFile {
         var out: [UInt8] = []
         var failure: CipherFailure?
         file.withUnsafeBytes { raw in
@@ -135,41 +135,43 @@ func errorCode(_ failure: CipherFailure?) -> String {
     }
 
     @Test func registryNames() {
-        #expect(CipherRegistry.names == ["plain", "biographer", "biographer-v0", "fernet", "age", "openssl", "openpgp"])
-        for name in ["fernet", "age", "openssl"] {
-            #expect(CipherRegistry.isKnown(name))
-            #expect(CipherRegistry.needsSecret(name))
-            #expect(throws: SecretError.self) { try CipherRegistry.makeKey(cipher: name, secret: nil) }
+        #expect(
+            CipherKind.allCases.map(\.name) == [
+                "plain", "biographer", "biographer-v0", "fernet", "age", "openssl", "openpgp",
+            ])
+        for kind in CipherKind.allCases {
+            #expect(kind.needsSecret == (kind != .plain))
+            if kind.needsSecret {
+                #expect(throws: SecretError.self) { try kind.makeKey(secret: nil) }
+            }
         }
     }
 }
 
 @Suite struct CipherOptionTests {
     @Test func requestOptionsOverrideUnlockedOnes() throws {
-        let fernetSecret = SecretInput.text(Array("cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=".utf8))
-        let fernet = try CipherRegistry.makeKey(cipher: "fernet", secret: fernetSecret)
-        let withTTL = try CipherRegistry.applying(CipherOptions(ttlSeconds: 30), to: fernet)
+        let fernetSecret = SecretInput.text(copying: Array("cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=".utf8))
+        let fernet = try makeKey("fernet", secret: fernetSecret)
+        let withTTL = try fernet.applying(CipherOptions(ttlSeconds: 30))
         #expect((withTTL as? FernetKey)?.ttl == 30)
         #expect((fernet as? FernetKey)?.ttl == nil)
-        #expect(throws: SecretError.self) { try CipherRegistry.applying(CipherOptions(ttlSeconds: -1), to: fernet) }
+        #expect(throws: SecretError.self) { try fernet.applying(CipherOptions(ttlSeconds: -1)) }
 
-        let openssl = try CipherRegistry.makeKey(cipher: "openssl", secret: .text(Array("pw".utf8)))
-        let iter = try CipherRegistry.applying(CipherOptions(iterations: 1000), to: openssl)
+        let openssl = try makeKey("openssl", secret: .text(copying: Array("pw".utf8)))
+        let iter = try openssl.applying(CipherOptions(iterations: 1000))
         #expect((iter as? OpenSSLKey)?.iterations == 1000)
         #expect((openssl as? OpenSSLKey)?.iterations == 10_000)
-        #expect(throws: SecretError.self) { try CipherRegistry.applying(CipherOptions(iterations: 0), to: openssl) }
+        #expect(throws: SecretError.self) { try openssl.applying(CipherOptions(iterations: 0)) }
         // The fixture made with -iter 1000 decrypts through the overridden key.
         let file = try Array(Data(contentsOf: CipherFixture.folder.appendingPathComponent("openssl_iter1000.bin")))
-        let reKeyed = try CipherRegistry.applying(
-            CipherOptions(iterations: 1000),
-            to: try CipherRegistry.makeKey(cipher: "openssl", secret: .text(Array("correct horse battery staple".utf8)))
-        )
+        let reKeyed = try makeKey("openssl", secret: .text(copying: Array("correct horse battery staple".utf8)))
+            .applying(CipherOptions(iterations: 1000))
         #expect(decryptStreaming(reKeyed, file, piece: 64).error == nil)
 
         // No options, or options of other ciphers: the same key object.
-        #expect(try CipherRegistry.applying(CipherOptions(), to: fernet) === fernet)
-        #expect(try CipherRegistry.applying(CipherOptions(iterations: 5), to: fernet) === fernet)
-        #expect(try CipherRegistry.applying(CipherOptions(ttlSeconds: 5), to: PlainKey.shared) === PlainKey.shared)
+        #expect(try fernet.applying(CipherOptions()) === fernet)
+        #expect(try fernet.applying(CipherOptions(iterations: 5)) === fernet)
+        #expect(try PlainKey.shared.applying(CipherOptions(ttlSeconds: 5)) === PlainKey.shared)
     }
 }
 

@@ -44,7 +44,7 @@ func decryptWhole(_ key: any CipherKey, _ bytes: [UInt8]) -> Result<[UInt8], Cip
     static func key(_ v: FernetSpecVector) throws -> FernetKey {
         let now = try #require(v.nowSeconds)
         return try FernetKey(
-            secret: .text(Array(v.secret.utf8)), options: CipherOptions(ttlSeconds: v.ttl_sec), clock: { now })
+            secret: .text(copying: Array(v.secret.utf8)), options: CipherOptions(ttlSeconds: v.ttl_sec), clock: { now })
     }
 
     @Test func specVerifyVectors() throws {
@@ -102,7 +102,7 @@ func decryptWhole(_ key: any CipherKey, _ bytes: [UInt8]) -> Result<[UInt8], Cip
     }
 
     @Test func ttlBoundariesAndSkew() throws {
-        let secret = SecretInput.text(Array("cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=".utf8))
+        let secret = SecretInput.text(copying: Array("cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=".utf8))
         let maker = try FernetKey(secret: secret)
         let token = Array(try maker.encrypt(Array("x".utf8), timestamp: 1000, iv: Array(0..<16)).utf8)
         func result(ttl: Int?, now: Int64) throws -> String {
@@ -124,29 +124,29 @@ func decryptWhole(_ key: any CipherKey, _ bytes: [UInt8]) -> Result<[UInt8], Cip
 
     @Test func keyForms() throws {
         let good = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4="
-        _ = try FernetKey(secret: .text(Array(good.utf8)))
-        _ = try FernetKey(secret: .bytes(Array(good.utf8)))
-        _ = try FernetKey(secret: .text(Array((" " + good + "\n").utf8)))
-        _ = try FernetKey(secret: .list([.text(Array(good.utf8)), .bytes(Array(good.utf8))]))
+        _ = try FernetKey(secret: .text(copying: Array(good.utf8)))
+        _ = try FernetKey(secret: .bytes(copying: Array(good.utf8)))
+        _ = try FernetKey(secret: .text(copying: Array((" " + good + "\n").utf8)))
+        _ = try FernetKey(secret: .list([.text(copying: Array(good.utf8)), .bytes(copying: Array(good.utf8))]))
         for bad: SecretInput in [
-            .text([]), .text(Array("not base64!".utf8)), .text(Array(good.dropLast(4).utf8)),
-            .text(Array("YWJj".utf8)), .list([]), .list([.map([:])]), .map([:]),
-            .text(Array(good.dropLast().utf8)),  // missing padding
+            .text(copying: []), .text(copying: Array("not base64!".utf8)), .text(copying: Array(good.dropLast(4).utf8)),
+            .text(copying: Array("YWJj".utf8)), .list([]), .list([.map([:])]), .map([:]),
+            .text(copying: Array(good.dropLast().utf8)),  // missing padding
         ] {
             #expect(throws: SecretError.self) { try FernetKey(secret: bad) }
         }
         #expect(throws: SecretError.self) {
-            try FernetKey(secret: .text(Array(good.utf8)), options: CipherOptions(ttlSeconds: -1))
+            try FernetKey(secret: .text(copying: Array(good.utf8)), options: CipherOptions(ttlSeconds: -1))
         }
         do {
-            _ = try FernetKey(secret: .text(Array("abc-secret-stuff".utf8)))
+            _ = try FernetKey(secret: .text(copying: Array("abc-secret-stuff".utf8)))
         } catch {
             #expect(!error.message.contains("abc-secret-stuff"))
         }
     }
 
     @Test func roundTripsAndFormatErrors() throws {
-        let key = try FernetKey(secret: .text(Array("kqC7Tr9ifEpZDkh8VqeVtCD0FJtGd_lt6q5k5I7Fe7A=".utf8)))
+        let key = try FernetKey(secret: .text(copying: Array("kqC7Tr9ifEpZDkh8VqeVtCD0FJtGd_lt6q5k5I7Fe7A=".utf8)))
         for text in ["", "a", String(repeating: "0123456789abcdef", count: 3), "café 🙂\n"] {
             let token = try key.encrypt(Array(text.utf8), timestamp: 1, iv: Array(repeating: 7, count: 16))
             #expect(decryptWhole(key, Array(("\t" + token + " \n").utf8)) == .success(Array(text.utf8)))

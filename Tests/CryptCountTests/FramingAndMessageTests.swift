@@ -42,7 +42,8 @@ private func events(_ bytes: [UInt8], maxFrame: Int = 64, readSize: Int = 16) ->
     @Test func wholeFramesSplitAcrossReads() {
         let a: [UInt8] = Array("hello".utf8)
         let b = [UInt8](repeating: 7, count: 40)
-        #expect(events(FrameHeader.encode(a.count) + a + FrameHeader.encode(b.count) + b) == [.frame(a), .frame(b), .end])
+        #expect(
+            events(FrameHeader.encode(a.count) + a + FrameHeader.encode(b.count) + b) == [.frame(a), .frame(b), .end])
     }
 
     @Test func zeroLengthIsReportedAndTheStreamGoesOn() {
@@ -51,11 +52,15 @@ private func events(_ bytes: [UInt8], maxFrame: Int = 64, readSize: Int = 16) ->
 
     @Test func oversizeIsReportedAtOnceThenSkipped() {
         let payload = [UInt8](repeating: 1, count: 100)
-        #expect(events(FrameHeader.encode(100) + payload + [0, 0, 0, 1, 0xc3]) == [.tooLarge(declared: 100), .frame([0xc3]), .end])
+        #expect(
+            events(FrameHeader.encode(100) + payload + [0, 0, 0, 1, 0xc3]) == [
+                .tooLarge(declared: 100), .frame([0xc3]), .end,
+            ])
     }
 
     @Test func hugeDeclaredLengthCostsNothing() {
-        #expect(events([0xff, 0xff, 0xff, 0xff, 1, 2, 3]) == [.tooLarge(declared: 0xffff_ffff), .truncatedWhileSkipping])
+        #expect(
+            events([0xff, 0xff, 0xff, 0xff, 1, 2, 3]) == [.tooLarge(declared: 0xffff_ffff), .truncatedWhileSkipping])
     }
 
     @Test func endInsideHeaderOrPayloadIsTruncated() {
@@ -147,10 +152,12 @@ private func events(_ bytes: [UInt8], maxFrame: Int = 64, readSize: Int = 16) ->
     }
 
     @Test func nilMeansDefault() {
-        guard case .success((_, .count(let c))) = decode([
-            ("id", .uint(1)), ("op", .text("count")), ("files", .array([.text("a"), .binary([0xff])])),
-            ("terms", .nil), ("ignore_case", .nil), ("max_offsets", .nil),
-        ]) else {
+        guard
+            case .success((_, .count(let c))) = decode([
+                ("id", .uint(1)), ("op", .text("count")), ("files", .array([.text("a"), .binary([0xff])])),
+                ("terms", .nil), ("ignore_case", .nil), ("max_offsets", .nil),
+            ])
+        else {
             Issue.record("nil options rejected")
             return
         }
@@ -170,12 +177,20 @@ private func events(_ bytes: [UInt8], maxFrame: Int = 64, readSize: Int = 16) ->
             MessagePackPair(.text("id"), .uint(1)), MessagePackPair(.text("op"), .text("count")),
             MessagePackPair(.text("files"), .array([.text("a"), .text("b"), .text("c")])),
         ])
-        if case .failure(let e) = d.decode(tooMany) { #expect(e.code == .badRequest) } else { Issue.record("max files") }
+        if case .failure(let e) = d.decode(tooMany) {
+            #expect(e.code == .badRequest)
+        } else {
+            Issue.record("max files")
+        }
         let longTerm = MessagePackValue.map([
             MessagePackPair(.text("id"), .uint(1)), MessagePackPair(.text("op"), .text("count")),
             MessagePackPair(.text("files"), .array([])), MessagePackPair(.text("terms"), .array([.text("abcd")])),
         ])
-        if case .failure(let e) = d.decode(longTerm) { #expect(e.code == .badRequest) } else { Issue.record("term bytes") }
+        if case .failure(let e) = d.decode(longTerm) {
+            #expect(e.code == .badRequest)
+        } else {
+            Issue.record("term bytes")
+        }
     }
 
     @Test func valuesRoundTripThroughLibmsgpack() throws {

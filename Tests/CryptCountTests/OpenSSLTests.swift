@@ -70,11 +70,10 @@ import Testing
             #expect(throws: SecretError.self) { try OpenSSLKey(password: [1], iterations: bad) }
         }
         #expect(throws: SecretError.self) {
-            try CipherRegistry.makeKey(cipher: "openssl", secret: .list([.text([1])]))
+            try makeKey("openssl", secret: .list([.text(copying: [1])]))
         }
         #expect(throws: Never.self) {
-            _ = try CipherRegistry.makeKey(
-                cipher: "openssl", secret: .bytes([0xff, 0x00]), options: CipherOptions(iterations: 1))
+            _ = try makeKey("openssl", secret: .bytes(copying: [0xff, 0x00]), options: CipherOptions(iterations: 1))
         }
     }
 

@@ -76,18 +76,25 @@ import Testing
             "secret": Self.t("hunter2"),
         ])
         #expect(try s.receive()?.type == "ok")
-        s.request(["id": Self.u(2), "op": Self.t("count"), "key": Self.t("diary"), "files": Self.list([p1]), "terms": Self.list(["rain"])])
+        s.request([
+            "id": Self.u(2), "op": Self.t("count"), "key": Self.t("diary"), "files": Self.list([p1]),
+            "terms": Self.list(["rain"]),
+        ])
         var rs = try s.receiveUntilTerminal(of: Self.u(2))
         #expect(rs.first?["counts"]?.intArray == [2])
         #expect(rs.first?["cached"]?.boolValue == false)
         // The same query again is served from the cache.
-        s.request(["id": Self.u(3), "op": Self.t("count"), "key": Self.t("diary"), "files": Self.list([p1]), "terms": Self.list(["rain"])])
+        s.request([
+            "id": Self.u(3), "op": Self.t("count"), "key": Self.t("diary"), "files": Self.list([p1]),
+            "terms": Self.list(["rain"]),
+        ])
         rs = try s.receiveUntilTerminal(of: Self.u(3))
         #expect(rs.first?["counts"]?.intArray == [2])
         #expect(rs.first?["cached"]?.boolValue == true)
         // v0 inline; and the wrong cipher for the file is decrypt_failed or bad_format, never counts.
         s.request([
-            "id": Self.u(4), "op": Self.t("count"), "cipher": Self.t("biographer-v0"), "secret": .binary(Array("hunter2".utf8)),
+            "id": Self.u(4), "op": Self.t("count"), "cipher": Self.t("biographer-v0"),
+            "secret": .binary(Array("hunter2".utf8)),
             "files": Self.list([p0, p1]), "terms": Self.list(["rain"]), "ordered": .bool(true),
         ])
         rs = try s.receiveUntilTerminal(of: Self.u(4))
@@ -155,11 +162,29 @@ import Testing
             (["id": Self.u(3), "op": Self.t("count")], "bad_request"),
             (["id": Self.u(4), "op": Self.t("count"), "files": Self.t("x")], "bad_request"),
             (["id": Self.u(5), "op": Self.t("count"), "files": .array([]), "terms": Self.list([""])], "bad_request"),
-            (["id": Self.u(6), "op": Self.t("count"), "files": .array([]), "cipher": Self.t("rot13")], "unknown_cipher"),
+            (
+                ["id": Self.u(6), "op": Self.t("count"), "files": .array([]), "cipher": Self.t("rot13")],
+                "unknown_cipher"
+            ),
             (["id": Self.u(7), "op": Self.t("count"), "files": .array([]), "key": Self.t("nokey")], "unknown_key"),
-            (["id": Self.u(8), "op": Self.t("count"), "files": .array([]), "cipher": Self.t("biographer"), "secret": Self.t("")], "bad_secret"),
-            (["id": Self.u(9), "op": Self.t("unlock"), "name": Self.t("k"), "cipher": Self.t("biographer"), "secret": Self.t("")], "bad_secret"),
-            (["id": Self.u(10), "op": Self.t("unlock"), "name": Self.t("k"), "cipher": Self.t("zzz"), "secret": Self.t("x")], "unknown_cipher"),
+            (
+                [
+                    "id": Self.u(8), "op": Self.t("count"), "files": .array([]), "cipher": Self.t("biographer"),
+                    "secret": Self.t(""),
+                ], "bad_secret"
+            ),
+            (
+                [
+                    "id": Self.u(9), "op": Self.t("unlock"), "name": Self.t("k"), "cipher": Self.t("biographer"),
+                    "secret": Self.t(""),
+                ], "bad_secret"
+            ),
+            (
+                [
+                    "id": Self.u(10), "op": Self.t("unlock"), "name": Self.t("k"), "cipher": Self.t("zzz"),
+                    "secret": Self.t("x"),
+                ], "unknown_cipher"
+            ),
             (["id": Self.u(11), "op": Self.t("count"), "files": .array([]), "ignore_case": Self.u(1)], "bad_request"),
             (["id": Self.u(12), "op": Self.t("count"), "files": .array([]), "max_offsets": .int(-1)], "bad_request"),
             (["id": Self.u(13), "op": Self.t("count"), "files": .array([.uint(3)])], "bad_request"),
@@ -176,7 +201,10 @@ import Testing
             #expect(!message.isEmpty)
         }
         // The secret never comes back, even in an error.
-        s.request(["id": Self.u(20), "op": Self.t("count"), "files": .array([]), "cipher": Self.t("nope"), "secret": Self.t("sekrit-value")])
+        s.request([
+            "id": Self.u(20), "op": Self.t("count"), "files": .array([]), "cipher": Self.t("nope"),
+            "secret": Self.t("sekrit-value"),
+        ])
         let r = try #require(try s.receive())
         #expect(r.code == "unknown_cipher")
         let message = r["message"]?.stringValue ?? ""
@@ -208,7 +236,8 @@ import Testing
         let notMap = MessagePackWriter.encode(.array([.uint(1)]))
         s.sendRaw(FrameHeader.encode(notMap.count) + notMap)
         #expect(try s.receive()?.code == "bad_request")
-        let intKey = MessagePackWriter.encode(.map([MessagePackPair(.uint(1), .uint(2)), MessagePackPair(.text("id"), .uint(5))]))
+        let intKey = MessagePackWriter.encode(
+            .map([MessagePackPair(.uint(1), .uint(2)), MessagePackPair(.text("id"), .uint(5))]))
         s.sendRaw(FrameHeader.encode(intKey.count) + intKey)
         let ik = try #require(try s.receive())
         #expect(ik.code == "bad_request" && ik["id"] == .uint(5))
@@ -254,9 +283,14 @@ import Testing
     @Test func cancelStopsDispatchAndAccountsForEveryFile() throws {
         let dir = try TempDir()
         var files: [String] = []
-        for i in 0..<3000 { files.append(try dir.write("f\(i).txt", Array(repeating: UInt8(ascii: "b"), count: 50000))) }
+        for i in 0..<3000 {
+            files.append(try dir.write("f\(i).txt", Array(repeating: UInt8(ascii: "b"), count: 50000)))
+        }
         let s = try ServeProcess(["--workers", "1"])
-        s.request(["id": Self.u(1), "op": Self.t("count"), "files": Self.list(files), "terms": Self.list(["b"]), "ordered": .bool(true)])
+        s.request([
+            "id": Self.u(1), "op": Self.t("count"), "files": Self.list(files), "terms": Self.list(["b"]),
+            "ordered": .bool(true),
+        ])
         s.request(["id": Self.u(2), "op": Self.t("cancel"), "target": Self.u(1)])
         var fileCount = 0
         var sawOK = false
@@ -344,7 +378,10 @@ import Testing
         let fifo = dir.path("fifo")
         #expect(mkfifo(fifo, 0o600) == 0)
         let s = try ServeProcess()
-        s.request(["id": Self.u(1), "op": Self.t("count"), "files": Self.list([fifo, dir.url.path, "/dev/null"]), "terms": Self.list(["x"])])
+        s.request([
+            "id": Self.u(1), "op": Self.t("count"), "files": Self.list([fifo, dir.url.path, "/dev/null"]),
+            "terms": Self.list(["x"]),
+        ])
         let rs = try s.receiveUntilTerminal(of: Self.u(1), timeout: 5)
         let codes = rs.filter { $0.type == "file" }.compactMap { $0["error"]?["code"]?.stringValue }
         #expect(codes == ["not_a_file", "not_a_file", "not_a_file"])

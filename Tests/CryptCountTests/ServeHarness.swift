@@ -26,7 +26,8 @@ final class ServeProcess {
 
     init(_ args: [String] = [], cwd: URL? = nil) throws {
         guard FileManager.default.isExecutableFile(atPath: Self.binary) else {
-            throw HarnessError(description: "no cryptcount binary at \(Self.binary): run `swift build` (make test does)")
+            throw HarnessError(
+                description: "no cryptcount binary at \(Self.binary): run `swift build` (make test does)")
         }
         process.executableURL = URL(fileURLWithPath: Self.binary)
         process.arguments = ["serve"] + args
@@ -98,7 +99,9 @@ final class ServeProcess {
             throw HarnessError(description: "output ended inside a frame header")
         }
         let n = Int(buffer[0]) << 24 | Int(buffer[1]) << 16 | Int(buffer[2]) << 8 | Int(buffer[3])
-        guard try fill(4 + n, deadline: deadline) else { throw HarnessError(description: "output ended inside a frame") }
+        guard try fill(4 + n, deadline: deadline) else {
+            throw HarnessError(description: "output ended inside a frame")
+        }
         let payload = Array(buffer[4..<(4 + n)])
         buffer.removeFirst(4 + n)
         return try MessagePackDecoder.decode(payload)

@@ -1,5 +1,7 @@
 import Foundation
 
+@testable import CryptCount
+
 /// Paths the tests share.
 enum TestPaths {
     /// The package root (two levels above this file's folder).
@@ -38,4 +40,12 @@ extension Array where Element == UInt8 {
         }
         self = out
     }
+}
+
+/// A key of the cipher named `cipher`, as an `unlock` would make it.
+func makeKey(_ cipher: String, secret: SecretInput?, options: CipherOptions = CipherOptions()) throws(SecretError)
+    -> any CipherKey
+{
+    guard let kind = CipherKind(rawValue: cipher) else { throw SecretError("unknown cipher \(cipher)") }
+    return try kind.makeKey(secret: secret, options: options)
 }

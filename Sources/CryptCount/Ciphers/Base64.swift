@@ -33,6 +33,7 @@ enum Base64 {
     }
 
     static func isStandardCharacter(_ b: UInt8) -> Bool { standardTable[Int(b)] != 0xff }
+    static func isURLSafe(_ b: UInt8) -> Bool { urlSafeTable[Int(b)] != 0xff }
 
     static func decode<C: Collection>(
         _ text: C, alphabet: Alphabet, padding: Padding, canonical: Bool = true

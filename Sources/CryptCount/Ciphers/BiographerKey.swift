@@ -19,20 +19,37 @@ public final class BiographerKey: CipherKey {
 
     private static let block = 256
 
-    public init(password: [UInt8], chained: Bool) throws(SecretError) {
-        guard !password.isEmpty else { throw SecretError("the password is empty") }
-        self.password = SecretBytes(password)
-        self.chained = chained
-        self.amount = Self.shift(for: password)
-        let streamCount = password.count + Self.block + 16
-        self.padStream = SecretBytes((0..<streamCount).lazy.map { password[$0 % password.count] })
+    public convenience init(password: [UInt8], chained: Bool) throws(SecretError) {
+        try self.init(password: SecretBytes(password), chained: chained)
     }
 
-    public var cipherName: String { chained ? "biographer" : "biographer-v0" }
-    public var readsWholeFile: Bool { true }
+    public init(password: SecretBytes, chained: Bool) throws(SecretError) {
+        guard !password.isEmpty else { throw SecretError("the password is empty") }
+        self.password = password
+        self.chained = chained
+        let (amount, pad) = password.withBytes { pw in
+            (Self.shift(for: pw), SecretBytes((0..<(pw.count + Self.block + 16)).lazy.map { pw[$0 % pw.count] }))
+        }
+        self.amount = amount
+        self.padStream = pad
+    }
+
+    public static func make(_ kind: CipherKind, secret: SecretInput?, options: CipherOptions) throws(SecretError)
+        -> BiographerKey
+    {
+        try BiographerKey(password: SecretInput.password(secret), chained: kind == .biographer)
+    }
+
+    public var kind: CipherKind { chained ? .biographer : .biographerV0 }
+    public var mode: DecryptionMode { .wholeFile }
+    public func makeStreamDecryptor() -> any StreamDecryptor { WholeFileStreamAdapter(key: self) }
+
+    public func fingerprint(into fingerprint: inout KeyFingerprint) {
+        fingerprint.add(password)
+    }
 
     /// Sum of the bytes of hex(pw), mod 256.
-    static func shift(for password: [UInt8]) -> UInt8 {
+    static func shift<C: Collection<UInt8>>(for password: C) -> UInt8 {
         var sum: UInt8 = 0
         for b in password {
             sum &+= Hex.lower[Int(b >> 4)]

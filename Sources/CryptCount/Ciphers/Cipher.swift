@@ -12,28 +12,46 @@ public struct SecretError: Error, Equatable, Sendable {
     public init(_ message: String) { self.message = message }
 }
 
-/// A secret as the parent sent it, independent of the wire encoding.
+/// A secret as the parent sent it, independent of the wire encoding. Its bytes live only in
+/// `SecretBytes`: storage of their own, shared by reference and zeroed when the last holder
+/// lets go, so no copy-on-write array elsewhere ever aliases a secret and nothing has to be
+/// wiped by hand.
 public enum SecretInput: Sendable, Equatable {
     /// A MessagePack `str` (UTF-8 bytes, not necessarily valid).
-    case text([UInt8])
+    case text(SecretBytes)
     /// A MessagePack `bin`.
-    case bytes([UInt8])
+    case bytes(SecretBytes)
     case list([SecretInput])
     case map([String: SecretInput])
-}
 
-extension SecretInput {
-    /// Zeroes the secret's bytes in place, in the storage every copy of these arrays shares (the
-    /// decoded MessagePack values of the request included), so they are not freed with the secret
-    /// still in them. Only once nothing will read them again: keys copy what they keep.
-    public func wipe() {
+    /// A `str` secret holding a copy of `bytes`.
+    public static func text<C: Collection>(copying bytes: C) -> SecretInput where C.Element == UInt8 {
+        .text(SecretBytes(bytes))
+    }
+
+    /// A `bin` secret holding a copy of `bytes`.
+    public static func bytes<C: Collection>(copying bytes: C) -> SecretInput where C.Element == UInt8 {
+        .bytes(SecretBytes(bytes))
+    }
+
+    /// A password given as `str` or `bin` (exact bytes); empty is not a password.
+    public static func password(_ secret: SecretInput?) throws(SecretError) -> SecretBytes {
+        switch secret {
+        case .text(let b)?, .bytes(let b)?:
+            guard !b.isEmpty else { throw SecretError("the password is empty") }
+            return b
+        case .none:
+            throw SecretError("a password is required")
+        default:
+            throw SecretError("the password must be a string or binary")
+        }
+    }
+
+    /// The bytes of a `str` or `bin` secret.
+    public var scalar: SecretBytes? {
         switch self {
-        case .text(let b), .bytes(let b):
-            SecretBytes.wipe(b)
-        case .list(let items):
-            for item in items { item.wipe() }
-        case .map(let m):
-            for value in m.values { value.wipe() }
+        case .text(let b), .bytes(let b): b
+        case .list, .map: nil
         }
     }
 }
@@ -65,23 +83,45 @@ public protocol PullingCipherKey: CipherKey {
         throws(CipherFailure)
 }
 
+/// How a cipher's files are read.
+public enum DecryptionMode: Sendable {
+    /// Read whole (subject to `--max-file-size`), then `decrypt(whole:into:)`.
+    case wholeFile
+    /// Fed in chunks through `makeStreamDecryptor()`, so any size fits in bounded memory.
+    case streamed
+}
+
 /// An unlocked key: a parsed secret, ready to decrypt files of one cipher. Shared by all worker
 /// threads, so implementations are immutable or guard their caches themselves. Secret material
 /// lives in `SecretBytes` (or a crypto library's key type), so it is zeroed when the last
 /// request using the key lets go of it.
+///
+/// A cipher implements both reading paths: its natural one, and the other through the shared
+/// helpers (`decryptWholeByStreaming`, `WholeFileStreamAdapter`), so `mode` alone decides.
 public protocol CipherKey: AnyObject, Sendable {
-    /// The cipher's protocol name, e.g. `"biographer"`.
-    var cipherName: String { get }
+    /// Makes a key of `kind` from a secret (the registration in `CipherKind` calls it).
+    static func make(_ kind: CipherKind, secret: SecretInput?, options: CipherOptions) throws(SecretError) -> Self
 
-    /// True for formats that must be read whole (subject to `--max-file-size`); such keys
-    /// implement `decrypt(whole:into:)`. Otherwise the key implements `makeStreamDecryptor()`.
-    var readsWholeFile: Bool { get }
+    /// Whether `prefix`, a file's first bytes, is this cipher's format (for `auto`). Formats
+    /// that cannot be recognised answer false.
+    static func recognises(_ prefix: UnsafeRawBufferPointer) -> Bool
+
+    var kind: CipherKind { get }
+
+    var mode: DecryptionMode { get }
 
     /// Decrypts a whole file. `output` is a reusable buffer: its old contents are replaced.
     func decrypt(whole ciphertext: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(CipherFailure)
 
-    /// A fresh decryptor for one file of a streaming format.
+    /// A fresh decryptor for one file.
     func makeStreamDecryptor() -> any StreamDecryptor
+
+    /// This key with a request's options over the ones it was unlocked with; itself when they
+    /// change nothing this cipher uses.
+    func applying(_ options: CipherOptions) throws(SecretError) -> any CipherKey
+
+    /// Feeds everything this key decrypts with into `fingerprint` (see `KeyFingerprint`).
+    func fingerprint(into fingerprint: inout KeyFingerprint)
 
     /// False when a file's decryption can change without the file changing (a Fernet key with
     /// a ttl: the same token expires), so its plaintext must not be cached.
@@ -89,23 +129,24 @@ public protocol CipherKey: AnyObject, Sendable {
 }
 
 extension CipherKey {
+    public var cipherName: String { kind.rawValue }
     public var plaintextIsCacheable: Bool { true }
+    public static func recognises(_ prefix: UnsafeRawBufferPointer) -> Bool { false }
+    public func applying(_ options: CipherOptions) throws(SecretError) -> any CipherKey { self }
 
-    public func decrypt(whole ciphertext: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(CipherFailure) {
-        // Streaming formats can still decrypt a buffer: feed it in one piece.
+    /// `decrypt(whole:into:)` for a streamed cipher: the buffer fed in one piece.
+    public func decryptWholeByStreaming(_ ciphertext: UnsafeRawBufferPointer, into output: inout [UInt8])
+        throws(CipherFailure)
+    {
         var decryptor = makeStreamDecryptor()
         output.removeAll(keepingCapacity: true)
         try decryptor.feed(ciphertext) { output.append(contentsOf: $0) }
         try decryptor.finish { output.append(contentsOf: $0) }
     }
-
-    public func makeStreamDecryptor() -> any StreamDecryptor {
-        WholeFileStreamAdapter(key: self)
-    }
 }
 
-/// Lets a whole-file cipher be driven like a streaming one (tests, `auto`): it buffers the
-/// ciphertext and decrypts at `finish`.
+/// `makeStreamDecryptor()` for a whole-file cipher (tests, fuzzing): it buffers the ciphertext
+/// and decrypts at `finish`.
 public struct WholeFileStreamAdapter: StreamDecryptor {
     let key: any CipherKey
     var ciphertext: [UInt8] = []

@@ -31,8 +31,45 @@ public final class FernetKey: CipherKey {
     /// version + timestamp + IV + one block + MAC.
     static let minimumTokenBytes = 1 + 8 + 16 + 16 + 32
 
-    public var cipherName: String { "fernet" }
-    public var readsWholeFile: Bool { true }
+    public static func make(_ kind: CipherKind, secret: SecretInput?, options: CipherOptions) throws(SecretError)
+        -> FernetKey
+    {
+        try FernetKey(secret: secret, options: options)
+    }
+
+    /// Version byte 0x80 and a timestamp below 2^32 seconds encode as `gAAAAA`; the token runs
+    /// to the end of the prefix or to trailing whitespace only.
+    public static func recognises(_ prefix: UnsafeRawBufferPointer) -> Bool {
+        var i = 0
+        while i < prefix.count, ASCII.isWhitespace(prefix[i]) { i += 1 }
+        guard prefix[i...].starts(with: tokenStart) else { return false }
+        var j = i
+        while j < prefix.count, Base64.isURLSafe(prefix[j]) || prefix[j] == UInt8(ascii: "=") { j += 1 }
+        let tokenLength = j - i
+        while j < prefix.count, ASCII.isWhitespace(prefix[j]) { j += 1 }
+        return j == prefix.count && tokenLength >= 16
+    }
+
+    static let tokenStart: [UInt8] = Array("gAAAAA".utf8)
+
+    public var kind: CipherKind { .fernet }
+    public var mode: DecryptionMode { .wholeFile }
+    public func makeStreamDecryptor() -> any StreamDecryptor { WholeFileStreamAdapter(key: self) }
+
+    /// The keys in order (MultiFernet tries them in order; the first that verifies decrypts).
+    /// The ttl is not material: a key with one is never cached.
+    public func fingerprint(into fingerprint: inout KeyFingerprint) {
+        fingerprint.add(int: keys.count)
+        for pair in keys {
+            fingerprint.add(pair.signing)
+            fingerprint.add(pair.encryption)
+        }
+    }
+
+    public func applying(_ options: CipherOptions) throws(SecretError) -> any CipherKey {
+        guard let t = options.ttlSeconds, t != ttl else { return self }
+        return try with(ttlSeconds: t)
+    }
 
     public convenience init(secret: SecretInput?, options: CipherOptions = CipherOptions()) throws(SecretError) {
         try self.init(secret: secret, options: options, clock: FernetKey.systemNow)
@@ -79,14 +116,14 @@ public final class FernetKey: CipherKey {
     }
 
     /// A key is url-safe base64 of 32 bytes: signing key, then encryption key.
-    static func parseKey(_ text: [UInt8]) throws(SecretError) -> KeyPair {
-        let trimmed = ASCII.trimmingWhitespace(text[...])
-        guard let raw = Base64.decode(trimmed, alphabet: .either, padding: .required, canonical: false),
-            raw.count == 32
-        else {
-            throw SecretError("a Fernet key must be url-safe base64 of 32 bytes")
+    static func parseKey(_ text: SecretBytes) throws(SecretError) -> KeyPair {
+        var raw: [UInt8] = []
+        defer { SecretBytes.wipe(&raw) }
+        let decoded = text.withBytes { b in
+            let trimmed = UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: ASCII.trimmingWhitespace(b[...])))
+            return Base64.decode(trimmed, alphabet: .either, padding: .required, canonical: false, appendingTo: &raw)
         }
-        defer { SecretBytes.wipe(raw) }
+        guard decoded, raw.count == 32 else { throw SecretError("a Fernet key must be url-safe base64 of 32 bytes") }
         return KeyPair(signing: SymmetricKey(data: raw[0..<16]), encryption: SymmetricKey(data: raw[16..<32]))
     }
 

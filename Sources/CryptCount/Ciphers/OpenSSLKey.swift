@@ -30,16 +30,42 @@ public final class OpenSSLKey: CipherKey {
     /// PBKDF2 results per salt, so a repeated query does not pay the derivation again.
     let derivedKeys: BoundedCache<CacheKey, Derived>
 
-    public var cipherName: String { "openssl" }
-    public var readsWholeFile: Bool { false }
+    public static func make(_ kind: CipherKind, secret: SecretInput?, options: CipherOptions) throws(SecretError)
+        -> OpenSSLKey
+    {
+        try OpenSSLKey(password: SecretInput.password(secret), iterations: options.iterations)
+    }
 
-    public init(password: [UInt8], iterations: Int? = nil) throws(SecretError) {
+    public static func recognises(_ prefix: UnsafeRawBufferPointer) -> Bool { prefix.starts(with: magic) }
+
+    public var kind: CipherKind { .openssl }
+    public var mode: DecryptionMode { .streamed }
+
+    public func decrypt(whole ciphertext: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(CipherFailure) {
+        try decryptWholeByStreaming(ciphertext, into: &output)
+    }
+
+    public func fingerprint(into fingerprint: inout KeyFingerprint) {
+        fingerprint.add(password)
+        fingerprint.add(int: iterations)
+    }
+
+    public func applying(_ options: CipherOptions) throws(SecretError) -> any CipherKey {
+        guard let iter = options.iterations, iter != iterations else { return self }
+        return try with(iterations: iter)
+    }
+
+    public convenience init(password: [UInt8], iterations: Int? = nil) throws(SecretError) {
+        try self.init(password: SecretBytes(password), iterations: iterations)
+    }
+
+    public init(password: SecretBytes, iterations: Int? = nil) throws(SecretError) {
         guard !password.isEmpty else { throw SecretError("the password is empty") }
         let iter = iterations ?? Self.defaultIterations
         guard iter >= 1, iter <= Self.maxIterations else {
             throw SecretError("iter must be between 1 and \(Self.maxIterations)")
         }
-        self.password = SecretBytes(password)
+        self.password = password
         self.iterations = iter
         self.derivedKeys = BoundedCache(capacity: 4096)
     }

@@ -2,8 +2,12 @@
 public final class PlainKey: CipherKey {
     public static let shared = PlainKey()
 
-    public var cipherName: String { "plain" }
-    public var readsWholeFile: Bool { false }
+    public static func make(_ kind: CipherKind, secret: SecretInput?, options: CipherOptions) -> PlainKey { shared }
+
+    public var kind: CipherKind { .plain }
+    public var mode: DecryptionMode { .streamed }
+    /// Nothing decrypts: every plain key reads every plain file.
+    public func fingerprint(into fingerprint: inout KeyFingerprint) {}
 
     public func decrypt(whole ciphertext: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(CipherFailure) {
         output.removeAll(keepingCapacity: true)

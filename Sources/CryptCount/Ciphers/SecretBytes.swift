@@ -7,25 +7,25 @@
 #endif
 
 /// Secret material in memory of its own, written once and zeroed when the last reference goes
-/// (after `forget`, once no request in flight uses the key). Never printed: its description
-/// is a placeholder, so a stray interpolation cannot leak it.
-public final class SecretBytes: @unchecked Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+/// (after `forget`, once no request in flight uses the key). The memory comes from
+/// `SecureMemory`: out of core dumps, and locked in RAM under `--lock-memory`. Never printed:
+/// its description is a placeholder, so a stray interpolation cannot leak it.
+public final class SecretBytes: @unchecked Sendable, Equatable, CustomStringConvertible,
+    CustomDebugStringConvertible
+{
     // Immutable after init; only deinit writes again, when nothing else can read.
-    private let storage: UnsafeMutableBufferPointer<UInt8>
+    private let block: SecureMemory.Block
+    private var storage: UnsafeMutableRawBufferPointer { block.bytes }
 
     public init<C: Collection>(_ bytes: C) where C.Element == UInt8 {
-        storage = .allocate(capacity: max(bytes.count, 1))
-        storage.initialize(repeating: 0)
-        _ = storage.initialize(from: bytes)
-        count = bytes.count
+        let n = bytes.count
+        block = SecureMemory.allocate(n)  // zeroed, at least n bytes
+        _ = UnsafeMutableBufferPointer(rebasing: block.bytes.bindMemory(to: UInt8.self)[0..<n]).initialize(from: bytes)
+        count = n
     }
 
     deinit {
-        // A volatile-style wipe: memset_s is not on Linux, and this loop writes through a pointer
-        // that escapes, which the optimiser keeps.
-        for i in 0..<storage.count { storage[i] = 0 }
-        withExtendedLifetime(storage) {}
-        storage.deallocate()
+        SecureMemory.free(block)  // zeroes it first
     }
 
     public let count: Int
@@ -33,21 +33,24 @@ public final class SecretBytes: @unchecked Sendable, CustomStringConvertible, Cu
 
     /// Read access to the bytes.
     public func withBytes<R, E: Error>(_ body: (UnsafeBufferPointer<UInt8>) throws(E) -> R) throws(E) -> R {
-        try body(UnsafeBufferPointer(start: storage.baseAddress, count: count))
+        try body(UnsafeBufferPointer(start: storage.baseAddress?.assumingMemoryBound(to: UInt8.self), count: count))
     }
 
     /// A copy, for APIs that want an array (e.g. swift-crypto's SymmetricKey); keep it short-lived.
     public var bytes: [UInt8] { withBytes { Array($0) } }
 
-    /// Zeroes an array's bytes in place, in the storage all its copies share (a copy-on-write
-    /// write would zero a fresh copy and leave the original). For transient copies of a secret,
-    /// once nothing will read them again.
-    public static func wipe(_ bytes: [UInt8]) {
-        bytes.withUnsafeBytes { raw in
-            if let base = raw.baseAddress, raw.count > 0 {
-                memset(UnsafeMutableRawPointer(mutating: base), 0, raw.count)
-            }
+    /// Zeroes a transient working copy of a secret that this code owns (a local `var`). Through
+    /// `withUnsafeMutableBytes`, so copy-on-write holds: if anything else shares the storage, it
+    /// gets a copy of its own first and keeps its bytes; a shared buffer is never written.
+    public static func wipe(_ bytes: inout [UInt8]) {
+        bytes.withUnsafeMutableBytes { raw in
+            if let base = raw.baseAddress, raw.count > 0 { memset(base, 0, raw.count) }
         }
+    }
+
+    /// Same bytes (not constant time: for tests and request equality, not for authentication).
+    public static func == (a: SecretBytes, b: SecretBytes) -> Bool {
+        a.withBytes { x in b.withBytes { y in x.elementsEqual(y) } }
     }
 
     public var description: String { "<secret>" }

@@ -19,6 +19,8 @@ final class FileProcessor {
     private var pathBuffer: [UInt8] = []
     /// Chunk size for streamed reading.
     static let chunkSize = 1 << 20
+    /// What `auto` reads a file that no cipher recognises with.
+    static let plainKey = UnlockedKey(key: PlainKey.shared)
     /// Plain files up to this size are read in one piece and counted in place.
     static let wholePlainLimit = 8 << 20
 
@@ -187,18 +189,18 @@ final class FileProcessor {
 
     private func processAuto(fd: Int32, identity: FileIdentity, keys: [UnlockedKey], plan: SearchPlan) -> FileOutcome {
         // Sniff from the first bytes, then rewind.
-        let probe = UnsafeMutableRawBufferPointer(rebasing: input[0..<min(input.count, CipherSniffer.prefixLength)])
+        let probe = UnsafeMutableRawBufferPointer(rebasing: input[0..<min(input.count, CipherKind.sniffLength)])
         let n = pread(fd, probe.baseAddress, probe.count, 0)
         if n < 0 { return Self.failure(forErrno: errno, what: "cannot read") }
-        let kind = CipherSniffer.sniff(UnsafeRawBufferPointer(rebasing: probe[0..<n]))
+        let kind = CipherKind.sniff(UnsafeRawBufferPointer(rebasing: probe[0..<n]))
         let key: UnlockedKey
         if let kind {
-            guard let k = keys.first(where: { $0.cipherName == kind }) else {
-                return .failed(.decryptFailed, "the file looks like \(kind), but no \(kind) key was given")
+            guard let k = keys.first(where: { $0.kind == kind }) else {
+                return .failed(.decryptFailed, "the file looks like \(kind.name), but no \(kind.name) key was given")
             }
             key = k
         } else {
-            key = UnlockedKey(key: PlainKey.shared, identity: .plain)
+            key = Self.plainKey
         }
         if key.identity != .plain, key.key.plaintextIsCacheable,
             let hit = cache.lookup(PlaintextCache.Key(file: identity, key: key.identity))
@@ -254,7 +256,7 @@ final class FileProcessor {
         let cacheKey = PlaintextCache.Key(file: identity, key: key.identity)
         let cacheable = key.identity != .plain && cache.isEnabled && key.key.plaintextIsCacheable
 
-        if key.key.readsWholeFile {
+        if key.key.mode == .wholeFile {
             let total: Int
             switch readWhole(fd: fd, sizeHint: size, limit: config.maxFileSize) {
             case .success(let n): total = n
@@ -268,7 +270,9 @@ final class FileProcessor {
             stats.addPlain(plain.count)
             let result = plain.withUnsafeBytes { plan.count($0) }
             // A file that changed size while read is not cached under its old identity.
-            if cacheable && total == size { cache.insert(cacheKey, .init(plaintext: plain, cipher: key.cipherName)) }
+            if cacheable && total == size {
+                plain.withUnsafeBytes { cache.insert(cacheKey, plaintext: $0, cipher: key.cipherName) }
+            }
             return .counted(CountedFile(result: result, bytes: plain.count, cached: false, cipher: cipher))
         }
         if key.identity == .plain && size <= Self.wholePlainLimit {
@@ -284,24 +288,38 @@ final class FileProcessor {
                 return .failed(f.code, f.message)
             }
         }
-        return streamAndCount(fd: fd, key: key, plan: plan, cacheKey: cacheable ? cacheKey : nil, cipher: cipher)
+        return streamAndCount(
+            fd: fd, key: key, plan: plan, cacheKey: cacheable ? cacheKey : nil, sizeHint: size, cipher: cipher)
     }
 
     private func streamAndCount(
-        fd: Int32, key: UnlockedKey, plan: SearchPlan, cacheKey: PlaintextCache.Key?, cipher: String?
+        fd: Int32, key: UnlockedKey, plan: SearchPlan, cacheKey: PlaintextCache.Key?, sizeHint: Int, cipher: String?
     )
         -> FileOutcome
     {
         ensureInput(Self.chunkSize)
         var scanner = plan.makeScanner()
         var plainBytes = 0
-        var keep: [UInt8]? = cacheKey == nil ? nil : []
         let keepLimit = cache.maxEntryBytes
+        var keep: [UInt8]? = nil
+        if cacheKey != nil {
+            // Room for the whole plaintext up front (within the entry limit), so growing leaves
+            // no unwiped copies behind in freed memory.
+            keep = []
+            keep?.reserveCapacity(min(sizeHint, keepLimit))
+        }
+        // Ours alone (never shared), so zeroing it in place is safe; done on every way out.
+        defer { Self.wipe(&keep) }
         let sink: (UnsafeRawBufferPointer) -> Void = { chunk in
             plainBytes += chunk.count
             scanner.feed(chunk)
             if keep != nil {
-                if plainBytes <= keepLimit { keep?.append(contentsOf: chunk) } else { keep = nil }
+                if plainBytes <= keepLimit {
+                    keep?.append(contentsOf: chunk)
+                } else {
+                    Self.wipe(&keep)
+                    keep = nil
+                }
             }
         }
         let chunk = UnsafeMutableRawBufferPointer(rebasing: input[0..<Self.chunkSize])
@@ -350,8 +368,15 @@ final class FileProcessor {
         }
         stats.addPlain(plainBytes)
         let result = scanner.finish()
-        if let cacheKey, let keep { cache.insert(cacheKey, .init(plaintext: keep, cipher: key.cipherName)) }
+        if let cacheKey, keep != nil {
+            keep?.withUnsafeBytes { cache.insert(cacheKey, plaintext: $0, cipher: key.cipherName) }
+        }
         return .counted(CountedFile(result: result, bytes: plainBytes, cached: false, cipher: cipher))
+    }
+
+    /// Zeroes a plaintext copy this worker alone holds.
+    private static func wipe(_ bytes: inout [UInt8]?) {
+        bytes?.withUnsafeMutableBytes { if let p = $0.baseAddress { explicit_bzero(p, $0.count) } }
     }
 
     static func outcome(for failure: CipherFailure) -> FileOutcome {

@@ -2,7 +2,9 @@ import Synchronization
 
 /// Decrypted text kept in memory (never on disk) so a repeated query skips reading and
 /// decrypting. Keyed by the file's identity and the key's identity; bounded by a byte budget
-/// with least-recently-used eviction. Sharded so workers rarely contend for a lock.
+/// with least-recently-used eviction. Sharded so workers rarely contend for a lock. Each entry
+/// is a `SecureBuffer`: pages out of core dumps (locked under `--lock-memory`), zeroed when the
+/// entry is evicted or purged and its last reader is done; an entry costs whole pages.
 public final class PlaintextCache: Sendable {
     public struct Key: Hashable, Sendable {
         public var file: FileIdentity
@@ -10,7 +12,7 @@ public final class PlaintextCache: Sendable {
     }
 
     public struct Entry: Sendable {
-        public var plaintext: [UInt8]
+        public var plaintext: SecureBuffer
         /// The cipher that produced it (for `auto`, which reports it).
         public var cipher: String
     }
@@ -77,12 +79,21 @@ public final class PlaintextCache: Sendable {
         }
     }
 
-    public func insert(_ key: Key, _ entry: Entry) {
-        let size = entry.plaintext.count + 128  // + bookkeeping
-        guard isEnabled, size <= maxEntryBytes else { return }
+    /// What an entry costs in the budget: its pages plus bookkeeping.
+    private static func cost(_ plaintext: SecureBuffer) -> Int { plaintext.capacity + 128 }
+
+    /// Keeps a copy of `plaintext` (the caller's buffer stays its own). Too large, or no memory
+    /// to put it in (under `--lock-memory`: the cache's share of RLIMIT_MEMLOCK is in use by
+    /// entries still being read): not kept.
+    public func insert(_ key: Key, plaintext: UnsafeRawBufferPointer, cipher: String) {
+        guard isEnabled, let pages = SecureBuffer.cost(of: plaintext.count), pages + 128 <= maxEntryBytes,
+            let buffer = SecureBuffer(copying: plaintext)
+        else { return }
+        let entry = Entry(plaintext: buffer, cipher: cipher)
+        let size = Self.cost(buffer)
         shard(for: key).mutex.withLock { s in
             s.clock &+= 1
-            if let old = s.slots[key] { s.bytes -= old.entry.plaintext.count + 128 }
+            if let old = s.slots[key] { s.bytes -= Self.cost(old.entry.plaintext) }
             s.slots[key] = Slot(entry: entry, lastUse: s.clock)
             s.bytes += size
             if s.bytes > shardLimit { Self.evict(&s, downTo: shardLimit - shardLimit / 8) }
@@ -96,7 +107,7 @@ public final class PlaintextCache: Sendable {
         for (key, slot) in order {
             if s.bytes <= target { break }
             s.slots[key] = nil
-            s.bytes -= slot.entry.plaintext.count + 128
+            s.bytes -= Self.cost(slot.entry.plaintext)
         }
     }
 
@@ -106,7 +117,7 @@ public final class PlaintextCache: Sendable {
             shard.mutex.withLock { s in
                 for (k, slot) in s.slots where k.key == key {
                     s.slots[k] = nil
-                    s.bytes -= slot.entry.plaintext.count + 128
+                    s.bytes -= Self.cost(slot.entry.plaintext)
                 }
             }
         }

@@ -63,14 +63,3 @@ public enum Request: Sendable {
     /// Protocol op names, in the order `hello` lists them.
     public static let ops = ["hello", "unlock", "forget", "count", "cancel", "stats", "shutdown"]
 }
-
-extension Request {
-    /// Zeroes the secret this request carries, if any (see `SecretInput.wipe`).
-    func wipeSecrets() {
-        switch self {
-        case .unlock(let u): u.secret?.wipe()
-        case .count(let c): c.key.secret?.wipe()
-        default: break
-        }
-    }
-}

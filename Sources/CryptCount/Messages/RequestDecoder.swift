@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#elseif canImport(Musl)
+    import Musl
+#endif
+
 /// Limits on what one request may carry (set by `serve` flags).
 public struct RequestLimits: Sendable {
     public var maxFiles = 1_000_000
@@ -255,7 +263,12 @@ struct FieldReader {
 
     func secret(_ key: String) throws(RequestError) -> SecretInput? {
         guard let v = present(key) else { return nil }
-        guard let s = Self.secretInput(v, depth: 0) else {
+        let s = Self.secretInput(v, depth: 0)
+        // The secret now lives in SecretBytes of its own. The decoded value's arrays are scrap
+        // that only this decode's own tree (and its copies here) shares, so they are zeroed in
+        // place before they go back to the allocator.
+        Self.scrub(v)
+        guard let s else {
             throw RequestError(.badSecret, "\"\(key)\" must be a string, binary, an array or a map of those", id: id)
         }
         return s
@@ -264,8 +277,8 @@ struct FieldReader {
     static func secretInput(_ v: MessagePackValue, depth: Int) -> SecretInput? {
         guard depth < 4 else { return nil }
         switch v {
-        case .string(let b): return .text(b)
-        case .binary(let b): return .bytes(b)
+        case .string(let b): return .text(copying: b)
+        case .binary(let b): return .bytes(copying: b)
         case .array(let items):
             var out: [SecretInput] = []
             for item in items {
@@ -284,6 +297,29 @@ struct FieldReader {
             return .map(out)
         default:
             return nil
+        }
+    }
+
+    /// Zeroes the bytes of every `str`/`bin` in a decoded secret value, in the storage that
+    /// the request's decoded tree shares. Only for the secret's own subtree, whose arrays
+    /// nothing outside this decoder holds: `SecretInput` copies what it keeps.
+    private static func scrub(_ v: MessagePackValue) {
+        switch v {
+        case .string(let b), .binary(let b), .ext(_, let b):
+            b.withUnsafeBytes { raw in
+                if let base = raw.baseAddress, raw.count > 0 {
+                    memset(UnsafeMutableRawPointer(mutating: base), 0, raw.count)
+                }
+            }
+        case .array(let items):
+            for item in items { scrub(item) }
+        case .map(let pairs):
+            for pair in pairs {
+                scrub(pair.key)
+                scrub(pair.value)
+            }
+        case .nil, .bool, .int, .uint, .float:
+            break
         }
     }
 }

@@ -185,8 +185,6 @@ public final class Server: CountObserver, @unchecked Sendable {
             id = i
             request = r
         }
-        // Keys hold copies of what they need; the decoded secret goes as soon as it is handled.
-        defer { request.wipeSecrets() }
         if pool.isInFlight(id) {
             reply(.duplicate(id))
             return .goOn
@@ -230,7 +228,8 @@ public final class Server: CountObserver, @unchecked Sendable {
 
     private var helloInfo: ResponseEncoder.HelloInfo {
         ResponseEncoder.HelloInfo(
-            ciphers: CipherRegistry.names + ["auto"], ops: Request.ops, workers: max(1, config.engine.workers),
+            ciphers: CipherKind.allCases.map(\.name) + ["auto"], ops: Request.ops,
+            workers: max(1, config.engine.workers),
             maxFrame: config.maxFrame, maxFileSize: config.engine.maxFileSize, cacheLimit: pool.cache.limit)
     }
 
@@ -245,14 +244,14 @@ public final class Server: CountObserver, @unchecked Sendable {
         throws(RequestError)
         -> UnlockedKey
     {
-        guard CipherRegistry.isKnown(cipher) else {
+        guard let kind = CipherKind(rawValue: cipher) else {
             throw RequestError(.unknownCipher, "unknown cipher \"\(RequestDecoder.printable(cipher))\"", id: id)
         }
-        if CipherRegistry.needsSecret(cipher) && secret == nil {
+        if kind.needsSecret && secret == nil {
             throw RequestError(.badRequest, "cipher \"\(cipher)\" needs a \"secret\"", id: id)
         }
         do throws(SecretError) {
-            return try UnlockedKey.make(cipher: cipher, secret: secret, options: options)
+            return try UnlockedKey.make(kind: kind, secret: secret, options: options)
         } catch {
             throw RequestError(.badSecret, "the secret is not a valid \(cipher) key: \(error.message)", id: id)
         }
@@ -287,7 +286,7 @@ public final class Server: CountObserver, @unchecked Sendable {
         if let name = sel.keyName {
             let key = try namedKey(name, id: id)
             if let c = sel.cipher, c != key.cipherName {
-                if !CipherRegistry.isKnown(c) {
+                if CipherKind(rawValue: c) == nil {
                     throw RequestError(.unknownCipher, "unknown cipher \"\(RequestDecoder.printable(c))\"", id: id)
                 }
                 throw RequestError(

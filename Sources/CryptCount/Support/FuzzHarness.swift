@@ -220,26 +220,29 @@ public enum FuzzHarness {
     static func secret(_ data: [UInt8]) -> String? {
         guard let selector = data.first else { return nil }
         let body = Array(data.dropFirst())
-        let cipher = CipherRegistry.names[Int(selector & 0x07) % CipherRegistry.names.count]
+        let kinds = CipherKind.allCases
+        let cipher = kinds[Int(selector & 0x07) % kinds.count]
         let input: SecretInput
         switch selector >> 3 & 0x03 {
-        case 0: input = .text(body)
-        case 1: input = .bytes(body)
+        case 0: input = .text(copying: body)
+        case 1: input = .bytes(copying: body)
         case 2:
             input = .list(
-                body.split(separator: 0x0a, omittingEmptySubsequences: false).prefix(8).map { .text(Array($0)) })
+                body.split(separator: 0x0a, omittingEmptySubsequences: false).prefix(8).map {
+                    .text(copying: Array($0))
+                })
         default:
             let cut = body.firstIndex(of: 0x0a) ?? body.endIndex
             input = .map([
-                "identities": .text(Array(body[..<cut])),
-                "passphrase": .text(Array(body[cut...].dropFirst())),
+                "identities": .text(copying: Array(body[..<cut])),
+                "passphrase": .text(copying: Array(body[cut...].dropFirst())),
             ])
         }
         do throws(SecretError) {
-            _ = try UnlockedKey.make(cipher: cipher, secret: input, options: CipherOptions())
+            _ = try UnlockedKey.make(kind: cipher, secret: input, options: CipherOptions())
         } catch {
             let message = Array(error.message.utf8)
-            if body.count >= 8, contains(message, body) { return "a \(cipher) secret error quotes the secret" }
+            if body.count >= 8, contains(message, body) { return "a \(cipher.name) secret error quotes the secret" }
         }
         return nil
     }
@@ -277,15 +280,18 @@ public enum FuzzHarness {
     static let keys: [String: any CipherKey] = {
         var out: [String: any CipherKey] = [:]
         let secrets: [(String, SecretInput)] = [
-            ("biographer", .text(Array("hunter2".utf8))),
-            ("biographer-v0", .text(Array("hunter2".utf8))),
-            ("fernet", .text(Array("cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=".utf8))),
-            ("age", .text(Array("AGE-SECRET-KEY-1HU7ZNEEG4KH4SZ358GTD9YJETCRXXKM7YDQDQRSZD0E7W4YV4TQQJK5MZQ".utf8))),
-            ("openssl", .text(Array("correct horse battery staple".utf8))),
-            ("openpgp", .text(Array("correct horse battery staple".utf8))),
+            ("biographer", .text(copying: Array("hunter2".utf8))),
+            ("biographer-v0", .text(copying: Array("hunter2".utf8))),
+            ("fernet", .text(copying: Array("cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=".utf8))),
+            (
+                "age",
+                .text(copying: Array("AGE-SECRET-KEY-1HU7ZNEEG4KH4SZ358GTD9YJETCRXXKM7YDQDQRSZD0E7W4YV4TQQJK5MZQ".utf8))
+            ),
+            ("openssl", .text(copying: Array("correct horse battery staple".utf8))),
+            ("openpgp", .text(copying: Array("correct horse battery staple".utf8))),
         ]
         for (cipher, secret) in secrets {
-            out[cipher] = try? CipherRegistry.makeKey(cipher: cipher, secret: secret)
+            out[cipher] = try? CipherKind(rawValue: cipher)?.makeKey(secret: secret)
         }
         return out
     }()

@@ -538,3 +538,26 @@ def test_worker_killed_mid_query_result_still_complete(client: Any, binary: str,
         lambda: all(s and s["coprocess_alive"] for s in cluster_status(client).values()),
     )
 
+
+
+def test_a_wrong_key_never_reads_what_the_right_key_decrypted(client: Any, tmp_path: Path) -> None:
+    """On the cluster's long-lived coprocesses (plaintext cache on): the right key first, then a
+    wrong Fernet key (same length) as an inline secret and as a kept name: every result fails."""
+    fernet = pytest.importorskip("cryptography.fernet", reason="needs the cryptography package")
+    right, wrong = fernet.Fernet.generate_key().decode(), fernet.Fernet.generate_key().decode()
+    files = []
+    for i in range(40):
+        p = tmp_path / f"iso-{i:02d}.token"
+        p.write_bytes(fernet.Fernet(right.encode()).encrypt(b"rain and more rain\n"))
+        files.append(p)
+    first = list(count_on_cluster(client, files, ["rain"], cipher="fernet", secret=right, batch_size=7))
+    assert len(first) == len(files) and all(r.counts == [2] for r in first)
+    for kept in (False, True):
+        q = count_on_cluster(client, files, ["rain"], cipher="fernet", secret=wrong, batch_size=7,
+                             key_name=f"wrong-{kept}", keep_unlocked=kept)  # fmt: skip
+        results = list(q)
+        assert len(results) == len(files)
+        for r in results:
+            assert not r.cached and r.error is not None and r.error.code == "decrypt_failed", r
+        if kept:
+            forget_on_cluster(client, f"wrong-{kept}")

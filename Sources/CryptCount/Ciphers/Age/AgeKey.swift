@@ -34,16 +34,54 @@ public final class AgeKey: CipherKey {
     /// How many scrypt derivations this key has run (tests check the cache with it).
     let scryptRuns = Atomic<Int>(0)
 
-    public var cipherName: String { "age" }
-    public var readsWholeFile: Bool { false }
+    public static func make(_ kind: CipherKind, secret: SecretInput?, options: CipherOptions) throws(SecretError)
+        -> AgeKey
+    {
+        try AgeKey(secret: secret)
+    }
+
+    static let binaryMagic: [UInt8] = Array("age-encryption.org/v1\n".utf8)
+    static let armorMagic: [UInt8] = Array("-----BEGIN AGE ENCRYPTED FILE-----".utf8)
+
+    /// The binary header's first line, or the armor's (after leading whitespace, as age allows).
+    public static func recognises(_ prefix: UnsafeRawBufferPointer) -> Bool {
+        if prefix.starts(with: binaryMagic) { return true }
+        guard let first = prefix.firstIndex(where: { !ASCII.isWhitespace($0) }) else { return false }
+        return prefix[first...].starts(with: armorMagic)
+    }
+
+    public var kind: CipherKind { .age }
+    public var mode: DecryptionMode { .streamed }
+
+    public func decrypt(whole ciphertext: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(CipherFailure) {
+        try decryptWholeByStreaming(ciphertext, into: &output)
+    }
+
+    /// Identities by their public keys (a public key determines what its private key can
+    /// unwrap), in a canonical order, and the passphrase: the same set of identities shares
+    /// cache entries however it was written.
+    public func fingerprint(into fingerprint: inout KeyFingerprint) {
+        let x = x25519.map(\.publicKey).sorted { $0.lexicographicallyPrecedes($1) }
+        let h = hybrid.map { Array($0.publicKey.rawRepresentation) }.sorted { $0.lexicographicallyPrecedes($1) }
+        fingerprint.add(int: x.count)
+        for key in x { fingerprint.add(bytes: key) }
+        fingerprint.add(int: h.count)
+        for key in h { fingerprint.add(bytes: key) }
+        if let passphrase {
+            fingerprint.add(int: 1)
+            fingerprint.add(passphrase)
+        } else {
+            fingerprint.add(int: 0)
+        }
+    }
 
     public convenience init(secret: SecretInput?) throws(SecretError) {
         try self.init(secret: secret, scryptGate: .shared)
     }
 
     init(secret: SecretInput?, scryptGate: ScryptGate) throws(SecretError) {
-        var texts: [[UInt8]] = []
-        var pass: [UInt8]? = nil
+        var texts: [SecretBytes] = []
+        var pass: SecretBytes? = nil
         switch secret {
         case .none:
             throw SecretError("an age identity or passphrase is required")
@@ -71,23 +109,23 @@ public final class AgeKey: CipherKey {
         var x: [X25519Identity] = []
         var h: [XWingMLKEM768X25519.PrivateKey] = []
         for text in texts {
-            try Self.parseIdentities(text, x25519: &x, hybrid: &h)
+            try text.withBytes { (b) throws(SecretError) in try Self.parseIdentities(b, x25519: &x, hybrid: &h) }
         }
         // Identities that were given must hold at least one key (a passphrase alone is fine).
         if !texts.isEmpty && x.isEmpty && h.isEmpty { throw SecretError("no age identity found") }
         if x.isEmpty && h.isEmpty && pass == nil { throw SecretError("no age identity or passphrase given") }
         x25519 = x
         hybrid = h
-        passphrase = pass.map { SecretBytes($0) }
+        passphrase = pass
         self.scryptGate = scryptGate
     }
 
-    private static func identityTexts(_ value: SecretInput) throws(SecretError) -> [[UInt8]] {
+    private static func identityTexts(_ value: SecretInput) throws(SecretError) -> [SecretBytes] {
         switch value {
         case .text(let b), .bytes(let b):
             return [b]
         case .list(let items):
-            var out: [[UInt8]] = []
+            var out: [SecretBytes] = []
             for item in items {
                 switch item {
                 case .text(let b), .bytes(let b): out.append(b)
@@ -102,20 +140,22 @@ public final class AgeKey: CipherKey {
 
     /// Identity text: one key per line, `#` comments and blank lines allowed.
     static func parseIdentities(
-        _ text: [UInt8], x25519: inout [X25519Identity], hybrid: inout [XWingMLKEM768X25519.PrivateKey]
+        _ text: UnsafeBufferPointer<UInt8>, x25519: inout [X25519Identity],
+        hybrid: inout [XWingMLKEM768X25519.PrivateKey]
     ) throws(SecretError) {
         var lineNumber = 0
         for raw in text.split(separator: 0x0a, omittingEmptySubsequences: false) {
             lineNumber += 1
             let line = ASCII.trimmingWhitespace(raw)
             if line.isEmpty || line.first == UInt8(ascii: "#") { continue }
-            let copy = Array(line)
-            let decoded = Bech32.decode(copy)
-            SecretBytes.wipe(copy)
-            guard let (hrp, data) = decoded, data.count == 32 else {
+            // Copied out of the secret's own storage (never shared), so the copies can be wiped.
+            guard case (let hrp, var data)? = Bech32.decode(line) else {
                 throw SecretError("line \(lineNumber) of the age identities is not an age secret key")
             }
-            defer { SecretBytes.wipe(data) }
+            defer { SecretBytes.wipe(&data) }
+            guard data.count == 32 else {
+                throw SecretError("line \(lineNumber) of the age identities is not an age secret key")
+            }
             switch hrp {
             case "age-secret-key-":
                 guard let key = try? Curve25519.KeyAgreement.PrivateKey(rawRepresentation: data) else {

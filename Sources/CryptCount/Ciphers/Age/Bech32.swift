@@ -23,7 +23,7 @@ enum Bech32 {
     /// The lower-case human-readable part and the decoded bytes, or nil if the string is not
     /// valid Bech32 (mixed case, bad characters, bad checksum, bad padding). The text is an age
     /// secret key: the working copies of it are zeroed before they are freed.
-    static func decode(_ text: [UInt8]) -> (hrp: String, data: [UInt8])? {
+    static func decode<C: Collection<UInt8>>(_ text: C) -> (hrp: String, data: [UInt8])? {
         guard text.count >= 8 else { return nil }
         var hasLower = false
         var hasUpper = false
@@ -31,9 +31,9 @@ enum Bech32 {
         var data5 = [UInt8]()
         var check = [UInt8]()
         defer {
-            SecretBytes.wipe(lower)
-            SecretBytes.wipe(data5)
-            SecretBytes.wipe(check)
+            SecretBytes.wipe(&lower)
+            SecretBytes.wipe(&data5)
+            SecretBytes.wipe(&check)
         }
         lower.reserveCapacity(text.count)
         for c in text {
@@ -74,7 +74,10 @@ enum Bech32 {
                 acc &= (1 << UInt32(bits)) - 1
             }
         }
-        guard bits < 5, acc == 0 else { return nil }
+        guard bits < 5, acc == 0 else {
+            SecretBytes.wipe(&out)
+            return nil
+        }
         return (String(decoding: hrp, as: UTF8.self), out)
     }
 

@@ -8,8 +8,8 @@ enum GnuPGKeyFile {
     /// The key's canonical S-expression, or nil if the file is neither form.
     static func canonicalKey(_ file: [UInt8]) -> [UInt8]? {
         if file.first == UInt8(ascii: "(") { return file }
-        guard let value = keyItem(file) else { return nil }
-        defer { SecretBytes.wipe(value) }
+        guard var value = keyItem(file) else { return nil }
+        defer { SecretBytes.wipe(&value) }
         return canonical(value)
     }
 
@@ -85,7 +85,7 @@ enum GnuPGKeyFile {
                 guard i < s.count, high == nil else { return nil }
                 i += 1
                 atom(bytes)
-                SecretBytes.wipe(bytes)
+                SecretBytes.wipe(&bytes)
             case UInt8(ascii: "\""):
                 var bytes: [UInt8] = []
                 i += 1
@@ -115,12 +115,12 @@ enum GnuPGKeyFile {
                     if !ASCII.isWhitespace(s[i]) { text.append(s[i]) }
                     i += 1
                 }
-                guard i < s.count, let bytes = Base64.decode(text, alphabet: .standard, padding: .required) else {
+                guard i < s.count, var bytes = Base64.decode(text, alphabet: .standard, padding: .required) else {
                     return nil
                 }
                 i += 1
                 atom(bytes)
-                SecretBytes.wipe(bytes)
+                SecretBytes.wipe(&bytes)
             case UInt8(ascii: "0")...UInt8(ascii: "9"):
                 // Either `len:verbatim` or a token that starts with a digit.
                 var j = i

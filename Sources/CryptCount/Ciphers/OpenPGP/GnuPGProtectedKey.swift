@@ -75,7 +75,7 @@ enum GnuPGProtectedKey {
         /// The passphrase does not open it.
         case wrongPassphrase
         /// The same key, unprotected: `(private-key (ALGO ...))`.
-        case unprotected([UInt8])
+        case unprotected(SecretBytes)
     }
 
     /// `maxCount` bounds the S2K work a key file can ask for (gpg-agent calibrates it to about
@@ -103,13 +103,13 @@ enum GnuPGProtectedKey {
         let aad =
             Array(key[algoRange.lowerBound..<protRange.lowerBound])
             + Array(key[protRange.upperBound..<algoRange.upperBound])
-        let derived = passphrase.withBytes { s2kIterated(passphrase: $0, salt: salt, count: count, length: 16) }
-        defer { SecretBytes.wipe(derived) }
+        var derived = passphrase.withBytes { s2kIterated(passphrase: $0, salt: salt, count: count, length: 16) }
+        defer { SecretBytes.wipe(&derived) }
         let aes = SymmetricKey(data: derived)
         guard var plain = OCB.decrypt(key: aes, nonce: nonce, ciphertextAndTag: encrypted, aad: aad) else {
             return .wrongPassphrase
         }
-        defer { SecretBytes.wipe(plain) }
+        defer { SecretBytes.wipe(&plain) }
         // `((` secret elements `))`: the elements (`(d ...)`, ...) go where the protected one was.
         var j = 0
         guard var secretList = parse(plain, &j), j == plain.count else { return .wrongPassphrase }
@@ -123,21 +123,21 @@ enum GnuPGProtectedKey {
         for e in elements { out.append(contentsOf: plain[e.range]) }
         out.append(contentsOf: key[protRange.upperBound..<algoRange.upperBound])
         out.append(UInt8(ascii: ")"))
-        plain = []
-        return .unprotected(out)
+        defer { SecretBytes.wipe(&out) }
+        return .unprotected(SecretBytes(out))
     }
 
     /// OpenPGP S2K "iterated and salted" with SHA-1 (RFC 4880 3.7.1.3); `count` bytes hashed.
     static func s2kIterated(passphrase: UnsafeBufferPointer<UInt8>, salt: [UInt8], count: Int, length: Int) -> [UInt8] {
         var unit = salt
         unit.append(contentsOf: passphrase)
-        defer { SecretBytes.wipe(unit) }
+        defer { SecretBytes.wipe(&unit) }
         let total = max(count, unit.count)
         // Hash a buffer of whole repetitions at a time.
         var block: [UInt8] = []
         let reps = max(1, 65536 / unit.count)
         for _ in 0..<reps { block.append(contentsOf: unit) }
-        defer { SecretBytes.wipe(block) }
+        defer { SecretBytes.wipe(&block) }
         var hasher = Insecure.SHA1()
         var left = total
         while left > 0 {
@@ -231,7 +231,7 @@ enum OCB {
         var diff: UInt8 = 0
         for i in 0..<16 { diff |= expected[i] ^ tag[i] }
         guard diff == 0 else {
-            SecretBytes.wipe(plain)
+            SecretBytes.wipe(&plain)
             return nil
         }
         return plain

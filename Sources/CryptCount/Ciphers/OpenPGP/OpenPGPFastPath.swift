@@ -109,8 +109,15 @@ final class OpenPGPFastPath: Sendable {
 
     // MARK: Decrypting
 
-    /// The plaintext, or nil to let librnp handle the message.
-    func decrypt(_ message: UnsafeRawBufferPointer) -> [UInt8]? {
+    /// Whether the message was opened here (its plaintext then in `plain`); false lets librnp
+    /// handle it.
+    func decrypt(_ message: UnsafeRawBufferPointer, into plain: inout [UInt8]) -> Bool {
+        guard let opened = open(message) else { return false }
+        plain = opened
+        return true
+    }
+
+    private func open(_ message: UnsafeRawBufferPointer) -> [UInt8]? {
         guard message.count <= Self.maxMessage else { return nil }
         var i = 0
         var esks: [Packet] = []
@@ -170,33 +177,33 @@ final class OpenPGPFastPath: Sendable {
             var z: [UInt8] = [0, 0, 0, 1]
             shared.withUnsafeBytes { z.append(contentsOf: $0) }
             z += param
-            defer { SecretBytes.wipe(z) }
-            let digest: [UInt8]
+            defer { SecretBytes.wipe(&z) }
+            var digest: [UInt8]
             switch r.kdfHash {
             case 8: digest = Array(SHA256.hash(data: z))
             case 9: digest = Array(SHA384.hash(data: z))
             case 10: digest = Array(SHA512.hash(data: z))
             default: continue
             }
-            defer { SecretBytes.wipe(digest) }
+            defer { SecretBytes.wipe(&digest) }
             guard let kekLength = Self.aesKeyLength(r.wrapAlgorithm), digest.count >= kekLength else { continue }
             let kek = SymmetricKey(data: digest[0..<kekLength])
             guard let unwrapped = try? AES.KeyWrap.unwrap(wrapped, using: kek) else { continue }
-            let m = unwrapped.withUnsafeBytes { Array($0) }
-            defer { SecretBytes.wipe(m) }
+            var m = unwrapped.withUnsafeBytes { Array($0) }
+            defer { SecretBytes.wipe(&m) }
             // algorithm || key || checksum (2) || PKCS#5 padding
             guard let pad = m.last, pad >= 1, pad <= 8, m.count > Int(pad) + 3,
                 m[(m.count - Int(pad))...].allSatisfy({ $0 == pad })
             else { continue }
-            let body = m[0..<(m.count - Int(pad))]
-            if let sk = Self.checkedSessionKey(Array(body)) { return sk }
+            var body = Array(m[0..<(m.count - Int(pad))])
+            defer { SecretBytes.wipe(&body) }
+            if let sk = Self.checkedSessionKey(body) { return sk }
         }
         return nil
     }
 
     /// algorithm || key || 2-byte checksum -> the session key, if consistent.
     private static func checkedSessionKey(_ m: [UInt8]) -> SessionKey? {
-        defer { SecretBytes.wipe(m) }
         guard m.count >= 3, let length = aesKeyLength(m[0]), m.count == 1 + length + 2 else { return nil }
         let key = m[1..<(1 + length)]
         var sum = 0
@@ -230,19 +237,19 @@ final class OpenPGPFastPath: Sendable {
         default: return nil
         }
         guard
-            let derived = passphrase.withBytes({
+            var derived = passphrase.withBytes({
                 Self.s2k(hash: hash, passphrase: $0, salt: salt, count: count, length: keyLength)
             })
         else { return nil }
-        defer { SecretBytes.wipe(derived) }
+        defer { SecretBytes.wipe(&derived) }
         if i == b.count { return SessionKey(algorithm: b[1], key: SymmetricKey(data: derived)) }
         // An encrypted session key: CFB with a zero IV under the S2K key.
         let encrypted = Array(b[i...])
         guard let iv = try? AES._CFB.IV(ivBytes: [UInt8](repeating: 0, count: 16)),
             let plain = try? AES._CFB.decrypt(encrypted, using: SymmetricKey(data: derived), iv: iv)
         else { return nil }
-        let m = Array(plain)
-        defer { SecretBytes.wipe(m) }
+        var m = Array(plain)
+        defer { SecretBytes.wipe(&m) }
         guard m.count >= 17, let length = Self.aesKeyLength(m[0]), m.count == 1 + length else { return nil }
         return SessionKey(algorithm: m[0], key: SymmetricKey(data: m[1...]))
     }
@@ -254,12 +261,12 @@ final class OpenPGPFastPath: Sendable {
         guard [2, 8, 9, 10].contains(hash) else { return nil }
         var unit = salt
         unit.append(contentsOf: passphrase)
-        defer { SecretBytes.wipe(unit) }
+        defer { SecretBytes.wipe(&unit) }
         let total = max(count, unit.count)
         var block: [UInt8] = []
         let reps = max(1, 65536 / max(unit.count, 1))
         for _ in 0..<reps { block.append(contentsOf: unit) }
-        defer { SecretBytes.wipe(block) }
+        defer { SecretBytes.wipe(&block) }
         var out: [UInt8] = []
         var preload = 0
         while out.count < length {
@@ -290,7 +297,7 @@ final class OpenPGPFastPath: Sendable {
             preload += 1
         }
         let key = Array(out.prefix(length))
-        SecretBytes.wipe(out)
+        SecretBytes.wipe(&out)
         return key
     }
 
@@ -308,19 +315,21 @@ final class OpenPGPFastPath: Sendable {
     static func openSEIPD(_ body: [UInt8], _ sk: SessionKey) -> [UInt8]? {
         guard aesKeyLength(sk.algorithm) != nil, body.count >= 1 + 18 + 22,
             let iv = try? AES._CFB.IV(ivBytes: [UInt8](repeating: 0, count: 16)),
-            let decrypted = try? AES._CFB.decrypt(body[1...], using: sk.key, iv: iv)
+            var decrypted = try? AES._CFB.decrypt(body[1...], using: sk.key, iv: iv)
         else { return nil }
         var p = Array(decrypted)
-        defer { SecretBytes.wipe(p) }
+        decrypted.withUnsafeMutableBytes { raw in
+            if let base = raw.baseAddress, raw.count > 0 { memset(base, 0, raw.count) }
+        }
+        defer { SecretBytes.wipe(&p) }
         let n = p.count
         guard p[14] == p[16], p[15] == p[17], p[n - 22] == 0xD3, p[n - 21] == 0x14 else { return nil }
         let mdc = Array(Insecure.SHA1.hash(data: p[0..<(n - 20)]))
         var diff: UInt8 = 0
         for k in 0..<20 { diff |= mdc[k] ^ p[n - 20 + k] }
         guard diff == 0 else { return nil }
-        let inner = Array(p[18..<(n - 22)])
-        defer { SecretBytes.wipe(inner) }
-        p = []
+        var inner = Array(p[18..<(n - 22)])
+        defer { SecretBytes.wipe(&inner) }
         return inner.withUnsafeBytes { literal(in: $0, depth: 0) }
     }
 

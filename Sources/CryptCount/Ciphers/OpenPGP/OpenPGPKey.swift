@@ -9,6 +9,35 @@ import Synchronization
 /// librnp contexts are not thread-safe, so the key keeps a small pool of them, one per thread
 /// that is decrypting; extra contexts are made on demand from the same secret.
 public final class OpenPGPKey: CipherKey, PullingCipherKey {
+    public static func make(_ kind: CipherKind, secret: SecretInput?, options: CipherOptions) throws(SecretError)
+        -> OpenPGPKey
+    {
+        try OpenPGPKey(secret: secret)
+    }
+
+    public static func recognises(_ prefix: UnsafeRawBufferPointer) -> Bool {
+        OpenPGPSniffer.isEncryptedMessage(prefix)
+    }
+
+    public var kind: CipherKind { .openpgp }
+    public var mode: DecryptionMode { .streamed }
+
+    /// What this key decrypts with: the fingerprints of its usable secret keys (an OpenPGP
+    /// fingerprint names the key material) and the passphrase, tried on symmetric messages.
+    public func fingerprint(into fingerprint: inout KeyFingerprint) {
+        fingerprint.add(int: keyFingerprints.count)
+        for fp in keyFingerprints { fingerprint.add(bytes: Array(fp.utf8)) }
+        if let passphrase {
+            fingerprint.add(int: 1)
+            fingerprint.add(passphrase)
+        } else {
+            fingerprint.add(int: 0)
+        }
+    }
+
+    /// `auto` and tests drive it like a whole-file cipher; the engine pulls (`decrypt(pulling:)`).
+    public func makeStreamDecryptor() -> any StreamDecryptor { WholeFileStreamAdapter(key: self) }
+
     let source: OpenPGPKeySource
     let passphrase: SecretBytes?
     /// Fingerprints of the usable secret keys (sorted): what this key can decrypt with.
@@ -16,9 +45,6 @@ public final class OpenPGPKey: CipherKey, PullingCipherKey {
     private let pool: Mutex<[RNPContext]>
     /// Small messages with AES and X25519 or a passphrase, and the session-key cache.
     let fastPath: OpenPGPFastPath
-
-    public var cipherName: String { "openpgp" }
-    public var readsWholeFile: Bool { false }
 
     public init(secret: SecretInput?) throws(SecretError) {
         var (source, pass) = try Self.parse(secret)
@@ -48,10 +74,12 @@ public final class OpenPGPKey: CipherKey, PullingCipherKey {
     /// The one place that reads the wire's secret shapes: a passphrase (`str`/`bin`), or a map
     /// with `keys` or `gnupg_home`, and `passphrase`.
     static func parse(_ secret: SecretInput?) throws(SecretError) -> (OpenPGPKeySource, SecretBytes?) {
-        func passphrase(_ b: [UInt8]) throws(SecretError) -> SecretBytes {
+        func passphrase(_ b: SecretBytes) throws(SecretError) -> SecretBytes {
             guard !b.isEmpty else { throw SecretError("the OpenPGP passphrase is empty") }
-            guard !b.contains(0) else { throw SecretError("the OpenPGP passphrase contains a NUL byte") }
-            return SecretBytes(b)
+            guard !b.withBytes({ $0.contains(0) }) else {
+                throw SecretError("the OpenPGP passphrase contains a NUL byte")
+            }
+            return b
         }
         switch secret {
         case .none:
@@ -74,16 +102,12 @@ public final class OpenPGPKey: CipherKey, PullingCipherKey {
             case (.some, .some):
                 throw SecretError("an OpenPGP secret map has \"keys\" or \"gnupg_home\", not both")
             case (.some(let keys), .none):
-                switch keys {
-                case .text(let b), .bytes(let b):
-                    guard !b.isEmpty else { throw SecretError("the OpenPGP keys are empty") }
-                    return (.keys(SecretBytes(b)), pass)
-                default:
-                    throw SecretError("the OpenPGP keys must be a string or binary")
-                }
+                guard let b = keys.scalar else { throw SecretError("the OpenPGP keys must be a string or binary") }
+                guard !b.isEmpty else { throw SecretError("the OpenPGP keys are empty") }
+                return (.keys(b), pass)
             case (.none, .some(let home)):
-                guard case .text(let b) = home, !b.isEmpty, !b.contains(0),
-                    let path = String(validating: b, as: UTF8.self)
+                guard case .text(let b) = home, !b.isEmpty,
+                    let path = b.withBytes({ $0.contains(0) ? nil : String(validating: $0, as: UTF8.self) })
                 else {
                     throw SecretError("gnupg_home must be a directory path")
                 }
@@ -135,9 +159,12 @@ public final class OpenPGPKey: CipherKey, PullingCipherKey {
             filled += n
         }
         if ended, filled > 0, buffered[0] & 0x80 != 0 {
-            let plain = buffered.withUnsafeBytes { fastPath.decrypt(UnsafeRawBufferPointer(rebasing: $0[0..<filled])) }
-            if let plain {
-                defer { SecretBytes.wipe(plain) }
+            var plain: [UInt8] = []
+            let opened = buffered.withUnsafeBytes {
+                fastPath.decrypt(UnsafeRawBufferPointer(rebasing: $0[0..<filled]), into: &plain)
+            }
+            defer { SecretBytes.wipe(&plain) }
+            if opened {
                 plain.withUnsafeBytes { emit($0) }
                 return
             }

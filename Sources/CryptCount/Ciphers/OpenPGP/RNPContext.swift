@@ -123,10 +123,10 @@ final class RNPContext: @unchecked Sendable {
         }
         let pubFormat = String(cString: pf)
         let secFormat = String(cString: sf)
-        guard let pub = readFile(String(cString: pp), limit: 256 << 20) else {
+        guard var pub = readFile(String(cString: pp), limit: 256 << 20) else {
             throw SecretError("the GnuPG home's public key ring cannot be read")
         }
-        defer { SecretBytes.wipe(pub) }
+        defer { SecretBytes.wipe(&pub) }
         var secrets: [SecretBytes] = []
         var lockedKeys = 0
         let secPath = String(cString: sp)
@@ -143,14 +143,13 @@ final class RNPContext: @unchecked Sendable {
                 if name.hasSuffix(".key") { names.append(name) }
             }
             for name in names.sorted() {
-                guard let file = readFile(secPath + "/" + name, limit: 1 << 20) else { continue }
-                defer { SecretBytes.wipe(file) }
-                guard let key = GnuPGKeyFile.canonicalKey(file) else { continue }
-                defer { SecretBytes.wipe(key) }
+                guard var file = readFile(secPath + "/" + name, limit: 1 << 20) else { continue }
+                defer { SecretBytes.wipe(&file) }
+                guard var key = GnuPGKeyFile.canonicalKey(file) else { continue }
+                defer { SecretBytes.wipe(&key) }
                 switch passphrase.map({ GnuPGProtectedKey.unprotect(key, passphrase: $0) }) {
                 case .unprotected(let open)?:
-                    secrets.append(SecretBytes(open))
-                    SecretBytes.wipe(open)
+                    secrets.append(open)
                 case .wrongPassphrase?:
                     // Another passphrase's key: librnp could not open it either (it would only
                     // run the S2K again, and fail on GnuPG's OCB data).
@@ -159,9 +158,9 @@ final class RNPContext: @unchecked Sendable {
                     secrets.append(SecretBytes(key))
                 }
             }
-        } else if let sec = readFile(secPath, limit: 256 << 20) {
+        } else if var sec = readFile(secPath, limit: 256 << 20) {
             secrets.append(SecretBytes(sec))
-            SecretBytes.wipe(sec)
+            SecretBytes.wipe(&sec)
         }
         return GnuPGHome(
             pubFormat: pubFormat, secFormat: secFormat, pub: SecretBytes(pub), secretKeys: secrets,
@@ -244,11 +243,11 @@ final class RNPContext: @unchecked Sendable {
             guard field("type") == Array("ECDH".utf8), field("curve") == Array("Curve25519".utf8),
                 let fingerprint = field("fingerprint").flatMap(Self.hex), fingerprint.count == 20,
                 let keyID = field("keyid").flatMap(Self.hex), keyID.count == 8,
-                let xHex = field("x"), let x = Self.hex(xHex), x.count <= 32
+                var xHex = field("x"), var x = Self.hex(xHex), x.count <= 32
             else { continue }
             defer {
-                SecretBytes.wipe(xHex)
-                SecretBytes.wipe(x)
+                SecretBytes.wipe(&xHex)
+                SecretBytes.wipe(&x)
             }
             let kdf: UInt8
             switch field("kdf hash").map({ String(decoding: $0, as: UTF8.self) }) {
@@ -265,8 +264,8 @@ final class RNPContext: @unchecked Sendable {
             default: continue
             }
             // The MPI is the scalar big-endian; X25519 wants it little-endian.
-            let native = Array((([UInt8](repeating: 0, count: 32 - x.count)) + x).reversed())
-            defer { SecretBytes.wipe(native) }
+            var native = Array((([UInt8](repeating: 0, count: 32 - x.count)) + x).reversed())
+            defer { SecretBytes.wipe(&native) }
             guard let k = try? Curve25519.KeyAgreement.PrivateKey(rawRepresentation: native) else { continue }
             out.append(.init(keyID: keyID, fingerprint: fingerprint, key: k, kdfHash: kdf, wrapAlgorithm: wrap))
         }
