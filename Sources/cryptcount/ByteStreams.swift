@@ -16,6 +16,8 @@ struct IOFailure: Error {
     init(_ what: String, errno code: Int32) {
         message = "\(what): \(String(cString: strerror(code)))"
     }
+
+    init(message: String) { self.message = message }
 }
 
 /// Prints `cryptcount <command>: <message>` to stderr.

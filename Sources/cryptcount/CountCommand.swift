@@ -13,15 +13,23 @@ struct CountCommand: ParsableCommand {
         commandName: "count",
         abstract: "Decrypt files in memory and count terms in them (directories are walked).",
         discussion: """
-            Prints a table: one row per file, one column per term, and a total row. With --json, one \
-            JSON object per file ({"path", "counts", "bytes"} or {"path", "error"}), in input order.
-            The secret is never taken from the command line: --secret-file F (its content, less one \
-            trailing newline) or --secret-env VAR. For age, a secret file holding AGE-SECRET-KEY lines \
-            is an identity file; anything else is a passphrase. For openpgp, the secret is a passphrase \
-            (for gpg -c files and for the keys of --gnupg-home DIR or --keys-file F); a secret file \
-            holding a PGP PRIVATE KEY BLOCK is a keys file.
-            Exit status: 0 when every file was processed, 2 when any failed (each failure is reported \
-            on stderr with its path and reason), 1 on a usage or secret error.
+            Prints a table: one row per file, one column per term, and a TOTAL row; with no terms, \
+            the bytes of each file (and --words). Names with control characters or bytes that are \
+            not UTF-8 are escaped in the table (\\n, \\t, \\xHH, \\\\). With --json, one JSON object \
+            per file ({"path", "counts", "bytes"} or {"path", "error"}), in input order; a path that \
+            is not UTF-8 is {"$bin":"<base64 of its bytes>"}.
+            Directories are walked (names sorted); a symbolic link named on the command line is \
+            followed, one met during the walk is followed to a file but not to a directory unless \
+            -L (then a link back to a directory being walked is skipped with a warning).
+            The secret is never taken from the command line: --secret-file F (its bytes less \
+            exactly one trailing \\n or \\r\\n; - is stdin) or --secret-env VAR (its value exactly). \
+            For age, a secret holding AGE-SECRET-KEY lines is an identity file; anything else is a \
+            passphrase. For openpgp, the secret is a passphrase (for gpg -c files and for the keys \
+            of --gnupg-home DIR or --keys-file F); a secret holding a PGP PRIVATE KEY BLOCK is a \
+            keys file.
+            Exit status: 0 when every file was processed; 2 when any failed (each failure is also \
+            reported on stderr with its path and reason); 1 on a usage or secret error; on SIGINT \
+            the process ends by that signal (130 in a shell).
             """
     )
 
@@ -31,10 +39,11 @@ struct CountCommand: ParsableCommand {
     @Option(help: "plain, biographer, biographer-v0, fernet, age, openssl, openpgp or auto.")
     var cipher: String = "plain"
 
-    @Option(name: .customLong("secret-file"), help: "Read the secret from this file.")
+    @Option(
+        name: .customLong("secret-file"), help: "Read the secret from this file (one trailing newline stripped).")
     var secretFile: String?
 
-    @Option(name: .customLong("secret-env"), help: "Read the secret from this environment variable.")
+    @Option(name: .customLong("secret-env"), help: "Read the secret from this environment variable (as is).")
     var secretEnv: String?
 
     @Option(name: .customLong("gnupg-home"), help: "openpgp: the secret keys of this GnuPG home.")
@@ -46,7 +55,9 @@ struct CountCommand: ParsableCommand {
     @Option(help: "PBKDF2 iterations for openssl files (default 10000).")
     var iter: Int?
 
-    @Flag(name: [.customShort("i"), .customLong("ignore-case")], help: "Unicode simple case folding.")
+    @Flag(
+        name: [.customShort("i"), .customLong("ignore-case")],
+        help: "Unicode simple case folding (a term with no cased letter matches as is).")
     var ignoreCase = false
 
     @Flag(name: [.customShort("w"), .customLong("whole-word")], help: "Count whole words only.")
@@ -54,6 +65,9 @@ struct CountCommand: ParsableCommand {
 
     @Flag(help: "Also count whitespace-separated words.")
     var words = false
+
+    @Flag(name: [.customShort("L"), .customLong("follow")], help: "Follow symbolic links to directories.")
+    var follow = false
 
     @Flag(help: "One JSON object per file instead of a table.")
     var json = false
@@ -81,8 +95,15 @@ struct CountCommand: ParsableCommand {
         if paths.isEmpty { throw ValidationError("give at least one file or directory") }
     }
 
+    /// A usage or secret error found while running: the message on stderr, exit status 1.
+    private func fail(_ message: String) -> ExitCode {
+        printError("count", message)
+        return ExitCode(1)
+    }
+
     func run() throws {
         try harden(allowDumps: allowDumps, lockMemory: lockMemory, cacheBytes: 0)
+        Interrupt.install()
         let secret = try openPGPKeys(with: loadSecret())
         var config = EngineConfig()
         config.workers = workers ?? ProcessInfo.processInfo.activeProcessorCount
@@ -90,11 +111,11 @@ struct CountCommand: ParsableCommand {
         let kind = CipherKind(rawValue: cipher)
         if cipher != "auto" {
             guard let kind else {
-                throw ValidationError(
+                throw fail(
                     "unknown cipher \(cipher); known: \(CipherKind.allCases.map(\.name).joined(separator: ", ")), auto")
             }
             if kind.needsSecret && secret == nil {
-                throw ValidationError("cipher \(cipher) needs --secret-file or --secret-env")
+                throw fail("cipher \(cipher) needs --secret-file or --secret-env")
             }
         }
         let keys: KeyChoice
@@ -117,25 +138,28 @@ struct CountCommand: ParsableCommand {
                 keys = .auto(list)
             }
         } catch {
-            throw ValidationError("the secret is not a valid \(cipher) key: \(error.message)")
+            throw fail("the secret is not a valid \(cipher) key: \(error.message)")
         }
 
-        var files: [[UInt8]] = []
-        for p in paths { FileWalker.collect(Array(p.utf8), into: &files) }
+        var walker = FileWalker(follow: follow)
+        for p in RawArguments.bytes(of: paths) { walker.collectNamed(p) }
         let plan: SearchPlan
         do {
             plan = try SearchPlan(
                 terms: terms.map { Array($0.utf8) },
                 options: SearchOptions(ignoreCase: ignoreCase, wholeWord: wholeWord, words: words))
         } catch {
-            throw ValidationError("a term must not be empty")
+            throw fail("a term must not be empty")
         }
 
         let pool = WorkerPool(config: config)
-        let printer = CountPrinter(terms: terms, json: json, words: words, total: files.count)
+        let printer = CountPrinter(terms: terms, json: json, words: words, entries: walker.entries)
+        let files = walker.entries.compactMap { entry -> WireBytes? in
+            if case .file(let path) = entry { return WireBytes(path, isBinary: false) }
+            return nil
+        }
         let job = CountJob(
-            id: .number(1), files: files.map { WireBytes($0, isBinary: false) }, plan: plan, keys: keys, ordered: true,
-            observer: printer)
+            id: .number(1), files: files, plan: plan, keys: keys, ordered: true, observer: printer)
         pool.start()
         _ = pool.submit(job)
         let failed = printer.wait()
@@ -161,10 +185,14 @@ struct CountCommand: ParsableCommand {
         var map: [String: SecretInput] = [:]
         if let gnupgHome { map["gnupg_home"] = .text(copying: Array(gnupgHome.utf8)) }
         if let keysFile {
-            guard let data = FileManager.default.contents(atPath: keysFile) else {
-                throw ValidationError("cannot read the keys file \(keysFile)")
+            // Read as is (a binary key may end in a newline byte), and the read copy zeroed.
+            guard var data = FileManager.default.contents(atPath: keysFile) else {
+                throw fail("cannot read the keys file \(keysFile)")
             }
             map["keys"] = .bytes(copying: data)
+            data.withUnsafeMutableBytes { raw in
+                if let base = raw.baseAddress, raw.count > 0 { memset(base, 0, raw.count) }
+            }
         }
         if map.isEmpty { return passphrase }
         if let passphrase { map["passphrase"] = passphrase }
@@ -173,35 +201,134 @@ struct CountCommand: ParsableCommand {
 
     private func loadSecret() throws -> SecretInput? {
         if let name = secretEnv {
-            guard let value = getenv(name) else { throw ValidationError("environment variable \(name) is not set") }
+            // An environment variable has no line-ending convention (`$(cat f)` already strips
+            // them all): its value is the secret, byte for byte.
+            guard let value = getenv(name) else { throw fail("environment variable \(name) is not set") }
             return .text(
                 copying: UnsafeBufferPointer(
                     start: UnsafeRawPointer(value).assumingMemoryBound(to: UInt8.self), count: strlen(value)))
         }
         guard let path = secretFile else { return nil }
-        guard var bytes = FileManager.default.contents(atPath: path).map({ [UInt8]($0) }) else {
-            throw ValidationError("cannot read the secret file \(path)")
+        do throws(IOFailure) {
+            return .text(try SecretFile.read(path))
+        } catch {
+            throw fail("cannot read the secret file: \(error.message)")
         }
-        if bytes.last == UInt8(ascii: "\n") { bytes.removeLast() }
-        if bytes.last == UInt8(ascii: "\r") { bytes.removeLast() }
-        defer { SecretBytes.wipe(&bytes) }
-        return .text(copying: bytes)
     }
 }
 
-/// Expands directories (recursively, names sorted, symlinked directories not followed) into
-/// the files below them. Paths stay raw bytes, so names that are not UTF-8 still work.
-enum FileWalker {
-    static func collect(_ path: [UInt8], into out: inout [[UInt8]]) {
+/// A C string's bytes as they are (`String(cString:)` would replace bytes that are not UTF-8).
+func cStringBytes(_ p: UnsafePointer<CChar>) -> [UInt8] {
+    Array(UnsafeBufferPointer(start: UnsafeRawPointer(p).assumingMemoryBound(to: UInt8.self), count: strlen(p)))
+}
+
+/// SIGINT: clear a progress line, then end by the signal itself, so a shell sees 130 and a
+/// script running `count` stops as it would for any interrupted command.
+enum Interrupt {
+    static func install() {
+        signal(SIGINT) { _ in
+            if isatty(2) != 0 {
+                let clear: StaticString = "\r\u{1b}[K"
+                _ = write(2, clear.utf8Start, clear.utf8CodeUnitCount)
+            }
+            signal(SIGINT, SIG_DFL)
+            raise(SIGINT)
+        }
+    }
+}
+
+/// The command line's own bytes for arguments that are not valid UTF-8 (the parser only has
+/// them with U+FFFD in place of each bad byte), so such file names can be opened.
+enum RawArguments {
+    static func bytes(of parsed: [String]) -> [[UInt8]] {
+        let argc = Int(CommandLine.argc)
+        let raw: [[UInt8]] = (0..<argc).map { i in
+            CommandLine.unsafeArgv[i].map { cStringBytes($0) } ?? []
+        }
+        var next = 1
+        return parsed.map { arg in
+            let bytes = Array(arg.utf8)
+            guard arg.unicodeScalars.contains("\u{FFFD}") else { return bytes }
+            // Operands keep their order in argv: take the next raw argument that decodes to it.
+            var i = next
+            while i < raw.count {
+                if String(decoding: raw[i], as: UTF8.self) == arg {
+                    next = i + 1
+                    return raw[i]
+                }
+                i += 1
+            }
+            return bytes
+        }
+    }
+}
+
+/// What a command-line path expands to: a file for the engine, or a failure found while walking
+/// (a directory that cannot be listed).
+enum WalkEntry {
+    case file([UInt8])
+    case failed([UInt8], FileErrorCode, String)
+}
+
+/// Expands directories (recursively, names sorted) into the files below them, as `rg` and
+/// `grep -r` do: a symbolic link named on the command line is followed; one met during the walk
+/// is followed to a file, but to a directory only with `follow` (-L), and then never into a
+/// directory that is being walked already (a loop). Paths stay raw bytes, so names that are not
+/// UTF-8 still work.
+struct FileWalker {
+    let follow: Bool
+    private(set) var entries: [WalkEntry] = []
+    /// (device, inode) of the directories being walked, outermost first: a loop check.
+    private var ancestors: [(dev_t, ino_t)] = []
+
+    init(follow: Bool) { self.follow = follow }
+
+    /// A path from the command line: followed if it is a link.
+    mutating func collectNamed(_ path: [UInt8]) {
         var st = stat()
-        let cpath = path + [0]
-        let isDir = withCString(cpath) { lstat($0, &st) == 0 } && (st.st_mode & S_IFMT) == S_IFDIR
-        guard isDir else {
-            out.append(path)
+        guard withCString(path + [0], { stat($0, &st) }) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+            entries.append(.file(path))  // the engine reports what it is or why it cannot be read
             return
         }
-        guard let dir = withCString(cpath, { opendir($0) }) else {
-            out.append(path)  // let the engine report why it cannot be read
+        walk(path, st)
+    }
+
+    private mutating func visit(_ path: [UInt8]) {
+        var st = stat()
+        let cpath = path + [0]
+        guard withCString(cpath, { lstat($0, &st) }) == 0 else {
+            entries.append(.file(path))
+            return
+        }
+        switch st.st_mode & S_IFMT {
+        case S_IFDIR:
+            walk(path, st)
+        case S_IFLNK:
+            var target = stat()
+            guard withCString(cpath, { stat($0, &target) }) == 0, (target.st_mode & S_IFMT) == S_IFDIR else {
+                entries.append(.file(path))  // a link to a file is counted; a dangling one reported
+                return
+            }
+            guard follow else { return }  // a link to a directory: skipped, as rg and grep -r do
+            if ancestors.contains(where: { $0 == (target.st_dev, target.st_ino) }) {
+                printError("count", "\(TablePath.escape(path)): a link to a directory being walked, not followed")
+                return
+            }
+            walk(path, target)
+        default:
+            entries.append(.file(path))
+        }
+    }
+
+    private mutating func walk(_ path: [UInt8], _ st: stat) {
+        guard let dir = withCString(path + [0], { opendir($0) }) else {
+            let code = errno
+            let reason = String(cString: strerror(code))
+            switch code {
+            case EACCES, EPERM: entries.append(.failed(path, .permissionDenied, "cannot list the directory: \(reason)"))
+            case ENOENT: entries.append(.failed(path, .notFound, "cannot list the directory: \(reason)"))
+            default: entries.append(.failed(path, .ioError, "cannot list the directory: \(reason)"))
+            }
             return
         }
         var names: [[UInt8]] = []
@@ -215,58 +342,91 @@ enum FileWalker {
         closedir(dir)
         names.sort { $0.lexicographicallyPrecedes($1) }
         let base = path.last == UInt8(ascii: "/") ? path : path + [UInt8(ascii: "/")]
-        for name in names { collect(base + name, into: &out) }
+        ancestors.append((st.st_dev, st.st_ino))
+        for name in names { visit(base + name) }
+        ancestors.removeLast()
     }
 }
 
-/// Receives results in input order and prints them.
+/// Receives results in input order and prints them, merged with the walk's own failures.
 final class CountPrinter: CountObserver, @unchecked Sendable {
     let terms: [String]
     let json: Bool
     let words: Bool
     let total: Int
+    private let entries: [WalkEntry]
+    /// For the engine's file i, its place in `entries`.
+    private let slotOfFile: [Int]
+    /// Entries up to here are printed (or kept for the table).
+    private var nextSlot = 0
     private let monitor = Monitor()
-    private var rows: [(path: String, outcome: FileOutcome)] = []
+    private var rows: [(path: [UInt8], outcome: FileOutcome)] = []
     private var finished = false
     private var failed = 0
     private var seen = 0
+    private var bytes = 0
     private let progress: Bool
     private let started = monotonicMicros()
     private var lastProgress: UInt64 = 0
 
-    init(terms: [String], json: Bool, words: Bool, total: Int) {
+    init(terms: [String], json: Bool, words: Bool, entries: [WalkEntry]) {
         self.terms = terms
         self.json = json
         self.words = words
-        self.total = total
+        self.entries = entries
+        self.total = entries.count
+        self.slotOfFile = entries.indices.filter {
+            if case .file = entries[$0] { return true }
+            return false
+        }
         self.progress = isatty(2) != 0
     }
 
     func fileFinished(_ job: CountJob, index: Int, outcome: FileOutcome, worker: Int) {
-        let path = String(decoding: job.files[index].bytes, as: UTF8.self)
         monitor.withLock {
-            seen += 1
-            if case .failed(let code, let message) = outcome {
-                failed += 1
-                clearProgress()
-                Self.writeErr("cryptcount count: \(path): \(code.rawValue): \(message)\n")
-            }
-            if json {
-                Self.writeOut(jsonLine(path: path, outcome: outcome))
-            } else {
-                rows.append((path, outcome))
-            }
-            showProgress()
+            let slot = index < slotOfFile.count ? slotOfFile[index] : entries.count
+            emitWalkFailures(upTo: slot)
+            emit(path: job.files[index].bytes, outcome: outcome)
+            nextSlot = slot + 1
         }
     }
 
     func jobFinished(_ job: CountJob, summary: CountSummary, worker: Int) {
         monitor.withLock {
+            emitWalkFailures(upTo: entries.count)
             clearProgress()
             if !json { Self.writeOut(table(summary)) }
             finished = true
             monitor.broadcast()
         }
+    }
+
+    /// Directories the walk could not list, in their place among the files.
+    private func emitWalkFailures(upTo slot: Int) {
+        while nextSlot < slot {
+            if case .failed(let path, let code, let message) = entries[nextSlot] {
+                emit(path: path, outcome: .failed(code, message))
+            }
+            nextSlot += 1
+        }
+    }
+
+    private func emit(path: [UInt8], outcome: FileOutcome) {
+        seen += 1
+        switch outcome {
+        case .failed(let code, let message):
+            failed += 1
+            clearProgress()
+            Self.writeErr("cryptcount count: \(TablePath.escape(path)): \(code.rawValue): \(message)\n")
+        case .counted(let f):
+            bytes += f.bytes
+        }
+        if json {
+            Self.writeOut(jsonLine(path: path, outcome: outcome))
+        } else {
+            rows.append((path, outcome))
+        }
+        showProgress()
     }
 
     /// Blocks until the job is done; returns how many files failed.
@@ -295,41 +455,46 @@ final class CountPrinter: CountObserver, @unchecked Sendable {
         Self.writeErr("\r\u{1b}[K")
     }
 
-    private func jsonLine(path: String, outcome: FileOutcome) -> String {
+    private func jsonLine(path: [UInt8], outcome: FileOutcome) -> String {
+        // A name that is not UTF-8 keeps its bytes, in the protocol's JSON Lines form.
+        let jsonPath =
+            String(validating: path, as: UTF8.self).map(Self.quote) ?? JSONLines.renderString(.binary(path))
         switch outcome {
         case .counted(let f):
-            var s =
-                "{\"path\":\(Self.quote(path)),\"counts\":[\(f.result.counts.map(String.init).joined(separator: ","))]"
+            var s = "{\"path\":\(jsonPath),\"counts\":[\(f.result.counts.map(String.init).joined(separator: ","))]"
             s += ",\"bytes\":\(f.bytes)"
             if let w = f.result.words { s += ",\"words\":\(w)" }
             if let c = f.cipher { s += ",\"cipher\":\(Self.quote(c))" }
             return s + "}\n"
         case .failed(let code, let message):
             return
-                "{\"path\":\(Self.quote(path)),\"error\":{\"code\":\"\(code.rawValue)\",\"message\":\(Self.quote(message))}}\n"
+                "{\"path\":\(jsonPath),\"error\":{\"code\":\"\(code.rawValue)\",\"message\":\(Self.quote(message))}}\n"
         }
     }
 
     private func table(_ summary: CountSummary) -> String {
+        // With no terms, the table says how big each file is.
+        let showBytes = terms.isEmpty
         var header = ["path"] + terms
+        if showBytes { header.append("bytes") }
         if words { header.append("words") }
         var body: [[String]] = []
         for row in rows {
+            let path = TablePath.escape(row.path)
             switch row.outcome {
             case .counted(let f):
-                var cells = [row.path] + f.result.counts.map(String.init)
+                var cells = [path] + f.result.counts.map(String.init)
+                if showBytes { cells.append(String(f.bytes)) }
                 if words { cells.append(String(f.result.words ?? 0)) }
                 body.append(cells)
             case .failed(let code, _):
                 body.append(
-                    [row.path] + Array(repeating: "-", count: terms.count) + (words ? ["-"] : []) + [
-                        "(\(code.rawValue))"
-                    ])
+                    [path] + Array(repeating: "-", count: header.count - 1) + ["(\(code.rawValue))"])
             }
         }
         var totalRow = ["TOTAL"] + summary.counts.map(String.init)
+        if showBytes { totalRow.append(String(bytes)) }
         if words { totalRow.append(String(summary.words ?? 0)) }
-        if header.count == 1 { header.append("bytes") }
         let all = [header] + body + [totalRow]
         let columns = all.map(\.count).max() ?? 1
         var widths = [Int](repeating: 0, count: columns)
@@ -338,8 +503,9 @@ final class CountPrinter: CountObserver, @unchecked Sendable {
         for r in all {
             var line = ""
             for (i, c) in r.enumerated() {
-                if i == 0 {
-                    line += c.padding(toLength: widths[0], withPad: " ", startingAt: 0)
+                if i == 0 || i >= header.count {
+                    // The path, and a failed file's reason after the last column: left-aligned.
+                    line += (i == 0 ? "" : "  ") + c.padding(toLength: widths[i], withPad: " ", startingAt: 0)
                 } else {
                     line += "  " + String(repeating: " ", count: max(0, widths[i] - c.count)) + c
                 }
@@ -373,4 +539,61 @@ final class CountPrinter: CountObserver, @unchecked Sendable {
     // Output errors (a closed pipe) are not worth dying for here: the exit status still tells.
     static func writeOut(_ s: String) { try? writeAll(fd: 1, Array(s.utf8)) }
     static func writeErr(_ s: String) { try? writeAll(fd: 2, Array(s.utf8)) }
+}
+
+/// A path as one line of a table or message: control characters (C0, DEL, C1) as `\n`, `\r`,
+/// `\t` or `\xHH` / `\u{HH}`, bytes that are not UTF-8 as `\xHH`, and `\` as `\\`, so each
+/// name stays on its row and can be told apart (`ls -b` style). --json is the lossless form.
+enum TablePath {
+    static func escape(_ path: [UInt8]) -> String {
+        var out = ""
+        path.withUnsafeBufferPointer { buf in
+            guard let p = buf.baseAddress else { return }
+            var i = 0
+            while i < buf.count {
+                let (u, len) = decodeUnit(p, i, buf.count)
+                defer { i += len }
+                guard let u, let scalar = Unicode.Scalar(u) else {
+                    out += hex(p[i])
+                    continue
+                }
+                switch u {
+                case 0x0A: out += "\\n"
+                case 0x0D: out += "\\r"
+                case 0x09: out += "\\t"
+                case 0x5C: out += "\\\\"
+                case 0..<0x20, 0x7F: out += hex(UInt8(u))
+                case 0x80..<0xA0: out += "\\u{" + String(u, radix: 16, uppercase: true) + "}"
+                default: out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out
+    }
+
+    private static func hex(_ b: UInt8) -> String {
+        let digits = Array("0123456789ABCDEF")
+        return "\\x" + String(digits[Int(b >> 4)]) + String(digits[Int(b & 15)])
+    }
+
+    /// The scalar at `i` and its length, or nil and 1 for a byte that does not start a
+    /// well-formed UTF-8 sequence.
+    private static func decodeUnit(_ p: UnsafePointer<UInt8>, _ i: Int, _ end: Int) -> (UInt32?, Int) {
+        let b0 = p[i]
+        if b0 < 0x80 { return (UInt32(b0), 1) }
+        let need: Int
+        switch b0 {
+        case 0xC2...0xDF: need = 1
+        case 0xE0...0xEF: need = 2
+        case 0xF0...0xF4: need = 3
+        default: return (nil, 1)
+        }
+        guard i + need < end else { return (nil, 1) }
+        var bytes = [b0]
+        for k in 1...need { bytes.append(p[i + k]) }
+        guard let s = String(validating: bytes, as: UTF8.self), let scalar = s.unicodeScalars.first else {
+            return (nil, 1)
+        }
+        return (scalar.value, need + 1)
+    }
 }

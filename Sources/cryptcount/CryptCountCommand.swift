@@ -1,6 +1,10 @@
 import ArgumentParser
 import CryptCount
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 @main
 struct CryptCountCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,4 +15,21 @@ struct CryptCountCommand: ParsableCommand {
             ServeCommand.self, FrameCommand.self, UnframeCommand.self, CountCommand.self, EncryptCommand.self,
         ]
     )
+
+    /// As the parser's own, except that `count` ends a usage error (a bad option or operand)
+    /// with status 1, as its help says (`count` keeps 2 for failed files); other commands keep
+    /// the parser's 64.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let isCount = CommandLine.arguments.dropFirst().first == "count"
+            if isCount && exitCode(for: error) == .validationFailure {
+                try? writeAll(fd: 2, Array((fullMessage(for: error) + "\n").utf8))
+                Glibc.exit(1)
+            }
+            exit(withError: error)
+        }
+    }
 }

@@ -6,8 +6,9 @@ struct EncryptCommand: ParsableCommand {
         commandName: "encrypt",
         abstract: "Encrypt a file in the seed diary's format (for tests and demos; a toy cipher).",
         discussion: """
-            The password is the content of --secret-file with one trailing newline (LF) removed; \
-            it is never taken from the command line. `-` as INPUT or OUTPUT means stdin or stdout. \
+            The password is the content of --secret-file less exactly one trailing line ending \
+            (\\n or \\r\\n), as `count --secret-file` reads it; it is never taken from the command \
+            line. `-` as INPUT or OUTPUT means stdin or stdout. \
             biographer files get a fresh random 8-byte iv (each byte in 1...254), as the seed app \
             wrote them. Errors: a message on stderr and exit status 2.
             """
@@ -16,7 +17,7 @@ struct EncryptCommand: ParsableCommand {
     @Option(help: "biographer or biographer-v0.")
     var cipher: String
 
-    @Option(help: "File holding the password (one trailing newline is stripped).")
+    @Option(help: "File holding the password (one trailing \\n or \\r\\n is stripped; - is stdin).")
     var secretFile: String
 
     @Argument(help: "Plaintext file, or - for stdin.")
@@ -39,9 +40,7 @@ struct EncryptCommand: ParsableCommand {
                 printError("encrypt", "the secret file and the input cannot both be stdin")
                 throw ExitCode(2)
             }
-            var password = try readWholeFile(secretFile)
-            if password.last == 0x0a { password.removeLast() }
-            defer { for i in password.indices { password[i] = 0 } }
+            let password = try SecretFile.read(secretFile)
             let key: BiographerKey
             do {
                 key = try BiographerKey(password: password, chained: chained)

@@ -120,6 +120,36 @@ private func counts(_ text: String, _ terms: [String], _ options: SearchOptions 
         #expect(try counts("I i \u{130} \u{131}", ["\u{130}"], ic) == [1])
     }
 
+    /// A term with no cased letter counts the same with and without ignore_case, even a byte of
+    /// a multi-byte character (issue 11: `\xC3` found 3 in "é é É" bytewise and 0 with -i).
+    @Test func caselessTermsIgnoreNothing() throws {
+        let text = b("café 123 € é É ÿ Ÿ k \u{212A}") + [0xC3, 0x28, 0xFF]
+        let caseless: [[UInt8]] = [
+            [0xC3], [0xA9], [0xE2, 0x82], [0x82, 0xAC], [0xFF], [0xC3, 0x28], b("123"), b("€"), b(" "), b("€") + [0xC3],
+        ]
+        for term in caseless {
+            #expect(TextUnits.isCaseless(term), "\(term)")
+            let plain = try SearchPlan(terms: [term], options: SearchOptions(offsets: true)).count(text)
+            for exactLimit in [0, 8] {
+                let folded = try SearchPlan(
+                    terms: [term], options: SearchOptions(ignoreCase: true, offsets: true), exactLimit: exactLimit
+                ).count(text)
+                #expect(folded == plain, "\(term)")
+            }
+        }
+        #expect(try SearchPlan(terms: [[0xC3]], options: ic).count(text).counts == [5])
+        // A term with cased letters and bytes that are not UTF-8: the letters fold, the bytes
+        // match themselves, inside a character too ("f" + the first byte of "é").
+        #expect(try SearchPlan(terms: [b("F") + [0xC3]], options: ic).count(text).counts == [1])
+        #expect(try SearchPlan(terms: [[0xA9] + b(" 1")], options: ic).count(text).counts == [1])
+        #expect(try SearchPlan(terms: [[0xA9] + b(" 1")], options: SearchOptions()).count(text).counts == [1])
+        // Next to cased terms in one plan, too.
+        #expect(try SearchPlan(terms: [b("é"), [0xC3], b("ÿ")], options: ic).count(text).counts == [3, 5, 2])
+        // Cased terms still fold: é matches É, ÿ matches Ÿ, k matches KELVIN SIGN.
+        for cased in ["é", "ÿ", "k", "a1"] { #expect(!TextUnits.isCaseless(b(cased))) }
+        #expect(try counts("é É", ["é"], ic) == [2])
+    }
+
     @Test func nonASCIILetters() throws {
         #expect(try counts("Éclair éCLAIR ÉCLAIR", ["éclair"], ic) == [3])
         #expect(try counts("ПРИВЕТ привет Привет", ["привет"], ic) == [3])
@@ -254,13 +284,23 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
             var i = 0
             while i < n {
                 var end: Int? = nil
-                if o.ignoreCase {
+                // ignore_case folds only terms with a cased letter; the rest compare byte for byte.
+                if o.ignoreCase && !TextUnits.isCaseless(term) {
                     var j = i
                     var ok = true
                     for u in folded {
                         guard j < n else {
                             ok = false
                             break
+                        }
+                        if u >= TextUnits.rawBase {
+                            // A term byte that is not UTF-8 matches that byte wherever it is.
+                            if UInt32(p[j]) != u - TextUnits.rawBase {
+                                ok = false
+                                break
+                            }
+                            j += 1
+                            continue
                         }
                         let (x, len) = TextUnits.decode(p, j, n)
                         if TextUnits.fold(x) != u {

@@ -9,8 +9,8 @@
 # The coprocess is a pipeline `cryptcount frame | cryptcount serve | cryptcount unframe`: we
 # write one JSON line per request and read JSON lines back. Both helpers flush whenever their
 # input would block, so a request line in gives its responses out without buffering stalls.
-# The secret is read from SECRET_FILE here in bash (one trailing newline stripped, like
-# `cryptcount encrypt`) and written into the pipe; it never appears on a command line.
+# The secret is read from SECRET_FILE here in bash (less one trailing \n or \r\n, the rule of
+# `cryptcount count` and `encrypt`) and written into the pipe; it never appears on a command line.
 # Needs bash 4+, coreutils `base64` and the cryptcount binary ($CRYPTCOUNT, else on PATH).
 set -euo pipefail
 
@@ -95,7 +95,12 @@ if [[ $cipher != plain ]]; then
     # read -d '' keeps every byte up to a NUL (a secret cannot contain NUL bytes).
     secret=
     IFS= read -r -d '' secret <"$keyfile" || true
-    secret=${secret%$'\n'}
+    # The secret-file rule of `cryptcount count` and `encrypt`: less exactly one trailing
+    # line ending, \n or \r\n.
+    if [[ $secret == *$'\n' ]]; then
+        secret=${secret%$'\n'}
+        secret=${secret%$'\r'}
+    fi
     [[ -n $secret ]] || { echo "${0##*/}: $keyfile holds no secret" >&2; exit 2; }
     send "{\"id\":\"unlock\",\"op\":\"unlock\",\"name\":\"search\",\"cipher\":\"$cipher\",\"secret\":$(b64str "$secret")}"
     unset secret

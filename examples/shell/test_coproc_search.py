@@ -78,3 +78,20 @@ def test_ignore_case_and_whole_word(diary):
     assert r.stdout.decode().splitlines() == ["cat\tday1.bio\t1", "cat\tday2.bio\t2", "cat\tTOTAL\t3"]
     r = run(["-w", "day1.txt"], b"at\nsat\n", diary)
     assert r.stdout.decode().splitlines() == ["at\tTOTAL\t0", "sat\tday1.txt\t1", "sat\tTOTAL\t1"]
+
+
+@pytest.mark.parametrize("content", [b"hunter2\r\n", b"hunter2\n\n", b"hunter2\r", b"hunter2"])
+def test_secret_file_rule_matches_encrypt(tmp_path, content):
+    # One rule everywhere: less exactly one trailing \n or \r\n. A file encrypted with a secret
+    # file is searched with that same file, and the other spellings are different secrets.
+    (tmp_path / "key").write_bytes(content)
+    (tmp_path / "day.txt").write_bytes(b"the cat sat on the cat mat\n")
+    subprocess.run([str(BINARY), "encrypt", "--cipher", "biographer", "--secret-file", "key", "day.txt", "day.bio"],
+                   cwd=tmp_path, check=True)
+    r = run(["-c", "biographer", "-k", "key", "day.bio"], b"cat\n", tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().splitlines() == ["cat\tday.bio\t2", "cat\tTOTAL\t2"]
+    stripped = content[:-2] if content.endswith(b"\r\n") else content[:-1] if content.endswith(b"\n") else content
+    (tmp_path / "other").write_bytes(stripped + b"x\n")
+    r = run(["-c", "biographer", "-k", "other", "day.bio"], b"cat\n", tmp_path)
+    assert r.stdout.decode().splitlines()[-1] != "cat\tTOTAL\t2"

@@ -292,7 +292,7 @@ extension SearchPlan {
             }
             guard base &+ s >= state.nextAllowed[t] else { continue }
             let end: Int
-            if options.ignoreCase {
+            if unitStart[t] != unitStart[t &+ 1] {
                 guard let m = matchFolded(p, count: count, at: s, term: t) else { continue }
                 end = m
             } else {
@@ -303,10 +303,13 @@ extension SearchPlan {
                     var i = 0
                     while i < n && p[s &+ i] == termBytes[lo &+ i] { i &+= 1 }
                     guard i == n else { continue }
-                } else if n > 8 {
+                } else if n > 8 || prefixFold != 0 {
+                    // The prefix check covered the first 8 bytes exactly, unless it folded them
+                    // (a caseless term under ignore_case).
+                    let from = prefixFold != 0 ? 0 : 8
                     let equal = termBytes.withUnsafeBufferPointer { tb in
                         guard let tp = tb.baseAddress else { return false }
-                        return memcmp(p + s + 8, tp + lo + 8, n &- 8) == 0
+                        return memcmp(p + s + from, tp + lo + from, n &- from) == 0
                     }
                     guard equal else { continue }
                 }
@@ -336,6 +339,11 @@ extension SearchPlan {
             let u = units[k]
             if b < 0x80 {
                 guard UInt32(b &- 0x41 < 26 ? b | 0x20 : b) == u else { return nil }
+                i += 1
+            } else if u >= TextUnits.rawBase {
+                // A term byte that is not UTF-8 matches that byte, even inside a text character
+                // (as without ignore_case).
+                guard UInt32(b) == u &- TextUnits.rawBase else { return nil }
                 i += 1
             } else {
                 let (c, len) = TextUnits.decode(p, i, count)

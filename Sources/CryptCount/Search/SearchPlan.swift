@@ -85,7 +85,8 @@ public final class SearchPlan: Sendable {
     let prefixMask: [UInt64]
     /// 0x2020...20 with ignore_case (or-ed into the loaded text word), else 0.
     let prefixFold: UInt64
-    /// Folded units of each term (ignore_case), flattened (`unitStart[t]..<unitStart[t + 1]`).
+    /// Folded units of each term (ignore_case), flattened (`unitStart[t]..<unitStart[t + 1]`); the
+    /// range is empty for a term compared byte for byte (no ignore_case, or a caseless term).
     let units: [UInt32]
     let unitStart: [Int]
     /// Per anchor byte b: entries `entryStart[b]..<entryStart[b + 1]` of (term, offset of the anchor
@@ -151,7 +152,8 @@ public final class SearchPlan: Sendable {
         for term in terms {
             termBytes.append(contentsOf: term)
             termStart.append(termBytes.count)
-            if !options.ignoreCase {
+            if !options.ignoreCase || TextUnits.isCaseless(term) {
+                // Compared byte for byte (no units: `unitStart` gives it an empty range).
                 // Anchors and Wu-Manber prefixes only look at the first `anchorReach` bytes, so
                 // compiling a huge term stays linear and cheap.
                 choices.append(

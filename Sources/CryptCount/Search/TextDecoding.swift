@@ -94,6 +94,23 @@ enum TextUnits {
         return u
     }
 
+    /// True when no unit of `term` has another case: each folds to itself and nothing else folds
+    /// to it (digits, punctuation, `€`, bytes that are not UTF-8). ignore_case matches such a term
+    /// byte for byte, so it counts exactly what it counts without ignore_case (a lone byte of a
+    /// multi-byte character included).
+    static func isCaseless(_ term: [UInt8]) -> Bool {
+        term.withUnsafeBufferPointer { buf in
+            guard let p = buf.baseAddress else { return true }
+            var i = 0
+            while i < buf.count {
+                let (u, len) = decode(p, i, buf.count)
+                if fold(u) != u || foldMembers[u] != nil { return false }
+                i += len
+            }
+            return true
+        }
+    }
+
     /// Every scalar whose folding is `folded` (including `folded` itself).
     static func foldClass(_ folded: UInt32) -> [UInt32] {
         [folded] + (foldMembers[folded] ?? [])

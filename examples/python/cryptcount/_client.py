@@ -243,6 +243,9 @@ class Coprocess:
         self._closed = True
         session = self._session
         proc = self._transport.proc
+        # Queries still running end with CoprocessDied (not the summary of the cancel that
+        # follows), on every later call, once the coprocess has exited.
+        orphaned = session.take_sinks(set(session.active_counts))
         if not session.dead:
             for rid in list(session.active_counts):
                 session.send_nowait({"op": "cancel", "target": rid})
@@ -262,6 +265,11 @@ class Coprocess:
                 proc.kill()
                 proc.wait()
         session.join(2.0)
+        for sink in orphaned:
+            try:
+                sink(Death(session.died()))
+            except Exception:
+                pass
 
     def __enter__(self) -> "Coprocess":
         return self

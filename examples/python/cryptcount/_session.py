@@ -133,6 +133,17 @@ class Session:
             if rid in self._pending:
                 self._pending[rid] = None
 
+    def take_sinks(self, rids: "Set[int]") -> "list[Sink]":
+        """Detach these requests and hand back their sinks (close() then tells them of the death)."""
+        taken = []
+        with self._lock:
+            for rid in rids:
+                sink = self._pending.get(rid)
+                if sink is not None:
+                    self._pending[rid] = None
+                    taken.append(sink)
+        return taken
+
     def in_flight(self) -> int:
         with self._lock:
             return len(self._pending)

@@ -78,6 +78,18 @@ def wire_path(path: PathArg) -> Union[str, bytes]:
     raise TypeError(f"a path must be str, bytes or os.PathLike, not {type(path).__name__}")
 
 
+def absolute_path(path: PathArg) -> Union[str, bytes]:
+    """The path the caller means: a relative one is joined to the caller's current directory at
+    the time of the call (the coprocess, or a Dask worker, has a working directory of its own).
+    Not normalised (``..`` after a symlink keeps its meaning); an empty path stays empty."""
+    p = os.fspath(path)
+    if isinstance(p, bytes):
+        return p if not p or os.path.isabs(p) else os.path.join(os.getcwdb(), p)
+    if isinstance(p, str):
+        return p if not p or os.path.isabs(p) else os.path.join(os.getcwd(), p)
+    raise TypeError(f"a path must be str, bytes or os.PathLike, not {type(path).__name__}")
+
+
 def wire_term(term: TermArg) -> Union[str, bytes]:
     if isinstance(term, str):
         try:
@@ -105,7 +117,8 @@ def build_count(
     ordered: bool,
     options: Mapping[str, Any],
 ) -> Tuple[Dict[str, Any], List[Any]]:
-    """The ``count`` request and the caller's original path objects, by index."""
+    """The ``count`` request and the caller's original path objects, by index (results report
+    those; the request carries them made absolute against the caller's current directory)."""
     if isinstance(files, (str, bytes)) or hasattr(files, "__fspath__"):
         raise TypeError("files must be a list of paths, not a single path")
     if isinstance(terms, (str, bytes)):
@@ -113,7 +126,7 @@ def build_count(
     originals = list(files)
     msg: Dict[str, Any] = {
         "op": "count",
-        "files": [wire_path(p) for p in originals],
+        "files": [wire_path(absolute_path(p)) for p in originals],
         "terms": [wire_term(t) for t in terms],
     }
     if key is not None:

@@ -68,7 +68,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from ._client import Coprocess, CountQuery, _progress_bar
 from ._transport import find_binary
-from ._types import FileError, FileResult, PathArg, Summary, TermArg, wire_path, wire_term
+from ._types import FileError, FileResult, PathArg, Summary, TermArg, absolute_path, wire_path, wire_term
 from .errors import BinaryNotFound, CoprocessDied, CryptCountError, RequestError
 
 __all__ = [
@@ -485,13 +485,8 @@ def forget_on_cluster(client: Client, key_name: str, name: str = PLUGIN_NAME) ->
 
 
 def _absolute(path: PathArg) -> Union[str, bytes]:
-    # Workers have their own working directories: relative paths are taken from the client's.
-    p = os.fspath(path)
-    if isinstance(p, bytes):
-        return wire_path(p if os.path.isabs(p) else os.path.join(os.getcwdb(), p))
-    if isinstance(p, str):
-        return wire_path(p if os.path.isabs(p) else os.path.join(os.getcwd(), p))
-    raise TypeError(f"a path must be str, bytes or os.PathLike, not {type(path).__name__}")
+    # Workers have their own working directories: relative paths are the client's, at call time.
+    return wire_path(absolute_path(path))
 
 
 def count_on_cluster(

@@ -561,3 +561,22 @@ def test_a_wrong_key_never_reads_what_the_right_key_decrypted(client: Any, tmp_p
             assert not r.cached and r.error is not None and r.error.code == "decrypt_failed", r
         if kept:
             forget_on_cluster(client, f"wrong-{kept}")
+
+
+def test_relative_paths_are_the_clients_at_call_time(client: Any, tmp_path: Path) -> None:
+    # Workers run elsewhere (another cwd, possibly another machine): a relative path means the
+    # client's current directory when count_on_cluster is called, and results report it as given.
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    (tmp_path / "one" / "d.txt").write_bytes(b"rain rain")
+    (tmp_path / "two" / "d.txt").write_bytes(b"rain")
+    old = os.getcwd()
+    try:
+        os.chdir(tmp_path / "one")
+        q = count_on_cluster(client, ["d.txt", b"d.txt", Path("d.txt")], ["rain"], ordered=True)
+        os.chdir(tmp_path / "two")  # after the call: changes nothing for that query
+        assert [(r.path, r.counts) for r in q] == [("d.txt", [2]), (b"d.txt", [2]), (Path("d.txt"), [2])]
+        q = count_on_cluster(client, ["d.txt"], ["rain"])
+        assert [(r.path, r.counts) for r in q] == [("d.txt", [1])]
+    finally:
+        os.chdir(old)

@@ -1,0 +1,105 @@
+"""Paths mean what they mean to the caller; close() ends running queries with CoprocessDied."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Iterator, List
+
+import pytest
+
+from cryptcount import AsyncCoprocess, Coprocess, CoprocessDied
+
+
+@pytest.fixture
+def two_dirs(tmp_path: Path) -> Iterator[Path]:
+    """Two directories holding a file of the same name with different contents."""
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    (tmp_path / "one" / "diary.txt").write_bytes(b"cat cat cat")
+    (tmp_path / "two" / "diary.txt").write_bytes(b"cat")
+    (tmp_path / "two" / os.fsdecode(b"d\xff.txt")).write_bytes(b"cat cat")
+    old = os.getcwd()
+    os.chdir(tmp_path / "one")
+    try:
+        yield tmp_path
+    finally:
+        os.chdir(old)
+
+
+def test_relative_paths_follow_the_callers_cwd(binary: str, two_dirs: Path) -> None:
+    # The coprocess starts in one/; the caller then moves to two/.
+    with Coprocess(binary) as cc:
+        assert [(r.path, r.counts) for r in cc.count(["diary.txt"], ["cat"])] == [("diary.txt", [3])]
+        os.chdir(two_dirs / "two")
+        paths = ["diary.txt", b"diary.txt", Path("diary.txt"), b"d\xff.txt", os.fsdecode(b"d\xff.txt"), "./diary.txt"]
+        results = sorted(cc.count(paths, ["cat"]), key=lambda r: r.index)
+        # Each result reports the path exactly as given (same object), counted in two/.
+        assert [r.path for r in results] == paths
+        assert all(r.path is p for r, p in zip(results, paths))
+        assert [r.counts for r in results] == [[1], [1], [1], [2], [2], [1]]
+        # An absolute path and an empty one are sent as they are.
+        abs_path = str(two_dirs / "one" / "diary.txt")
+        results = sorted(cc.count([abs_path, ""], ["cat"]), key=lambda r: r.index)
+        assert results[0].counts == [3] and results[0].path == abs_path
+        assert results[1].error is not None and results[1].error.code == "not_found"
+
+
+def test_relative_paths_follow_the_callers_cwd_async(binary: str, two_dirs: Path) -> None:
+    async def main() -> List[List[int]]:
+        async with AsyncCoprocess(binary) as ac:
+            os.chdir(two_dirs / "two")
+            q = ac.count(["diary.txt", b"diary.txt"], ["cat"], ordered=True)
+            return [r.counts async for r in q]
+
+    assert asyncio.run(main()) == [[1], [1]]
+
+
+def _many_files(tmp_path: Path, n: int = 300) -> List[Path]:
+    files = []
+    for i in range(n):
+        p = tmp_path / f"f{i:03}.txt"
+        p.write_bytes(os.urandom(100_000))
+        files.append(p)
+    return files
+
+
+def test_close_makes_a_running_query_raise_coprocess_died(binary: str, tmp_path: Path) -> None:
+    files = _many_files(tmp_path)
+    cc = Coprocess(binary, workers=1)
+    q = cc.count(files, ["cat"], ordered=True)
+    it = iter(q)
+    next(it)  # running
+    done = cc.count(files[:1], ["cat"])
+    done.wait()  # finished before close: keeps its summary
+    cc.close()
+    for _ in range(2):  # every later call, not only the first
+        with pytest.raises(CoprocessDied) as e:
+            q.wait()
+        assert "closed" in str(e.value)
+        with pytest.raises(CoprocessDied):
+            q.summary
+    with pytest.raises(CoprocessDied):
+        list(it)
+    assert done.summary.files == 1
+    with pytest.raises(CoprocessDied):
+        cc.count(files[:1], ["cat"]).wait()
+
+
+def test_close_makes_a_running_async_query_raise_coprocess_died(binary: str, tmp_path: Path) -> None:
+    files = _many_files(tmp_path)
+
+    async def main() -> None:
+        ac = await AsyncCoprocess(binary, workers=1).start()
+        q = ac.count(files, ["cat"], ordered=True)
+        it = q.__aiter__()
+        await it.__anext__()  # running
+        await ac.close()
+        for _ in range(2):
+            with pytest.raises(CoprocessDied):
+                await q.wait()
+        with pytest.raises(CoprocessDied):
+            [r async for r in it]
+
+    asyncio.run(main())
