@@ -22,10 +22,16 @@ let package = Package(
             pkgConfig: "msgpack",
             providers: [.apt(["libmsgpack-dev"])]
         ),
+        .systemLibrary(
+            name: "CLibRNP",
+            pkgConfig: "librnp",
+            providers: [.apt(["librnp-dev"])]
+        ),
         .target(
             name: "CryptCount",
             dependencies: [
                 "CMsgPack",
+                "CLibRNP",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
             ],

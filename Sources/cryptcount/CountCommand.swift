@@ -25,7 +25,9 @@ struct CountCommand: ParsableCommand {
             The secret is never taken from the command line: --secret-file F (its bytes less \
             exactly one trailing \\n or \\r\\n; - is stdin) or --secret-env VAR (its value exactly). \
             For age, a secret holding AGE-SECRET-KEY lines is an identity file; anything else is a \
-            passphrase.
+            passphrase. For openpgp, the secret is a passphrase (for gpg -c files and for the keys \
+            of --gnupg-home DIR or --keys-file F); a secret holding a PGP PRIVATE KEY BLOCK is a \
+            keys file.
             Exit status: 0 when every file was processed; 2 when any failed (each failure is also \
             reported on stderr with its path and reason); 1 on a usage or secret error; on SIGINT \
             the process ends by that signal (130 in a shell).
@@ -35,7 +37,7 @@ struct CountCommand: ParsableCommand {
     @Option(name: [.customShort("t"), .customLong("term")], help: "A term to count (repeatable).")
     var terms: [String] = []
 
-    @Option(help: "plain, biographer, biographer-v0, fernet, age, openssl or auto.")
+    @Option(help: "plain, biographer, biographer-v0, fernet, age, openssl, openpgp or auto.")
     var cipher: String = "plain"
 
     @Option(
@@ -44,6 +46,12 @@ struct CountCommand: ParsableCommand {
 
     @Option(name: .customLong("secret-env"), help: "Read the secret from this environment variable (as is).")
     var secretEnv: String?
+
+    @Option(name: .customLong("gnupg-home"), help: "openpgp: the secret keys of this GnuPG home.")
+    var gnupgHome: String?
+
+    @Option(name: .customLong("keys-file"), help: "openpgp: a file of secret keys (armored or binary).")
+    var keysFile: String?
 
     @Option(help: "PBKDF2 iterations for openssl files (default 10000).")
     var iter: Int?
@@ -97,7 +105,7 @@ struct CountCommand: ParsableCommand {
     func run() throws {
         try harden(allowDumps: allowDumps, lockMemory: lockMemory, cacheBytes: 0)
         Interrupt.install()
-        let secret = try loadSecret()
+        let secret = try openPGPKeys(with: loadSecret())
         var config = EngineConfig()
         config.workers = workers ?? ProcessInfo.processInfo.activeProcessorCount
         config.cacheBytes = 0
@@ -153,17 +161,40 @@ struct CountCommand: ParsableCommand {
         pool.start()
         _ = pool.submit(job)
         let failed = printer.wait()
+        // The workers let go of the job (and its keys) first: keys are freed here, before exit.
+        pool.waitUntilIdle()
         throw ExitCode(failed > 0 ? 2 : 0)
     }
 
-    /// age takes identity text or, for anything else, a passphrase.
+    /// age takes identity text or, for anything else, a passphrase; openpgp, a key block or a
+    /// passphrase.
     private func adapt(_ secret: SecretInput, for kind: CipherKind) -> SecretInput {
-        guard kind == .age, case .text(let bytes) = secret else { return secret }
-        let marker = Array("AGE-SECRET-KEY-".utf8)
-        let isIdentity = bytes.withBytes { b in
+        guard kind == .age || kind == .openpgp, case .text(let bytes) = secret else { return secret }
+        let marker = Array((kind == .age ? "AGE-SECRET-KEY-" : "-----BEGIN PGP PRIVATE KEY BLOCK-----").utf8)
+        let found = bytes.withBytes { b in
             b.indices.contains { i in b[i...].starts(with: marker) }
         }
-        return isIdentity ? secret : .map(["passphrase": secret])
+        if kind == .openpgp { return found ? .map(["keys": secret]) : secret }
+        return found ? secret : .map(["passphrase": secret])
+    }
+
+    /// With --gnupg-home or --keys-file, the secret is the passphrase that goes with the keys.
+    private func openPGPKeys(with passphrase: SecretInput?) throws -> SecretInput? {
+        var map: [String: SecretInput] = [:]
+        if let gnupgHome { map["gnupg_home"] = .text(copying: Array(gnupgHome.utf8)) }
+        if let keysFile {
+            // Read as is (a binary key may end in a newline byte), and the read copy zeroed.
+            guard var data = FileManager.default.contents(atPath: keysFile) else {
+                throw fail("cannot read the keys file \(keysFile)")
+            }
+            map["keys"] = .bytes(copying: data)
+            data.withUnsafeMutableBytes { raw in
+                if let base = raw.baseAddress, raw.count > 0 { memset(base, 0, raw.count) }
+            }
+        }
+        if map.isEmpty { return passphrase }
+        if let passphrase { map["passphrase"] = passphrase }
+        return .map(map)
     }
 
     private func loadSecret() throws -> SecretInput? {

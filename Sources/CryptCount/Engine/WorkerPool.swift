@@ -135,8 +135,17 @@ public final class WorkerPool: @unchecked Sendable {
     }
 
     private func run(processor: FileProcessor) {
+        var sentDone = false
         monitor.lock()
         while true {
+            if sentDone {
+                // Counted as written only now, once this thread's references to the job (and so
+                // to its keys) are gone: a key's last release, which may tear down a crypto
+                // library's state, then happens on the thread that waited, never racing exit().
+                sentDone = false
+                finishing -= 1
+                if idleWaiters > 0 && byID.isEmpty && finishing == 0 { monitor.broadcast() }
+            }
             guard let (job, index) = nextWork() else {
                 monitor.wait()
                 continue
@@ -153,8 +162,9 @@ public final class WorkerPool: @unchecked Sendable {
             if job.ordered { monitor.broadcast() }
             if let done = finishIfComplete(job) {
                 monitor.unlock()
-                sendDone(job, done)
+                job.sink.jobFinished(done)
                 monitor.lock()
+                sentDone = true
             }
         }
     }

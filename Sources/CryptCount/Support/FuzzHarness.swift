@@ -9,7 +9,7 @@
 public enum FuzzHarness {
     public static let targets = [
         "request", "frames", "secret", "biographer", "biographer-v0", "fernet", "age", "openssl", "search",
-        "jsonl",
+        "jsonl", "openpgp", "gnupg-key",
     ]
 
     /// Runs one input through `target`; nil when every invariant held.
@@ -20,7 +20,8 @@ public enum FuzzHarness {
         case "secret": return secret(data)
         case "search": return search(data)
         case "jsonl": return jsonLines(data)
-        case "biographer", "biographer-v0", "fernet", "age", "openssl":
+        case "gnupg-key": return gnupgKey(data)
+        case "biographer", "biographer-v0", "fernet", "age", "openssl", "openpgp":
             guard let key = keys[target] else { return "no test key for \(target)" }
             return cipherFile(key, data)
         default: return "unknown fuzz target \(target)"
@@ -253,6 +254,24 @@ public enum FuzzHarness {
         return false
     }
 
+    // MARK: - OpenPGP key files
+
+    /// A `private-keys-v1.d` file through the extended-format converter and the OCB unwrap
+    /// (with a small S2K cap, so an input cannot ask for seconds of hashing). What converts
+    /// must be one well-formed canonical S-expression.
+    static func gnupgKey(_ data: [UInt8]) -> String? {
+        _ = OpenPGPSniffer.looksLikeOpenPGP(data)
+        guard let key = GnuPGKeyFile.canonicalKey(data) else { return nil }
+        if data.first != UInt8(ascii: "(") {
+            var i = 0
+            guard GnuPGProtectedKey.parse(key, &i) != nil, i == key.count else {
+                return "gnupg-key: the converted key is not one canonical S-expression"
+            }
+        }
+        _ = GnuPGProtectedKey.unprotect(key, passphrase: SecretBytes(Array("pw".utf8)), maxCount: 1 << 16)
+        return nil
+    }
+
     // MARK: - Cipher file parsers
 
     /// Fixed test keys: the secrets of the cipher fixtures (Tests/Fixtures/ciphers), so their
@@ -268,6 +287,7 @@ public enum FuzzHarness {
                 .text(copying: Array("AGE-SECRET-KEY-1HU7ZNEEG4KH4SZ358GTD9YJETCRXXKM7YDQDQRSZD0E7W4YV4TQQJK5MZQ".utf8))
             ),
             ("openssl", .text(copying: Array("correct horse battery staple".utf8))),
+            ("openpgp", .text(copying: Array("correct horse battery staple".utf8))),
         ]
         for (cipher, secret) in secrets {
             out[cipher] = try? CipherKind(rawValue: cipher)?.makeKey(secret: secret)
