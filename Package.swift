@@ -22,10 +22,17 @@ let package = Package(
             pkgConfig: "msgpack",
             providers: [.apt(["libmsgpack-dev"])]
         ),
+        // RE2 (apt libre2-dev, C++) behind a C interface; used by Search/Regex only.
+        .target(
+            name: "CRE2Shim",
+            cxxSettings: [.unsafeFlags(["-std=c++17", "-O2"])],
+            linkerSettings: [.linkedLibrary("re2")]
+        ),
         .target(
             name: "CryptCount",
             dependencies: [
                 "CMsgPack",
+                "CRE2Shim",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
             ],

@@ -50,10 +50,12 @@ public final class ResponseEncoder {
         public var maxFrame: Int
         public var maxFileSize: Int
         public var cacheLimit: Int
+        /// Optional protocol features this server has (`regex`: `count` takes `"regex": true`).
+        public var features: [String] = ["regex"]
     }
 
     public func hello(_ id: RequestID, _ info: HelloInfo) -> [UInt8] {
-        begin(id, type: "hello", fields: 9)
+        begin(id, type: "hello", fields: 10)
         w.pack("protocol")
         w.pack(CryptCountVersion.protocolVersion)
         w.pack("server")
@@ -74,6 +76,9 @@ public final class ResponseEncoder {
         w.pack(info.maxFileSize)
         w.pack("cache_limit")
         w.pack(info.cacheLimit)
+        w.pack("features")
+        w.packArrayHeader(info.features.count)
+        for f in info.features { w.pack(f) }
         return w.frameBytes()
     }
 

@@ -1,0 +1,78 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#elseif canImport(Musl)
+    import Musl
+#endif
+import CRE2Shim
+
+extension SearchPlan {
+    /// Counts the matches of every pattern in `from..<to` of `p[0..<count]` (`p[0]` is stream
+    /// offset `base`). `from` is a line start and `to` a line start or `count`: no match spans a
+    /// line break, so lines are independent and a stream can be cut after any `\n`.
+    func scanRegex(
+        _ regex: RegexPlan, _ p: UnsafePointer<UInt8>, count: Int, base: Int, from: Int, to: Int, final: Bool,
+        state: inout ScanState
+    ) {
+        guard from < to else { return }
+        for (t, atoms) in regex.atomTerms.enumerated() where atoms == nil {
+            run(regex.compiled[t], term: t, p, count: count, base: base, from: from, to: to, final: final, state: &state)
+        }
+        guard let atomPlan = regex.atomPlan else { return }
+        // Every atom occurrence in the region, by position.
+        let found = atomPlan.count(UnsafeRawBufferPointer(start: p + from, count: to - from))
+        var hits: [(position: Int, atom: Int)] = []
+        for (a, list) in (found.offsets ?? []).enumerated() {
+            for o in list { hits.append((from + o, a)) }
+        }
+        guard !hits.isEmpty else { return }
+        hits.sort { $0.position < $1.position }
+        var present = [UInt8](repeating: 0, count: atomPlan.terms.count)
+        var perPattern: [UInt8] = []
+        var h = 0
+        while h < hits.count {
+            // The line holding this hit, and every hit on it.
+            let at = hits[h].position
+            var lo = at
+            while lo > from && p[lo - 1] != 0x0A { lo -= 1 }
+            let hi: Int
+            if let nl = memchr(p + at, 0x0A, to - at) {
+                hi = UnsafePointer(nl.assumingMemoryBound(to: UInt8.self)) - p + 1
+            } else {
+                hi = to
+            }
+            let first = h
+            while h < hits.count && hits[h].position < hi {
+                present[hits[h].atom] = 1
+                h += 1
+            }
+            for (t, atoms) in regex.atomTerms.enumerated() {
+                guard let atoms else { continue }
+                perPattern.removeAll(keepingCapacity: true)
+                for a in atoms { perPattern.append(present[a]) }
+                guard ccre_atoms_pass(regex.compiled[t], perPattern) != 0 else { continue }
+                run(regex.compiled[t], term: t, p, count: count, base: base, from: lo, to: hi, final: final, state: &state)
+            }
+            for k in first..<h { present[hits[k].atom] = 0 }
+        }
+    }
+
+    /// Every match of one pattern starting in `from..<to`, non-overlapping, leftmost first.
+    private func run(
+        _ re: OpaquePointer, term t: Int, _ p: UnsafePointer<UInt8>, count: Int, base: Int, from: Int, to: Int,
+        final: Bool, state: inout ScanState
+    ) {
+        let text = UnsafeRawPointer(p).assumingMemoryBound(to: CChar.self)
+        var pos = from
+        var s = 0
+        var e = 0
+        while pos < to && ccre_find(re, text, count, pos, to, &s, &e) != 0 {
+            state.counts[t] &+= 1
+            if options.offsets {
+                record(p, count: count, base: base, term: t, start: s, end: e, final: final, state: &state)
+            }
+            pos = e > s ? e : s + 1
+        }
+    }
+}
