@@ -20,6 +20,9 @@ namespace {
 const char kWord[] = "\\p{L}\\p{Nl}\\p{M}\\p{Nd}\\p{Pc}\\x{200C}\\x{200D}";
 // ripgrep's \s: White_Space = \t..\r, U+0085 and the separators (Z).
 const char kSpace[] = "\\t-\\r\\x{85}\\p{Z}";
+// RE2 matches UTF-8-encoded surrogates (ED A0..BF xx: invalid UTF-8) with `.` and negated classes;
+// ripgrep matches invalid UTF-8 with nothing, so negations leave them out explicitly.
+const char kSurrogates[] = "\\x{D800}-\\x{DFFF}";
 
 struct Rewritten {
     std::string text;
@@ -51,11 +54,11 @@ Rewritten rewrite(const std::string &p) {
             }
             std::string out;
             if (e == 'w') out = inClass ? kWord : std::string("[") + kWord + "]";
-            else if (e == 'W') out = inClass ? "" : std::string("[^") + kWord + "]";
+            else if (e == 'W') out = inClass ? "" : std::string("[^") + kWord + kSurrogates + "]";
             else if (e == 'd') out = "\\p{Nd}";
-            else if (e == 'D') out = "\\P{Nd}";
+            else if (e == 'D') out = inClass ? "\\P{Nd}" : std::string("[^\\p{Nd}") + kSurrogates + "]";
             else if (e == 's') out = inClass ? kSpace : std::string("[") + kSpace + "]";
-            else if (e == 'S') out = inClass ? "" : std::string("[^") + kSpace + "]";
+            else if (e == 'S') out = inClass ? "" : std::string("[^") + kSpace + kSurrogates + "]";
             else out = p.substr(i, 2);
             if (out.empty()) {
                 r.badPosition = i;
@@ -71,10 +74,19 @@ Rewritten rewrite(const std::string &p) {
             put(r, "[", i);
             i += 1;
             if (i < p.size() && p[i] == '^') {
-                put(r, "^", i);
+                put(r, std::string("^") + kSurrogates, i);
                 i += 1;
+                if (i < p.size() && p[i] == ']') {  // `[^]...]`: the `]` is a literal
+                    put(r, "\\]", i);
+                    i += 1;
+                }
             }
             classStart = i;
+            continue;
+        }
+        if (!inClass && c == '.') {
+            put(r, std::string("[^\\n") + kSurrogates + "]", i);
+            i += 1;
             continue;
         }
         if (inClass && c == '[' && i + 1 < p.size() && p[i + 1] == ':') {  // [:alpha:]
@@ -120,6 +132,8 @@ bool matchesEmpty(const RE2 &re) {
 struct ccre_regex {
     std::unique_ptr<RE2> re;
     bool wholeWord = false;
+    // whole_word: the same without the `^` alternative (see ccre_find).
+    std::unique_ptr<RE2> afterNonWord;
     re2::FilteredRE2 filter{1};
     std::vector<std::string> atoms;
 };
@@ -166,10 +180,12 @@ extern "C" ccre_regex *ccre_compile(
     if (whole_word) {
         // rg -w: the match must follow a line start or a non-word character and precede a line
         // end or a non-word character; group 1 is the match itself.
-        std::string nonWord = std::string("[^") + kWord + "]";
+        std::string nonWord = std::string("[^") + kWord + kSurrogates + "]";
         std::string wrapped = prefix + "(?:^|" + nonWord + ")(" + rw.text + ")(?:$|" + nonWord + ")";
         out->re = std::make_unique<RE2>(wrapped, o);
-        if (!out->re->ok()) return fail(CCRE_TOO_BIG, 0, "the word-bounded pattern exceeds the memory limit");
+        out->afterNonWord = std::make_unique<RE2>(prefix + nonWord + "(" + rw.text + ")(?:$|" + nonWord + ")", o);
+        if (!out->re->ok() || !out->afterNonWord->ok())
+            return fail(CCRE_TOO_BIG, 0, "the word-bounded pattern exceeds the memory limit (--regex-max-mem)");
     } else {
         out->re = std::move(plain);
     }
@@ -205,7 +221,18 @@ extern "C" int ccre_find(const ccre_regex *re, const char *text, size_t length, 
             *end = s + m[1].size();
             return 1;
         }
-        pos = (m[0].data() - text) + 1;
+        // The `^` alternative won at `pos` (a line start before `from`); the match may still
+        // start at `from` after the non-word character at `pos`.
+        size_t at = m[0].data() - text;
+        if (re->afterNonWord->Match(t, at, to, RE2::ANCHOR_START, m, 2)) {
+            s = m[1].data() - text;
+            if (s >= from) {
+                *start = s;
+                *end = s + m[1].size();
+                return 1;
+            }
+        }
+        pos = at + 1;
     }
     return 0;
 }

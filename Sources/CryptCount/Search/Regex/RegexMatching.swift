@@ -1,3 +1,5 @@
+import CRE2Shim
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -5,7 +7,6 @@
 #elseif canImport(Musl)
     import Musl
 #endif
-import CRE2Shim
 
 extension SearchPlan {
     /// Counts the matches of every pattern in `from..<to` of `p[0..<count]` (`p[0]` is stream
@@ -17,7 +18,9 @@ extension SearchPlan {
     ) {
         guard from < to else { return }
         for (t, atoms) in regex.atomTerms.enumerated() where atoms == nil {
-            run(regex.compiled[t], term: t, p, count: count, base: base, from: from, to: to, final: final, state: &state)
+            run(
+                regex.compiled[t], term: t, p, count: count, base: base, from: from, to: to, final: final, state: &state
+            )
         }
         guard let atomPlan = regex.atomPlan else { return }
         // Every atom occurrence in the region, by position.
@@ -52,7 +55,9 @@ extension SearchPlan {
                 perPattern.removeAll(keepingCapacity: true)
                 for a in atoms { perPattern.append(present[a]) }
                 guard ccre_atoms_pass(regex.compiled[t], perPattern) != 0 else { continue }
-                run(regex.compiled[t], term: t, p, count: count, base: base, from: lo, to: hi, final: final, state: &state)
+                run(
+                    regex.compiled[t], term: t, p, count: count, base: base, from: lo, to: hi, final: final,
+                    state: &state)
             }
             for k in first..<h { present[hits[k].atom] = 0 }
         }

@@ -67,7 +67,10 @@ final class RegexPlan: @unchecked Sendable {
                 var bytes: UnsafePointer<CChar>? = nil
                 let len = ccre_atom(re, k, &bytes)
                 guard let bytes else { continue }
-                list.append(bytes.withMemoryRebound(to: UInt8.self, capacity: len) { Array(UnsafeBufferPointer(start: $0, count: len)) })
+                list.append(
+                    bytes.withMemoryRebound(to: UInt8.self, capacity: len) {
+                        Array(UnsafeBufferPointer(start: $0, count: len))
+                    })
             }
             guard n > 0, list.count == n, list.allSatisfy(Self.isSelective) else {
                 atomTerms.append(nil)
