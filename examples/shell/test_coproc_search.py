@@ -78,3 +78,16 @@ def test_ignore_case_and_whole_word(diary):
     assert r.stdout.decode().splitlines() == ["cat\tday1.bio\t1", "cat\tday2.bio\t2", "cat\tTOTAL\t3"]
     r = run(["-w", "day1.txt"], b"at\nsat\n", diary)
     assert r.stdout.decode().splitlines() == ["at\tTOTAL\t0", "sat\tday1.txt\t1", "sat\tTOTAL\t1"]
+
+
+def test_regular_expressions(diary):
+    # day1: "cat sat mat" -> [cms]at 3; day2: "cat", "Cat" -> 1 (2 with -i).
+    r = run(["-e", "-c", "biographer", "-k", "pw", "day1.bio", "day2.bio"], b"[cms]at\\b\nx(\na*\n\\w+y\n", diary)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().splitlines() == [
+        "[cms]at\\b\tday1.bio\t3", "[cms]at\\b\tday2.bio\t1", "[cms]at\\b\tTOTAL\t4",
+        "\\w+y\tday1.bio\t1", "\\w+y\tTOTAL\t1",
+    ]
+    assert b"pattern 'x(': bad_request" in r.stderr and b"pattern 'a*': bad_request" in r.stderr
+    r = run(["-e", "-i", "day2.txt"], b"cat\\b\n", diary)
+    assert r.stdout.decode().splitlines() == ["cat\\b\tday2.txt\t2", "cat\\b\tTOTAL\t2"]

@@ -5,7 +5,7 @@ public struct RequestLimits: Sendable {
     public var maxTermBytes = 4096
     public var maxContext = 100
     /// RE2's memory budget per regular expression (`--regex-max-mem`).
-    public var regexMaxMemory = RegexPlan.defaultMaxMemory
+    public var regexMaxMemory = SearchOptions.defaultRegexMaxMemory
     public init() {}
 }
 

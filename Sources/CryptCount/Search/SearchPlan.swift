@@ -9,7 +9,7 @@ public struct SearchOptions: Sendable, Equatable {
     /// Terms are regular expressions (see PROTOCOL.md "Regular expressions").
     public var regex = false
     /// RE2's memory budget per pattern (`--regex-max-mem`).
-    public var regexMaxMemory = RegexPlan.defaultMaxMemory
+    public var regexMaxMemory = SearchOptions.defaultRegexMaxMemory
 
     public init(
         ignoreCase: Bool = false, wholeWord: Bool = false, offsets: Bool = false,

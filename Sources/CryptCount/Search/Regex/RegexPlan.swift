@@ -18,9 +18,6 @@ final class RegexPlan: @unchecked Sendable {
     /// the pattern is run over the whole text.
     let atomTerms: [[Int]?]
 
-    /// Default for `--regex-max-mem`: RE2's memory budget per pattern (program and DFA cache).
-    public static let defaultMaxMemory = 8 << 20
-
     init(patterns: [[UInt8]], ignoreCase: Bool, wholeWord: Bool, maxMemory: Int) throws(SearchPlanError) {
         var compiled: [OpaquePointer] = []
         var failure: SearchPlanError?
@@ -101,6 +98,11 @@ final class RegexPlan: @unchecked Sendable {
     static func isSelective(_ atom: [UInt8]) -> Bool {
         atom.count >= 3 || atom.contains { ByteScanning.frequency[Int($0)] <= 60 }
     }
+}
+
+extension SearchOptions {
+    /// Default for `--regex-max-mem`: RE2's memory budget per pattern (program and DFA cache).
+    public static let defaultRegexMaxMemory = 8 << 20
 }
 
 extension SearchPlanError {
