@@ -135,6 +135,7 @@ struct ccre_regex {
     // whole_word: the same without the `^` alternative (see ccre_find).
     std::unique_ptr<RE2> afterNonWord;
     re2::FilteredRE2 filter{1};
+    int firstLo = 1, firstHi = 0;  // the bytes a match can start with (empty: unknown)
     std::vector<std::string> atoms;
 };
 
@@ -177,6 +178,11 @@ extern "C" ccre_regex *ccre_compile(
     auto out = std::unique_ptr<ccre_regex>(new (std::nothrow) ccre_regex);
     if (!out) return fail(CCRE_TOO_BIG, 0, "out of memory");
     out->wholeWord = whole_word != 0;
+    std::string least, most;  // every match lies between these strings, so its first byte too
+    if (plain->PossibleMatchRange(&least, &most, 2) && !least.empty() && !most.empty()) {
+        out->firstLo = static_cast<unsigned char>(least[0]);
+        out->firstHi = static_cast<unsigned char>(most[0]);
+    }
     if (whole_word) {
         // rg -w: the match must follow a line start or a non-word character and precede a line
         // end or a non-word character; group 1 is the match itself.
@@ -238,6 +244,13 @@ extern "C" int ccre_find(const ccre_regex *re, const char *text, size_t length, 
 }
 
 extern "C" size_t ccre_atom_count(const ccre_regex *re) { return re->atoms.size(); }
+
+extern "C" int ccre_first_byte_range(const ccre_regex *re, uint8_t *lo, uint8_t *hi) {
+    if (re->firstLo > re->firstHi) return 0;
+    *lo = static_cast<uint8_t>(re->firstLo);
+    *hi = static_cast<uint8_t>(re->firstHi);
+    return 1;
+}
 
 extern "C" size_t ccre_atom(const ccre_regex *re, size_t i, const char **bytes) {
     if (i >= re->atoms.size()) return 0;

@@ -39,6 +39,8 @@ int ccre_find(const ccre_regex *re, const char *text, size_t length, size_t from
 /// (case-insensitively) in the text says whether the regex can match there. Returns 0 when the
 /// pattern has no usable literal (every text passes).
 size_t ccre_atom_count(const ccre_regex *re);
+/// The range of bytes every match starts with (`lo...hi`, RE2's PossibleMatchRange); 0 if unknown.
+int ccre_first_byte_range(const ccre_regex *re, uint8_t *lo, uint8_t *hi);
 size_t ccre_atom(const ccre_regex *re, size_t i, const char **bytes);
 int ccre_atoms_pass(const ccre_regex *re, const uint8_t *present);
 

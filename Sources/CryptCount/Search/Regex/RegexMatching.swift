@@ -18,9 +18,15 @@ extension SearchPlan {
     ) {
         guard from < to else { return }
         for (t, atoms) in regex.atomTerms.enumerated() where atoms == nil {
-            run(
-                regex.compiled[t], term: t, p, count: count, base: base, from: from, to: to, final: final, state: &state
-            )
+            if let first = regex.firstBytes[t] {
+                runOnLines(
+                    regex.compiled[t], term: t, startingWith: first, p, count: count, base: base, from: from, to: to,
+                    final: final, state: &state)
+            } else {
+                run(
+                    regex.compiled[t], term: t, p, count: count, base: base, from: from, to: to, final: final,
+                    state: &state)
+            }
         }
         guard let atomPlan = regex.atomPlan else { return }
         // Every atom occurrence in the region, by position.
@@ -60,6 +66,40 @@ extension SearchPlan {
                     state: &state)
             }
             for k in first..<h { present[hits[k].atom] = 0 }
+        }
+    }
+
+    /// `run` on each line of `from..<to` (a line start) holding a byte in `first`.
+    private func runOnLines(
+        _ re: OpaquePointer, term t: Int, startingWith first: ClosedRange<UInt8>, _ p: UnsafePointer<UInt8>,
+        count: Int, base: Int, from: Int, to: Int, final: Bool, state: inout ScanState
+    ) {
+        let lo = first.lowerBound
+        let span = first.upperBound &- lo
+        let los = SIMD32<UInt8>(repeating: lo)
+        let spans = SIMD32<UInt8>(repeating: span)
+        var q = from  // always a line start
+        var i = from
+        while i < to {
+            // The next byte in `first` (unsigned b - lo <= span), 32 bytes at a time.
+            while i &+ 32 <= to {
+                let v = UnsafeRawPointer(p + i).loadUnaligned(as: SIMD32<UInt8>.self)
+                if any((v &- los) .<= spans) { break }
+                i &+= 32
+            }
+            while i < to && p[i] &- lo > span { i &+= 1 }
+            guard i < to else { return }
+            var lineStart = i
+            while lineStart > q && p[lineStart &- 1] != 0x0A { lineStart &-= 1 }
+            let lineEnd: Int
+            if let nl = memchr(p + i, 0x0A, to &- i) {
+                lineEnd = UnsafePointer(nl.assumingMemoryBound(to: UInt8.self)) - p + 1
+            } else {
+                lineEnd = to
+            }
+            run(re, term: t, p, count: count, base: base, from: lineStart, to: lineEnd, final: final, state: &state)
+            q = lineEnd
+            i = lineEnd
         }
     }
 

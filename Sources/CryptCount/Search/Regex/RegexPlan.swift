@@ -17,6 +17,9 @@ final class RegexPlan: @unchecked Sendable {
     /// Per pattern: the atom plan's term index of each of its atoms, in RE2's atom order; nil when
     /// the pattern is run over the whole text.
     let atomTerms: [[Int]?]
+    /// Per pattern without atoms: the bytes every match starts with, when they are rare in text
+    /// (`[A-Z]` for `[A-Z][a-z]+ [A-Z][a-z]+`); RE2 then runs only on lines holding one.
+    let firstBytes: [ClosedRange<UInt8>?]
 
     init(patterns: [[UInt8]], ignoreCase: Bool, wholeWord: Bool, maxMemory: Int) throws(SearchPlanError) {
         var compiled: [OpaquePointer] = []
@@ -82,11 +85,22 @@ final class RegexPlan: @unchecked Sendable {
                 })
         }
         self.atomTerms = atomTerms
+        firstBytes = compiled.map { re in
+            var lo: UInt8 = 0
+            var hi: UInt8 = 0
+            guard ccre_first_byte_range(re, &lo, &hi) != 0, lo <= hi,
+                (lo...hi).allSatisfy({ ByteScanning.frequency[Int($0)] <= 100 })
+            else { return nil }
+            return lo...hi
+        }
+        // RE2 lowercases atoms, so they are searched case-insensitively, unless no atom has a
+        // byte that case folding could concern (then the plan may use memchr).
+        let folds = atoms.contains { $0.contains { $0 >= 0x80 || (0x61...0x7A).contains($0) } }
         atomPlan =
             atoms.isEmpty
             ? nil
             : try SearchPlan(
-                terms: atoms, options: SearchOptions(ignoreCase: true, offsets: true, maxOffsets: Int(Int32.max)))
+                terms: atoms, options: SearchOptions(ignoreCase: folds, offsets: true, maxOffsets: Int(Int32.max)))
     }
 
     deinit {
@@ -96,7 +110,7 @@ final class RegexPlan: @unchecked Sendable {
     /// An atom worth a prefilter pass: 3+ bytes, or a byte that is rare in text (an atom that is
     /// in nearly every line would only add work).
     static func isSelective(_ atom: [UInt8]) -> Bool {
-        atom.count >= 3 || atom.contains { ByteScanning.frequency[Int($0)] <= 60 }
+        atom.count >= 3 || atom.contains { ByteScanning.frequency[Int($0)] <= 90 }
     }
 }
 
