@@ -16,6 +16,28 @@ extension SearchPlan {
         _ regex: RegexPlan, _ p: UnsafePointer<UInt8>, count: Int, base: Int, from: Int, to: Int, final: Bool,
         state: inout ScanState
     ) {
+        // Blocks of whole lines, about 1 MiB each: the atom positions of one block are held at a
+        // time, whatever the text's size (a file read whole may be 1 GiB).
+        var start = from
+        while start < to {
+            var end = to
+            if to &- start > Self.regexBlock {
+                let cut = start &+ Self.regexBlock
+                if let nl = memchr(p + cut, 0x0A, to &- cut) {
+                    end = UnsafePointer(nl.assumingMemoryBound(to: UInt8.self)) - p + 1
+                }
+            }
+            scanRegexBlock(regex, p, count: count, base: base, from: start, to: end, final: final, state: &state)
+            start = end
+        }
+    }
+
+    static let regexBlock = 1 << 20
+
+    private func scanRegexBlock(
+        _ regex: RegexPlan, _ p: UnsafePointer<UInt8>, count: Int, base: Int, from: Int, to: Int, final: Bool,
+        state: inout ScanState
+    ) {
         guard from < to else { return }
         for (t, atoms) in regex.atomTerms.enumerated() where atoms == nil {
             if let first = regex.firstBytes[t] {
