@@ -180,6 +180,21 @@ def rg_count(paths_or_dir, term):
     return t, total
 
 
+def rg_regex(paths_or_dir, pattern):
+    """`rg --count-matches -e PATTERN dir`: (seconds, total matches)."""
+    cmd = ["rg", "--no-config", "--no-ignore", "--count-matches", "-e", pattern]
+    cmd += paths_or_dir if isinstance(paths_or_dir, list) else [paths_or_dir]
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, check=False).stdout
+    t = time.perf_counter() - t0
+    return t, sum(int(line.rsplit(b":", 1)[-1]) for line in out.splitlines() if line)
+
+
+# Issue 13: grep users' patterns.
+PATTERNS = [r"\b\w+ing\b", r"[A-Z][a-z]+ [A-Z][a-z]+", r"\d{4}-\d{2}-\d{2}", r"(?i)heron|egret|swan",
+            r"rain(y|fall|ed)?"]
+
+
 def machine():
     model = "?"
     with open("/proc/cpuinfo") as f:
@@ -417,6 +432,33 @@ def main():
                   rss <= 100)
         table.add("8'", f"time, one {size >> 20} MiB plaintext file", ms(t_big), f"rg {ms(rg_big_t)}",
                   f"{t_big / rg_big_t:.2f}x", "(context)", True)
+
+    # 13. Regular expressions: plain and biographer warm vs rg, per pattern; all five in one request.
+    if want(13):
+        s = Coprocess(binary)
+        s.call({"op": "unlock", "name": "diary", "cipher": "biographer", "secret": pw})
+        slowest = 0.0
+        for p in PATTERNS:
+            plain_req = count_req(c["plain"], [p], regex=True)
+            bio_req = count_req(c["bio"], [p], regex=True, key="diary")
+            s.call(plain_req)
+            s.call(bio_req)
+            (tp, (_, done, _)), (tb, (_, done_b, _)), (tr, rg_n) = best_alternating([
+                lambda: timed_call(s, plain_req), lambda: timed_call(s, bio_req),
+                lambda: rg_regex(c["plain_dir"], p)])
+            check(done, rg_n, f"regex {p}")
+            check(done_b, rg_n, f"regex {p} (biographer)")
+            slowest = max(slowest, tp)
+            table.add(13, f"regex plain {p} ({rg_n} matches)", ms(tp), f"rg {ms(tr)}", f"{tp / tr:.2f}x",
+                      "<= 1.0x rg", tp <= tr)
+            table.add("13'", f"  the same, biographer warm", ms(tb), f"rg {ms(tr)}", f"{tb / tr:.2f}x",
+                      "<= 1.0x rg", tb <= tr)
+        all_req = count_req(c["plain"], PATTERNS, regex=True)
+        s.call(all_req)
+        t_all, _ = best_time(lambda: timed_call(s, all_req))
+        table.add("13\"", "regex plain, all five patterns in one request", ms(t_all), f"slowest alone {ms(slowest)}",
+                  f"{t_all / slowest:.2f}x", "<= 2x", t_all <= 2 * slowest)
+        s.close()
 
     # 9. Fernet and age against Python loops of the same library calls.
     if want(9):

@@ -37,6 +37,13 @@ struct CountCommand: ParsableCommand {
     @Option(name: [.customShort("t"), .customLong("term")], help: "A term to count (repeatable).")
     var terms: [String] = []
 
+    @Option(
+        name: [.customShort("e"), .customLong("regexp")],
+        help: ArgumentHelp(
+            "A regular expression to count, as `rg --count-matches -e` (repeatable).",
+            discussion: "With -e, -t terms are counted as escaped patterns; columns list -t terms, then -e patterns."))
+    var patterns: [String] = []
+
     @Option(help: "plain, biographer, biographer-v0, fernet, age, openssl, openpgp or auto.")
     var cipher: String = "plain"
 
@@ -87,11 +94,22 @@ struct CountCommand: ParsableCommand {
     @Argument(help: "Files or directories.")
     var paths: [String]
 
+    /// A term as a pattern matching exactly it: ASCII punctuation escaped.
+    static func escaped(_ term: String) -> String {
+        var out = ""
+        for c in term.unicodeScalars {
+            if c.isASCII && !(c.properties.isAlphabetic || ("0"..."9").contains(c) || c == " ") { out.append("\\") }
+            out.unicodeScalars.append(c)
+        }
+        return out
+    }
+
     func validate() throws {
         if secretFile != nil && secretEnv != nil {
             throw ValidationError("give --secret-file or --secret-env, not both")
         }
         if terms.contains(where: \.isEmpty) { throw ValidationError("a term must not be empty") }
+        if patterns.contains(where: \.isEmpty) { throw ValidationError("a pattern must not be empty") }
         if let workers, workers < 1 || workers > 1024 { throw ValidationError("--workers must be between 1 and 1024") }
         if paths.isEmpty { throw ValidationError("give at least one file or directory") }
     }
@@ -145,16 +163,19 @@ struct CountCommand: ParsableCommand {
         var walker = FileWalker(follow: follow)
         for p in RawArguments.bytes(of: paths) { walker.collectNamed(p) }
         let plan: SearchPlan
-        do {
+        let regex = !patterns.isEmpty
+        // With -e every column is a pattern: -t terms are escaped into literal patterns.
+        let columns = regex ? terms.map(Self.escaped) + patterns : terms
+        do throws(SearchPlanError) {
             plan = try SearchPlan(
-                terms: terms.map { Array($0.utf8) },
-                options: SearchOptions(ignoreCase: ignoreCase, wholeWord: wholeWord, words: words))
+                terms: columns.map { Array($0.utf8) },
+                options: SearchOptions(ignoreCase: ignoreCase, wholeWord: wholeWord, words: words, regex: regex))
         } catch {
-            throw fail("a term must not be empty")
+            throw fail(error.message.replacingOccurrences(of: "\"terms\"", with: "column "))
         }
 
         let pool = WorkerPool(config: config)
-        let printer = CountPrinter(terms: terms, json: json, words: words, entries: walker.entries)
+        let printer = CountPrinter(terms: terms + patterns, json: json, words: words, entries: walker.entries)
         let job = CountJob(
             id: .number(1), files: printer.files.map { WireBytes($0, isBinary: false) }, plan: plan, keys: keys,
             ordered: true, sink: printer)

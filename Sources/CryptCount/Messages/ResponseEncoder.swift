@@ -66,6 +66,8 @@ public final class ResponseEncoder {
         public var maxFrame: Int
         public var maxFileSize: Int
         public var cacheLimit: Int
+        /// Optional protocol features this server has (`regex`: `count` takes `"regex": true`).
+        public var features: [String] = ["regex"]
     }
 
     public func hello(_ id: RequestID, _ info: HelloInfo) -> [UInt8] {
@@ -90,6 +92,9 @@ public final class ResponseEncoder {
             w.pack(info.maxFileSize)
             field("cache_limit")
             w.pack(info.cacheLimit)
+            field("features")
+            w.packArrayHeader(info.features.count)
+            for f in info.features { w.pack(f) }
         }
     }
 

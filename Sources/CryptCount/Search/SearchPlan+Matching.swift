@@ -12,6 +12,10 @@ extension SearchPlan {
     func scan(
         _ p: UnsafePointer<UInt8>, count: Int, base: Int, from: Int, to: Int, final: Bool, state: inout ScanState
     ) {
+        if let regex {
+            scanRegex(regex, p, count: count, base: base, from: from, to: to, final: final, state: &state)
+            return
+        }
         if !exact.isEmpty { scanExact(p, count: count, base: base, from: from, to: to, final: final, state: &state) }
         guard from < to, !anchorBytes.isEmpty else { return }
         prefilter.scan(self, p, count: count, base: base, from: from, to: to, final: final, state: &state)

@@ -6,11 +6,16 @@ public struct SearchOptions: Sendable, Equatable {
     public var maxOffsets = 1000
     public var context = 0
     public var words = false
+    /// Terms are regular expressions (see PROTOCOL.md "Regular expressions").
+    public var regex = false
+    /// RE2's memory budget per pattern (`--regex-max-mem`).
+    public var regexMaxMemory = SearchOptions.defaultRegexMaxMemory
 
     public init(
         ignoreCase: Bool = false, wholeWord: Bool = false, offsets: Bool = false,
-        maxOffsets: Int = 1000, context: Int = 0, words: Bool = false
+        maxOffsets: Int = 1000, context: Int = 0, words: Bool = false, regex: Bool = false
     ) {
+        self.regex = regex
         self.ignoreCase = ignoreCase
         self.wholeWord = wholeWord
         self.offsets = offsets
@@ -47,6 +52,10 @@ public struct SearchResult: Sendable, Equatable {
 
 public enum SearchPlanError: Error, Equatable, Sendable {
     case emptyTerm(index: Int)
+    /// A regular expression that does not compile; `position` is a byte offset in the pattern.
+    case badPattern(index: Int, position: Int, message: String)
+    /// A regular expression that can match the empty string.
+    case emptyMatch(index: Int)
 }
 
 /// Terms compiled once per request, shared (read-only) by every worker thread.
@@ -68,6 +77,8 @@ public enum SearchPlanError: Error, Equatable, Sendable {
 public final class SearchPlan: Sendable {
     public let terms: [[UInt8]]
     public let options: SearchOptions
+    /// The compiled patterns when `options.regex` (the literal fields below then describe no terms).
+    let regex: RegexPlan?
 
     /// Bytes of context a snippet may reach on each side of its match (before the start, after the
     /// end). Words beyond it are left out; a word cut by it is cut at a character boundary.
@@ -109,14 +120,22 @@ public final class SearchPlan: Sendable {
     /// `exactLimit`: most terms matched by comparing every position (tests set 0 to exercise the
     /// anchored prefilters alone).
     public convenience init(terms: [[UInt8]], options: SearchOptions) throws(SearchPlanError) {
-        try self.init(terms: terms, options: options, exactLimit: Self.defaultExactLimit)
+        let regex =
+            options.regex
+            ? try RegexPlan(
+                patterns: terms, ignoreCase: options.ignoreCase, wholeWord: options.wholeWord,
+                maxMemory: options.regexMaxMemory) : nil
+        try self.init(terms: terms, options: options, exactLimit: Self.defaultExactLimit, regex: regex)
     }
 
     static let defaultExactLimit = 8
 
-    init(terms: [[UInt8]], options: SearchOptions, exactLimit: Int) throws(SearchPlanError) {
+    init(terms: [[UInt8]], options: SearchOptions, exactLimit: Int, regex: RegexPlan? = nil) throws(SearchPlanError) {
         for (i, t) in terms.enumerated() where t.isEmpty { throw .emptyTerm(index: i) }
         self.terms = terms
+        self.regex = regex
+        // A regex plan has no literal terms.
+        let terms = regex == nil ? terms : []
         self.options = options
         maxOffsets = options.offsets ? max(0, options.maxOffsets) : 0
         wantSnippets = options.offsets && options.context > 0

@@ -279,7 +279,7 @@ public final class Server: @unchecked Sendable {
         do throws(SearchPlanError) {
             plan = try plans.plan(terms: c.terms, options: c.search)
         } catch {
-            throw RequestError(.badRequest, "a term is empty", id: id)
+            throw RequestError(.badRequest, error.message, id: id)
         }
         if pool.inFlight >= config.maxInFlight {
             throw RequestError(

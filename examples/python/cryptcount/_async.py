@@ -214,9 +214,15 @@ class AsyncCoprocess:
         words: bool = False,
         ordered: bool = False,
         progress: bool = False,
+        regex: bool = False,
         **options: Any,
     ) -> AsyncCountQuery:
-        """Start a count (call from a running event loop); ``async for`` its results."""
+        """Start a count (call from a running event loop); ``async for`` its results.
+
+        ``regex=True``: every term is a regular expression, counted as ``rg --count-matches``
+        (servers whose ``hello()["features"]`` lists ``"regex"``)."""
+        if regex:
+            options["regex"] = True
         msg, originals = build_count(
             files, terms, key, cipher, secret, ignore_case, whole_word, offsets, max_offsets, context, words,
             ordered, options,

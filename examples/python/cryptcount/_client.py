@@ -323,9 +323,15 @@ class Coprocess:
         words: bool = False,
         ordered: bool = False,
         progress: bool = False,
+        regex: bool = False,
         **options: Any,
     ) -> CountQuery:
-        """Start a count; returns at once. Request errors are raised when the query is read."""
+        """Start a count; returns at once. Request errors are raised when the query is read.
+
+        ``regex=True``: every term is a regular expression, counted as ``rg --count-matches``
+        (servers whose ``hello()["features"]`` lists ``"regex"``)."""
+        if regex:
+            options["regex"] = True
         msg, originals = build_count(
             files, terms, key, cipher, secret, ignore_case, whole_word, offsets, max_offsets, context, words,
             ordered, options,
