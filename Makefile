@@ -4,7 +4,9 @@ SWIFT ?= swift
 PYTHON ?= python3
 DEBUG_BIN := .build/debug/cryptcount
 RELEASE_BIN := .build/release/cryptcount
-APT_PACKAGES := libmsgpack-dev pkg-config openssl
+# librnp-dev, gnupg: OpenPGP; libre2-dev: the regular-expression engine (Sources/CRE2Shim);
+# ripgrep: the regex differential test's oracle.
+APT_PACKAGES := libmsgpack-dev librnp-dev gnupg libre2-dev pkg-config openssl ripgrep
 PIP_PACKAGES := msgpack pytest jsonschema cryptography pyrage tqdm hypothesis dask distributed
 
 .PHONY: all deps build release test swift-test py-test demo bench bench-deps fuzz soak format lint clean \
@@ -14,7 +16,7 @@ all: build
 
 # Installs what the build and the tests need (root, or sudo, for apt).
 deps:
-	@if ! pkg-config --exists msgpack 2>/dev/null || ! command -v openssl >/dev/null; then \
+	@if ! pkg-config --exists msgpack librnp re2 2>/dev/null || ! command -v openssl >/dev/null || ! command -v gpg >/dev/null || ! command -v rg >/dev/null; then \
 	  echo "installing $(APT_PACKAGES)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES); \

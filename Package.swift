@@ -22,10 +22,23 @@ let package = Package(
             pkgConfig: "msgpack",
             providers: [.apt(["libmsgpack-dev"])]
         ),
+        .systemLibrary(
+            name: "CLibRNP",
+            pkgConfig: "librnp",
+            providers: [.apt(["librnp-dev"])]
+        ),
+        // RE2 (apt libre2-dev, C++) behind a C interface; used by Search/Regex only.
+        .target(
+            name: "CRE2Shim",
+            cxxSettings: [.unsafeFlags(["-std=c++17", "-O2"])],
+            linkerSettings: [.linkedLibrary("re2")]
+        ),
         .target(
             name: "CryptCount",
             dependencies: [
                 "CMsgPack",
+                "CLibRNP",
+                "CRE2Shim",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
             ],

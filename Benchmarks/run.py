@@ -180,6 +180,21 @@ def rg_count(paths_or_dir, term):
     return t, total
 
 
+def rg_regex(paths_or_dir, pattern):
+    """`rg --count-matches -e PATTERN dir`: (seconds, total matches)."""
+    cmd = ["rg", "--no-config", "--no-ignore", "--count-matches", "-e", pattern]
+    cmd += paths_or_dir if isinstance(paths_or_dir, list) else [paths_or_dir]
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, check=False).stdout
+    t = time.perf_counter() - t0
+    return t, sum(int(line.rsplit(b":", 1)[-1]) for line in out.splitlines() if line)
+
+
+# Issue 13: grep users' patterns.
+PATTERNS = [r"\b\w+ing\b", r"[A-Z][a-z]+ [A-Z][a-z]+", r"\d{4}-\d{2}-\d{2}", r"(?i)heron|egret|swan",
+            r"rain(y|fall|ed)?"]
+
+
 def machine():
     model = "?"
     with open("/proc/cpuinfo") as f:
@@ -418,6 +433,33 @@ def main():
         table.add("8'", f"time, one {size >> 20} MiB plaintext file", ms(t_big), f"rg {ms(rg_big_t)}",
                   f"{t_big / rg_big_t:.2f}x", "(context)", True)
 
+    # 13. Regular expressions: plain and biographer warm vs rg, per pattern; all five in one request.
+    if want(13):
+        s = Coprocess(binary)
+        s.call({"op": "unlock", "name": "diary", "cipher": "biographer", "secret": pw})
+        slowest = 0.0
+        for p in PATTERNS:
+            plain_req = count_req(c["plain"], [p], regex=True)
+            bio_req = count_req(c["bio"], [p], regex=True, key="diary")
+            s.call(plain_req)
+            s.call(bio_req)
+            (tp, (_, done, _)), (tb, (_, done_b, _)), (tr, rg_n) = best_alternating([
+                lambda: timed_call(s, plain_req), lambda: timed_call(s, bio_req),
+                lambda: rg_regex(c["plain_dir"], p)])
+            check(done, rg_n, f"regex {p}")
+            check(done_b, rg_n, f"regex {p} (biographer)")
+            slowest = max(slowest, tp)
+            table.add(13, f"regex plain {p} ({rg_n} matches)", ms(tp), f"rg {ms(tr)}", f"{tp / tr:.2f}x",
+                      "<= 1.0x rg", tp <= tr)
+            table.add("13'", f"  the same, biographer warm", ms(tb), f"rg {ms(tr)}", f"{tb / tr:.2f}x",
+                      "<= 1.0x rg", tb <= tr)
+        all_req = count_req(c["plain"], PATTERNS, regex=True)
+        s.call(all_req)
+        t_all, _ = best_time(lambda: timed_call(s, all_req))
+        table.add("13\"", "regex plain, all five patterns in one request", ms(t_all), f"slowest alone {ms(slowest)}",
+                  f"{t_all / slowest:.2f}x", "<= 2x", t_all <= 2 * slowest)
+        s.close()
+
     # 9. Fernet and age against Python loops of the same library calls.
     if want(9):
         from cryptography.fernet import Fernet
@@ -467,6 +509,63 @@ def main():
                     sp = peer_t / t
                     table.add(9, f"{name} {label} vs {peer_name}", ms(t), f"{ms(peer_t)}", f"{sp:.1f}x faster",
                               f">= {goal}x", sp >= goal)
+
+
+    # 10. OpenPGP: a pass-style store against `pass grep`'s gpg loop; one big message's RSS.
+    if want(10):
+        import openpgp_bench
+        pg = openpgp_bench.ensure(os.path.join(HERE, "corpus", "openpgp"), big_bytes, log)
+        entries = pg["entries"]
+        secret = {"keys": open(pg["keys"], "rb").read(), "passphrase": openpgp_bench.PASSPHRASE}
+        sample = entries[: (20 if QUICK else 100)]
+        t_gpg_sample, _ = openpgp_bench.gpg_loop(pg["home"], sample, TERM)
+        t_gpg = t_gpg_sample * len(entries) / len(sample)
+        # Cold: the plaintext cache off, a new coprocess (fresh session-key cache) for each run.
+        def cold_run():
+            sv = Coprocess(binary, "--cache-mb", "0")
+            sv.call({"op": "unlock", "name": "pass", "cipher": "openpgp", "secret": secret})
+            r = sv.call(count_req(entries, [TERM], key="pass"))
+            sv.close()
+            return r[0], r
+        t_cold, (_, done_cold, _) = best_time(cold_run, repeat=3)
+        # Repeat: the same coprocess again, plaintext cache off (session keys cached).
+        s = Coprocess(binary, "--cache-mb", "0")
+        s.call({"op": "unlock", "name": "pass", "cipher": "openpgp", "secret": secret})
+        req = count_req(entries, [TERM], key="pass")
+        s.call(req)
+        t_rep, (_, done_rep, _) = best_time(lambda: timed_call(s, req))
+        s.close()
+        # Warm: the plaintext cache on.
+        s = Coprocess(binary)
+        s.call({"op": "unlock", "name": "pass", "cipher": "openpgp", "secret": secret})
+        s.call(req)
+        t_warm, (_, done_warm, _) = best_time(lambda: timed_call(s, req))
+        s.close()
+        expect = done_cold["counts"][0]
+        for d, what in ((done_rep, "repeat"), (done_warm, "warm")):
+            check(d, expect, f"openpgp {what}")
+        n = len(entries)
+        sp = t_gpg / t_cold
+        gpg_name = f"gpg --decrypt per file (timed on {len(sample)}, scaled)"
+        table.add(10, f"openpgp pass store, {n} entries, cold, {t_cold / n * 1e6:.0f} us/file vs "
+                      f"{t_gpg / n * 1e3:.0f} ms/file", ms(t_cold), f"{t_gpg:.1f} s", f"{sp:.0f}x faster",
+                  ">= 50x", sp >= 50)
+        sp = t_cold / t_rep
+        table.add(10, f"  repeat, plaintext cache off (session keys cached), {t_rep / n * 1e6:.0f} us/file",
+                  ms(t_rep), f"cold {ms(t_cold)}", f"{sp:.1f}x faster", ">= 2x", sp >= 2)
+        sp = t_gpg / t_warm
+        table.add(10, "  warm (plaintext cache)", ms(t_warm), f"{t_gpg:.1f} s", f"{sp:.0f}x faster", ">= 1000x",
+                  sp >= 1000)
+        if os.path.exists(pg["big"]):
+            s = Coprocess(binary, "--cache-mb", "0")
+            s.call({"op": "unlock", "name": "pass", "cipher": "openpgp", "secret": secret})
+            t_big, (_, done_big, _) = timed_call(s, count_req([pg["big"]], [TERM], key="pass"))
+            rss = s.peak_rss_mb()
+            s.close()
+            check(done_big, pg["big_count"], "openpgp big message")
+            size = os.path.getsize(pg["big"])
+            table.add(10, f"openpgp, one {size >> 20} MiB message: peak RSS ({size / t_big / 1e6:.0f} MB/s)",
+                      f"{rss:.0f} MB", "-", "-", "< 100 MB", rss < 100)
 
     print()
     print(f"cryptcount benchmarks ({'quick' if QUICK else 'full'} run, {time.time() - started:.0f} s, "

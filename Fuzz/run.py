@@ -19,9 +19,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 BIN = os.path.join(HERE, ".build", "release", "FuzzTarget")
 TARGETS = ["request", "frames", "secret", "biographer", "biographer-v0", "fernet", "age", "openssl", "search",
-           "jsonl"]
-FIXTURES = {"fernet": "fernet_*", "age": "*.age", "openssl": "openssl_*"}
-MAX_LEN = {"request": 4096, "frames": 8192, "secret": 512, "search": 4096, "jsonl": 4096}
+           "jsonl", "openpgp", "gnupg-key", "regex"]
+FIXTURES = {"fernet": "fernet_*", "age": "*.age", "openssl": "openssl_*", "openpgp": "openpgp_*",
+            "gnupg-key": "gnupg_*.key"}
+MAX_LEN = {"gnupg-key": 8192, "request": 4096, "frames": 8192, "secret": 512, "search": 4096, "jsonl": 4096,
+           "regex": 4096}
 
 
 def run_target(target, seconds):

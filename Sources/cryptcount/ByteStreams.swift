@@ -1,3 +1,5 @@
+import CryptCount
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -27,8 +29,7 @@ func printError(_ command: String, _ message: String) {
         guard let base = raw.baseAddress else { return }
         var done = 0
         while done < raw.count {
-            let n = write(2, base + done, raw.count - done)
-            if n < 0 && errno == EINTR { continue }
+            let n = retryOnEINTR { write(2, base + done, raw.count - done) }
             if n <= 0 { return }
             done += n
         }
@@ -60,21 +61,20 @@ struct FDReader {
         }
         let old = buffer.count
         buffer.append(contentsOf: repeatElement(0, count: chunk))
-        while true {
-            let n = buffer.withUnsafeMutableBytes { raw -> Int in
+        let n = retryOnEINTR {
+            buffer.withUnsafeMutableBytes { raw -> Int in
                 guard let base = raw.baseAddress else { return -1 }
                 return sysRead(fd, base + old, chunk)
             }
-            if n >= 0 {
-                buffer.removeLast(chunk - n)
-                if n == 0 { atEOF = true }
-                return n > 0
-            }
-            if errno == EINTR { continue }
-            let code = errno
-            buffer.removeLast(chunk)
-            throw IOFailure("read error", errno: code)
         }
+        if n >= 0 {
+            buffer.removeLast(chunk - n)
+            if n == 0 { atEOF = true }
+            return n > 0
+        }
+        let code = errno
+        buffer.removeLast(chunk)
+        throw IOFailure("read error", errno: code)
     }
 
     /// The next line without its newline (the last line may lack one), or nil at end of input.
@@ -134,9 +134,8 @@ func writeAll(fd: Int32, _ bytes: [UInt8]) throws {
         guard let base = raw.baseAddress else { return }
         var done = 0
         while done < raw.count {
-            let n = write(fd, base + done, raw.count - done)
+            let n = retryOnEINTR { write(fd, base + done, raw.count - done) }
             if n < 0 {
-                if errno == EINTR { continue }
                 throw IOFailure("write error", errno: errno)
             }
             done += n

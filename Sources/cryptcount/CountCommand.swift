@@ -25,7 +25,9 @@ struct CountCommand: ParsableCommand {
             The secret is never taken from the command line: --secret-file F (its bytes less \
             exactly one trailing \\n or \\r\\n; - is stdin) or --secret-env VAR (its value exactly). \
             For age, a secret holding AGE-SECRET-KEY lines is an identity file; anything else is a \
-            passphrase.
+            passphrase. For openpgp, the secret is a passphrase (for gpg -c files and for the keys \
+            of --gnupg-home DIR or --keys-file F); a secret holding a PGP PRIVATE KEY BLOCK is a \
+            keys file.
             Exit status: 0 when every file was processed; 2 when any failed (each failure is also \
             reported on stderr with its path and reason); 1 on a usage or secret error; on SIGINT \
             the process ends by that signal (130 in a shell).
@@ -35,7 +37,14 @@ struct CountCommand: ParsableCommand {
     @Option(name: [.customShort("t"), .customLong("term")], help: "A term to count (repeatable).")
     var terms: [String] = []
 
-    @Option(help: "plain, biographer, biographer-v0, fernet, age, openssl or auto.")
+    @Option(
+        name: [.customShort("e"), .customLong("regexp")],
+        help: ArgumentHelp(
+            "A regular expression to count, as `rg --count-matches -e` (repeatable).",
+            discussion: "With -e, -t terms are counted as escaped patterns; columns list -t terms, then -e patterns."))
+    var patterns: [String] = []
+
+    @Option(help: "plain, biographer, biographer-v0, fernet, age, openssl, openpgp or auto.")
     var cipher: String = "plain"
 
     @Option(
@@ -44,6 +53,12 @@ struct CountCommand: ParsableCommand {
 
     @Option(name: .customLong("secret-env"), help: "Read the secret from this environment variable (as is).")
     var secretEnv: String?
+
+    @Option(name: .customLong("gnupg-home"), help: "openpgp: the secret keys of this GnuPG home.")
+    var gnupgHome: String?
+
+    @Option(name: .customLong("keys-file"), help: "openpgp: a file of secret keys (armored or binary).")
+    var keysFile: String?
 
     @Option(help: "PBKDF2 iterations for openssl files (default 10000).")
     var iter: Int?
@@ -79,11 +94,22 @@ struct CountCommand: ParsableCommand {
     @Argument(help: "Files or directories.")
     var paths: [String]
 
+    /// A term as a pattern matching exactly it: ASCII punctuation escaped.
+    static func escaped(_ term: String) -> String {
+        var out = ""
+        for c in term.unicodeScalars {
+            if c.isASCII && !(c.properties.isAlphabetic || ("0"..."9").contains(c) || c == " ") { out.append("\\") }
+            out.unicodeScalars.append(c)
+        }
+        return out
+    }
+
     func validate() throws {
         if secretFile != nil && secretEnv != nil {
             throw ValidationError("give --secret-file or --secret-env, not both")
         }
         if terms.contains(where: \.isEmpty) { throw ValidationError("a term must not be empty") }
+        if patterns.contains(where: \.isEmpty) { throw ValidationError("a pattern must not be empty") }
         if let workers, workers < 1 || workers > 1024 { throw ValidationError("--workers must be between 1 and 1024") }
         if paths.isEmpty { throw ValidationError("give at least one file or directory") }
     }
@@ -97,7 +123,7 @@ struct CountCommand: ParsableCommand {
     func run() throws {
         try harden(allowDumps: allowDumps, lockMemory: lockMemory, cacheBytes: 0)
         Interrupt.install()
-        let secret = try loadSecret()
+        let secret = try openPGPKeys(with: loadSecret())
         var config = EngineConfig()
         config.workers = workers ?? ProcessInfo.processInfo.activeProcessorCount
         config.cacheBytes = 0
@@ -137,36 +163,59 @@ struct CountCommand: ParsableCommand {
         var walker = FileWalker(follow: follow)
         for p in RawArguments.bytes(of: paths) { walker.collectNamed(p) }
         let plan: SearchPlan
-        do {
+        let regex = !patterns.isEmpty
+        // With -e every column is a pattern: -t terms are escaped into literal patterns.
+        let columns = regex ? terms.map(Self.escaped) + patterns : terms
+        do throws(SearchPlanError) {
             plan = try SearchPlan(
-                terms: terms.map { Array($0.utf8) },
-                options: SearchOptions(ignoreCase: ignoreCase, wholeWord: wholeWord, words: words))
+                terms: columns.map { Array($0.utf8) },
+                options: SearchOptions(ignoreCase: ignoreCase, wholeWord: wholeWord, words: words, regex: regex))
         } catch {
-            throw fail("a term must not be empty")
+            throw fail(error.message.replacingOccurrences(of: "\"terms\"", with: "column "))
         }
 
         let pool = WorkerPool(config: config)
-        let printer = CountPrinter(terms: terms, json: json, words: words, entries: walker.entries)
-        let files = walker.entries.compactMap { entry -> WireBytes? in
-            if case .file(let path) = entry { return WireBytes(path, isBinary: false) }
-            return nil
-        }
+        let printer = CountPrinter(terms: terms + patterns, json: json, words: words, entries: walker.entries)
         let job = CountJob(
-            id: .number(1), files: files, plan: plan, keys: keys, ordered: true, observer: printer)
+            id: .number(1), files: printer.files.map { WireBytes($0, isBinary: false) }, plan: plan, keys: keys,
+            ordered: true, sink: printer)
         pool.start()
         _ = pool.submit(job)
         let failed = printer.wait()
+        // The workers let go of the job (and its keys) first: keys are freed here, before exit.
+        pool.waitUntilIdle()
         throw ExitCode(failed > 0 ? 2 : 0)
     }
 
-    /// age takes identity text or, for anything else, a passphrase.
+    /// age takes identity text or, for anything else, a passphrase; openpgp, a key block or a
+    /// passphrase.
     private func adapt(_ secret: SecretInput, for kind: CipherKind) -> SecretInput {
-        guard kind == .age, case .text(let bytes) = secret else { return secret }
-        let marker = Array("AGE-SECRET-KEY-".utf8)
-        let isIdentity = bytes.withBytes { b in
+        guard kind == .age || kind == .openpgp, case .text(let bytes) = secret else { return secret }
+        let marker = Array((kind == .age ? "AGE-SECRET-KEY-" : "-----BEGIN PGP PRIVATE KEY BLOCK-----").utf8)
+        let found = bytes.withBytes { b in
             b.indices.contains { i in b[i...].starts(with: marker) }
         }
-        return isIdentity ? secret : .map(["passphrase": secret])
+        if kind == .openpgp { return found ? .map(["keys": secret]) : secret }
+        return found ? secret : .map(["passphrase": secret])
+    }
+
+    /// With --gnupg-home or --keys-file, the secret is the passphrase that goes with the keys.
+    private func openPGPKeys(with passphrase: SecretInput?) throws -> SecretInput? {
+        var map: [String: SecretInput] = [:]
+        if let gnupgHome { map["gnupg_home"] = .text(copying: Array(gnupgHome.utf8)) }
+        if let keysFile {
+            // Read as is (a binary key may end in a newline byte), and the read copy zeroed.
+            guard var data = FileManager.default.contents(atPath: keysFile) else {
+                throw fail("cannot read the keys file \(keysFile)")
+            }
+            map["keys"] = .bytes(copying: data)
+            data.withUnsafeMutableBytes { raw in
+                if let base = raw.baseAddress, raw.count > 0 { memset(base, 0, raw.count) }
+            }
+        }
+        if map.isEmpty { return passphrase }
+        if let passphrase { map["passphrase"] = passphrase }
+        return .map(map)
     }
 
     private func loadSecret() throws -> SecretInput? {
@@ -318,8 +367,11 @@ struct FileWalker {
     }
 }
 
-/// Receives results in input order and prints them, merged with the walk's own failures.
-final class CountPrinter: CountObserver, @unchecked Sendable {
+/// Receives results (from any worker, in any order) and prints them in input order, merged with
+/// the walk's own failures.
+final class CountPrinter: CountSink, @unchecked Sendable {
+    /// The engine's files: the walk's file entries, in order.
+    let files: [[UInt8]]
     let terms: [String]
     let json: Bool
     let words: Bool
@@ -331,6 +383,7 @@ final class CountPrinter: CountObserver, @unchecked Sendable {
     private var nextSlot = 0
     private let monitor = Monitor()
     private var rows: [(path: [UInt8], outcome: FileOutcome)] = []
+    private var pending = InOrder<FileOutcome>()
     private var finished = false
     private var failed = 0
     private var seen = 0
@@ -349,19 +402,26 @@ final class CountPrinter: CountObserver, @unchecked Sendable {
             if case .file = entries[$0] { return true }
             return false
         }
+        self.files = entries.compactMap { entry in
+            if case .file(let path) = entry { return path }
+            return nil
+        }
         self.progress = isatty(2) != 0
     }
 
-    func fileFinished(_ job: CountJob, index: Int, outcome: FileOutcome, worker: Int) {
+    func fileFinished(index: Int, outcome: FileOutcome) {
+        guard index < files.count else { return }
         monitor.withLock {
-            let slot = index < slotOfFile.count ? slotOfFile[index] : entries.count
-            emitWalkFailures(upTo: slot)
-            emit(path: job.files[index].bytes, outcome: outcome)
-            nextSlot = slot + 1
+            pending.add(index, outcome) { i, ready in
+                let slot = slotOfFile[i]
+                emitWalkFailures(upTo: slot)
+                emit(path: files[i], outcome: ready)
+                nextSlot = slot + 1
+            }
         }
     }
 
-    func jobFinished(_ job: CountJob, summary: CountSummary, worker: Int) {
+    func jobFinished(_ summary: CountSummary) {
         monitor.withLock {
             emitWalkFailures(upTo: entries.count)
             clearProgress()

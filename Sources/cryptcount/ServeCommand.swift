@@ -40,6 +40,11 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("max-term-bytes"), help: "Longest term, in bytes.")
     var maxTermBytes: Int = 4096
 
+    @Option(
+        name: .customLong("regex-max-mem"),
+        help: "Memory for each regular expression (RE2 program and DFA cache), in MiB; a bigger pattern is refused.")
+    var regexMaxMB: Int = SearchOptions.defaultRegexMaxMemory >> 20
+
     @Option(name: .customLong("max-in-flight"), help: "Most count requests in flight at once (more: busy).")
     var maxInFlight: Int = 256
 
@@ -74,6 +79,7 @@ struct ServeCommand: ParsableCommand {
         if maxFiles < 0 || maxTerms < 0 || maxTermBytes < 1 || maxInFlight < 1 {
             throw ValidationError("limits must be positive")
         }
+        if regexMaxMB < 1 || regexMaxMB > 4096 { throw ValidationError("--regex-max-mem must be between 1 and 4096") }
         if maxQueuedMB < 1 || maxQueuedMB > 4096 { throw ValidationError("--max-queued-mb must be between 1 and 4096") }
         if Log.Level(name: logLevel) == nil { throw ValidationError("--log-level must be error, warn, info or debug") }
     }
@@ -89,6 +95,7 @@ struct ServeCommand: ParsableCommand {
         config.limits.maxFiles = maxFiles
         config.limits.maxTerms = maxTerms
         config.limits.maxTermBytes = maxTermBytes
+        config.limits.regexMaxMemory = regexMaxMB << 20
         config.maxInFlight = maxInFlight
         config.engine.outputHighWater = maxQueuedMB << 20
         for root in allowRoots {

@@ -136,7 +136,9 @@ func errorCode(_ failure: CipherFailure?) -> String {
 
     @Test func registryNames() {
         #expect(
-            CipherKind.allCases.map(\.name) == ["plain", "biographer", "biographer-v0", "fernet", "age", "openssl"])
+            CipherKind.allCases.map(\.name) == [
+                "plain", "biographer", "biographer-v0", "fernet", "age", "openssl", "openpgp",
+            ])
         for kind in CipherKind.allCases {
             #expect(kind.needsSecret == (kind != .plain))
             if kind.needsSecret {

@@ -19,7 +19,8 @@ import Testing
             ("Dear diary, today...", nil),
             ("age-encryption.org/v2\n", nil),
             (" age-encryption.org/v1\n", nil),
-            ("-----BEGIN PGP MESSAGE-----\n", nil),
+            ("-----BEGIN PGP MESSAGE-----\n", "openpgp"),
+            ("-----BEGIN PGP PUBLIC KEY BLOCK-----\n", nil),
             ("salted__", nil),
             ("gAAAAA", nil),  // too short to be a token
             ("gAAAAABpX3k2AAECAwQF but then words", nil),
@@ -48,6 +49,8 @@ import Testing
                 expected = "age"
             } else if name.hasPrefix("openssl_") {
                 expected = "openssl"
+            } else if name.hasPrefix("openpgp_") {
+                expected = "openpgp"
             } else if name.hasPrefix("fernet_") && name != "fernet_version.token" {
                 expected = "fernet"
             } else {

@@ -202,3 +202,27 @@ private func events(_ bytes: [UInt8], maxFrame: Int = 64, readSize: Int = 16) ->
         #expect(try MessagePackDecoder.decode(MessagePackWriter.encode(v)) == v)
     }
 }
+
+@Suite struct MessageEncodingTests {
+    /// A map sized after its entries are packed comes out byte for byte as one sized up front,
+    /// including past a fixmap (16+ entries) and past a map16 (65,536+ entries).
+    @Test(arguments: [0, 1, 15, 16, 200, 65535, 65536, 70000])
+    func mapsSizedAfterTheFactMatchMapsSizedUpFront(entries: Int) {
+        let upFront = MessagePackWriter()
+        let after = MessagePackWriter()
+        upFront.pack("before")
+        after.pack("before")
+        upFront.packMapHeader(entries)
+        let header = after.beginMap()
+        for i in 0..<entries {
+            for w in [upFront, after] {
+                w.pack("k\(i)")
+                w.pack(i)
+            }
+        }
+        after.endMap(at: header, count: entries)
+        upFront.pack("after")
+        after.pack("after")
+        #expect(after.bytes == upFront.bytes)
+    }
+}

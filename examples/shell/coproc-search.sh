@@ -4,7 +4,11 @@
 # the count is above zero, then "term<TAB>TOTAL<TAB>n". Files that cannot be read are reported
 # on stderr ("path: code: message") and left out of the total.
 #
-#   coproc-search.sh [-c CIPHER] [-k SECRET_FILE] [-i] [-w] FILE...
+#   coproc-search.sh [-c CIPHER] [-k SECRET_FILE] [-i] [-w] [-e] FILE...
+#
+# With -e every line read is a regular expression (counted as `rg --count-matches -e LINE`); a
+# pattern the server refuses (bad syntax, or one that matches the empty string) is reported on
+# stderr and the search goes on with the next line.
 #
 # The coprocess is a pipeline `cryptcount frame | cryptcount serve | cryptcount unframe`: we
 # write one JSON line per request and read JSON lines back. Both helpers flush whenever their
@@ -15,7 +19,7 @@
 set -euo pipefail
 
 usage() {
-    echo "usage: ${0##*/} [-c CIPHER] [-k SECRET_FILE] [-i] [-w] FILE..." >&2
+    echo "usage: ${0##*/} [-c CIPHER] [-k SECRET_FILE] [-i] [-w] [-e] FILE..." >&2
     exit 2
 }
 
@@ -23,12 +27,14 @@ cipher=plain
 keyfile=
 ignore_case=false
 whole_word=false
-while getopts 'c:k:iwh' opt; do
+regex=false
+while getopts 'c:k:iweh' opt; do
     case $opt in
         c) cipher=$OPTARG ;;
         k) keyfile=$OPTARG ;;
         i) ignore_case=true ;;
         w) whole_word=true ;;
+        e) regex=true ;;
         *) usage ;;
     esac
 done
@@ -116,7 +122,7 @@ id=0
 while IFS= read -r term || [[ -n $term ]]; do
     [[ -n $term ]] || continue # an empty term is not a search
     id=$((id + 1))
-    send "{\"id\":$id,\"op\":\"count\",$key_json,\"ignore_case\":$ignore_case,\"whole_word\":$whole_word,\"ordered\":true,\"files\":[$files_json],\"terms\":[$(b64str "$term")]}"
+    send "{\"id\":$id,\"op\":\"count\",$key_json,\"ignore_case\":$ignore_case,\"whole_word\":$whole_word,\"regex\":$regex,\"ordered\":true,\"files\":[$files_json],\"terms\":[$(b64str "$term")]}"
     while receive; do
         rtype
         case $type in
@@ -137,7 +143,14 @@ while IFS= read -r term || [[ -n $term ]]; do
                 printf '%s\tTOTAL\t%s\n' "$term" "$total"
                 break
                 ;;
-            error) request_error "count for '$term'" ;;
+            error)
+                # A refused pattern is the user's typo, not a broken coprocess: say so, go on.
+                if [[ $regex == true ]]; then
+                    echo "${0##*/}: pattern '$term': $(describe_error)" >&2
+                    break
+                fi
+                request_error "count for '$term'"
+                ;;
         esac
     done
 done

@@ -128,3 +128,16 @@ def test_secret_file_rule_matches_encrypt(tmp_path, content):
     (tmp_path / "other").write_bytes(stripped + b"x\n")
     r = run(["-c", "biographer", "-k", "other", "day.bio"], b"cat\n", tmp_path)
     assert r.stdout.decode().splitlines()[-1] != "cat\tTOTAL\t2"
+
+
+def test_regular_expressions(diary):
+    # day1: "cat sat mat" -> [cms]at 3; day2: "cat", "Cat" -> 1 (2 with -i).
+    r = run(["-e", "-c", "biographer", "-k", "pw", "day1.bio", "day2.bio"], b"[cms]at\\b\nx(\na*\n\\w+y\n", diary)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().splitlines() == [
+        "[cms]at\\b\tday1.bio\t3", "[cms]at\\b\tday2.bio\t1", "[cms]at\\b\tTOTAL\t4",
+        "\\w+y\tday1.bio\t1", "\\w+y\tTOTAL\t1",
+    ]
+    assert b"pattern 'x(': bad_request" in r.stderr and b"pattern 'a*': bad_request" in r.stderr
+    r = run(["-e", "-i", "day2.txt"], b"cat\\b\n", diary)
+    assert r.stdout.decode().splitlines() == ["cat\\b\tday2.txt\t2", "cat\\b\tTOTAL\t2"]

@@ -75,6 +75,14 @@ public protocol StreamDecryptor {
     mutating func finish(emit: (UnsafeRawBufferPointer) -> Void) throws(CipherFailure)
 }
 
+/// A streaming cipher whose library pulls its input (librnp): instead of being fed, it reads the
+/// file through `read` (bytes read into the buffer, 0 at the end, -1 on a read error the caller
+/// reports) and passes plaintext to `emit` as it goes, in bounded memory.
+public protocol PullingCipherKey: CipherKey {
+    func decrypt(pulling read: (UnsafeMutableRawBufferPointer) -> Int, emit: (UnsafeRawBufferPointer) -> Void)
+        throws(CipherFailure)
+}
+
 /// How a cipher's files are read.
 public enum DecryptionMode: Sendable {
     /// Read whole (subject to `--max-file-size`), then `decrypt(whole:into:)`.

@@ -7,6 +7,7 @@ public enum CipherKind: String, CaseIterable, Sendable, Hashable {
     case fernet
     case age
     case openssl
+    case openpgp
 
     /// The registration: which key type reads files of this kind.
     var keyType: any CipherKey.Type {
@@ -16,6 +17,7 @@ public enum CipherKind: String, CaseIterable, Sendable, Hashable {
         case .fernet: FernetKey.self
         case .age: AgeKey.self
         case .openssl: OpenSSLKey.self
+        case .openpgp: OpenPGPKey.self
         }
     }
 

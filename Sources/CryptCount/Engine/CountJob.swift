@@ -15,27 +15,31 @@ public struct CountSummary: Sendable, Equatable {
     public var cancelled: Bool
 }
 
-/// Where a job's results go, in the order they must be written. Called on worker threads (and,
-/// for a `done` forced by a cancel, on the reader thread); `worker` is the calling worker's slot
-/// (or -1), so the receiver can keep one encoder per thread. Each call must have handed its
-/// frame to the output before it returns: that is what keeps `done` after every `file`.
-public protocol CountObserver: AnyObject, Sendable {
-    func fileFinished(_ job: CountJob, index: Int, outcome: FileOutcome, worker: Int)
-    func jobFinished(_ job: CountJob, summary: CountSummary, worker: Int)
+/// Where a job's results go. The engine reports each file's outcome and then the totals; what
+/// becomes of them (order, grouping, encoding, writing) is the sink's business.
+public protocol CountSink: AnyObject, Sendable {
+    /// One file's outcome. Called on worker threads, concurrently and in any order of `index`.
+    /// Whatever the sink writes for it must be handed on before it returns: `jobFinished` comes
+    /// only after every call has returned.
+    func fileFinished(index: Int, outcome: FileOutcome)
+    /// The totals, once. On a worker thread, or on the reader thread for a request with no files
+    /// or a cancel that finds nothing running.
+    func jobFinished(_ summary: CountSummary)
 }
 
 /// One `count` request in flight: which files are left to hand out, and the running totals.
-/// Dispatch state belongs to the pool's lock; results and totals to the job's own lock.
+/// Dispatch state belongs to the pool's lock; totals to the job's own lock.
 public final class CountJob: @unchecked Sendable {
     public let id: RequestID
     public let files: [WireBytes]
     public let plan: SearchPlan
     public let keys: KeyChoice
+    /// The sink wants results in index order (it keeps early ones until the gap closes): the
+    /// scheduler then runs at most a window of files ahead of the lowest unfinished one, which
+    /// bounds what the sink keeps.
     public let ordered: Bool
-    /// Most file results per `files` frame; 1: one `file` frame each.
-    public let batch: Int
     let startedMicros: UInt64
-    let observer: CountObserver
+    let sink: CountSink
 
     // Guarded by the pool's monitor.
     var nextIndex = 0
@@ -49,34 +53,26 @@ public final class CountJob: @unchecked Sendable {
     private var failed = 0
     private var totals: [Int]
     private var words = 0
-    private var pending: [Int: FileOutcome] = [:]  // ordered mode: finished but not yet written
-    private var nextToEmit = 0
-    private var batchPayloads: [UInt8] = []  // packed `file` maps waiting for a `files` frame
-    private var batchCount = 0
-    private var held: [UInt8]? = nil  // a frame sent together with `done`
-
-    /// Flushed when this many bytes of results wait, whatever `batch` says.
-    static let batchBytesLimit = 256 << 10
+    /// Ordered mode: which files the sink has taken, for the scheduler's window.
+    private var taken = InOrder<Void>()
 
     public init(
-        id: RequestID, files: [WireBytes], plan: SearchPlan, keys: KeyChoice, ordered: Bool, batch: Int = 1,
-        observer: CountObserver
+        id: RequestID, files: [WireBytes], plan: SearchPlan, keys: KeyChoice, ordered: Bool, sink: CountSink
     ) {
         self.id = id
         self.files = files
         self.plan = plan
         self.keys = keys
         self.ordered = ordered
-        self.batch = max(1, batch)
-        self.observer = observer
+        self.sink = sink
         self.totals = [Int](repeating: 0, count: plan.terms.count)
         self.startedMicros = monotonicMicros()
     }
 
-    /// Lowest index not yet written (ordered mode), readable without the result lock: the
-    /// scheduler consults it while holding the pool's lock.
-    private let emitted = Atomic<Int>(0)
-    var emittedHint: Int { emitted.load(ordering: .relaxed) }
+    /// Lowest index whose outcome the sink has not taken yet (ordered mode), readable without the
+    /// result lock: the scheduler consults it while holding the pool's lock.
+    private let lowestUnfinished = Atomic<Int>(0)
+    var lowestUnfinishedHint: Int { lowestUnfinished.load(ordering: .relaxed) }
 
     private func tally(_ outcome: FileOutcome) {
         sent += 1
@@ -89,81 +85,17 @@ public final class CountJob: @unchecked Sendable {
         }
     }
 
-    /// Records one finished file and writes what can be written.
-    func complete(index: Int, outcome: FileOutcome, worker: Int) {
-        if !ordered {
-            // The frame is written outside the lock: holding it across a write that waits for
-            // the parent would serialise every worker of the request behind one write(2) per
-            // file. `done` still comes last: it needs `outstanding` at 0, which drops only after
-            // this returns.
-            resultLock.withLock { tally(outcome) }
-            observer.fileFinished(self, index: index, outcome: outcome, worker: worker)
-            return
-        }
-        resultLock.lock()
-        defer { resultLock.unlock() }
-        pending[index] = outcome
-        while let next = pending.removeValue(forKey: nextToEmit) {
-            tally(next)
-            observer.fileFinished(self, index: nextToEmit, outcome: next, worker: worker)
-            nextToEmit += 1
-        }
-        emitted.store(nextToEmit, ordering: .relaxed)
-    }
-
-    /// Adds one encoded `file` frame to the batch; returns what is to be sent now, in order:
-    /// (count, packed maps) for a `files` frame, or (0, frame) for a result too big to share a
-    /// frame. Only from `CountObserver.fileFinished`: in ordered mode that runs under the result
-    /// lock already; unordered, workers call it concurrently, so the batch takes the lock here.
-    func addToBatch(_ frame: [UInt8], maxPayload: Int) -> [(Int, [UInt8])] {
-        if ordered { return addToBatchLocked(frame, maxPayload: maxPayload) }
-        return resultLock.withLock { addToBatchLocked(frame, maxPayload: maxPayload) }
-    }
-
-    private func addToBatchLocked(_ frame: [UInt8], maxPayload: Int) -> [(Int, [UInt8])] {
-        var out: [(Int, [UInt8])] = []
-        let payload = frame.dropFirst(4)
-        if payload.count > maxPayload {
-            if let b = takeBatchLocked() { out.append(b) }
-            out.append((0, frame))
-            return out
-        }
-        if batchCount > 0 && batchPayloads.count + payload.count > maxPayload, let b = takeBatchLocked() {
-            out.append(b)
-        }
-        batchPayloads.append(contentsOf: payload)
-        batchCount += 1
-        if batchCount >= batch || batchPayloads.count >= Self.batchBytesLimit, let b = takeBatchLocked() {
-            out.append(b)
-        }
-        return out
-    }
-
-    private func takeBatchLocked() -> (Int, [UInt8])? {
-        guard batchCount > 0 else { return nil }
-        defer {
-            batchPayloads = []
-            batchCount = 0
-        }
-        return (batchCount, batchPayloads)
-    }
-
-    /// Keeps a result frame to be written with `done`. Only from `fileFinished` of a one-file
-    /// request: one caller, and `done` is built only after it returns.
-    func hold(_ frame: [UInt8]) {
-        if held == nil { held = frame } else { held?.append(contentsOf: frame) }
-    }
-
-    /// The frames kept for `done`.
-    func takeHeld() -> [UInt8]? {
+    /// Records one finished file and hands it to the sink (outside the lock: the sink may wait
+    /// for the parent to read, and the job's other workers must not wait behind it).
+    func complete(index: Int, outcome: FileOutcome) {
+        resultLock.withLock { tally(outcome) }
+        sink.fileFinished(index: index, outcome: outcome)
+        guard ordered else { return }
         resultLock.withLock {
-            defer { held = nil }
-            return held
+            taken.add(index, ()) { _, _ in }
+            lowestUnfinished.store(taken.next, ordering: .relaxed)
         }
     }
-
-    /// The results still waiting for a `files` frame (sent before `done`).
-    func takeBatch() -> (Int, [UInt8])? { resultLock.withLock { takeBatchLocked() } }
 
     /// Builds the `done` totals. `dispatched` and `cancelled` come from the pool's state.
     func summary(dispatched: Int, cancelled: Bool) -> CountSummary {

@@ -230,7 +230,7 @@ final class FileProcessor {
                 ensureInput(total + 1)
             }
             let asked = input.count - total
-            let n = Glibc.read(fd, input.baseAddress.map { $0 + total }, asked)
+            let n = retryOnEINTR { Glibc.read(fd, input.baseAddress.map { $0 + total }, asked) }
             if n > 0 {
                 total += n
                 stats.addRead(n)
@@ -240,7 +240,6 @@ final class FileProcessor {
                 continue
             }
             if n == 0 { break }
-            if errno == EINTR { continue }
             return .failure(FileFailure(outcome: Self.failure(forErrno: errno, what: "cannot read")))
         }
         if total > limit {
@@ -301,7 +300,6 @@ final class FileProcessor {
         -> FileOutcome
     {
         ensureInput(Self.chunkSize)
-        var decryptor = key.key.makeStreamDecryptor()
         var scanner = plan.makeScanner()
         var plainBytes = 0
         let keepLimit = cache.maxEntryBytes
@@ -327,24 +325,42 @@ final class FileProcessor {
             }
         }
         let chunk = UnsafeMutableRawBufferPointer(rebasing: input[0..<Self.chunkSize])
-        while true {
-            let n = Glibc.read(fd, chunk.baseAddress, chunk.count)
-            if n < 0 {
-                if errno == EINTR { continue }
-                return Self.failure(forErrno: errno, what: "cannot read")
-            }
-            if n == 0 { break }
-            stats.addRead(n)
+        if let puller = key.key as? any PullingCipherKey {
+            // The cipher's library reads the file itself, through this reader.
+            var readErrno: Int32 = 0
             do throws(CipherFailure) {
-                try decryptor.feed(UnsafeRawBufferPointer(rebasing: chunk[0..<n]), emit: sink)
+                try puller.decrypt(
+                    pulling: { buf in
+                        let n = retryOnEINTR { Glibc.read(fd, buf.baseAddress, buf.count) }
+                        if n >= 0 {
+                            self.stats.addRead(n)
+                            return n
+                        }
+                        readErrno = errno
+                        return -1
+                    }, emit: sink)
+            } catch {
+                if readErrno != 0 { return Self.failure(forErrno: readErrno, what: "cannot read") }
+                return Self.outcome(for: error)
+            }
+        } else {
+            var decryptor = key.key.makeStreamDecryptor()
+            while true {
+                let n = retryOnEINTR { Glibc.read(fd, chunk.baseAddress, chunk.count) }
+                if n < 0 { return Self.failure(forErrno: errno, what: "cannot read") }
+                if n == 0 { break }
+                stats.addRead(n)
+                do throws(CipherFailure) {
+                    try decryptor.feed(UnsafeRawBufferPointer(rebasing: chunk[0..<n]), emit: sink)
+                } catch {
+                    return Self.outcome(for: error)
+                }
+            }
+            do throws(CipherFailure) {
+                try decryptor.finish(emit: sink)
             } catch {
                 return Self.outcome(for: error)
             }
-        }
-        do throws(CipherFailure) {
-            try decryptor.finish(emit: sink)
-        } catch {
-            return Self.outcome(for: error)
         }
         stats.addPlain(plainBytes)
         let result = scanner.finish()

@@ -2,9 +2,9 @@ import Foundation
 
 /// The worker threads and the scheduler that feeds them. Requests in flight share the workers
 /// round-robin, one file at a time, so a one-file request is served between two files of a
-/// 100,000-file one. A worker takes the next file only after writing the previous result, and
-/// writing blocks while the parent is not reading: that is the backpressure that keeps memory
-/// bounded.
+/// 100,000-file one. A worker takes the next file only after the job's sink has taken the
+/// previous result, and the server's sink blocks while the parent is not reading: that is the
+/// backpressure that keeps memory bounded.
 public final class WorkerPool: @unchecked Sendable {
     public let config: EngineConfig
     public let cache: PlaintextCache
@@ -21,7 +21,7 @@ public final class WorkerPool: @unchecked Sendable {
     private var idleWaiters = 0
     private var threads: [Thread] = []
 
-    /// In ordered mode, how far past the lowest unwritten file a request may run ahead.
+    /// In ordered mode, how far past the lowest unfinished file a request may run ahead.
     private let orderedWindow: Int
 
     public init(config: EngineConfig) {
@@ -35,7 +35,7 @@ public final class WorkerPool: @unchecked Sendable {
         for slot in 0..<max(1, config.workers) {
             let processor = FileProcessor(config: config, cache: cache, stats: stats)
             let box = ProcessorBox(processor)
-            let thread = Thread { [self] in self.run(slot: slot, processor: box.processor) }
+            let thread = Thread { [self] in self.run(processor: box.processor) }
             thread.name = "cryptcount-worker-\(slot)"
             thread.stackSize = 1 << 20
             threads.append(thread)
@@ -59,7 +59,7 @@ public final class WorkerPool: @unchecked Sendable {
         // No files: it is finished as soon as it exists.
         if let done = finishIfComplete(job) {
             monitor.unlock()
-            sendDone(job, done, worker: -1)
+            sendDone(job, done)
             return true
         }
         jobs.append(job)
@@ -80,13 +80,13 @@ public final class WorkerPool: @unchecked Sendable {
         job.cancelled = true
         let done = finishIfComplete(job)
         monitor.unlock()
-        if let done { sendDone(job, done, worker: -1) }
+        if let done { sendDone(job, done) }
     }
 
-    /// Hands a finished job's `done` to the output (call without the monitor held), then lets
-    /// `waitUntilIdle` know it is written.
-    private func sendDone(_ job: CountJob, _ summary: CountSummary, worker: Int) {
-        job.observer.jobFinished(job, summary: summary, worker: worker)
+    /// Hands a finished job's totals to its sink (call without the monitor held), then lets
+    /// `waitUntilIdle` know its `done` is written.
+    private func sendDone(_ job: CountJob, _ summary: CountSummary) {
+        job.sink.jobFinished(summary)
         monitor.lock()
         finishing -= 1
         if idleWaiters > 0 && byID.isEmpty && finishing == 0 { monitor.broadcast() }
@@ -124,7 +124,7 @@ public final class WorkerPool: @unchecked Sendable {
             let i = (cursor + step) % n
             let job = jobs[i]
             guard !job.cancelled, job.nextIndex < job.files.count else { continue }
-            if job.ordered && job.nextIndex >= job.emittedHint + orderedWindow { continue }
+            if job.ordered && job.nextIndex >= job.lowestUnfinishedHint + orderedWindow { continue }
             let index = job.nextIndex
             job.nextIndex += 1
             job.outstanding += 1
@@ -134,9 +134,18 @@ public final class WorkerPool: @unchecked Sendable {
         return nil
     }
 
-    private func run(slot: Int, processor: FileProcessor) {
+    private func run(processor: FileProcessor) {
+        var sentDone = false
         monitor.lock()
         while true {
+            if sentDone {
+                // Counted as written only now, once this thread's references to the job (and so
+                // to its keys) are gone: a key's last release, which may tear down a crypto
+                // library's state, then happens on the thread that waited, never racing exit().
+                sentDone = false
+                finishing -= 1
+                if idleWaiters > 0 && byID.isEmpty && finishing == 0 { monitor.broadcast() }
+            }
             guard let (job, index) = nextWork() else {
                 monitor.wait()
                 continue
@@ -146,15 +155,16 @@ public final class WorkerPool: @unchecked Sendable {
             let outcome = processor.process(path: job.files[index].bytes, keys: job.keys, plan: job.plan)
             stats.addFile()
             if case .failed = outcome { stats.addError() }
-            job.complete(index: index, outcome: outcome, worker: slot)
+            job.complete(index: index, outcome: outcome)
 
             monitor.lock()
             job.outstanding -= 1
             if job.ordered { monitor.broadcast() }
             if let done = finishIfComplete(job) {
                 monitor.unlock()
-                sendDone(job, done, worker: slot)
+                job.sink.jobFinished(done)
                 monitor.lock()
+                sentDone = true
             }
         }
     }

@@ -67,9 +67,11 @@ public struct FrameReader {
         let room = buffer.count - end
         if let watch = watchFD, !waitForInput(watch: watch) { return .failure(Errno(code: EPIPE)) }
         while true {
-            let n = buffer.withUnsafeMutableBufferPointer { b -> Int in
-                guard let base = b.baseAddress else { return -1 }
-                return read(fd, base + end, room)
+            let n = retryOnEINTR {
+                buffer.withUnsafeMutableBufferPointer { b -> Int in
+                    guard let base = b.baseAddress else { return -1 }
+                    return read(fd, base + end, room)
+                }
             }
             if n > 0 {
                 end += n
@@ -79,7 +81,6 @@ public struct FrameReader {
                 atEOF = true
                 return .success(false)
             }
-            if errno == EINTR { continue }
             if errno == EAGAIN || errno == EWOULDBLOCK {
                 var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
                 _ = poll(&pfd, 1, -1)
@@ -93,9 +94,7 @@ public struct FrameReader {
     private func waitForInput(watch: Int32) -> Bool {
         var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: watch, events: 0, revents: 0)]
         while true {
-            let rc = poll(&fds, 2, -1)
-            if rc < 0 {
-                if errno == EINTR { continue }
+            if retryOnEINTR({ poll(&fds, 2, -1) }) < 0 {
                 return true  // let read(2) report the problem
             }
             if fds[1].revents & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 { return false }
@@ -111,10 +110,6 @@ public struct FrameReader {
             memset(base + from, 0, count)
         }
     }
-
-    /// True when a whole frame header is buffered or input has ended; used by the server to
-    /// decide whether it may block.
-    public var hasBufferedBytes: Bool { available > 0 }
 
     public mutating func next() -> FrameEvent {
         // Finish skipping an oversize payload first.

@@ -1,5 +1,11 @@
 import CMsgPack
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// Builds one MessagePack value with libmsgpack-c's packer writing into an sbuffer.
 /// Not thread-safe: each thread encodes with its own writer.
 public final class MessagePackWriter {
@@ -50,6 +56,44 @@ public final class MessagePackWriter {
     }
     public func packArrayHeader(_ n: Int) { msgpack_pack_array(&packer, n) }
     public func packMapHeader(_ n: Int) { msgpack_pack_map(&packer, n) }
+
+    /// Starts a map whose size is known only once its entries are packed: a one-byte header now,
+    /// fixed by `endMap(at:count:)` (widened, moving the entries, past a fixmap's 15 entries).
+    /// Returns where the header is.
+    public func beginMap() -> Int {
+        let at = buffer.size
+        msgpack_pack_map(&packer, 0)
+        return at
+    }
+
+    /// Writes `count` into the header `beginMap` left at `at`, as `packMapHeader(count)` would
+    /// have written it.
+    public func endMap(at: Int, count: Int) {
+        guard at >= 0, at < buffer.size else { return }
+        let entries = buffer.size - at - 1
+        var header: [UInt8]
+        if count <= 15 {
+            header = [0x80 | UInt8(count)]
+        } else if count <= 0xFFFF {
+            header = [0xDE, UInt8(truncatingIfNeeded: count >> 8), UInt8(truncatingIfNeeded: count)]
+        } else {
+            header = [0xDF] + (0..<4).map { UInt8(truncatingIfNeeded: count >> (24 - 8 * $0)) }
+        }
+        // Grow by the extra header bytes, move the entries up, then write the header.
+        let extra = header.count - 1
+        if extra > 0 {
+            header.withUnsafeBufferPointer { b in
+                guard let base = b.baseAddress else { return }
+                _ = msgpack_sbuffer_write(&buffer, UnsafeRawPointer(base).assumingMemoryBound(to: CChar.self), extra)
+            }
+        }
+        guard let data = buffer.data else { return }
+        let raw = UnsafeMutableRawPointer(data)
+        if extra > 0 && entries > 0 { memmove(raw + at + 1 + extra, raw + at + 1, entries) }
+        header.withUnsafeBytes { h in
+            if let base = h.baseAddress { memcpy(raw + at, base, h.count) }
+        }
+    }
 
     /// Packs an arbitrary value tree.
     public func pack(_ value: MessagePackValue) {

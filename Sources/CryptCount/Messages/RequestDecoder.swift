@@ -12,6 +12,8 @@ public struct RequestLimits: Sendable {
     public var maxTerms = 1_000
     public var maxTermBytes = 4096
     public var maxContext = 100
+    /// RE2's memory budget per regular expression (`--regex-max-mem`).
+    public var regexMaxMemory = SearchOptions.defaultRegexMaxMemory
     public init() {}
 }
 
@@ -153,6 +155,8 @@ public struct RequestDecoder: Sendable {
         search.wholeWord = try r.bool("whole_word")
         search.offsets = try r.bool("offsets")
         search.words = try r.bool("words")
+        search.regex = try r.bool("regex")
+        search.regexMaxMemory = limits.regexMaxMemory
         if let m = try r.optionalInt("max_offsets", range: 0...Int(Int32.max)) { search.maxOffsets = m }
         if let c = try r.optionalInt("context", range: 0...limits.maxContext) { search.context = c }
         let ordered = try r.bool("ordered")

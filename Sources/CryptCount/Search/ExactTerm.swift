@@ -83,3 +83,123 @@ struct ExactTerm: Sendable {
         return true
     }
 }
+
+// MARK: - The scan loop
+
+extension SearchPlan {
+    /// Counts the exact terms' matches that start in `from..<to`, two terms per pass over the
+    /// text (the four shifted loads of a block serve both).
+    func scanExact(
+        _ p: UnsafePointer<UInt8>, count: Int, base: Int, from: Int, to: Int, final: Bool, state: inout ScanState
+    ) {
+        guard from < to else { return }
+        var g = 0
+        while g < exact.count {
+            if g + 1 < exact.count {
+                scanExact(
+                    p, count: count, base: base, from: from, to: to, final: final, exact[g], exact[g + 1], two: true,
+                    state: &state)
+            } else {
+                scanExact(
+                    p, count: count, base: base, from: from, to: to, final: final, exact[g], exact[g], two: false,
+                    state: &state)
+            }
+            g += 2
+        }
+    }
+
+    /// One pass for term `a` and, if `two`, term `b`. Without whole_word or offsets, matches are
+    /// summed in byte lanes (a compare gives -1 per match) and added up every 255 blocks.
+    @inline(__always)
+    func scanExact(
+        _ p: UnsafePointer<UInt8>, count: Int, base: Int, from: Int, to: Int, final: Bool, _ a: ExactTerm,
+        _ b: ExactTerm, two: Bool, state: inout ScanState
+    ) {
+        typealias Words = ByteScanning.Words
+        let block = ByteScanning.blockSize
+        let perMatch = options.wholeWord || options.offsets
+        let (av0, av1, av2, av3) = a.value
+        let (af0, af1, af2, af3) = a.fold
+        let (bv0, bv1, bv2, bv3) = b.value
+        let (bf0, bf1, bf2, bf3) = b.fold
+        let ones = Words(repeating: 0x0101_0101_0101_0101)
+        var q = from
+        var foundA = 0
+        var foundB = 0
+        // The loads reach 3 bytes past the block.
+        while q &+ block <= to && q &+ block &+ 3 <= count {
+            var sumA = Words()
+            var sumB = Words()
+            var n = 0
+            while n < 255 && q &+ block <= to && q &+ block &+ 3 <= count {
+                let l0 = ByteScanning.loadWords(p, q)
+                let l1 = ByteScanning.loadWords(p, q &+ 1)
+                let l2 = ByteScanning.loadWords(p, q &+ 2)
+                let l3 = ByteScanning.loadWords(p, q &+ 3)
+                // 0x80 in each byte where the term starts.
+                let zA = ByteScanning.zeroBytes(
+                    ((l0 | af0) ^ av0) | ((l1 | af1) ^ av1) | ((l2 | af2) ^ av2) | ((l3 | af3) ^ av3))
+                let zB =
+                    two
+                    ? ByteScanning.zeroBytes(
+                        ((l0 | bf0) ^ bv0) | ((l1 | bf1) ^ bv1) | ((l2 | bf2) ^ bv2) | ((l3 | bf3) ^ bv3))
+                    : Words()
+                if perMatch {
+                    if ByteScanning.any(zA) {
+                        exactMatches(
+                            p, count: count, base: base, at: q, ByteScanning.bits(zA), a, final: final, state: &state)
+                    }
+                    if two && ByteScanning.any(zB) {
+                        exactMatches(
+                            p, count: count, base: base, at: q, ByteScanning.bits(zB), b, final: final, state: &state)
+                    }
+                } else {
+                    sumA &+= (zA &>> 7) & ones
+                    if two { sumB &+= (zB &>> 7) & ones }
+                }
+                q &+= block
+                n &+= 1
+            }
+            foundA &+= ByteScanning.laneSum(sumA)
+            if two { foundB &+= ByteScanning.laneSum(sumB) }
+        }
+        state.counts[a.term] &+= foundA
+        if two { state.counts[b.term] &+= foundB }
+        while q < to {
+            if q &+ a.length <= count && a.matches(p, at: q) {
+                exactMatch(p, count: count, base: base, at: q, a, final: final, state: &state)
+            }
+            if two && q &+ b.length <= count && b.matches(p, at: q) {
+                exactMatch(p, count: count, base: base, at: q, b, final: final, state: &state)
+            }
+            q &+= 1
+        }
+    }
+
+    /// Matches of an exact term at `q + i` for every bit i of `bits`.
+    @inline(__always)
+    func exactMatches(
+        _ p: UnsafePointer<UInt8>, count: Int, base: Int, at q: Int, _ bits: UInt32, _ e: ExactTerm, final: Bool,
+        state: inout ScanState
+    ) {
+        var bits = bits
+        while bits != 0 {
+            exactMatch(p, count: count, base: base, at: q &+ bits.trailingZeroBitCount, e, final: final, state: &state)
+            bits &= bits &- 1
+        }
+    }
+
+    /// One match of an exact term at `s` (whole_word or offsets asked for).
+    @inline(__always)
+    func exactMatch(
+        _ p: UnsafePointer<UInt8>, count: Int, base: Int, at s: Int, _ e: ExactTerm, final: Bool,
+        state: inout ScanState
+    ) {
+        let end = s &+ e.length
+        if options.wholeWord && !isWordBoundaryMatch(p, count: count, base: base, start: s, end: end) { return }
+        state.counts[e.term] &+= 1
+        if options.offsets {
+            record(p, count: count, base: base, term: e.term, start: s, end: end, final: final, state: &state)
+        }
+    }
+}

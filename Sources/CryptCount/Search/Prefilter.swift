@@ -1,48 +1,66 @@
-enum PrefilterMode: Sendable {
-    case memchr, bytes, pairs, pairBitmap, wuManber
-}
+/// How a plan finds the text positions where a match could be anchored. One case per strategy,
+/// each in its own file with its tables and its scan loop; `PrefilterBuilder` chooses. The switch
+/// below is the only dispatch, once per scanned piece of text, so every loop is compiled for its
+/// own strategy.
+enum Prefilter: Sendable {
+    case memchr(MemchrPrefilter)
+    case byteSet(ByteSetPrefilter)
+    case pairSet(PairSetPrefilter)
+    case wuManber(WuManberPrefilter)
+    case pairBitmap(PairBitmapPrefilter)
 
-/// Two bytes at an anchor; `second == any` matches any byte (or the end of the text).
-struct Pair: Hashable, Comparable, Sendable {
-    static let any: UInt16 = 256
-    var first: UInt8
-    var second: UInt16
-
-    init(_ first: UInt8, _ second: UInt16) {
-        self.first = first
-        self.second = second
+    var mode: PrefilterMode {
+        switch self {
+        case .memchr: .memchr
+        case .byteSet: .bytes
+        case .pairSet: .pairs
+        case .wuManber: .wuManber
+        case .pairBitmap: .pairBitmap
+        }
     }
 
-    static func < (a: Pair, b: Pair) -> Bool { (a.first, a.second) < (b.first, b.second) }
-}
-
-/// Where a term could be anchored: a fixed offset from the match start and every byte pair a
-/// matching text can have there.
-struct AnchorChoice {
-    var offset: Int
-    var pairs: [Pair]
-
-    var firstBytes: [UInt8] { Array(Set(pairs.map(\.first))).sorted() }
-
-    /// The same choice with `mask` or-ed into every byte (merging ASCII case variants).
-    func folded(_ mask: UInt8) -> AnchorChoice {
-        let merged = Set(
-            pairs.map { Pair($0.first | mask, $0.second == Pair.any ? Pair.any : $0.second | UInt16(mask)) })
-        return AnchorChoice(offset: offset, pairs: merged.sorted())
+    /// The candidate tables of these strategies are keyed by byte pair, not by byte.
+    var pairKeyed: Bool {
+        switch self {
+        case .wuManber, .pairBitmap: true
+        case .memchr, .byteSet, .pairSet: false
+        }
     }
 
-    var singleScore: Int { firstBytes.reduce(0) { $0 + Int(ByteScanning.frequency[Int($1)]) } }
-
-    var pairScore: Int {
-        pairs.reduce(0) { sum, pair in
-            let second = pair.second == Pair.any ? 300 : Int(ByteScanning.frequency[Int(pair.second)])
-            return sum + Int(ByteScanning.frequency[Int(pair.first)]) * second
+    /// Tries the candidates whose anchor lies in `from..<to` (see `SearchPlan.scan`).
+    @inline(__always)
+    func scan(
+        _ plan: SearchPlan, _ p: UnsafePointer<UInt8>, count: Int, base: Int, from: Int, to: Int, final: Bool,
+        state: inout ScanState
+    ) {
+        // Each strategy returns where its block loop stopped; the last few bytes go byte by byte.
+        let rest: Int
+        switch self {
+        case .memchr(let f):
+            rest = f.scan(plan, p, count: count, base: base, from: from, to: to, final: final, state: &state)
+        case .byteSet(let f):
+            rest = f.scan(plan, p, count: count, base: base, from: from, to: to, final: final, state: &state)
+        case .pairSet(let f):
+            rest = f.scan(plan, p, count: count, base: base, from: from, to: to, final: final, state: &state)
+        case .wuManber(let f):
+            rest = f.scan(plan, p, count: count, base: base, from: from, to: to, final: final, state: &state)
+        case .pairBitmap(let f):
+            rest = f.scan(plan, p, count: count, base: base, from: from, to: to, final: final, state: &state)
+        }
+        var q = rest
+        plan.isAnchor.withUnsafeBufferPointer { isAnchor in
+            while q < to {
+                let b = p[q]
+                if isAnchor[Int(b)] {
+                    plan.candidates(p, count: count, base: base, at: q, byte: b, final: final, state: &state)
+                }
+                q += 1
+            }
         }
     }
 }
 
-/// A term anchored at `offset` bytes after its match start.
-struct Entry: Hashable {
-    var term: Int
-    var offset: Int
+/// The strategies, by name (tests and logs).
+enum PrefilterMode: Sendable {
+    case memchr, bytes, pairs, pairBitmap, wuManber
 }

@@ -40,7 +40,7 @@ public struct StreamScanner {
         let seam = plan.lookahead + plan.lookbehind
         // Without snippets, a big chunk is scanned in place: only its first `seam` bytes are copied
         // (to join it to the kept tail) and its last `seam` bytes are kept.
-        guard !plan.wantSnippets, n > 2 * seam else {
+        guard plan.regex == nil, !plan.wantSnippets, n > 2 * seam else {
             append(UnsafeBufferPointer(start: cp, count: n))
             return
         }
@@ -63,7 +63,8 @@ public struct StreamScanner {
     /// Appends to the kept tail, scans what can be decided and drops what is no longer needed.
     private mutating func append(_ bytes: UnsafeBufferPointer<UInt8>) {
         buffer.append(contentsOf: bytes)
-        let to = buffer.count - plan.lookahead
+        // Regular expressions scan whole lines (no match spans a line break).
+        let to = plan.regex == nil ? buffer.count - plan.lookahead : lineEnd(max(scanFrom, buffer.count - bytes.count))
         guard to > scanFrom else { return }
         let plan = self.plan
         let from = scanFrom
@@ -85,6 +86,19 @@ public struct StreamScanner {
             buffer.removeFirst(keep)
             self.base += keep
             scanFrom -= keep
+        }
+    }
+
+    /// The index after the last `\n` in `buffer[from...]` (the bytes just appended: earlier ones
+    /// hold none past `scanFrom`), or `scanFrom` when there is none.
+    private func lineEnd(_ from: Int) -> Int {
+        buffer.withUnsafeBufferPointer { buf in
+            var i = buf.count
+            while i > from {
+                if buf[i - 1] == 0x0A { return i }
+                i -= 1
+            }
+            return scanFrom
         }
     }
 

@@ -71,11 +71,9 @@ public final class OutputWriter: @unchecked Sendable {
             guard let base = raw.baseAddress else { return nil }
             var offset = 0
             while offset < raw.count {
-                let n = write(fd, base + offset, raw.count - offset)
+                let n = retryOnEINTR { write(fd, base + offset, raw.count - offset) }
                 if n > 0 {
                     offset += n
-                } else if n < 0 && errno == EINTR {
-                    continue
                 } else if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
                     var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
                     _ = poll(&pfd, 1, -1)

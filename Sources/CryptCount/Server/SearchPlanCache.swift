@@ -10,6 +10,8 @@ final class SearchPlanCache {
         var maxOffsets: Int
         var context: Int
         var words: Bool
+        var regex: Bool
+        var regexMaxMemory: Int
 
         init(_ terms: [[UInt8]], _ o: SearchOptions) {
             self.terms = terms
@@ -19,6 +21,8 @@ final class SearchPlanCache {
             maxOffsets = o.maxOffsets
             context = o.context
             words = o.words
+            regex = o.regex
+            regexMaxMemory = o.regexMaxMemory
         }
     }
 

@@ -23,7 +23,7 @@ public enum ServeExit: Int32, Sendable {
 
 /// The coprocess: reads requests on one thread (the caller's), runs `count` jobs on the worker
 /// pool, and writes every response through one `OutputWriter`.
-public final class Server: CountObserver, @unchecked Sendable {
+public final class Server: @unchecked Sendable {
     public let config: ServerConfig
     let pool: WorkerPool
     let output: OutputWriter
@@ -35,9 +35,9 @@ public final class Server: CountObserver, @unchecked Sendable {
     private var keys: [String: UnlockedKey] = [:]
     /// Compiled term sets of recent requests (reader thread only).
     private let plans = SearchPlanCache()
-    /// The reader thread's encoder (slot -1); workers have one each.
+    /// The reader thread's encoder; result streams borrow theirs from `encoders`.
     private let readerEncoder: ResponseEncoder
-    private let workerEncoders: [ResponseEncoder]
+    private let encoders: EncoderPool
 
     public init(config: ServerConfig) {
         self.config = config
@@ -48,53 +48,7 @@ public final class Server: CountObserver, @unchecked Sendable {
         }
         self.decoder = RequestDecoder(limits: config.limits)
         self.readerEncoder = ResponseEncoder(maxFrame: config.maxFrame)
-        self.workerEncoders = (0..<max(1, config.engine.workers)).map { _ in ResponseEncoder(maxFrame: config.maxFrame)
-        }
-    }
-
-    private func encoder(_ worker: Int) -> ResponseEncoder {
-        worker >= 0 && worker < workerEncoders.count ? workerEncoders[worker] : readerEncoder
-    }
-
-    // MARK: - CountObserver (worker threads)
-
-    public func fileFinished(_ job: CountJob, index: Int, outcome: FileOutcome, worker: Int) {
-        guard index < job.files.count else { return }
-        let enc = encoder(worker)
-        let frame = enc.file(job.id, index: index, path: job.files[index], outcome: outcome, options: job.plan.options)
-        if job.batch > 1 {
-            // In ordered mode this runs under the job's result lock, so batches leave in index
-            // order; unordered, addToBatch takes that lock itself.
-            var idBytes = 9
-            if case .text(let t) = job.id { idBytes = t.count + 5 }
-            let room = config.maxFrame - 64 - idBytes  // the `files` frame's own fields
-            for (count, payloads) in job.addToBatch(frame, maxPayload: room) {
-                output.send(count == 0 ? payloads : enc.files(job.id, count: count, payloads: payloads))
-            }
-            return
-        }
-        if job.files.count == 1 {
-            // A one-file request's result goes out with its `done`, in one write(2): the
-            // same frames, one wake-up fewer for the parent.
-            job.hold(frame)
-            return
-        }
-        output.send(frame)
-    }
-
-    public func jobFinished(_ job: CountJob, summary: CountSummary, worker: Int) {
-        if let (count, payloads) = job.takeBatch() {
-            output.send(encoder(worker).files(job.id, count: count, payloads: payloads))
-        }
-        let done = encoder(worker).done(job.id, summary)
-        if var held = job.takeHeld() {
-            held.append(contentsOf: done)
-            output.send(held)
-        } else {
-            output.send(done)
-        }
-        Log.debug(
-            "request \(job.id) done: \(summary.files) files, \(summary.failed) failed, \(summary.skipped) skipped")
+        self.encoders = EncoderPool(maxFrame: config.maxFrame)
     }
 
     // MARK: - Reader loop
@@ -325,14 +279,16 @@ public final class Server: CountObserver, @unchecked Sendable {
         do throws(SearchPlanError) {
             plan = try plans.plan(terms: c.terms, options: c.search)
         } catch {
-            throw RequestError(.badRequest, "a term is empty", id: id)
+            throw RequestError(.badRequest, error.message, id: id)
         }
         if pool.inFlight >= config.maxInFlight {
             throw RequestError(
                 .busy, "\(config.maxInFlight) requests are in flight (--max-in-flight); retry when one is done", id: id)
         }
-        let job = CountJob(
-            id: id, files: c.files, plan: plan, keys: keys, ordered: c.ordered, batch: c.batch, observer: self)
+        let stream = ResultStream(
+            id: id, files: c.files, options: plan.options, ordered: c.ordered, batch: c.batch, output: output,
+            encoders: encoders)
+        let job = CountJob(id: id, files: c.files, plan: plan, keys: keys, ordered: c.ordered, sink: stream)
         if !pool.submit(job) {
             throw .duplicate(id)
         }

@@ -9,7 +9,7 @@
 public enum FuzzHarness {
     public static let targets = [
         "request", "frames", "secret", "biographer", "biographer-v0", "fernet", "age", "openssl", "search",
-        "jsonl",
+        "jsonl", "openpgp", "gnupg-key", "regex",
     ]
 
     /// Runs one input through `target`; nil when every invariant held.
@@ -19,8 +19,10 @@ public enum FuzzHarness {
         case "frames": return frames(data)
         case "secret": return secret(data)
         case "search": return search(data)
+        case "regex": return regex(data)
         case "jsonl": return jsonLines(data)
-        case "biographer", "biographer-v0", "fernet", "age", "openssl":
+        case "gnupg-key": return gnupgKey(data)
+        case "biographer", "biographer-v0", "fernet", "age", "openssl", "openpgp":
             guard let key = keys[target] else { return "no test key for \(target)" }
             return cipherFile(key, data)
         default: return "unknown fuzz target \(target)"
@@ -253,6 +255,24 @@ public enum FuzzHarness {
         return false
     }
 
+    // MARK: - OpenPGP key files
+
+    /// A `private-keys-v1.d` file through the extended-format converter and the OCB unwrap
+    /// (with a small S2K cap, so an input cannot ask for seconds of hashing). What converts
+    /// must be one well-formed canonical S-expression.
+    static func gnupgKey(_ data: [UInt8]) -> String? {
+        _ = OpenPGPSniffer.looksLikeOpenPGP(data)
+        guard let key = GnuPGKeyFile.canonicalKey(data) else { return nil }
+        if data.first != UInt8(ascii: "(") {
+            var i = 0
+            guard GnuPGProtectedKey.parse(key, &i) != nil, i == key.count else {
+                return "gnupg-key: the converted key is not one canonical S-expression"
+            }
+        }
+        _ = GnuPGProtectedKey.unprotect(key, passphrase: SecretBytes(Array("pw".utf8)), maxCount: 1 << 16)
+        return nil
+    }
+
     // MARK: - Cipher file parsers
 
     /// Fixed test keys: the secrets of the cipher fixtures (Tests/Fixtures/ciphers), so their
@@ -268,6 +288,7 @@ public enum FuzzHarness {
                 .text(copying: Array("AGE-SECRET-KEY-1HU7ZNEEG4KH4SZ358GTD9YJETCRXXKM7YDQDQRSZD0E7W4YV4TQQJK5MZQ".utf8))
             ),
             ("openssl", .text(copying: Array("correct horse battery staple".utf8))),
+            ("openpgp", .text(copying: Array("correct horse battery staple".utf8))),
         ]
         for (cipher, secret) in secrets {
             out[cipher] = try? CipherKind(rawValue: cipher)?.makeKey(secret: secret)
@@ -373,6 +394,48 @@ public enum FuzzHarness {
 extension FuzzHarness {
     /// Starting inputs for a target: well-formed examples the fuzzer can mutate (the cipher
     /// fixtures in Tests/Fixtures/ciphers are added by `make fuzz` too).
+    /// The pattern compiler and the regex scan: `flags, pattern length, pattern, text`. A pattern
+    /// is compiled or refused (naming index 0 and a position inside it); a compiled one gives the
+    /// same result for any chunking, and offsets that increase.
+    static func regex(_ data: [UInt8]) -> String? {
+        guard data.count >= 2 else { return nil }
+        let flags = data[0]
+        var options = SearchOptions(regex: true)
+        options.ignoreCase = flags & 1 != 0
+        options.wholeWord = flags & 2 != 0
+        options.offsets = flags & 4 != 0
+        options.context = Int(flags >> 4 & 3)
+        let n = min(Int(data[1]), data.count - 2)
+        let pattern = Array(data[2..<(2 + n)])
+        let text = Array(data[(2 + n)...])
+        let plan: SearchPlan
+        do throws(SearchPlanError) {
+            plan = try SearchPlan(terms: [pattern], options: options)
+        } catch {
+            switch error {
+            case .emptyMatch(let i), .emptyTerm(let i):
+                return i == 0 ? nil : "regex: a refusal names term \(i)"
+            case .badPattern(let i, let position, _):
+                return i == 0 && position <= pattern.count
+                    ? nil : "regex: bad position \(position) for \(pattern.count) bytes"
+            }
+        }
+        let whole = plan.count(text)
+        if let offsets = whole.offsets?.first, zip(offsets, offsets.dropFirst()).contains(where: { $0 >= $1 }) {
+            return "regex: offsets do not increase"
+        }
+        var rng = SplitMix(seed: fnv1a(data))
+        var scanner = plan.makeScanner()
+        var i = 0
+        while i < text.count {
+            let k = min(text.count - i, Int(rng.next() % 9) + 1)
+            text.withUnsafeBytes { scanner.feed(UnsafeRawBufferPointer(rebasing: $0[i..<(i + k)])) }
+            i += k
+        }
+        let chunked = scanner.finish()
+        return chunked == whole ? nil : "regex: a chunked scan gives \(chunked), the whole text \(whole)"
+    }
+
     public static func seeds(_ target: String) -> [[UInt8]] {
         let text = Array("Dear diary, the rain. The rain again.\nThe theme of the thesis.\n".utf8)
         switch target {
@@ -400,6 +463,11 @@ extension FuzzHarness {
                 [0x0f, 0x02, 0x02] + Array("caK".utf8) + [0x02] + Array("Straße \u{212A}elvin cat_cat ca".utf8),
                 [0xfc, 0x00, 0x02] + Array("cat\nthe cat sat on\tthe mat cat".utf8),
             ]
+        case "regex":
+            let patterns = [#"\b\w+ing\b"#, "rain(y|fall|ed)?", #"(?i)h[eé]ron|\d{2,}"#, "(a|aa)*b", #"[^\s]+$"#, "x("]
+            return patterns.enumerated().map { k, p in
+                [UInt8(k * 37 & 0xff), UInt8(p.utf8.count)] + Array(p.utf8) + text + [0xFF, 0xC3] + Array("é a-b".utf8)
+            }
         case "jsonl":
             return [
                 Array(#"{"id":1,"op":"count","files":["a",{"$bin":"/w=="}],"terms":["x"],"max_offsets":-5}"#.utf8),

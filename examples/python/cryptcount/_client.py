@@ -57,14 +57,18 @@ class _Counting(Generic[Q]):
         words: bool = False,
         ordered: bool = False,
         progress: bool = False,
+        regex: bool = False,
         **options: Any,
     ) -> Q:
         """Start a count; returns its query at once (iterate it; ``async for`` on the asyncio API,
         which must be called from a running event loop). Request errors are raised when the query
-        is read."""
+        is read.
+
+        ``regex=True``: every term is a regular expression, counted as ``rg --count-matches``
+        (servers whose ``hello()["features"]`` lists ``"regex"``)."""
         opts = CountOptions(
             key=key, cipher=cipher, secret=secret, ignore_case=ignore_case, whole_word=whole_word, offsets=offsets,
-            max_offsets=max_offsets, context=context, words=words, ordered=ordered, extra=options,
+            max_offsets=max_offsets, context=context, words=words, ordered=ordered, regex=regex, extra=options,
         )  # fmt: skip
         return self._start_count(files, terms, opts, progress)
 

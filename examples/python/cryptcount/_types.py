@@ -121,6 +121,7 @@ class CountOptions(NamedTuple):
     context: int = 0
     words: bool = False
     ordered: bool = False
+    regex: bool = False
     #: Further request keys, sent as given unless a field above already set them.
     extra: Mapping[str, Any] = MappingProxyType({})
 
@@ -165,6 +166,8 @@ class CountOptions(NamedTuple):
             msg["words"] = True
         if self.ordered:
             msg["ordered"] = True
+        if self.regex:
+            msg["regex"] = True
         for name, value in self.extra.items():
             msg.setdefault(name, value)
         return msg, originals

@@ -145,7 +145,7 @@ def count_on_cluster(
     once per worker under ``key_name`` (default: a name unique to this query) and forgotten when
     the query ends, unless ``keep_unlocked``. ``unlock``: further keys, ``{name: {"cipher": ...,
     "secret": ..., **options}}`` (for ``cipher="auto", keys=[...]``). ``count_options``: as for
-    :meth:`cryptcount.Coprocess.count` (``ignore_case``, ``whole_word``, ``offsets``, ``words``,
+    :meth:`cryptcount.Coprocess.count` (``ignore_case``, ``whole_word``, ``regex``, ``offsets``, ``words``,
     ``key=`` a name already unlocked on the workers, ...). ``retries``: Dask retries of a batch
     whose coprocess died. If no plugin is registered yet, one is, with ``binary`` resolved here
     ($CRYPTCOUNT_BIN or PATH when None).

@@ -10,6 +10,7 @@ from typing import Dict, List
 
 import pytest
 
+import cryptcount
 from _cc_support import freeze
 from cryptcount import BinaryNotFound, Coprocess, CoprocessDied, FileResult, RequestError, biographer
 from cryptcount._types import CountOptions
@@ -19,6 +20,7 @@ def test_hello_describes_the_server(cc: Coprocess) -> None:
     info = cc.hello()
     assert info["protocol"] == 1
     assert info["server"] == "cryptcount"
+    assert info["version"] == cryptcount.__version__  # released together: one version
     assert "count" in info["ops"] and "biographer" in info["ciphers"]
     assert isinstance(cc.pid, int) and cc.pid > 0
     assert cc.server_info["max_frame"] == info["max_frame"]

@@ -1,0 +1,241 @@
+import CLibRNP
+import Synchronization
+
+/// `openpgp`: OpenPGP messages (RFC 4880, what `gpg -e`, `gpg -c`, `pass` and gopass write),
+/// binary or ASCII-armored, decrypted by librnp in this process: no `gpg`, no gpg-agent, no
+/// temporary files. Secret keys are unlocked once, when the key is made; plaintext streams from
+/// librnp into the search in bounded memory (librnp pulls the file through `decrypt(pulling:)`).
+///
+/// librnp contexts are not thread-safe, so the key keeps a small pool of them, one per thread
+/// that is decrypting; extra contexts are made on demand from the same secret.
+public final class OpenPGPKey: CipherKey, PullingCipherKey {
+    public static func make(_ kind: CipherKind, secret: SecretInput?, options: CipherOptions) throws(SecretError)
+        -> OpenPGPKey
+    {
+        try OpenPGPKey(secret: secret)
+    }
+
+    public static func recognises(_ prefix: UnsafeRawBufferPointer) -> Bool {
+        OpenPGPSniffer.isEncryptedMessage(prefix)
+    }
+
+    public var kind: CipherKind { .openpgp }
+    public var mode: DecryptionMode { .streamed }
+
+    /// What this key decrypts with: the fingerprints of its usable secret keys (an OpenPGP
+    /// fingerprint names the key material) and the passphrase, tried on symmetric messages.
+    public func fingerprint(into fingerprint: inout KeyFingerprint) {
+        fingerprint.add(int: keyFingerprints.count)
+        for fp in keyFingerprints { fingerprint.add(bytes: Array(fp.utf8)) }
+        if let passphrase {
+            fingerprint.add(int: 1)
+            fingerprint.add(passphrase)
+        } else {
+            fingerprint.add(int: 0)
+        }
+    }
+
+    /// `auto` and tests drive it like a whole-file cipher; the engine pulls (`decrypt(pulling:)`).
+    public func makeStreamDecryptor() -> any StreamDecryptor { WholeFileStreamAdapter(key: self) }
+
+    let source: OpenPGPKeySource
+    let passphrase: SecretBytes?
+    /// Fingerprints of the usable secret keys (sorted): what this key can decrypt with.
+    public let keyFingerprints: [String]
+    private let pool: Mutex<[RNPContext]>
+    /// Small messages with AES and X25519 or a passphrase, and the session-key cache.
+    let fastPath: OpenPGPFastPath
+
+    public init(secret: SecretInput?) throws(SecretError) {
+        var (source, pass) = try Self.parse(secret)
+        if case .gnupgHome(let path) = source { source = .home(try RNPContext.snapshot(home: path, passphrase: pass)) }
+        self.source = source
+        passphrase = pass
+        let first = try RNPContext(source: source, passphrase: pass)
+        switch source {
+        case .none:
+            break
+        case .keys, .gnupgHome, .home:
+            var locked = 0
+            if case .home(let home) = source { locked = home.lockedKeys }
+            guard first.secretKeyCount + locked > 0 else { throw SecretError("no OpenPGP secret key found") }
+            guard !first.usableKeys.isEmpty else {
+                throw SecretError(
+                    pass == nil
+                        ? "the OpenPGP secret keys are protected and no passphrase was given"
+                        : "the passphrase unlocks none of the OpenPGP secret keys")
+            }
+        }
+        keyFingerprints = first.usableKeys
+        fastPath = OpenPGPFastPath(recipients: first.x25519Recipients(), passphrase: pass)
+        pool = Mutex([first])
+    }
+
+    /// The one place that reads the wire's secret shapes: a passphrase (`str`/`bin`), or a map
+    /// with `keys` or `gnupg_home`, and `passphrase`.
+    static func parse(_ secret: SecretInput?) throws(SecretError) -> (OpenPGPKeySource, SecretBytes?) {
+        func passphrase(_ b: SecretBytes) throws(SecretError) -> SecretBytes {
+            guard !b.isEmpty else { throw SecretError("the OpenPGP passphrase is empty") }
+            guard !b.withBytes({ $0.contains(0) }) else {
+                throw SecretError("the OpenPGP passphrase contains a NUL byte")
+            }
+            return b
+        }
+        switch secret {
+        case .none:
+            throw SecretError("an OpenPGP passphrase, keys or GnuPG home is required")
+        case .text(let b)?, .bytes(let b)?:
+            return (.none, try passphrase(b))
+        case .list?:
+            throw SecretError("an OpenPGP secret is a passphrase or a map")
+        case .map(let m)?:
+            if m.keys.contains(where: { !["keys", "gnupg_home", "passphrase"].contains($0) }) {
+                throw SecretError("an OpenPGP secret map has only \"keys\", \"gnupg_home\" and \"passphrase\"")
+            }
+            var pass: SecretBytes? = nil
+            switch m["passphrase"] {
+            case .none: break
+            case .text(let b)?, .bytes(let b)?: pass = try passphrase(b)
+            default: throw SecretError("the OpenPGP passphrase must be a string or binary")
+            }
+            switch (m["keys"], m["gnupg_home"]) {
+            case (.some, .some):
+                throw SecretError("an OpenPGP secret map has \"keys\" or \"gnupg_home\", not both")
+            case (.some(let keys), .none):
+                guard let b = keys.scalar else { throw SecretError("the OpenPGP keys must be a string or binary") }
+                guard !b.isEmpty else { throw SecretError("the OpenPGP keys are empty") }
+                return (.keys(b), pass)
+            case (.none, .some(let home)):
+                guard case .text(let b) = home, !b.isEmpty,
+                    let path = b.withBytes({ $0.contains(0) ? nil : String(validating: $0, as: UTF8.self) })
+                else {
+                    throw SecretError("gnupg_home must be a directory path")
+                }
+                return (.gnupgHome(path), pass)
+            case (.none, .none):
+                guard let pass else {
+                    throw SecretError("an OpenPGP secret map needs \"keys\", \"gnupg_home\" or \"passphrase\"")
+                }
+                return (.none, pass)
+            }
+        }
+    }
+
+    // MARK: Decrypting
+
+    private func withContext<R>(_ body: (RNPContext) -> R) -> Result<R, CipherFailure> {
+        var context = pool.withLock { $0.popLast() }
+        if context == nil {
+            do {
+                context = try RNPContext(source: source, passphrase: passphrase)
+            } catch {
+                return .failure(.decryptFailed("the OpenPGP keys cannot be loaded again: \(error.message)"))
+            }
+        }
+        guard let context else { return .failure(.decryptFailed("no OpenPGP context")) }
+        let r = body(context)
+        pool.withLock { $0.append(context) }
+        return .success(r)
+    }
+
+    public func decrypt(
+        pulling read: (UnsafeMutableRawBufferPointer) -> Int, emit: (UnsafeRawBufferPointer) -> Void
+    ) throws(CipherFailure) {
+        // A small file is read whole first, for the fast path; librnp then reads those bytes
+        // again from memory, then the rest of the file.
+        var buffered = [UInt8](repeating: 0, count: 16 << 10)
+        var filled = 0
+        var ended = false
+        while filled <= OpenPGPFastPath.maxMessage {
+            if filled == buffered.count { buffered.append(contentsOf: repeatElement(0, count: buffered.count)) }
+            let n = buffered.withUnsafeMutableBytes { raw in
+                read(UnsafeMutableRawBufferPointer(rebasing: raw[filled...]))
+            }
+            if n < 0 { throw .decryptFailed("the file cannot be read") }
+            if n == 0 {
+                ended = true
+                break
+            }
+            filled += n
+        }
+        if ended, filled > 0, buffered[0] & 0x80 != 0 {
+            var plain: [UInt8] = []
+            let opened = buffered.withUnsafeBytes {
+                fastPath.decrypt(UnsafeRawBufferPointer(rebasing: $0[0..<filled]), into: &plain)
+            }
+            defer { SecretBytes.wipe(&plain) }
+            if opened {
+                plain.withUnsafeBytes { emit($0) }
+                return
+            }
+        }
+        // The first bytes decide between "not OpenPGP" and "OpenPGP that did not decrypt".
+        let head = Array(buffered[0..<min(filled, 64)])
+        var replayed = 0
+        let outcome = withoutActuallyEscaping(read) { read in
+            let replaying: (UnsafeMutableRawBufferPointer) -> Int = { buf in
+                if replayed < filled {
+                    let n = min(buf.count, filled - replayed)
+                    buffered.withUnsafeBytes { src in
+                        if let dst = buf.baseAddress, let s = src.baseAddress {
+                            dst.copyMemory(from: s + replayed, byteCount: n)
+                        }
+                    }
+                    replayed += n
+                    return n
+                }
+                return ended ? 0 : read(buf)
+            }
+            return withContext { $0.decrypt(read: replaying, emit: emit) }
+        }
+        switch outcome {
+        case .failure(let f): throw f
+        case .success(let o): try Self.check(o, looksLikeOpenPGP: OpenPGPSniffer.looksLikeOpenPGP(head))
+        }
+    }
+
+    public func decrypt(whole ciphertext: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(CipherFailure) {
+        output.removeAll(keepingCapacity: true)
+        var offset = 0
+        var out = output
+        defer { output = out }
+        try decrypt(
+            pulling: { buf in
+                let n = min(buf.count, ciphertext.count - offset)
+                if n > 0, let dst = buf.baseAddress, let src = ciphertext.baseAddress {
+                    dst.copyMemory(from: src + offset, byteCount: n)
+                }
+                offset += n
+                return n
+            },
+            emit: { out.append(contentsOf: $0) })
+    }
+
+    /// librnp's verdict as a cipher outcome.
+    static func check(_ o: RNPContext.Outcome, looksLikeOpenPGP: Bool) throws(CipherFailure) {
+        if o.result == rnpOK {
+            switch o.mode {
+            case "cfb":
+                throw .decryptFailed(
+                    "the message has no integrity protection (no MDC); refused, as modern gpg does")
+            case "none", nil:
+                throw .decryptFailed("the OpenPGP message is not encrypted")
+            default:
+                guard o.valid else { throw .decryptFailed("the message's integrity check failed") }
+                return
+            }
+        }
+        guard looksLikeOpenPGP else { throw .badFormat("not an OpenPGP message") }
+        switch Int(o.result) {
+        case RNP_ERROR_NO_SUITABLE_KEY, RNP_ERROR_KEY_NOT_FOUND:
+            throw .decryptFailed("no key or passphrase given opens this message")
+        case RNP_ERROR_BAD_PASSWORD:
+            throw .decryptFailed("wrong passphrase")
+        case RNP_ERROR_NOT_SUPPORTED, RNP_ERROR_NOT_IMPLEMENTED:
+            throw .decryptFailed("the message uses an OpenPGP feature that is not supported")
+        default:
+            // Integrity failure, tampering, truncation, a malformed packet inside the message.
+            throw .decryptFailed("the OpenPGP message is damaged or does not decrypt (integrity check failed)")
+        }
+    }
+}

@@ -1,0 +1,268 @@
+/// Encodes responses as frames. One encoder per thread (it reuses its buffer). Map sizes are
+/// counted as fields are packed (`map`, `field`), never written by hand.
+public final class ResponseEncoder {
+    private let w = MessagePackWriter()
+    public let maxFrame: Int
+    /// Fields packed so far in the innermost open map.
+    private var fields = 0
+
+    public init(maxFrame: Int) { self.maxFrame = maxFrame }
+
+    /// A map holding the fields `body` packs.
+    private func map(_ body: () -> Void) {
+        let outer = fields
+        fields = 0
+        let header = w.beginMap()
+        body()
+        w.endMap(at: header, count: fields)
+        fields = outer
+    }
+
+    /// The key of one field of the open map (its value follows).
+    private func field(_ key: String) {
+        fields += 1
+        w.pack(key)
+    }
+
+    /// One response frame: `id`, `type`, then what `body` packs.
+    private func frame(_ id: RequestID?, type: String, _ body: () -> Void = {}) -> [UInt8] {
+        w.reset()
+        map {
+            field("id")
+            switch id {
+            case .none: w.packNil()
+            case .number(let n)?: w.pack(n)
+            case .text(let t)?: w.packString(t)
+            }
+            field("type")
+            w.pack(type)
+            body()
+        }
+        return w.frameBytes()
+    }
+
+    private func packInts(_ values: [Int]) {
+        w.packArrayHeader(values.count)
+        for v in values { w.pack(v) }
+    }
+
+    public func ok(_ id: RequestID?) -> [UInt8] { frame(id, type: "ok") }
+
+    public func error(_ id: RequestID?, _ code: String, _ message: String) -> [UInt8] {
+        frame(id, type: "error") {
+            field("code")
+            w.pack(code)
+            field("message")
+            w.pack(message)
+        }
+    }
+
+    public func error(_ e: RequestError) -> [UInt8] { error(e.id, e.code.rawValue, e.message) }
+
+    public struct HelloInfo: Sendable {
+        public var ciphers: [String]
+        public var ops: [String]
+        public var workers: Int
+        public var maxFrame: Int
+        public var maxFileSize: Int
+        public var cacheLimit: Int
+        /// Optional protocol features this server has (`regex`: `count` takes `"regex": true`).
+        public var features: [String] = ["regex"]
+    }
+
+    public func hello(_ id: RequestID, _ info: HelloInfo) -> [UInt8] {
+        frame(id, type: "hello") {
+            field("protocol")
+            w.pack(CryptCountVersion.protocolVersion)
+            field("server")
+            w.pack("cryptcount")
+            field("version")
+            w.pack(CryptCountVersion.string)
+            field("ciphers")
+            w.packArrayHeader(info.ciphers.count)
+            for c in info.ciphers { w.pack(c) }
+            field("ops")
+            w.packArrayHeader(info.ops.count)
+            for o in info.ops { w.pack(o) }
+            field("workers")
+            w.pack(info.workers)
+            field("max_frame")
+            w.pack(info.maxFrame)
+            field("max_file_size")
+            w.pack(info.maxFileSize)
+            field("cache_limit")
+            w.pack(info.cacheLimit)
+            field("features")
+            w.packArrayHeader(info.features.count)
+            for f in info.features { w.pack(f) }
+        }
+    }
+
+    public struct StatsInfo: Sendable {
+        public var uptimeMicros: UInt64
+        public var requests: Int
+        public var files: Int
+        public var bytesRead: Int
+        public var bytesPlain: Int
+        public var errors: Int
+        public var inFlight: Int
+        public var workers: Int
+        public var keys: Int
+        public var cache: PlaintextCache.Snapshot
+    }
+
+    public func stats(_ id: RequestID, _ s: StatsInfo) -> [UInt8] {
+        frame(id, type: "stats") {
+            field("uptime_us")
+            w.pack(s.uptimeMicros)
+            field("requests")
+            w.pack(s.requests)
+            field("files")
+            w.pack(s.files)
+            field("bytes_read")
+            w.pack(s.bytesRead)
+            field("bytes_plain")
+            w.pack(s.bytesPlain)
+            field("errors")
+            w.pack(s.errors)
+            field("in_flight")
+            w.pack(s.inFlight)
+            field("workers")
+            w.pack(s.workers)
+            field("keys")
+            w.pack(s.keys)
+            field("cache")
+            map {
+                field("entries")
+                w.pack(s.cache.entries)
+                field("bytes")
+                w.pack(s.cache.bytes)
+                field("limit")
+                w.pack(s.cache.limit)
+                field("hits")
+                w.pack(s.cache.hits)
+                field("misses")
+                w.pack(s.cache.misses)
+            }
+        }
+    }
+
+    private func packPath(_ path: WireBytes) {
+        field("path")
+        if path.isBinary { w.packBinary(path.bytes) } else { w.packString(path.bytes) }
+    }
+
+    public func file(_ id: RequestID, index: Int, path: WireBytes, outcome: FileOutcome, options: SearchOptions)
+        -> [UInt8]
+    {
+        switch outcome {
+        case .failed(let code, let message, let cipher):
+            return frame(id, type: "file") {
+                field("index")
+                w.pack(index)
+                packPath(path)
+                field("error")
+                map {
+                    field("code")
+                    w.pack(code.rawValue)
+                    field("message")
+                    w.pack(message)
+                }
+                if let cipher {
+                    field("cipher")
+                    w.pack(cipher)
+                }
+            }
+        case .counted(let f):
+            var result = f.result
+            var encoded = encodeCounted(id, index: index, path: path, file: f, result: result, options: options)
+            // Too big for one frame: halve the offsets (and snippets) until it fits.
+            while encoded.count - 4 > maxFrame, let offsets = result.offsets, offsets.contains(where: { !$0.isEmpty }) {
+                result.offsets = offsets.map { Array($0.prefix($0.count / 2)) }
+                if let snippets = result.snippets { result.snippets = snippets.map { Array($0.prefix($0.count / 2)) } }
+                result.truncated = true
+                encoded = encodeCounted(id, index: index, path: path, file: f, result: result, options: options)
+            }
+            return encoded
+        }
+    }
+
+    private func encodeCounted(
+        _ id: RequestID, index: Int, path: WireBytes, file f: CountedFile, result: SearchResult, options: SearchOptions
+    ) -> [UInt8] {
+        frame(id, type: "file") {
+            field("index")
+            w.pack(index)
+            packPath(path)
+            field("counts")
+            packInts(result.counts)
+            field("bytes")
+            w.pack(f.bytes)
+            field("cached")
+            w.pack(f.cached)
+            if let words = result.words {
+                field("words")
+                w.pack(words)
+            }
+            if let offsets = result.offsets {
+                field("offsets")
+                w.packArrayHeader(offsets.count)
+                for o in offsets { packInts(o) }
+            }
+            if let snippets = result.snippets {
+                field("snippets")
+                w.packArrayHeader(snippets.count)
+                for list in snippets {
+                    w.packArrayHeader(list.count)
+                    for s in list { w.pack(s) }
+                }
+            }
+            if result.offsets != nil {
+                field("truncated")
+                w.pack(result.truncated)
+            }
+            if let cipher = f.cipher {
+                field("cipher")
+                w.pack(cipher)
+            }
+        }
+    }
+
+    /// Most payload bytes of packed `file` maps that one `files` frame for `id` can carry within
+    /// `maxFrame` (the frame's own fields take the rest).
+    public static func filesRoom(_ id: RequestID, maxFrame: Int) -> Int {
+        var idBytes = 9
+        if case .text(let t) = id { idBytes = t.count + 5 }
+        return maxFrame - 64 - idBytes
+    }
+
+    /// A `files` frame: `count` file responses (their packed maps, concatenated) in one frame.
+    public func files(_ id: RequestID, count: Int, payloads: [UInt8]) -> [UInt8] {
+        frame(id, type: "files") {
+            field("results")
+            w.packArrayHeader(count)
+            w.appendPacked(payloads[...])
+        }
+    }
+
+    public func done(_ id: RequestID, _ s: CountSummary) -> [UInt8] {
+        frame(id, type: "done") {
+            field("files")
+            w.pack(s.files)
+            field("failed")
+            w.pack(s.failed)
+            field("skipped")
+            w.pack(s.skipped)
+            field("counts")
+            packInts(s.counts)
+            if let words = s.words {
+                field("words")
+                w.pack(words)
+            }
+            field("elapsed_us")
+            w.pack(s.elapsedMicros)
+            field("cancelled")
+            w.pack(s.cancelled)
+        }
+    }
+}

@@ -1,0 +1,70 @@
+/// Chooses a plan's prefilter, in one place: the first of these that fits.
+///
+/// 1. memchr: every term can be anchored on one and the same rare byte.
+/// 2. byte set: on at most 3 rare bytes (0x20 or-ed in under ignore_case).
+/// 3. pair set: on at most 8 byte pairs, each term at its rarest pair.
+/// 4. Wu-Manber: every term has 6+ leading fixed bytes (many long terms).
+/// 5. pair bitmap: anything else; sampled at every k-th position when every term has k+1 >= 3
+///    leading fixed bytes.
+///
+/// With ignore_case, everything but memchr compares bytes with 0x20 set, which merges ASCII case
+/// pairs (and only adds false candidates elsewhere, which verification rejects).
+enum PrefilterBuilder {
+    /// The prefilter, and per term the anchors its candidates are keyed on (none for `exact`).
+    static func build(_ terms: TermAnchors, exact: Set<Int>, foldMask fm: UInt8) -> (Prefilter, [[AnchorChoice]]) {
+        let (prefilter, anchors) = choose(terms, exact: exact, foldMask: fm)
+        Log.debug(
+            "search plan: \(describe(prefilter)) for \(terms.choices.count - exact.count) anchored term(s), \(exact.count) compared at every position"
+        )
+        return (prefilter, anchors)
+    }
+
+    private static func choose(_ terms: TermAnchors, exact: Set<Int>, foldMask fm: UInt8) -> (
+        Prefilter, [[AnchorChoice]]
+    ) {
+        let choices = terms.choices
+        let active = choices.indices.filter { !exact.contains($0) }
+        func one(_ chosen: [AnchorChoice?]) -> [[AnchorChoice]] { chosen.map { $0.map { [$0] } ?? [] } }
+        func rare(_ b: UInt8) -> Bool { ByteScanning.frequency[Int(b)] <= 100 }
+
+        let single = choices.map { $0.min { $0.singleScore < $1.singleScore } }
+        let singleBytes = Set(single.flatMap { $0?.firstBytes ?? [] })
+        if singleBytes.count == 1, let b = singleBytes.first, rare(b) {
+            return (.memchr(MemchrPrefilter(byte: b)), one(single))
+        }
+
+        let folded = choices.map { $0.map { $0.folded(fm) } }
+        let foldedSingle = folded.map { $0.min { $0.singleScore < $1.singleScore } }
+        let foldedSingleBytes = Set(foldedSingle.flatMap { $0?.firstBytes ?? [] })
+        if foldedSingleBytes.count <= 3 && foldedSingleBytes.allSatisfy(rare) {
+            return (.byteSet(ByteSetPrefilter(bytes: foldedSingleBytes.sorted(), foldMask: fm)), one(foldedSingle))
+        }
+
+        let pairChoice = folded.map { $0.min { $0.pairScore < $1.pairScore } }
+        let pairs = Set(pairChoice.flatMap { $0?.pairs ?? [] })
+        if pairs.count <= 8 {
+            return (.pairSet(PairSetPrefilter(pairs: pairs.sorted(), foldMask: fm)), one(pairChoice))
+        }
+
+        let fixed = terms.fixedBytes.map { $0.map { Set($0.map { $0 | fm }) } }
+        let m = min(active.map { terms.fixedBytes[$0].count }.min() ?? 0, 64)
+        if m >= 6 {
+            let wuManber = WuManberPrefilter(fixed: fixed, skipping: exact, m: m, foldMask: fm)
+            return (.wuManber(wuManber), one(WuManberPrefilter.anchors(fixed: fixed, skipping: exact, m: m)))
+        }
+
+        let (anchors, stride) =
+            PairBitmapPrefilter.sampledAnchors(fixed: fixed, active: active, skipping: exact) ?? (one(pairChoice), 1)
+        return (.pairBitmap(PairBitmapPrefilter(anchors: anchors, stride: stride, foldMask: fm)), anchors)
+    }
+
+    private static func describe(_ prefilter: Prefilter) -> String {
+        switch prefilter {
+        case .memchr: "memchr on one byte"
+        case .byteSet(let f): "SIMD compare on \(f.needles.count) byte(s)"
+        case .pairSet(let f): "SIMD compare on \(f.firsts.count) byte pair(s)"
+        case .wuManber: "Wu-Manber skipping"
+        case .pairBitmap(let f): "byte-pair bitmap at every \(f.stride == 1 ? "position" : "\(f.stride) positions")"
+        }
+    }
+}

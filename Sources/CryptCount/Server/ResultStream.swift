@@ -1,0 +1,164 @@
+/// One `count` request's responses. The engine reports each file's outcome here (from any worker,
+/// in any order) and then the totals; this puts results in index order if the request asked,
+/// groups them into `files` frames if it asked for a batch, keeps a one-file request's result to
+/// go out with its `done` (one write(2), one wake-up of the parent), encodes, and hands frames to
+/// the single `OutputWriter`.
+final class ResultStream: CountSink, @unchecked Sendable {
+    let id: RequestID
+    let files: [WireBytes]
+    let options: SearchOptions
+    let ordered: Bool
+    private let output: OutputWriter
+    private let encoders: EncoderPool
+
+    private let lock = Monitor()
+    // Guarded by `lock`.
+    private var pending = InOrder<FileOutcome>()  // ordered: finished but not yet written
+    private var batch: FileBatch?  // nil: one `file` frame per result
+    private var held: [UInt8]? = nil  // a one-file request's result, sent with `done`
+
+    init(
+        id: RequestID, files: [WireBytes], options: SearchOptions, ordered: Bool, batch: Int, output: OutputWriter,
+        encoders: EncoderPool
+    ) {
+        self.id = id
+        self.files = files
+        self.options = options
+        self.ordered = ordered
+        self.output = output
+        self.encoders = encoders
+        if batch > 1 {
+            self.batch = FileBatch(limit: batch, room: ResponseEncoder.filesRoom(id, maxFrame: encoders.maxFrame))
+        }
+    }
+
+    func fileFinished(index: Int, outcome: FileOutcome) {
+        guard index < files.count else { return }
+        if !ordered {
+            // Encoded and written outside the lock: holding it across a write that waits for the
+            // parent would serialise every worker of the request behind one write(2) per file.
+            deliver(encodeFile(index, outcome), locked: false)
+            return
+        }
+        // Under the lock from arrival to hand-off, so frames (and batches) leave in index order.
+        lock.withLock {
+            pending.add(index, outcome) { i, ready in deliver(encodeFile(i, ready), locked: true) }
+        }
+    }
+
+    func jobFinished(_ summary: CountSummary) {
+        let (rest, kept) = lock.withLock { () -> ((Int, [UInt8])?, [UInt8]?) in
+            defer { held = nil }
+            return (batch?.take(), held)
+        }
+        if let (count, payloads) = rest {
+            output.send(encoders.with { $0.files(id, count: count, payloads: payloads) })
+        }
+        let done = encoders.with { $0.done(id, summary) }
+        if var kept {
+            kept.append(contentsOf: done)
+            output.send(kept)
+        } else {
+            output.send(done)
+        }
+        Log.debug("request \(id) done: \(summary.files) files, \(summary.failed) failed, \(summary.skipped) skipped")
+    }
+
+    private func encodeFile(_ index: Int, _ outcome: FileOutcome) -> [UInt8] {
+        encoders.with { $0.file(id, index: index, path: files[index], outcome: outcome, options: options) }
+    }
+
+    /// Sends one `file` frame as the request asked. `locked`: the caller holds `lock`.
+    private func deliver(_ frame: [UInt8], locked: Bool) {
+        if batch != nil {
+            let ready = locked ? addToBatch(frame) : lock.withLock { addToBatch(frame) }
+            for piece in ready {
+                switch piece {
+                case .alone(let frame): output.send(frame)
+                case .batch(let count, let payloads):
+                    output.send(encoders.with { $0.files(id, count: count, payloads: payloads) })
+                }
+            }
+        } else if files.count == 1 {
+            // One caller only, and `done` is built after it returns.
+            if locked { held = frame } else { lock.withLock { held = frame } }
+        } else {
+            output.send(frame)
+        }
+    }
+
+    private func addToBatch(_ frame: [UInt8]) -> [FileBatch.Ready] {
+        batch?.add(frame) ?? [.alone(frame)]  // in place: no copy of the waiting bytes
+    }
+}
+
+/// Packed `file` maps waiting to share a `files` frame.
+struct FileBatch {
+    /// Most results per frame (the request's `batch`).
+    let limit: Int
+    /// Most payload bytes per frame (from the encoder).
+    let room: Int
+    /// Flushed when this many bytes of results wait, whatever `limit` says.
+    static let bytesLimit = 256 << 10
+
+    private var payloads: [UInt8] = []
+    private var count = 0
+
+    init(limit: Int, room: Int) {
+        self.limit = limit
+        self.room = room
+    }
+
+    enum Ready {
+        /// A `files` frame to encode: `count` packed maps.
+        case batch(Int, [UInt8])
+        /// A `file` frame too big to share a frame, sent as it is.
+        case alone([UInt8])
+    }
+
+    /// Adds one encoded `file` frame; returns what is to be sent now, in order.
+    mutating func add(_ frame: [UInt8]) -> [Ready] {
+        var out: [Ready] = []
+        let payload = frame.dropFirst(4)
+        if payload.count > room {
+            if let (n, p) = take() { out.append(.batch(n, p)) }
+            out.append(.alone(frame))
+            return out
+        }
+        if count > 0 && payloads.count + payload.count > room, let (n, p) = take() {
+            out.append(.batch(n, p))
+        }
+        payloads.append(contentsOf: payload)
+        count += 1
+        if count >= limit || payloads.count >= Self.bytesLimit, let (n, p) = take() {
+            out.append(.batch(n, p))
+        }
+        return out
+    }
+
+    /// The results still waiting, if any.
+    mutating func take() -> (Int, [UInt8])? {
+        guard count > 0 else { return nil }
+        defer {
+            payloads = []
+            count = 0
+        }
+        return (count, payloads)
+    }
+}
+
+/// Response encoders for the threads that encode results at the same time (each encoder reuses
+/// its buffer, so one is lent to one thread at a time).
+final class EncoderPool: @unchecked Sendable {
+    let maxFrame: Int
+    private let lock = Monitor()
+    private var free: [ResponseEncoder] = []  // guarded by `lock`
+
+    init(maxFrame: Int) { self.maxFrame = maxFrame }
+
+    func with<R>(_ body: (ResponseEncoder) -> R) -> R {
+        let encoder = lock.withLock { free.popLast() } ?? ResponseEncoder(maxFrame: maxFrame)
+        defer { lock.withLock { free.append(encoder) } }
+        return body(encoder)
+    }
+}

@@ -1,0 +1,127 @@
+import Foundation
+import Testing
+
+@testable import CryptCount
+
+/// The `openpgp` cipher on fixtures made by gpg (Tests/Fixtures/ciphers/openpgp_*); the Python
+/// suite (Tests/python/test_openpgp.py) covers public-key messages made by gpg at test time.
+extension CipherKind {
+    /// The sniffed kind's name, for short expectations.
+    static func sniffName(_ bytes: [UInt8]) -> String? {
+        bytes.withUnsafeBytes { raw in sniff(UnsafeRawBufferPointer(rebasing: raw.prefix(sniffLength)))?.name }
+    }
+}
+
+@Suite struct OpenPGPTests {
+    static let passphrase = SecretInput.text(copying: Array("correct horse battery staple".utf8))
+    static let text = Array("Dear diary, the rain. The rain again.\nThe theme of the thesis.\n".utf8)
+
+    static func fixture(_ name: String) throws -> [UInt8] {
+        try Array(Data(contentsOf: CipherFixture.folder.appendingPathComponent(name)))
+    }
+
+    static func decrypt(_ key: OpenPGPKey, _ file: [UInt8]) -> Result<[UInt8], CipherFailure> {
+        var out: [UInt8] = []
+        let failure: CipherFailure? = file.withUnsafeBytes { raw in
+            do throws(CipherFailure) {
+                try key.decrypt(whole: raw, into: &out)
+                return nil
+            } catch {
+                return error
+            }
+        }
+        if let failure { return .failure(failure) }
+        return .success(out)
+    }
+
+    @Test func symmetricFixtures() throws {
+        let key = try OpenPGPKey(secret: Self.passphrase)
+        for name in ["openpgp_sym.gpg", "openpgp_sym_zlib.gpg", "openpgp_sym_aes128.gpg", "openpgp_sym_armored.asc"] {
+            #expect(try Self.decrypt(key, Self.fixture(name)) == .success(Self.text), "\(name)")
+        }
+    }
+
+    /// The session key of a message is derived once; the next decryption takes it from the cache.
+    @Test func sessionKeyCache() throws {
+        let key = try OpenPGPKey(secret: Self.passphrase)
+        let file = try Self.fixture("openpgp_sym.gpg")
+        #expect(Self.decrypt(key, file) == .success(Self.text))
+        #expect(key.fastPath.keyOperations.load(ordering: .relaxed) == 1)
+        #expect(Self.decrypt(key, file) == .success(Self.text))
+        #expect(key.fastPath.keyOperations.load(ordering: .relaxed) == 1)
+        // Another key object has a cache of its own.
+        let other = try OpenPGPKey(secret: Self.passphrase)
+        #expect(Self.decrypt(other, file) == .success(Self.text))
+        #expect(other.fastPath.keyOperations.load(ordering: .relaxed) == 1)
+    }
+
+    @Test func failures() throws {
+        let key = try OpenPGPKey(secret: Self.passphrase)
+        let wrong = try OpenPGPKey(secret: .text(copying: Array("not it".utf8)))
+        let file = try Self.fixture("openpgp_sym.gpg")
+        guard case .failure(.decryptFailed) = Self.decrypt(wrong, file) else {
+            Issue.record("a wrong passphrase must fail")
+            return
+        }
+        var tampered = file
+        tampered[tampered.count - 30] ^= 1
+        guard case .failure(.decryptFailed) = Self.decrypt(key, tampered) else {
+            Issue.record("a tampered message must fail")
+            return
+        }
+        guard case .failure(.decryptFailed(let why)) = Self.decrypt(key, try Self.fixture("openpgp_nomdc.gpg")) else {
+            Issue.record("a message without MDC must be refused")
+            return
+        }
+        #expect(why.contains("integrity"))
+        guard case .failure(.badFormat) = Self.decrypt(key, Array("just text\n".utf8)) else {
+            Issue.record("text is not OpenPGP")
+            return
+        }
+    }
+
+    @Test func secretShapes() {
+        for bad: SecretInput in [
+            .text(copying: [UInt8]()), .text(copying: [UInt8]([0x61, 0x00])), .list([]), .map([:]),
+            .map(["passphrase": .text(copying: [UInt8]())]),
+            .map(["keys": .text(copying: Array("x".utf8)), "gnupg_home": .text(copying: Array("/tmp".utf8))]),
+            .map(["keys": .text(copying: Array("not a key".utf8))]), .map(["other": .text(copying: [UInt8]([0x61]))]),
+            .map([
+                "gnupg_home": .text(copying: Array("/nonexistent/cryptcount-test".utf8)),
+                "passphrase": .text(copying: [UInt8]([0x61])),
+            ]),
+        ] {
+            #expect(throws: SecretError.self) { try OpenPGPKey(secret: bad) }
+        }
+    }
+
+    @Test func sniffing() throws {
+        #expect(CipherKind.sniffName(try Self.fixture("openpgp_sym.gpg")) == "openpgp")
+        #expect(CipherKind.sniffName(try Self.fixture("openpgp_sym_armored.asc")) == "openpgp")
+        #expect(CipherKind.sniffName(Array("\n-----BEGIN PGP MESSAGE-----\n".utf8)) == "openpgp")
+        #expect(CipherKind.sniffName(Array("-----BEGIN PGP SIGNATURE-----\n".utf8)) == nil)
+        #expect(CipherKind.sniffName([0x84, 0x5e, 0x07]) == nil)  // PKESK tag, unknown version
+        #expect(CipherKind.sniffName(Self.text) == nil)
+    }
+
+    /// gpg-agent's extended key format converts to one canonical S-expression, which a wrong
+    /// passphrase does not open.
+    @Test func gnupgKeyFile() throws {
+        let file = try Self.fixture("gnupg_ext.key")
+        let key = try #require(GnuPGKeyFile.canonicalKey(file))
+        var i = 0
+        #expect(GnuPGProtectedKey.parse(key, &i) != nil && i == key.count)
+        #expect(key.starts(with: Array("(21:protected-private-key(3:ecc".utf8)))
+        guard case .wrongPassphrase = GnuPGProtectedKey.unprotect(key, passphrase: SecretBytes(Array("nope".utf8)))
+        else {
+            Issue.record("a wrong passphrase must not open the key")
+            return
+        }
+        guard case .unprotected(let open) = GnuPGProtectedKey.unprotect(key, passphrase: SecretBytes(Array("pw".utf8)))
+        else {
+            Issue.record("the right passphrase must open the key")
+            return
+        }
+        #expect(open.bytes.starts(with: Array("(11:private-key(3:ecc".utf8)))
+    }
+}

@@ -1,0 +1,333 @@
+"""The `openpgp` cipher against messages made by real gpg, through the Python driver.
+
+Fixtures are made at test time in a temporary GNUPGHOME (batch mode, loopback pinentry,
+passphrases on stdin, never on a command line). Counts are checked against the plaintext.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from cryptcount import Coprocess, RequestError
+
+GPG = shutil.which("gpg")
+pytestmark = pytest.mark.skipif(GPG is None, reason="gpg is not installed (apt install gnupg)")
+
+ALICE_PW = "alice correct horse"
+BOB_PW = "bob battery staple"
+EVE_PW = "eve listens"
+SYM_PW = "symmetric secret"
+TERMS = ["rain", "the", "password"]
+
+TEXTS = {
+    "small": b"the rain in spain\nstays mainly in the plain\npassword: hunter2\n",
+    "lines": b"".join(b"line %d: the rain falls, password %d\n" % (i, i % 7) for i in range(3000)),
+}
+
+
+def counts(data: bytes):
+    return [data.count(t.encode()) for t in TERMS]
+
+
+class GnuPG:
+    """gpg in a home of its own; secrets go through stdin."""
+
+    def __init__(self, home: Path):
+        self.home = home
+        home.mkdir(mode=0o700)
+        self.env = dict(os.environ, GNUPGHOME=str(home))
+
+    def run(self, *args, passphrase=None, check=True):
+        cmd = [GPG, "--batch", "--yes", "--no-tty", "--quiet", "--trust-model", "always"]
+        inp = None
+        if passphrase is not None:
+            cmd += ["--pinentry-mode", "loopback", "--passphrase-fd", "0"]
+            inp = passphrase.encode() + b"\n"
+        r = subprocess.run(cmd + list(args), input=inp, env=self.env, capture_output=True, timeout=300)
+        if check and r.returncode != 0:
+            raise RuntimeError(f"gpg {args[:3]} failed: {r.stderr.decode(errors='replace')}")
+        return r
+
+    def close(self):
+        subprocess.run(["gpgconf", "--kill", "all"], env=self.env, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def pgp():
+    # A short path: gpg-agent's socket lives in the home.
+    root = Path(tempfile.mkdtemp(prefix="ccpgp", dir="/tmp"))
+    g = GnuPG(root / "g")
+    try:
+        g.run("--quick-gen-key", "Alice <alice@example.org>", "future-default", "default", "never", passphrase=ALICE_PW)
+        g.run("--quick-gen-key", "Eve <eve@example.org>", "future-default", "default", "never", passphrase=EVE_PW)
+        # Bob: RSA-3072, with an RSA-3072 encryption subkey.
+        g.run("--quick-gen-key", "Bob <bob@example.org>", "rsa3072", "sign,cert", "never", passphrase=BOB_PW)
+        fpr = [
+            line.split(":")[9]
+            for line in g.run("--with-colons", "--list-keys", "bob@example.org").stdout.decode().splitlines()
+            if line.startswith("fpr:")
+        ][0]
+        g.run("--quick-add-key", fpr, "rsa3072", "encr", "never", passphrase=BOB_PW)
+        for who, pw in (("alice", ALICE_PW), ("bob", BOB_PW), ("eve", EVE_PW)):
+            armored = g.run("--armor", "--export-secret-keys", f"{who}@example.org", passphrase=pw).stdout
+            (root / f"{who}.asc").write_bytes(armored)
+        (root / "alice.bin").write_bytes(g.run("--export-secret-keys", "alice@example.org", passphrase=ALICE_PW).stdout)
+        for name, data in TEXTS.items():
+            (root / f"{name}.txt").write_bytes(data)
+        yield g, root
+    finally:
+        g.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def encrypt(g: GnuPG, root: Path, out: str, *opts, text="small", recipients=("alice",), sign=False):
+    args = []
+    for r in recipients:
+        args += ["-r", f"{r}@example.org"]
+    if sign:
+        args += ["-s", "-u", "alice@example.org"]
+    g.run(*opts, *args, "-e", "-o", str(root / out), str(root / f"{text}.txt"), passphrase=ALICE_PW if sign else None)
+    return root / out
+
+
+def symmetric(g: GnuPG, root: Path, out: str, *opts, text="small", pw=SYM_PW):
+    g.run(*opts, "-c", "-o", str(root / out), str(root / f"{text}.txt"), passphrase=pw)
+    return root / out
+
+
+def keys_secret(root: Path, who: str, pw: str, ext="asc"):
+    return {"keys": (root / f"{who}.{ext}").read_bytes(), "passphrase": pw}
+
+
+def one(cc: Coprocess, path: Path, key: str):
+    results = list(cc.count([str(path)], terms=TERMS, key=key))
+    assert len(results) == 1
+    return results[0]
+
+
+def test_hello_lists_openpgp():
+    with Coprocess() as cc:
+        assert "openpgp" in cc.server_info["ciphers"]
+
+
+def test_symmetric_messages(pgp):
+    g, root = pgp
+    files = [
+        symmetric(g, root, "c-default.gpg"),
+        symmetric(g, root, "c-aes128.gpg", "--cipher-algo", "AES128", "--s2k-count", "1024"),
+        symmetric(g, root, "c-aes256.gpg", "--cipher-algo", "AES256", "--s2k-count", "65011712"),
+        symmetric(g, root, "c-armor.asc", "--armor", "--s2k-count", "4096", text="lines"),
+        symmetric(g, root, "c-bzip2.gpg", "--compress-algo", "bzip2", text="lines"),
+    ]
+    with Coprocess() as cc:
+        cc.unlock("sym", cipher="openpgp", secret=SYM_PW)
+        for f in files:
+            r = one(cc, f, "sym")
+            assert r.error is None, (f.name, r.error)
+            text = "lines" if "armor" in f.name or "bzip2" in f.name else "small"
+            assert r.counts == counts(TEXTS[text]), f.name
+        # The passphrase in a map works the same way.
+        cc.unlock("sym2", cipher="openpgp", secret={"passphrase": SYM_PW})
+        assert one(cc, files[0], "sym2").counts == counts(TEXTS["small"])
+
+
+@pytest.mark.parametrize("compress", ["none", "zip", "zlib", "bzip2"])
+@pytest.mark.parametrize("armor", [False, True])
+def test_public_key_messages_cv25519(pgp, compress, armor):
+    g, root = pgp
+    opts = ["--compress-algo", compress] + (["--armor"] if armor else [])
+    f = encrypt(g, root, f"a-{compress}-{armor}.gpg", *opts, text="lines")
+    with Coprocess() as cc:
+        cc.unlock("alice", cipher="openpgp", secret=keys_secret(root, "alice", ALICE_PW))
+        r = one(cc, f, "alice")
+        assert r.error is None and r.counts == counts(TEXTS["lines"]) and r.bytes == len(TEXTS["lines"])
+
+
+def test_rsa_binary_keys_two_recipients_and_signed(pgp):
+    g, root = pgp
+    rsa = encrypt(g, root, "b-rsa.asc", "--armor", recipients=("bob",))
+    both = encrypt(g, root, "ab.gpg", recipients=("alice", "bob"), text="lines")
+    signed = encrypt(g, root, "signed.gpg", recipients=("alice",), sign=True)
+    with Coprocess() as cc:
+        cc.unlock("bob", cipher="openpgp", secret=keys_secret(root, "bob", BOB_PW))
+        cc.unlock("alice", cipher="openpgp", secret=keys_secret(root, "alice", ALICE_PW, ext="bin"))
+        assert one(cc, rsa, "bob").counts == counts(TEXTS["small"])
+        for key in ("alice", "bob"):
+            r = one(cc, both, key)
+            assert r.error is None and r.counts == counts(TEXTS["lines"])
+        # Signed, then encrypted: the literal data is counted; the signature is not verified.
+        r = one(cc, signed, "alice")
+        assert r.error is None and r.counts == counts(TEXTS["small"])
+        # Bob cannot read what was encrypted to Alice only.
+        r = one(cc, signed, "bob")
+        assert r.error.code == "decrypt_failed"
+
+
+def test_failures(pgp):
+    g, root = pgp
+    good = encrypt(g, root, "f-good.gpg", "--compress-algo", "none", text="lines")
+    to_eve = encrypt(g, root, "f-eve.gpg", recipients=("eve",))
+    wrong_pw = symmetric(g, root, "f-wrongpw.gpg", pw="another passphrase")
+    tampered = root / "f-tampered.gpg"
+    data = bytearray(good.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    tampered.write_bytes(bytes(data))
+    truncated = root / "f-truncated.gpg"
+    truncated.write_bytes(good.read_bytes()[: len(data) - 100])
+    # gpg still writes a message without integrity protection (the old SED packet, no MDC)
+    # when asked for RFC 2440 and a 64-bit block cipher.
+    nomdc = symmetric(g, root, "f-nomdc.gpg", "--rfc2440", "--cipher-algo", "CAST5")
+    listing = g.run("--list-packets", str(nomdc), passphrase=SYM_PW, check=False).stdout.decode()
+    assert ":encrypted data packet:" in listing
+    garbage = root / "f-garbage.gpg"
+    garbage.write_bytes(os.urandom(3000).replace(b"\x84", b"\x00").replace(b"\x8c", b"\x00"))
+    plain = root / "small.txt"
+    with Coprocess() as cc:
+        cc.unlock("k", cipher="openpgp", secret={**keys_secret(root, "alice", ALICE_PW), "passphrase": ALICE_PW})
+        cc.unlock("sym", cipher="openpgp", secret=SYM_PW)
+        assert one(cc, good, "k").counts == counts(TEXTS["lines"])
+        for path, key in ((to_eve, "k"), (wrong_pw, "sym"), (tampered, "k"), (truncated, "k"), (nomdc, "sym")):
+            r = one(cc, path, key)
+            assert r.error is not None and r.error.code == "decrypt_failed", (path.name, r)
+            assert r.counts in (None, [])
+        assert "integrity" in one(cc, nomdc, "sym").error.message
+        for path in (garbage, plain):
+            assert one(cc, path, "k").error.code == "bad_format"
+
+
+def test_bad_secrets(pgp):
+    _, root = pgp
+    with Coprocess() as cc:
+        bad = [
+            {"keys": (root / "alice.asc").read_bytes(), "passphrase": "not the passphrase"},
+            {"keys": (root / "alice.asc").read_bytes()},  # protected, no passphrase
+            {"keys": b"not a key at all"},
+            {},
+            {"passphrase": ""},
+            {"keys": (root / "alice.asc").read_bytes(), "passphrase": ALICE_PW, "extra": 1},
+            ["a list"],
+            "",
+        ]
+        for secret in bad:
+            with pytest.raises(RequestError) as e:
+                cc.unlock("x", cipher="openpgp", secret=secret)
+            assert e.value.code == "bad_secret"
+            assert ALICE_PW not in str(e.value)
+
+
+def test_large_file_streamed(pgp):
+    g, root = pgp
+    line = b"a 20 MB message: the rain, the password, and more text to fill the line\n"
+    big = root / "big.txt"
+    reps = (20 << 20) // len(line) + 1
+    big.write_bytes(line * reps)
+    f = root / "big.gpg"
+    g.run("--compress-algo", "zlib", "-r", "alice@example.org", "-e", "-o", str(f), str(big))
+    with Coprocess() as cc:
+        cc.unlock("alice", cipher="openpgp", secret=keys_secret(root, "alice", ALICE_PW))
+        r = one(cc, f, "alice")
+        assert r.error is None
+        assert r.bytes == len(line) * reps
+        assert r.counts == [c * reps for c in counts(line)]
+
+
+def test_pass_store_and_key_isolation(pgp):
+    g, root = pgp
+    store = root / "password-store"
+    (store / "web").mkdir(parents=True)
+    (store / "mail").mkdir()
+    (store / ".gpg-id").write_text("alice@example.org\n")
+    entries = {
+        "web/github": b"hunter2password\nuser: alice\nurl: the github\n",
+        "web/bank": b"s3cr3t\npin: 1234\nthe rain account\n",
+        "mail/work": b"password password\n",
+        "top": b"nothing to see\n",
+    }
+    for name, text in entries.items():
+        src = root / "entry.txt"
+        src.write_bytes(text)
+        # What `pass insert` runs.
+        g.run("-o", str(store / f"{name}.gpg"), "--quiet", "--compress-algo=none", "--no-encrypt-to",
+              "-r", "alice@example.org", "-e", str(src))
+    paths = sorted(str(p) for p in store.rglob("*.gpg"))
+    assert len(paths) == len(entries)
+    with Coprocess() as cc:
+        cc.unlock("pass", cipher="openpgp", secret=keys_secret(root, "alice", ALICE_PW))
+        cc.unlock("eve", cipher="openpgp", secret=keys_secret(root, "eve", EVE_PW))
+        for _ in range(2):  # the second pass comes from the plaintext cache
+            for r in cc.count(paths, terms=TERMS, key="pass"):
+                name = os.path.relpath(paths[r.index], store)[: -len(".gpg")]
+                assert r.error is None and r.counts == counts(entries[name])
+        # Another key never reads plaintext this key decrypted (cache included).
+        for r in cc.count(paths, terms=TERMS, key="eve"):
+            assert r.error.code == "decrypt_failed" and not r.cached
+        # auto recognises OpenPGP files and uses the openpgp key.
+        for r in cc.count(paths + [str(root / "small.txt")], terms=TERMS, cipher="auto", key="pass"):
+            if r.index < len(paths):
+                assert r.error is None and r.cipher == "openpgp"
+            else:
+                assert r.cipher == "plain" and r.counts == counts(TEXTS["small"])
+
+
+def test_gnupg_home(pgp):
+    g, root = pgp
+    f = encrypt(g, root, "home.gpg", recipients=("alice", "bob"), text="lines")
+    with Coprocess() as cc:
+        cc.unlock("home", cipher="openpgp", secret={"gnupg_home": str(g.home), "passphrase": ALICE_PW})
+        r = one(cc, f, "home")
+        assert r.error is None and r.counts == counts(TEXTS["lines"])
+        with pytest.raises(RequestError) as e:
+            cc.unlock("bad", cipher="openpgp", secret={"gnupg_home": str(g.home), "passphrase": "wrong"})
+        assert e.value.code == "bad_secret"
+        with pytest.raises(RequestError) as e:
+            cc.unlock("bad", cipher="openpgp", secret={"gnupg_home": str(root / "nowhere"), "passphrase": "x"})
+        assert e.value.code == "bad_secret"
+
+
+def test_repeat_with_plaintext_cache_off(pgp):
+    g, root = pgp
+    small = [encrypt(g, root, f"r-{i}.gpg", "--compress-algo", "none") for i in range(3)]
+    sym = symmetric(g, root, "r-sym.gpg", "--compress-algo", "none")
+    big = encrypt(g, root, "r-lines.gpg", "--compress-algo", "zlib", text="lines")
+    paths = [str(p) for p in small + [sym, big]]
+    with Coprocess(args=("--cache-mb", "0")) as cc:
+        cc.unlock("k", cipher="openpgp", secret=keys_secret(root, "alice", ALICE_PW))
+        cc.unlock("s", cipher="openpgp", secret=SYM_PW)
+        for _ in range(3):  # the first pass finds the session keys, the others reuse them
+            for r in cc.count(paths[:3] + paths[4:], terms=TERMS, key="k"):
+                text = "lines" if r.index == 3 else "small"
+                assert r.error is None and not r.cached and r.counts == counts(TEXTS[text])
+            r = one(cc, sym, "s")
+            assert r.error is None and not r.cached and r.counts == counts(TEXTS["small"])
+
+
+def test_cli(pgp, tmp_path):
+    g, root = pgp
+    f = encrypt(g, root, "cli.gpg", recipients=("alice",))
+    sym = symmetric(g, root, "cli-sym.gpg")
+    binary = os.environ.get("CRYPTCOUNT_BIN") or str(Path(__file__).resolve().parents[2] / ".build/debug/cryptcount")
+    env = dict(os.environ, PGPPASS=ALICE_PW, SYMPASS=SYM_PW)
+
+    def cli(*args):
+        return subprocess.run([binary, "count", "--json", "-t", "rain", *args], capture_output=True, env=env,
+                              timeout=120)
+
+    r = cli("--cipher", "openpgp", "--gnupg-home", str(g.home), "--secret-env", "PGPPASS", str(f))
+    assert r.returncode == 0, r.stderr
+    assert b'"counts":[1]' in r.stdout.replace(b" ", b"")
+    r = cli("--cipher", "openpgp", "--keys-file", str(root / "alice.asc"), "--secret-env", "PGPPASS", str(f))
+    assert r.returncode == 0, r.stderr
+    r = cli("--cipher", "openpgp", "--secret-env", "SYMPASS", str(sym), str(f))
+    assert r.returncode == 2 and b"decrypt_failed" in r.stderr
+    r = cli("--cipher", "auto", "--keys-file", str(root / "alice.asc"), "--secret-env", "PGPPASS",
+            str(f), str(root / "small.txt"))
+    assert r.returncode == 0, r.stderr
+    r = cli("--cipher", "openpgp", "--gnupg-home", str(g.home), "--secret-env", "SYMPASS", str(f))
+    assert r.returncode == 1 and b"bad_secret" in r.stderr or b"not a valid openpgp key" in r.stderr
+    assert ALICE_PW.encode() not in r.stderr + r.stdout
