@@ -1,5 +1,6 @@
 import ArgumentParser
 import CryptCount
+import CryptCountJSONLines
 import Foundation
 
 #if canImport(Glibc)
