@@ -45,7 +45,10 @@ struct CountCommand: ParsableCommand {
             discussion: "With -e, -t terms are counted as escaped patterns; columns list -t terms, then -e patterns."))
     var patterns: [String] = []
 
-    @Option(help: "plain, biographer, biographer-v0, fernet, age, openssl, openpgp or auto.")
+    /// The cipher names come from `CipherKind`, so help and completions follow the registry.
+    @Option(
+        help: ArgumentHelp("\(CipherKind.allCases.map(\.name).joined(separator: ", ")) or auto."),
+        completion: .list(CipherKind.allCases.map(\.name) + ["auto"]))
     var cipher: String = "plain"
 
     @Option(
