@@ -10,7 +10,9 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "cryptcount", targets: ["cryptcount"]),
-        .library(name: "CryptCount", targets: ["CryptCount"]),
+        // The fuzz harness, for the libFuzzer package under Fuzz/ (with test-only fixture secrets:
+        // kept out of the library the command ships).
+        .library(name: "CryptCountFuzzSupport", targets: ["CryptCountFuzzSupport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -44,17 +46,29 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // MessagePack <-> JSON Lines, for `frame`/`unframe` and the golden tests.
+        .target(
+            name: "CryptCountJSONLines",
+            dependencies: ["CryptCount"],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "CryptCountFuzzSupport",
+            dependencies: ["CryptCount", "CryptCountJSONLines"],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "cryptcount",
             dependencies: [
                 "CryptCount",
+                "CryptCountJSONLines",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "CryptCountTests",
-            dependencies: ["CryptCount"]
+            dependencies: ["CryptCount", "CryptCountJSONLines", "CryptCountFuzzSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -10,7 +10,7 @@ let package = Package(
     targets: [
         .executableTarget(
             name: "FuzzTarget",
-            dependencies: [.product(name: "CryptCount", package: "cryptcount")],
+            dependencies: [.product(name: "CryptCountFuzzSupport", package: "cryptcount")],
             swiftSettings: [.unsafeFlags(["-parse-as-library"])]
         )
     ],

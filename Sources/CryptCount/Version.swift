@@ -1,5 +1,5 @@
 /// The release version, reported by `hello` and `--version`.
-public enum CryptCountVersion {
-    public static let string = "0.1.0"
-    public static let protocolVersion = 1
+package enum CryptCountVersion {
+    package static let string = "0.1.0"
+    package static let protocolVersion = 1
 }

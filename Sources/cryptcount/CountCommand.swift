@@ -1,5 +1,6 @@
 import ArgumentParser
 import CryptCount
+import CryptCountJSONLines
 import Foundation
 
 #if canImport(Glibc)
@@ -44,8 +45,8 @@ struct CountCommand: ParsableCommand {
             discussion: "With -e, -t terms are counted as escaped patterns; columns list -t terms, then -e patterns."))
     var patterns: [String] = []
 
-    @Option(help: "plain, biographer, biographer-v0, fernet, age, openssl, openpgp or auto.")
-    var cipher: String = "plain"
+    @Option(help: ArgumentHelp("The files' cipher; auto sniffs each file's format.", valueName: "cipher"))
+    var cipher: CipherChoice = .one(.plain)
 
     @Option(
         name: .customLong("secret-file"), help: "Read the secret from this file (one trailing newline stripped).")
@@ -127,14 +128,11 @@ struct CountCommand: ParsableCommand {
         var config = EngineConfig()
         config.workers = workers ?? ProcessInfo.processInfo.activeProcessorCount
         config.cacheBytes = 0
-        let kind = CipherKind(rawValue: cipher)
-        if cipher != "auto" {
-            guard let kind else {
-                throw fail(
-                    "unknown cipher \(cipher); known: \(CipherKind.allCases.map(\.name).joined(separator: ", ")), auto")
-            }
-            if kind.needsSecret && secret == nil {
-                throw fail("cipher \(cipher) needs --secret-file or --secret-env")
+        var kind: CipherKind? = nil
+        if case .one(let k) = cipher {
+            kind = k
+            if k.needsSecret && secret == nil {
+                throw fail("cipher \(k.name) needs --secret-file or --secret-env")
             }
         }
         let keys: KeyChoice
@@ -157,7 +155,7 @@ struct CountCommand: ParsableCommand {
                 keys = .auto(list)
             }
         } catch {
-            throw fail("the secret is not a valid \(cipher) key: \(error.message)")
+            throw fail("the secret is not a valid \(cipher.name) key: \(error.message)")
         }
 
         var walker = FileWalker(follow: follow)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CryptCount
+import CryptCountJSONLines
 
 struct FrameCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,6 +2,8 @@ import Foundation
 import Testing
 
 @testable import CryptCount
+@testable import CryptCountJSONLines
+@testable import CryptCountFuzzSupport
 
 #if canImport(Glibc)
     import Glibc

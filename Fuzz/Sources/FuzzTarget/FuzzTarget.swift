@@ -1,4 +1,4 @@
-import CryptCount
+import CryptCountFuzzSupport
 
 #if canImport(Glibc)
     import Glibc

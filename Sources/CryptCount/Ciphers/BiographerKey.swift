@@ -9,8 +9,8 @@
 /// decrypter therefore runs one fused pass with no intermediate buffers: 256 ciphertext bytes
 /// at a time in 16-byte vectors (unmask, unchain, then four unhex levels 16 -> 8 -> 4 -> 2 -> 1
 /// vectors), writing 16 plaintext bytes straight into the output.
-public final class BiographerKey: CipherKey {
-    public let chained: Bool
+package final class BiographerKey: CipherKey {
+    package let chained: Bool
     private let password: SecretBytes
     /// The password repeated: `padStream[p + m] == pw[m mod len]` for phase `p < len` and
     /// `m < 256 + 16`, so the mask for any 256-byte block is a plain load from its phase.
@@ -19,11 +19,11 @@ public final class BiographerKey: CipherKey {
 
     private static let block = 256
 
-    public convenience init(password: [UInt8], chained: Bool) throws(SecretError) {
+    package convenience init(password: [UInt8], chained: Bool) throws(SecretError) {
         try self.init(password: SecretBytes(password), chained: chained)
     }
 
-    public init(password: SecretBytes, chained: Bool) throws(SecretError) {
+    package init(password: SecretBytes, chained: Bool) throws(SecretError) {
         guard !password.isEmpty else { throw SecretError("the password is empty") }
         self.password = password
         self.chained = chained
@@ -34,17 +34,17 @@ public final class BiographerKey: CipherKey {
         self.padStream = pad
     }
 
-    public static func make(_ kind: CipherKind, secret: SecretInput?, options: CipherOptions) throws(SecretError)
+    package static func make(_ kind: CipherKind, secret: SecretInput?, options: CipherOptions) throws(SecretError)
         -> BiographerKey
     {
         try BiographerKey(password: SecretInput.password(secret), chained: kind == .biographer)
     }
 
-    public var kind: CipherKind { chained ? .biographer : .biographerV0 }
-    public var mode: DecryptionMode { .wholeFile }
-    public func makeStreamDecryptor() -> any StreamDecryptor { WholeFileStreamAdapter(key: self) }
+    package var kind: CipherKind { chained ? .biographer : .biographerV0 }
+    package var mode: DecryptionMode { .wholeFile }
+    package func makeStreamDecryptor() -> any StreamDecryptor { WholeFileStreamAdapter(key: self) }
 
-    public func fingerprint(into fingerprint: inout KeyFingerprint) {
+    package func fingerprint(into fingerprint: inout KeyFingerprint) {
         fingerprint.add(password)
     }
 
@@ -58,7 +58,7 @@ public final class BiographerKey: CipherKey {
         return sum
     }
 
-    public func decrypt(whole c: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(CipherFailure) {
+    package func decrypt(whole c: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(CipherFailure) {
         if chained {
             try decryptChained(c, into: &output)
         } else {
@@ -270,7 +270,7 @@ public final class BiographerKey: CipherKey {
 
     /// Encrypts (for `cryptcount encrypt`, tests and demos). `iv` must be 8 bytes for the
     /// chained format and is ignored by v0.
-    public func encrypt(_ plain: [UInt8], iv: [UInt8]) -> [UInt8] {
+    package func encrypt(_ plain: [UInt8], iv: [UInt8]) -> [UInt8] {
         var t = Hex.encode(plain)
         if chained {
             t = Hex.encode(Hex.encode(Hex.encode(t)))

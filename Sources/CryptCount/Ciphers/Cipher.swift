@@ -1,5 +1,5 @@
 /// Why a file could not be turned into plaintext. Messages never include secret material.
-public enum CipherFailure: Error, Equatable, Sendable {
+package enum CipherFailure: Error, Equatable, Sendable {
     /// Not this cipher's format (per-file error `bad_format`).
     case badFormat(String)
     /// Wrong key, or tampered or truncated data (per-file error `decrypt_failed`).
@@ -7,16 +7,16 @@ public enum CipherFailure: Error, Equatable, Sendable {
 }
 
 /// Why a secret cannot be a key of a cipher (request error `bad_secret`).
-public struct SecretError: Error, Equatable, Sendable {
-    public var message: String
-    public init(_ message: String) { self.message = message }
+package struct SecretError: Error, Equatable, Sendable {
+    package var message: String
+    package init(_ message: String) { self.message = message }
 }
 
 /// A secret as the parent sent it, independent of the wire encoding. Its bytes live only in
 /// `SecretBytes`: storage of their own, shared by reference and zeroed when the last holder
 /// lets go, so no copy-on-write array elsewhere ever aliases a secret and nothing has to be
 /// wiped by hand.
-public enum SecretInput: Sendable, Equatable {
+package enum SecretInput: Sendable, Equatable {
     /// A MessagePack `str` (UTF-8 bytes, not necessarily valid).
     case text(SecretBytes)
     /// A MessagePack `bin`.
@@ -25,17 +25,17 @@ public enum SecretInput: Sendable, Equatable {
     case map([String: SecretInput])
 
     /// A `str` secret holding a copy of `bytes`.
-    public static func text<C: Collection>(copying bytes: C) -> SecretInput where C.Element == UInt8 {
+    package static func text<C: Collection>(copying bytes: C) -> SecretInput where C.Element == UInt8 {
         .text(SecretBytes(bytes))
     }
 
     /// A `bin` secret holding a copy of `bytes`.
-    public static func bytes<C: Collection>(copying bytes: C) -> SecretInput where C.Element == UInt8 {
+    package static func bytes<C: Collection>(copying bytes: C) -> SecretInput where C.Element == UInt8 {
         .bytes(SecretBytes(bytes))
     }
 
     /// A password given as `str` or `bin` (exact bytes); empty is not a password.
-    public static func password(_ secret: SecretInput?) throws(SecretError) -> SecretBytes {
+    package static func password(_ secret: SecretInput?) throws(SecretError) -> SecretBytes {
         switch secret {
         case .text(let b)?, .bytes(let b)?:
             guard !b.isEmpty else { throw SecretError("the password is empty") }
@@ -48,7 +48,7 @@ public enum SecretInput: Sendable, Equatable {
     }
 
     /// The bytes of a `str` or `bin` secret.
-    public var scalar: SecretBytes? {
+    package var scalar: SecretBytes? {
         switch self {
         case .text(let b), .bytes(let b): b
         case .list, .map: nil
@@ -57,10 +57,10 @@ public enum SecretInput: Sendable, Equatable {
 }
 
 /// Per-request or per-key cipher options (`iter` for openssl, `ttl` for fernet).
-public struct CipherOptions: Sendable, Equatable, Hashable {
-    public var iterations: Int?
-    public var ttlSeconds: Int?
-    public init(iterations: Int? = nil, ttlSeconds: Int? = nil) {
+package struct CipherOptions: Sendable, Equatable, Hashable {
+    package var iterations: Int?
+    package var ttlSeconds: Int?
+    package init(iterations: Int? = nil, ttlSeconds: Int? = nil) {
         self.iterations = iterations
         self.ttlSeconds = ttlSeconds
     }
@@ -68,7 +68,7 @@ public struct CipherOptions: Sendable, Equatable, Hashable {
 
 /// Receives a file's ciphertext piece by piece and hands out plaintext as it becomes available.
 /// One decryptor serves one file, on one thread.
-public protocol StreamDecryptor {
+package protocol StreamDecryptor {
     /// The next piece of the file. Plaintext that is now known is passed to `emit`.
     mutating func feed(_ chunk: UnsafeRawBufferPointer, emit: (UnsafeRawBufferPointer) -> Void) throws(CipherFailure)
     /// End of the file: emits the rest, or throws if the file is incomplete or trailing data follows.
@@ -78,13 +78,13 @@ public protocol StreamDecryptor {
 /// A streaming cipher whose library pulls its input (librnp): instead of being fed, it reads the
 /// file through `read` (bytes read into the buffer, 0 at the end, -1 on a read error the caller
 /// reports) and passes plaintext to `emit` as it goes, in bounded memory.
-public protocol PullingCipherKey: CipherKey {
+package protocol PullingCipherKey: CipherKey {
     func decrypt(pulling read: (UnsafeMutableRawBufferPointer) -> Int, emit: (UnsafeRawBufferPointer) -> Void)
         throws(CipherFailure)
 }
 
 /// How a cipher's files are read.
-public enum DecryptionMode: Sendable {
+package enum DecryptionMode: Sendable {
     /// Read whole (subject to `--max-file-size`), then `decrypt(whole:into:)`.
     case wholeFile
     /// Fed in chunks through `makeStreamDecryptor()`, so any size fits in bounded memory.
@@ -98,7 +98,7 @@ public enum DecryptionMode: Sendable {
 ///
 /// A cipher implements both reading paths: its natural one, and the other through the shared
 /// helpers (`decryptWholeByStreaming`, `WholeFileStreamAdapter`), so `mode` alone decides.
-public protocol CipherKey: AnyObject, Sendable {
+package protocol CipherKey: AnyObject, Sendable {
     /// Makes a key of `kind` from a secret (the registration in `CipherKind` calls it).
     static func make(_ kind: CipherKind, secret: SecretInput?, options: CipherOptions) throws(SecretError) -> Self
 
@@ -129,13 +129,13 @@ public protocol CipherKey: AnyObject, Sendable {
 }
 
 extension CipherKey {
-    public var cipherName: String { kind.rawValue }
-    public var plaintextIsCacheable: Bool { true }
-    public static func recognises(_ prefix: UnsafeRawBufferPointer) -> Bool { false }
-    public func applying(_ options: CipherOptions) throws(SecretError) -> any CipherKey { self }
+    package var cipherName: String { kind.rawValue }
+    package var plaintextIsCacheable: Bool { true }
+    package static func recognises(_ prefix: UnsafeRawBufferPointer) -> Bool { false }
+    package func applying(_ options: CipherOptions) throws(SecretError) -> any CipherKey { self }
 
     /// `decrypt(whole:into:)` for a streamed cipher: the buffer fed in one piece.
-    public func decryptWholeByStreaming(_ ciphertext: UnsafeRawBufferPointer, into output: inout [UInt8])
+    package func decryptWholeByStreaming(_ ciphertext: UnsafeRawBufferPointer, into output: inout [UInt8])
         throws(CipherFailure)
     {
         var decryptor = makeStreamDecryptor()
@@ -147,20 +147,20 @@ extension CipherKey {
 
 /// `makeStreamDecryptor()` for a whole-file cipher (tests, fuzzing): it buffers the ciphertext
 /// and decrypts at `finish`.
-public struct WholeFileStreamAdapter: StreamDecryptor {
+package struct WholeFileStreamAdapter: StreamDecryptor {
     let key: any CipherKey
     var ciphertext: [UInt8] = []
     var plaintext: [UInt8] = []
 
-    public init(key: any CipherKey) { self.key = key }
+    package init(key: any CipherKey) { self.key = key }
 
-    public mutating func feed(_ chunk: UnsafeRawBufferPointer, emit: (UnsafeRawBufferPointer) -> Void)
+    package mutating func feed(_ chunk: UnsafeRawBufferPointer, emit: (UnsafeRawBufferPointer) -> Void)
         throws(CipherFailure)
     {
         ciphertext.append(contentsOf: chunk)
     }
 
-    public mutating func finish(emit: (UnsafeRawBufferPointer) -> Void) throws(CipherFailure) {
+    package mutating func finish(emit: (UnsafeRawBufferPointer) -> Void) throws(CipherFailure) {
         let input = ciphertext
         var out = plaintext
         let failure: CipherFailure? = input.withUnsafeBytes { raw in

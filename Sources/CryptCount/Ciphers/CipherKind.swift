@@ -1,6 +1,6 @@
 /// The ciphers this build knows. Adding one is its key type's file plus a case here and its
 /// arm in `keyType`: the CLI, `hello`, the registry and the sniffer all iterate this enum.
-public enum CipherKind: String, CaseIterable, Sendable, Hashable {
+package enum CipherKind: String, CaseIterable, Sendable, Hashable {
     case plain
     case biographer
     case biographerV0 = "biographer-v0"
@@ -22,10 +22,10 @@ public enum CipherKind: String, CaseIterable, Sendable, Hashable {
     }
 
     /// The protocol name, as requests and responses spell it.
-    public var name: String { rawValue }
+    package var name: String { rawValue }
 
     /// Whether `sniff` can tell this kind's files apart (`auto` reads others as plain).
-    public var canBeSniffed: Bool {
+    package var canBeSniffed: Bool {
         switch self {
         case .plain, .biographer, .biographerV0: false
         default: true
@@ -33,11 +33,11 @@ public enum CipherKind: String, CaseIterable, Sendable, Hashable {
     }
 
     /// Whether a key of this kind needs a secret at all.
-    public var needsSecret: Bool { self != .plain }
+    package var needsSecret: Bool { self != .plain }
 
     /// Parses `secret` into a key of this kind. Errors describe what is wrong with the secret's
     /// shape, never its content.
-    public func makeKey(secret: SecretInput?, options: CipherOptions = CipherOptions()) throws(SecretError)
+    package func makeKey(secret: SecretInput?, options: CipherOptions = CipherOptions()) throws(SecretError)
         -> any CipherKey
     {
         try keyType.make(self, secret: secret, options: options)
@@ -45,11 +45,11 @@ public enum CipherKind: String, CaseIterable, Sendable, Hashable {
 
     /// The kind whose format `prefix` (a file's first bytes) shows, for `"cipher": "auto"`;
     /// nil for anything no cipher recognises (the engine reads it as plain).
-    public static func sniff(_ prefix: UnsafeRawBufferPointer) -> CipherKind? {
+    package static func sniff(_ prefix: UnsafeRawBufferPointer) -> CipherKind? {
         for kind in allCases where kind.keyType.recognises(prefix) { return kind }
         return nil
     }
 
     /// How many leading bytes `sniff` wants to see.
-    public static let sniffLength = 512
+    package static let sniffLength = 512
 }

@@ -10,7 +10,7 @@ import Foundation
 /// token at all (not url-safe base64, wrong version byte, shorter than the smallest token) is
 /// `badFormat`; a TTL violation, a MAC that no key matches, a misaligned ciphertext or bad
 /// padding is `decryptFailed`. The MAC is checked, in constant time, before any decryption.
-public final class FernetKey: CipherKey {
+package final class FernetKey: CipherKey {
     struct KeyPair: Sendable {
         let signing: SymmetricKey
         let encryption: SymmetricKey
@@ -19,10 +19,10 @@ public final class FernetKey: CipherKey {
     /// Tried in order, like `MultiFernet`.
     let keys: [KeyPair]
     /// Maximum token age in seconds; nil means no age check (as Python without `ttl`).
-    public let ttl: Int?
+    package let ttl: Int?
 
     /// With a ttl the same token turns from valid to expired, so its plaintext is not cached.
-    public var plaintextIsCacheable: Bool { ttl == nil }
+    package var plaintextIsCacheable: Bool { ttl == nil }
     /// Seconds since the epoch; injectable so tests can use the spec vectors' `now`.
     let clock: @Sendable () -> Int64
 
@@ -31,7 +31,7 @@ public final class FernetKey: CipherKey {
     /// version + timestamp + IV + one block + MAC.
     static let minimumTokenBytes = 1 + 8 + 16 + 16 + 32
 
-    public static func make(_ kind: CipherKind, secret: SecretInput?, options: CipherOptions) throws(SecretError)
+    package static func make(_ kind: CipherKind, secret: SecretInput?, options: CipherOptions) throws(SecretError)
         -> FernetKey
     {
         try FernetKey(secret: secret, options: options)
@@ -39,7 +39,7 @@ public final class FernetKey: CipherKey {
 
     /// Version byte 0x80 and a timestamp below 2^32 seconds encode as `gAAAAA`; the token runs
     /// to the end of the prefix or to trailing whitespace only.
-    public static func recognises(_ prefix: UnsafeRawBufferPointer) -> Bool {
+    package static func recognises(_ prefix: UnsafeRawBufferPointer) -> Bool {
         var i = 0
         while i < prefix.count, ASCII.isWhitespace(prefix[i]) { i += 1 }
         guard prefix[i...].starts(with: tokenStart) else { return false }
@@ -52,13 +52,13 @@ public final class FernetKey: CipherKey {
 
     static let tokenStart: [UInt8] = Array("gAAAAA".utf8)
 
-    public var kind: CipherKind { .fernet }
-    public var mode: DecryptionMode { .wholeFile }
-    public func makeStreamDecryptor() -> any StreamDecryptor { WholeFileStreamAdapter(key: self) }
+    package var kind: CipherKind { .fernet }
+    package var mode: DecryptionMode { .wholeFile }
+    package func makeStreamDecryptor() -> any StreamDecryptor { WholeFileStreamAdapter(key: self) }
 
     /// The keys in order (MultiFernet tries them in order; the first that verifies decrypts).
     /// The ttl is not material: a key with one is never cached.
-    public func fingerprint(into fingerprint: inout KeyFingerprint) {
+    package func fingerprint(into fingerprint: inout KeyFingerprint) {
         fingerprint.add(int: keys.count)
         for pair in keys {
             fingerprint.add(pair.signing)
@@ -66,12 +66,12 @@ public final class FernetKey: CipherKey {
         }
     }
 
-    public func applying(_ options: CipherOptions) throws(SecretError) -> any CipherKey {
+    package func applying(_ options: CipherOptions) throws(SecretError) -> any CipherKey {
         guard let t = options.ttlSeconds, t != ttl else { return self }
         return try with(ttlSeconds: t)
     }
 
-    public convenience init(secret: SecretInput?, options: CipherOptions = CipherOptions()) throws(SecretError) {
+    package convenience init(secret: SecretInput?, options: CipherOptions = CipherOptions()) throws(SecretError) {
         try self.init(secret: secret, options: options, clock: FernetKey.systemNow)
     }
 
@@ -106,7 +106,7 @@ public final class FernetKey: CipherKey {
     }
 
     /// The same keys with another ttl (a request's `ttl` over an unlocked key's).
-    public func with(ttlSeconds: Int?) throws(SecretError) -> FernetKey {
+    package func with(ttlSeconds: Int?) throws(SecretError) -> FernetKey {
         if let t = ttlSeconds, t < 0 { throw SecretError("ttl must not be negative") }
         return FernetKey(keys: keys, ttl: ttlSeconds, clock: clock)
     }
@@ -127,7 +127,7 @@ public final class FernetKey: CipherKey {
         return KeyPair(signing: SymmetricKey(data: raw[0..<16]), encryption: SymmetricKey(data: raw[16..<32]))
     }
 
-    public func decrypt(whole ciphertext: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(CipherFailure) {
+    package func decrypt(whole ciphertext: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(CipherFailure) {
         output.removeAll(keepingCapacity: true)
         let token = ASCII.trimmingWhitespace(ciphertext[...])
         guard !token.isEmpty else { throw .badFormat("empty file, not a Fernet token") }
@@ -179,7 +179,7 @@ public final class FernetKey: CipherKey {
     }
 
     /// Makes a token (tests and demos): the same layout Python writes.
-    func encrypt(_ plain: [UInt8], timestamp: UInt64, iv: [UInt8]) throws -> String {
+    package func encrypt(_ plain: [UInt8], timestamp: UInt64, iv: [UInt8]) throws -> String {
         guard let key = keys.first else { return "" }
         var data: [UInt8] = [0x80]
         for shift in stride(from: 56, through: 0, by: -8) {

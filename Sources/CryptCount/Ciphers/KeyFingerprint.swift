@@ -5,7 +5,7 @@ import Crypto
 /// secret as sent). Two keys with equal fingerprints decrypt the same files, whatever form the
 /// secret came in (`K`, `[K]`, `K` as bin, `K` with whitespace the cipher ignores); keys that
 /// differ in anything that decrypts differ here. The plaintext cache is keyed by it.
-public struct KeyFingerprint: Sendable {
+package struct KeyFingerprint: Sendable {
     private static let processKey = SymmetricKey(size: .bits256)
     private var mac: HMAC<SHA256>
 

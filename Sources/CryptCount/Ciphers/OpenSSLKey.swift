@@ -8,10 +8,10 @@ import Foundation
 ///
 /// The format has no MAC: a wrong password is only noticed when the final padding is invalid,
 /// so about one wrong-password file in 256 still "decrypts" (to garbage) instead of failing.
-public final class OpenSSLKey: CipherKey {
-    public static let defaultIterations = 10_000
+package final class OpenSSLKey: CipherKey {
+    package static let defaultIterations = 10_000
     /// PBKDF2 takes a 32-bit count; far above any real use, and keeps one derivation bounded.
-    public static let maxIterations = 100_000_000
+    package static let maxIterations = 100_000_000
 
     static let magic: [UInt8] = Array("Salted__".utf8)
 
@@ -26,40 +26,40 @@ public final class OpenSSLKey: CipherKey {
     }
 
     private let password: SecretBytes
-    public let iterations: Int
+    package let iterations: Int
     /// PBKDF2 results per salt, so a repeated query does not pay the derivation again.
     let derivedKeys: BoundedCache<CacheKey, Derived>
 
-    public static func make(_ kind: CipherKind, secret: SecretInput?, options: CipherOptions) throws(SecretError)
+    package static func make(_ kind: CipherKind, secret: SecretInput?, options: CipherOptions) throws(SecretError)
         -> OpenSSLKey
     {
         try OpenSSLKey(password: SecretInput.password(secret), iterations: options.iterations)
     }
 
-    public static func recognises(_ prefix: UnsafeRawBufferPointer) -> Bool { prefix.starts(with: magic) }
+    package static func recognises(_ prefix: UnsafeRawBufferPointer) -> Bool { prefix.starts(with: magic) }
 
-    public var kind: CipherKind { .openssl }
-    public var mode: DecryptionMode { .streamed }
+    package var kind: CipherKind { .openssl }
+    package var mode: DecryptionMode { .streamed }
 
-    public func decrypt(whole ciphertext: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(CipherFailure) {
+    package func decrypt(whole ciphertext: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(CipherFailure) {
         try decryptWholeByStreaming(ciphertext, into: &output)
     }
 
-    public func fingerprint(into fingerprint: inout KeyFingerprint) {
+    package func fingerprint(into fingerprint: inout KeyFingerprint) {
         fingerprint.add(password)
         fingerprint.add(int: iterations)
     }
 
-    public func applying(_ options: CipherOptions) throws(SecretError) -> any CipherKey {
+    package func applying(_ options: CipherOptions) throws(SecretError) -> any CipherKey {
         guard let iter = options.iterations, iter != iterations else { return self }
         return try with(iterations: iter)
     }
 
-    public convenience init(password: [UInt8], iterations: Int? = nil) throws(SecretError) {
+    package convenience init(password: [UInt8], iterations: Int? = nil) throws(SecretError) {
         try self.init(password: SecretBytes(password), iterations: iterations)
     }
 
-    public init(password: SecretBytes, iterations: Int? = nil) throws(SecretError) {
+    package init(password: SecretBytes, iterations: Int? = nil) throws(SecretError) {
         guard !password.isEmpty else { throw SecretError("the password is empty") }
         let iter = iterations ?? Self.defaultIterations
         guard iter >= 1, iter <= Self.maxIterations else {
@@ -78,7 +78,7 @@ public final class OpenSSLKey: CipherKey {
 
     /// The same password with another iteration count (a request's `iter` over an unlocked
     /// key's). The derived-key cache is shared: its entries are keyed by salt and count.
-    public func with(iterations: Int) throws(SecretError) -> OpenSSLKey {
+    package func with(iterations: Int) throws(SecretError) -> OpenSSLKey {
         guard iterations >= 1, iterations <= Self.maxIterations else {
             throw SecretError("iter must be between 1 and \(Self.maxIterations)")
         }
@@ -104,7 +104,7 @@ public final class OpenSSLKey: CipherKey {
         return derived
     }
 
-    public func makeStreamDecryptor() -> any StreamDecryptor { Decryptor(owner: self) }
+    package func makeStreamDecryptor() -> any StreamDecryptor { Decryptor(owner: self) }
 
     struct Decryptor: StreamDecryptor {
         let owner: OpenSSLKey
@@ -185,7 +185,7 @@ public final class OpenSSLKey: CipherKey {
     }
 
     /// Makes a file as `openssl enc -aes-256-cbc -pbkdf2 -iter N` does (tests and demos).
-    func encrypt(_ plain: [UInt8], salt: [UInt8]) throws -> [UInt8] {
+    package func encrypt(_ plain: [UInt8], salt: [UInt8]) throws -> [UInt8] {
         let derived = try derive(salt: salt)
         let iv = derived.iv.withUnsafeBytes { Array($0) }
         let body = try AES._CBC.encrypt(plain, using: derived.key, iv: AES._CBC.IV(ivBytes: iv))

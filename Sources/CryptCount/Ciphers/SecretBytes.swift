@@ -10,14 +10,14 @@
 /// (after `forget`, once no request in flight uses the key). The memory comes from
 /// `SecureMemory`: out of core dumps, and locked in RAM under `--lock-memory`. Never printed:
 /// its description is a placeholder, so a stray interpolation cannot leak it.
-public final class SecretBytes: @unchecked Sendable, Equatable, CustomStringConvertible,
+package final class SecretBytes: @unchecked Sendable, Equatable, CustomStringConvertible,
     CustomDebugStringConvertible
 {
     // Immutable after init; only deinit writes again, when nothing else can read.
     private let block: SecureMemory.Block
     private var storage: UnsafeMutableRawBufferPointer { block.bytes }
 
-    public init<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+    package init<C: Collection>(_ bytes: C) where C.Element == UInt8 {
         let n = bytes.count
         block = SecureMemory.allocate(n)  // zeroed, at least n bytes
         _ = UnsafeMutableBufferPointer(rebasing: block.bytes.bindMemory(to: UInt8.self)[0..<n]).initialize(from: bytes)
@@ -28,31 +28,31 @@ public final class SecretBytes: @unchecked Sendable, Equatable, CustomStringConv
         SecureMemory.free(block)  // zeroes it first
     }
 
-    public let count: Int
-    public var isEmpty: Bool { count == 0 }
+    package let count: Int
+    package var isEmpty: Bool { count == 0 }
 
     /// Read access to the bytes.
-    public func withBytes<R, E: Error>(_ body: (UnsafeBufferPointer<UInt8>) throws(E) -> R) throws(E) -> R {
+    package func withBytes<R, E: Error>(_ body: (UnsafeBufferPointer<UInt8>) throws(E) -> R) throws(E) -> R {
         try body(UnsafeBufferPointer(start: storage.baseAddress?.assumingMemoryBound(to: UInt8.self), count: count))
     }
 
     /// A copy, for APIs that want an array (e.g. swift-crypto's SymmetricKey); keep it short-lived.
-    public var bytes: [UInt8] { withBytes { Array($0) } }
+    package var bytes: [UInt8] { withBytes { Array($0) } }
 
     /// Zeroes a transient working copy of a secret that this code owns (a local `var`). Through
     /// `withUnsafeMutableBytes`, so copy-on-write holds: if anything else shares the storage, it
     /// gets a copy of its own first and keeps its bytes; a shared buffer is never written.
-    public static func wipe(_ bytes: inout [UInt8]) {
+    package static func wipe(_ bytes: inout [UInt8]) {
         bytes.withUnsafeMutableBytes { raw in
             if let base = raw.baseAddress, raw.count > 0 { memset(base, 0, raw.count) }
         }
     }
 
     /// Same bytes (not constant time: for tests and request equality, not for authentication).
-    public static func == (a: SecretBytes, b: SecretBytes) -> Bool {
+    package static func == (a: SecretBytes, b: SecretBytes) -> Bool {
         a.withBytes { x in b.withBytes { y in x.elementsEqual(y) } }
     }
 
-    public var description: String { "<secret>" }
-    public var debugDescription: String { "<secret>" }
+    package var description: String { "<secret>" }
+    package var debugDescription: String { "<secret>" }
 }

@@ -5,19 +5,19 @@ import Synchronization
 #endif
 
 /// Totals sent in a request's `done`.
-public struct CountSummary: Sendable, Equatable {
-    public var files: Int
-    public var failed: Int
-    public var skipped: Int
-    public var counts: [Int]
-    public var words: Int?
-    public var elapsedMicros: UInt64
-    public var cancelled: Bool
+package struct CountSummary: Sendable, Equatable {
+    package var files: Int
+    package var failed: Int
+    package var skipped: Int
+    package var counts: [Int]
+    package var words: Int?
+    package var elapsedMicros: UInt64
+    package var cancelled: Bool
 }
 
 /// Where a job's results go. The engine reports each file's outcome and then the totals; what
 /// becomes of them (order, grouping, encoding, writing) is the sink's business.
-public protocol CountSink: AnyObject, Sendable {
+package protocol CountSink: AnyObject, Sendable {
     /// One file's outcome. Called on worker threads, concurrently and in any order of `index`.
     /// Whatever the sink writes for it must be handed on before it returns: `jobFinished` comes
     /// only after every call has returned.
@@ -29,15 +29,15 @@ public protocol CountSink: AnyObject, Sendable {
 
 /// One `count` request in flight: which files are left to hand out, and the running totals.
 /// Dispatch state belongs to the pool's lock; totals to the job's own lock.
-public final class CountJob: @unchecked Sendable {
-    public let id: RequestID
-    public let files: [WireBytes]
-    public let plan: SearchPlan
-    public let keys: KeyChoice
+package final class CountJob: @unchecked Sendable {
+    package let id: RequestID
+    package let files: [WireBytes]
+    package let plan: SearchPlan
+    package let keys: KeyChoice
     /// The sink wants results in index order (it keeps early ones until the gap closes): the
     /// scheduler then runs at most a window of files ahead of the lowest unfinished one, which
     /// bounds what the sink keeps.
-    public let ordered: Bool
+    package let ordered: Bool
     let startedMicros: UInt64
     let sink: CountSink
 
@@ -56,7 +56,7 @@ public final class CountJob: @unchecked Sendable {
     /// Ordered mode: which files the sink has taken, for the scheduler's window.
     private var taken = InOrder<Void>()
 
-    public init(
+    package init(
         id: RequestID, files: [WireBytes], plan: SearchPlan, keys: KeyChoice, ordered: Bool, sink: CountSink
     ) {
         self.id = id
@@ -109,7 +109,7 @@ public final class CountJob: @unchecked Sendable {
 }
 
 /// Microseconds on the monotonic clock.
-public func monotonicMicros() -> UInt64 {
+package func monotonicMicros() -> UInt64 {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return UInt64(ts.tv_sec) &* 1_000_000 &+ UInt64(ts.tv_nsec / 1000)

@@ -5,14 +5,14 @@
 /// What identifies a file's content for the cache: if any of these change, the file may have
 /// changed. Nanosecond mtime and ctime catch a rewrite with the same size and mtime (the
 /// rewrite moves ctime, which no user call can set).
-public struct FileIdentity: Hashable, Sendable {
-    public var device: UInt64
-    public var inode: UInt64
-    public var size: Int64
-    public var mtimeNanos: Int64
-    public var ctimeNanos: Int64
+package struct FileIdentity: Hashable, Sendable {
+    package var device: UInt64
+    package var inode: UInt64
+    package var size: Int64
+    package var mtimeNanos: Int64
+    package var ctimeNanos: Int64
 
-    public init(device: UInt64, inode: UInt64, size: Int64, mtimeNanos: Int64, ctimeNanos: Int64) {
+    package init(device: UInt64, inode: UInt64, size: Int64, mtimeNanos: Int64, ctimeNanos: Int64) {
         self.device = device
         self.inode = inode
         self.size = size

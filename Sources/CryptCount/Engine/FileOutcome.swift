@@ -1,18 +1,18 @@
 /// What happened to one file of a `count` request.
-public enum FileOutcome: Sendable {
+package enum FileOutcome: Sendable {
     case counted(CountedFile)
     /// `cipher`: for `"cipher": "auto"`, what the file was sniffed as, once it was.
     case failed(FileErrorCode, String, cipher: String? = nil)
 }
 
-public struct CountedFile: Sendable {
-    public var result: SearchResult
+package struct CountedFile: Sendable {
+    package var result: SearchResult
     /// Plaintext length.
-    public var bytes: Int
+    package var bytes: Int
     /// Served from the plaintext cache.
-    public var cached: Bool
+    package var cached: Bool
     /// The cipher used, reported for `"cipher": "auto"` only.
-    public var cipher: String?
+    package var cipher: String?
 }
 
 extension FileOutcome {
@@ -24,20 +24,20 @@ extension FileOutcome {
 }
 
 /// How a request's files are decrypted.
-public enum KeyChoice: Sendable {
+package enum KeyChoice: Sendable {
     case single(UnlockedKey)
     /// `"cipher": "auto"`: each file is sniffed and decrypted with the first key of its kind.
     case auto([UnlockedKey])
 }
 
 /// Engine-wide settings (from `serve` flags).
-public struct EngineConfig: Sendable {
-    public var workers = 2
-    public var cacheBytes = 256 << 20
-    public var maxFileSize = 1 << 30
+package struct EngineConfig: Sendable {
+    package var workers = 2
+    package var cacheBytes = 256 << 20
+    package var maxFileSize = 1 << 30
     /// Canonical absolute paths; empty means no restriction.
-    public var allowedRoots: [[UInt8]] = []
+    package var allowedRoots: [[UInt8]] = []
     /// Bytes of responses that may wait for the parent to read before workers pause.
-    public var outputHighWater = 8 << 20
-    public init() {}
+    package var outputHighWater = 8 << 20
+    package init() {}
 }

@@ -5,24 +5,24 @@ import Synchronization
 /// with least-recently-used eviction. Sharded so workers rarely contend for a lock. Each entry
 /// is a `SecureBuffer`: pages out of core dumps (locked under `--lock-memory`), zeroed when the
 /// entry is evicted or purged and its last reader is done; an entry costs whole pages.
-public final class PlaintextCache: Sendable {
-    public struct Key: Hashable, Sendable {
-        public var file: FileIdentity
-        public var key: KeyIdentity
+package final class PlaintextCache: Sendable {
+    package struct Key: Hashable, Sendable {
+        package var file: FileIdentity
+        package var key: KeyIdentity
     }
 
-    public struct Entry: Sendable {
-        public var plaintext: SecureBuffer
+    package struct Entry: Sendable {
+        package var plaintext: SecureBuffer
         /// The cipher that produced it (for `auto`, which reports it).
-        public var cipher: String
+        package var cipher: String
     }
 
-    public struct Snapshot: Sendable, Equatable {
-        public var entries: Int
-        public var bytes: Int
-        public var limit: Int
-        public var hits: Int
-        public var misses: Int
+    package struct Snapshot: Sendable, Equatable {
+        package var entries: Int
+        package var bytes: Int
+        package var limit: Int
+        package var hits: Int
+        package var misses: Int
     }
 
     private struct Slot {
@@ -43,28 +43,28 @@ public final class PlaintextCache: Sendable {
         let mutex = Mutex(Shard())
     }
 
-    public let limit: Int
+    package let limit: Int
     private let shardLimit: Int
     private let shards: [ShardBox]
 
-    public init(limitBytes: Int, shardCount: Int = 8) {
+    package init(limitBytes: Int, shardCount: Int = 8) {
         limit = max(0, limitBytes)
         let n = max(1, shardCount)
         shardLimit = limit / n
         shards = (0..<n).map { _ in ShardBox() }
     }
 
-    public var isEnabled: Bool { limit > 0 }
+    package var isEnabled: Bool { limit > 0 }
 
     /// Largest plaintext worth keeping: one entry may take at most a quarter of its shard.
-    public var maxEntryBytes: Int { shardLimit / 4 }
+    package var maxEntryBytes: Int { shardLimit / 4 }
 
     private func shard(for key: Key) -> ShardBox {
         let h = key.file.inode ^ key.file.device &* 31 ^ key.key.low
         return shards[Int(h % UInt64(shards.count))]
     }
 
-    public func lookup(_ key: Key) -> Entry? {
+    package func lookup(_ key: Key) -> Entry? {
         guard isEnabled else { return nil }
         return shard(for: key).mutex.withLock { s in
             s.clock &+= 1
@@ -85,7 +85,7 @@ public final class PlaintextCache: Sendable {
     /// Keeps a copy of `plaintext` (the caller's buffer stays its own). Too large, or no memory
     /// to put it in (under `--lock-memory`: the cache's share of RLIMIT_MEMLOCK is in use by
     /// entries still being read): not kept.
-    public func insert(_ key: Key, plaintext: UnsafeRawBufferPointer, cipher: String) {
+    package func insert(_ key: Key, plaintext: UnsafeRawBufferPointer, cipher: String) {
         guard isEnabled, let pages = SecureBuffer.cost(of: plaintext.count), pages + 128 <= maxEntryBytes,
             let buffer = SecureBuffer(copying: plaintext)
         else { return }
@@ -112,7 +112,7 @@ public final class PlaintextCache: Sendable {
     }
 
     /// Drops every entry decrypted with `key` (on `forget`).
-    public func purge(key: KeyIdentity) {
+    package func purge(key: KeyIdentity) {
         for shard in shards {
             shard.mutex.withLock { s in
                 for (k, slot) in s.slots where k.key == key {
@@ -123,7 +123,7 @@ public final class PlaintextCache: Sendable {
         }
     }
 
-    public func snapshot() -> Snapshot {
+    package func snapshot() -> Snapshot {
         var out = Snapshot(entries: 0, bytes: 0, limit: limit, hits: 0, misses: 0)
         for shard in shards {
             shard.mutex.withLock { s in

@@ -1,7 +1,7 @@
 /// The plaintext cache's notion of a key: its `KeyFingerprint`, which summarises the key
 /// material the cipher parsed and decrypts with, never the secret as sent. So an entry is only
 /// ever read by a key that could decrypt the file itself: equal identities mean equal material.
-public struct KeyIdentity: Hashable, Sendable {
+package struct KeyIdentity: Hashable, Sendable {
     let high: UInt64
     let low: UInt64
 
@@ -13,7 +13,7 @@ public struct KeyIdentity: Hashable, Sendable {
         self.low = low
     }
 
-    public init(of key: any CipherKey) {
+    package init(of key: any CipherKey) {
         guard key.kind != .plain else {
             self = .plain
             return
@@ -26,26 +26,26 @@ public struct KeyIdentity: Hashable, Sendable {
 
 /// A key ready for use by workers: the cipher key and its cache identity, derived from the key
 /// itself so the two cannot disagree.
-public final class UnlockedKey: Sendable {
-    public let key: any CipherKey
-    public let identity: KeyIdentity
+package final class UnlockedKey: Sendable {
+    package let key: any CipherKey
+    package let identity: KeyIdentity
 
-    public init(key: any CipherKey) {
+    package init(key: any CipherKey) {
         self.key = key
         self.identity = KeyIdentity(of: key)
     }
 
-    public var cipherName: String { key.cipherName }
-    public var kind: CipherKind { key.kind }
+    package var cipherName: String { key.cipherName }
+    package var kind: CipherKind { key.kind }
 
     /// This key with a request's options (`iter`, `ttl`) over its own; itself when they change nothing.
-    public func applying(_ options: CipherOptions) throws(SecretError) -> UnlockedKey {
+    package func applying(_ options: CipherOptions) throws(SecretError) -> UnlockedKey {
         let applied = try key.applying(options)
         return applied === key ? self : UnlockedKey(key: applied)
     }
 
     /// Builds a key from a secret; errors are `SecretError`s safe to show.
-    public static func make(kind: CipherKind, secret: SecretInput?, options: CipherOptions) throws(SecretError)
+    package static func make(kind: CipherKind, secret: SecretInput?, options: CipherOptions) throws(SecretError)
         -> UnlockedKey
     {
         UnlockedKey(key: try kind.makeKey(secret: secret, options: options))

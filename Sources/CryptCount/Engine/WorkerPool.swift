@@ -5,10 +5,10 @@ import Foundation
 /// 100,000-file one. A worker takes the next file only after the job's sink has taken the
 /// previous result, and the server's sink blocks while the parent is not reading: that is the
 /// backpressure that keeps memory bounded.
-public final class WorkerPool: @unchecked Sendable {
-    public let config: EngineConfig
-    public let cache: PlaintextCache
-    public let stats: EngineStats
+package final class WorkerPool: @unchecked Sendable {
+    package let config: EngineConfig
+    package let cache: PlaintextCache
+    package let stats: EngineStats
 
     private let monitor = Monitor()
     // Guarded by `monitor`.
@@ -24,14 +24,14 @@ public final class WorkerPool: @unchecked Sendable {
     /// In ordered mode, how far past the lowest unfinished file a request may run ahead.
     private let orderedWindow: Int
 
-    public init(config: EngineConfig) {
+    package init(config: EngineConfig) {
         self.config = config
         self.cache = PlaintextCache(limitBytes: config.cacheBytes)
         self.stats = EngineStats()
         self.orderedWindow = max(8, config.workers * 4)
     }
 
-    public func start() {
+    package func start() {
         for slot in 0..<max(1, config.workers) {
             let processor = FileProcessor(config: config, cache: cache, stats: stats)
             let box = ProcessorBox(processor)
@@ -44,12 +44,12 @@ public final class WorkerPool: @unchecked Sendable {
     }
 
     /// Requests in flight.
-    public var inFlight: Int { monitor.withLock { byID.count } }
+    package var inFlight: Int { monitor.withLock { byID.count } }
 
-    public func isInFlight(_ id: RequestID) -> Bool { monitor.withLock { byID[id] != nil } }
+    package func isInFlight(_ id: RequestID) -> Bool { monitor.withLock { byID[id] != nil } }
 
     /// Adds a request. Returns false (and adds nothing) if its id is already in flight.
-    public func submit(_ job: CountJob) -> Bool {
+    package func submit(_ job: CountJob) -> Bool {
         monitor.lock()
         if byID[job.id] != nil {
             monitor.unlock()
@@ -71,7 +71,7 @@ public final class WorkerPool: @unchecked Sendable {
     }
 
     /// Stops handing out a request's files; its `done` follows once running files finish.
-    public func cancel(_ id: RequestID) {
+    package func cancel(_ id: RequestID) {
         monitor.lock()
         guard let job = byID[id], !job.finished else {
             monitor.unlock()
@@ -94,7 +94,7 @@ public final class WorkerPool: @unchecked Sendable {
     }
 
     /// Blocks until no request is in flight and every `done` has been handed to the output.
-    public func waitUntilIdle() {
+    package func waitUntilIdle() {
         monitor.lock()
         idleWaiters += 1
         while !byID.isEmpty || finishing > 0 { monitor.wait() }

@@ -5,7 +5,7 @@
 #endif
 
 /// What the next read from the request stream gave.
-public enum FrameEvent: Equatable, Sendable {
+package enum FrameEvent: Equatable, Sendable {
     /// A whole frame's payload.
     case frame([UInt8])
     /// A frame that declared length zero (`bad_frame`); the stream goes on.
@@ -28,9 +28,9 @@ public enum FrameEvent: Equatable, Sendable {
 /// Splits a byte stream (a file descriptor) into length-prefixed frames: a 4-byte unsigned
 /// big-endian length `N`, then `N` bytes. Memory use follows the bytes actually received, so
 /// a header that declares a large frame costs nothing until its payload arrives.
-public struct FrameReader {
-    public let fd: Int32
-    public let maxFrame: Int
+package struct FrameReader {
+    package let fd: Int32
+    package let maxFrame: Int
     private var buffer: [UInt8]
     private var start = 0  // first unread byte in buffer
     private var end = 0  // one past the last byte read into buffer
@@ -38,9 +38,9 @@ public struct FrameReader {
     private var atEOF = false
     /// Polled alongside the input while waiting, so a parent that closes our stdout is noticed
     /// even while no response is being written.
-    public var watchFD: Int32?
+    package var watchFD: Int32?
 
-    public init(fd: Int32, maxFrame: Int, readSize: Int = 64 * 1024) {
+    package init(fd: Int32, maxFrame: Int, readSize: Int = 64 * 1024) {
         self.fd = fd
         self.maxFrame = maxFrame
         self.buffer = [UInt8](repeating: 0, count: max(readSize, 16))
@@ -111,7 +111,7 @@ public struct FrameReader {
         }
     }
 
-    public mutating func next() -> FrameEvent {
+    package mutating func next() -> FrameEvent {
         // Finish skipping an oversize payload first.
         while skipRemaining > 0 {
             if available == 0 {
@@ -170,15 +170,15 @@ public struct FrameReader {
 }
 
 /// An errno value as an Error.
-public struct Errno: Error, Equatable, Sendable {
-    public var code: Int32
-    public init(code: Int32) { self.code = code }
-    public var message: String { String(cString: strerror(code)) }
+package struct Errno: Error, Equatable, Sendable {
+    package var code: Int32
+    package init(code: Int32) { self.code = code }
+    package var message: String { String(cString: strerror(code)) }
 }
 
 /// The 4-byte length prefix.
-public enum FrameHeader {
-    public static func encode(_ length: Int) -> [UInt8] {
+package enum FrameHeader {
+    package static func encode(_ length: Int) -> [UInt8] {
         let n = UInt32(clamping: length)
         return [
             UInt8(truncatingIfNeeded: n >> 24), UInt8(truncatingIfNeeded: n >> 16), UInt8(truncatingIfNeeded: n >> 8),

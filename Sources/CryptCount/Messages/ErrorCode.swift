@@ -1,5 +1,5 @@
 /// Request-level error codes (protocol v1, "Request errors").
-public enum RequestErrorCode: String, Sendable, CaseIterable {
+package enum RequestErrorCode: String, Sendable, CaseIterable {
     case badFrame = "bad_frame"
     case frameTooLarge = "frame_too_large"
     case badMsgpack = "bad_msgpack"
@@ -13,7 +13,7 @@ public enum RequestErrorCode: String, Sendable, CaseIterable {
 }
 
 /// Per-file error codes (protocol v1, `count`).
-public enum FileErrorCode: String, Sendable, CaseIterable {
+package enum FileErrorCode: String, Sendable, CaseIterable {
     case notFound = "not_found"
     case permissionDenied = "permission_denied"
     case notAFile = "not_a_file"
@@ -25,12 +25,12 @@ public enum FileErrorCode: String, Sendable, CaseIterable {
 }
 
 /// A request that gets an `error` response instead of its normal one.
-public struct RequestError: Error, Sendable, Equatable {
-    public var id: RequestID?
-    public var code: RequestErrorCode
-    public var message: String
+package struct RequestError: Error, Sendable, Equatable {
+    package var id: RequestID?
+    package var code: RequestErrorCode
+    package var message: String
 
-    public init(_ code: RequestErrorCode, _ message: String, id: RequestID? = nil) {
+    package init(_ code: RequestErrorCode, _ message: String, id: RequestID? = nil) {
         self.id = id
         self.code = code
         self.message = message

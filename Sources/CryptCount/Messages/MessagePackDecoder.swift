@@ -1,7 +1,7 @@
 import CMsgPack
 
 /// Why a frame's payload is not one MessagePack value.
-public enum MessagePackDecodingError: Error, Equatable, Sendable {
+package enum MessagePackDecodingError: Error, Equatable, Sendable {
     case empty
     case truncated
     case malformed
@@ -15,11 +15,11 @@ public enum MessagePackDecodingError: Error, Equatable, Sendable {
 /// Before libmsgpack sees the bytes, `MessagePackShapeCheck` verifies that no declared length
 /// or element count exceeds what the payload can hold and that nesting stays shallow, so a
 /// hostile header cannot make libmsgpack reserve memory the frame does not account for.
-public enum MessagePackDecoder {
+package enum MessagePackDecoder {
     /// The deepest nesting accepted (libmsgpack's own parse stack is 32 levels deep).
-    public static let maxDepth = 32
+    package static let maxDepth = 32
 
-    public static func decode(_ bytes: UnsafeRawBufferPointer) throws(MessagePackDecodingError) -> MessagePackValue {
+    package static func decode(_ bytes: UnsafeRawBufferPointer) throws(MessagePackDecodingError) -> MessagePackValue {
         guard let base = bytes.baseAddress, bytes.count > 0 else { throw .empty }
         try MessagePackShapeCheck.validate(bytes, maxDepth: maxDepth)
 
@@ -45,7 +45,7 @@ public enum MessagePackDecoder {
         return try convert(object, depth: 0)
     }
 
-    public static func decode(_ bytes: [UInt8]) throws(MessagePackDecodingError) -> MessagePackValue {
+    package static func decode(_ bytes: [UInt8]) throws(MessagePackDecodingError) -> MessagePackValue {
         do {
             return try bytes.withUnsafeBytes { raw in try decode(raw) }
         } catch let error as MessagePackDecodingError {

@@ -8,11 +8,11 @@ import CMsgPack
 
 /// Builds one MessagePack value with libmsgpack-c's packer writing into an sbuffer.
 /// Not thread-safe: each thread encodes with its own writer.
-public final class MessagePackWriter {
+package final class MessagePackWriter {
     private var buffer = msgpack_sbuffer()
     private var packer = msgpack_packer()
 
-    public init() {
+    package init() {
         msgpack_sbuffer_init(&buffer)
         withUnsafeMutablePointer(to: &buffer) { sbuf in
             msgpack_packer_init(&packer, UnsafeMutableRawPointer(sbuf), msgpack_sbuffer_write)
@@ -22,45 +22,45 @@ public final class MessagePackWriter {
     deinit { msgpack_sbuffer_destroy(&buffer) }
 
     /// Bytes packed so far.
-    public var count: Int { buffer.size }
+    package var count: Int { buffer.size }
 
     /// Forgets what was packed; keeps the allocation for reuse.
-    public func reset() { buffer.size = 0 }
+    package func reset() { buffer.size = 0 }
 
-    public func packNil() { msgpack_pack_nil(&packer) }
-    public func pack(_ v: Bool) { if v { msgpack_pack_true(&packer) } else { msgpack_pack_false(&packer) } }
-    public func pack(_ v: Int) { msgpack_pack_int64(&packer, Int64(v)) }
-    public func pack(_ v: Int64) { msgpack_pack_int64(&packer, v) }
-    public func pack(_ v: UInt64) { msgpack_pack_uint64(&packer, v) }
-    public func pack(_ v: Double) { msgpack_pack_double(&packer, v) }
-    public func pack(_ s: String) {
+    package func packNil() { msgpack_pack_nil(&packer) }
+    package func pack(_ v: Bool) { if v { msgpack_pack_true(&packer) } else { msgpack_pack_false(&packer) } }
+    package func pack(_ v: Int) { msgpack_pack_int64(&packer, Int64(v)) }
+    package func pack(_ v: Int64) { msgpack_pack_int64(&packer, v) }
+    package func pack(_ v: UInt64) { msgpack_pack_uint64(&packer, v) }
+    package func pack(_ v: Double) { msgpack_pack_double(&packer, v) }
+    package func pack(_ s: String) {
         var s = s
         s.withUTF8 { packString($0) }
     }
-    public func packString(_ bytes: UnsafeBufferPointer<UInt8>) {
+    package func packString(_ bytes: UnsafeBufferPointer<UInt8>) {
         msgpack_pack_str(&packer, bytes.count)
         if let base = bytes.baseAddress, bytes.count > 0 { msgpack_pack_str_body(&packer, base, bytes.count) }
     }
-    public func packString(_ bytes: [UInt8]) { bytes.withUnsafeBufferPointer { packString($0) } }
-    public func packBinary(_ bytes: [UInt8]) {
+    package func packString(_ bytes: [UInt8]) { bytes.withUnsafeBufferPointer { packString($0) } }
+    package func packBinary(_ bytes: [UInt8]) {
         msgpack_pack_bin(&packer, bytes.count)
         bytes.withUnsafeBufferPointer { b in
             if let base = b.baseAddress, b.count > 0 { msgpack_pack_bin_body(&packer, base, b.count) }
         }
     }
-    public func packExt(type: Int8, data: [UInt8]) {
+    package func packExt(type: Int8, data: [UInt8]) {
         msgpack_pack_ext(&packer, data.count, type)
         data.withUnsafeBufferPointer { b in
             if let base = b.baseAddress, b.count > 0 { msgpack_pack_ext_body(&packer, base, b.count) }
         }
     }
-    public func packArrayHeader(_ n: Int) { msgpack_pack_array(&packer, n) }
-    public func packMapHeader(_ n: Int) { msgpack_pack_map(&packer, n) }
+    package func packArrayHeader(_ n: Int) { msgpack_pack_array(&packer, n) }
+    package func packMapHeader(_ n: Int) { msgpack_pack_map(&packer, n) }
 
     /// Starts a map whose size is known only once its entries are packed: a one-byte header now,
     /// fixed by `endMap(at:count:)` (widened, moving the entries, past a fixmap's 15 entries).
     /// Returns where the header is.
-    public func beginMap() -> Int {
+    package func beginMap() -> Int {
         let at = buffer.size
         msgpack_pack_map(&packer, 0)
         return at
@@ -68,7 +68,7 @@ public final class MessagePackWriter {
 
     /// Writes `count` into the header `beginMap` left at `at`, as `packMapHeader(count)` would
     /// have written it.
-    public func endMap(at: Int, count: Int) {
+    package func endMap(at: Int, count: Int) {
         guard at >= 0, at < buffer.size else { return }
         let entries = buffer.size - at - 1
         var header: [UInt8]
@@ -96,7 +96,7 @@ public final class MessagePackWriter {
     }
 
     /// Packs an arbitrary value tree.
-    public func pack(_ value: MessagePackValue) {
+    package func pack(_ value: MessagePackValue) {
         switch value {
         case .nil: packNil()
         case .bool(let b): pack(b)
@@ -119,13 +119,13 @@ public final class MessagePackWriter {
     }
 
     /// The packed bytes.
-    public var bytes: [UInt8] {
+    package var bytes: [UInt8] {
         guard let data = buffer.data, buffer.size > 0 else { return [] }
         return Array(UnsafeRawBufferPointer(start: data, count: buffer.size))
     }
 
     /// Appends bytes that already hold whole packed values (e.g. an encoded response map).
-    public func appendPacked(_ bytes: ArraySlice<UInt8>) {
+    package func appendPacked(_ bytes: ArraySlice<UInt8>) {
         bytes.withUnsafeBufferPointer { b in
             guard let base = b.baseAddress, b.count > 0 else { return }
             _ = msgpack_sbuffer_write(&buffer, UnsafeRawPointer(base).assumingMemoryBound(to: CChar.self), b.count)
@@ -133,7 +133,7 @@ public final class MessagePackWriter {
     }
 
     /// The packed bytes behind a 4-byte big-endian length: one wire frame.
-    public func frameBytes() -> [UInt8] {
+    package func frameBytes() -> [UInt8] {
         let size = buffer.size
         var out = [UInt8]()
         out.reserveCapacity(size + 4)
@@ -148,7 +148,7 @@ public final class MessagePackWriter {
     }
 
     /// Encodes a value tree to bytes (no frame header).
-    public static func encode(_ value: MessagePackValue) -> [UInt8] {
+    package static func encode(_ value: MessagePackValue) -> [UInt8] {
         let w = MessagePackWriter()
         w.pack(value)
         return w.bytes

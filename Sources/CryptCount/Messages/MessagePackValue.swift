@@ -1,6 +1,6 @@
 /// A decoded MessagePack value. Strings keep their raw bytes: the protocol echoes paths back
 /// byte for byte, and a `str` that is not valid UTF-8 must survive the round trip.
-public enum MessagePackValue: Sendable, Hashable {
+package enum MessagePackValue: Sendable, Hashable {
     case `nil`
     case bool(Bool)
     case int(Int64)  // negative integers only; non-negative ones decode as .uint
@@ -13,11 +13,11 @@ public enum MessagePackValue: Sendable, Hashable {
     case ext(type: Int8, data: [UInt8])
 }
 
-public struct MessagePackPair: Sendable, Hashable {
-    public var key: MessagePackValue
-    public var value: MessagePackValue
+package struct MessagePackPair: Sendable, Hashable {
+    package var key: MessagePackValue
+    package var value: MessagePackValue
 
-    public init(_ key: MessagePackValue, _ value: MessagePackValue) {
+    package init(_ key: MessagePackValue, _ value: MessagePackValue) {
         self.key = key
         self.value = value
     }
@@ -25,16 +25,16 @@ public struct MessagePackPair: Sendable, Hashable {
 
 extension MessagePackValue {
     /// A `str` value from Swift text.
-    public static func text(_ s: String) -> MessagePackValue { .string(Array(s.utf8)) }
+    package static func text(_ s: String) -> MessagePackValue { .string(Array(s.utf8)) }
 
     /// The UTF-8 text of a `str` value, if it is one and is valid UTF-8.
-    public var stringValue: String? {
+    package var stringValue: String? {
         guard case .string(let bytes) = self else { return nil }
         return String(validating: bytes, as: UTF8.self)
     }
 
     /// Looks a key up in a map with string keys (first match wins).
-    public subscript(key: String) -> MessagePackValue? {
+    package subscript(key: String) -> MessagePackValue? {
         guard case .map(let pairs) = self else { return nil }
         let wanted = Array(key.utf8)
         for pair in pairs {

@@ -7,25 +7,25 @@
 #endif
 
 /// Limits on what one request may carry (set by `serve` flags).
-public struct RequestLimits: Sendable {
-    public var maxFiles = 1_000_000
-    public var maxTerms = 1_000
-    public var maxTermBytes = 4096
-    public var maxContext = 100
+package struct RequestLimits: Sendable {
+    package var maxFiles = 1_000_000
+    package var maxTerms = 1_000
+    package var maxTermBytes = 4096
+    package var maxContext = 100
     /// RE2's memory budget per regular expression (`--regex-max-mem`).
-    public var regexMaxMemory = SearchOptions.defaultRegexMaxMemory
-    public init() {}
+    package var regexMaxMemory = SearchOptions.defaultRegexMaxMemory
+    package init() {}
 }
 
 /// Turns a frame's payload into a typed request, checking its shape: types, required fields,
 /// ranges. What needs server state (is the key unlocked? is the id in use?) is checked later.
-public struct RequestDecoder: Sendable {
-    public var limits: RequestLimits
+package struct RequestDecoder: Sendable {
+    package var limits: RequestLimits
 
-    public init(limits: RequestLimits = RequestLimits()) { self.limits = limits }
+    package init(limits: RequestLimits = RequestLimits()) { self.limits = limits }
 
     /// Decodes the payload. On failure the error carries the request's id when it could be read.
-    public func decode(_ payload: [UInt8]) -> Result<(RequestID, Request), RequestError> {
+    package func decode(_ payload: [UInt8]) -> Result<(RequestID, Request), RequestError> {
         let value: MessagePackValue
         do {
             value = try MessagePackDecoder.decode(payload)
@@ -46,7 +46,7 @@ public struct RequestDecoder: Sendable {
         }
     }
 
-    public func decode(_ value: MessagePackValue) -> Result<(RequestID, Request), RequestError> {
+    package func decode(_ value: MessagePackValue) -> Result<(RequestID, Request), RequestError> {
         guard case .map(let pairs) = value else {
             return .failure(RequestError(.badRequest, "a request must be a map"))
         }

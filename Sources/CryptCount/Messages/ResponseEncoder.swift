@@ -1,12 +1,12 @@
 /// Encodes responses as frames. One encoder per thread (it reuses its buffer). Map sizes are
 /// counted as fields are packed (`map`, `field`), never written by hand.
-public final class ResponseEncoder {
+package final class ResponseEncoder {
     private let w = MessagePackWriter()
-    public let maxFrame: Int
+    package let maxFrame: Int
     /// Fields packed so far in the innermost open map.
     private var fields = 0
 
-    public init(maxFrame: Int) { self.maxFrame = maxFrame }
+    package init(maxFrame: Int) { self.maxFrame = maxFrame }
 
     /// A map holding the fields `body` packs.
     private func map(_ body: () -> Void) {
@@ -46,9 +46,9 @@ public final class ResponseEncoder {
         for v in values { w.pack(v) }
     }
 
-    public func ok(_ id: RequestID?) -> [UInt8] { frame(id, type: "ok") }
+    package func ok(_ id: RequestID?) -> [UInt8] { frame(id, type: "ok") }
 
-    public func error(_ id: RequestID?, _ code: String, _ message: String) -> [UInt8] {
+    package func error(_ id: RequestID?, _ code: String, _ message: String) -> [UInt8] {
         frame(id, type: "error") {
             field("code")
             w.pack(code)
@@ -57,20 +57,20 @@ public final class ResponseEncoder {
         }
     }
 
-    public func error(_ e: RequestError) -> [UInt8] { error(e.id, e.code.rawValue, e.message) }
+    package func error(_ e: RequestError) -> [UInt8] { error(e.id, e.code.rawValue, e.message) }
 
-    public struct HelloInfo: Sendable {
-        public var ciphers: [String]
-        public var ops: [String]
-        public var workers: Int
-        public var maxFrame: Int
-        public var maxFileSize: Int
-        public var cacheLimit: Int
+    package struct HelloInfo: Sendable {
+        package var ciphers: [String]
+        package var ops: [String]
+        package var workers: Int
+        package var maxFrame: Int
+        package var maxFileSize: Int
+        package var cacheLimit: Int
         /// Optional protocol features this server has (`regex`: `count` takes `"regex": true`).
-        public var features: [String] = ["regex"]
+        package var features: [String] = ["regex"]
     }
 
-    public func hello(_ id: RequestID, _ info: HelloInfo) -> [UInt8] {
+    package func hello(_ id: RequestID, _ info: HelloInfo) -> [UInt8] {
         frame(id, type: "hello") {
             field("protocol")
             w.pack(CryptCountVersion.protocolVersion)
@@ -98,20 +98,20 @@ public final class ResponseEncoder {
         }
     }
 
-    public struct StatsInfo: Sendable {
-        public var uptimeMicros: UInt64
-        public var requests: Int
-        public var files: Int
-        public var bytesRead: Int
-        public var bytesPlain: Int
-        public var errors: Int
-        public var inFlight: Int
-        public var workers: Int
-        public var keys: Int
-        public var cache: PlaintextCache.Snapshot
+    package struct StatsInfo: Sendable {
+        package var uptimeMicros: UInt64
+        package var requests: Int
+        package var files: Int
+        package var bytesRead: Int
+        package var bytesPlain: Int
+        package var errors: Int
+        package var inFlight: Int
+        package var workers: Int
+        package var keys: Int
+        package var cache: PlaintextCache.Snapshot
     }
 
-    public func stats(_ id: RequestID, _ s: StatsInfo) -> [UInt8] {
+    package func stats(_ id: RequestID, _ s: StatsInfo) -> [UInt8] {
         frame(id, type: "stats") {
             field("uptime_us")
             w.pack(s.uptimeMicros)
@@ -152,7 +152,7 @@ public final class ResponseEncoder {
         if path.isBinary { w.packBinary(path.bytes) } else { w.packString(path.bytes) }
     }
 
-    public func file(_ id: RequestID, index: Int, path: WireBytes, outcome: FileOutcome, options: SearchOptions)
+    package func file(_ id: RequestID, index: Int, path: WireBytes, outcome: FileOutcome, options: SearchOptions)
         -> [UInt8]
     {
         switch outcome {
@@ -230,14 +230,14 @@ public final class ResponseEncoder {
 
     /// Most payload bytes of packed `file` maps that one `files` frame for `id` can carry within
     /// `maxFrame` (the frame's own fields take the rest).
-    public static func filesRoom(_ id: RequestID, maxFrame: Int) -> Int {
+    package static func filesRoom(_ id: RequestID, maxFrame: Int) -> Int {
         var idBytes = 9
         if case .text(let t) = id { idBytes = t.count + 5 }
         return maxFrame - 64 - idBytes
     }
 
     /// A `files` frame: `count` file responses (their packed maps, concatenated) in one frame.
-    public func files(_ id: RequestID, count: Int, payloads: [UInt8]) -> [UInt8] {
+    package func files(_ id: RequestID, count: Int, payloads: [UInt8]) -> [UInt8] {
         frame(id, type: "files") {
             field("results")
             w.packArrayHeader(count)
@@ -245,7 +245,7 @@ public final class ResponseEncoder {
         }
     }
 
-    public func done(_ id: RequestID, _ s: CountSummary) -> [UInt8] {
+    package func done(_ id: RequestID, _ s: CountSummary) -> [UInt8] {
         frame(id, type: "done") {
             field("files")
             w.pack(s.files)

@@ -1,17 +1,17 @@
 /// How terms are matched (the protocol's `count` options).
-public struct SearchOptions: Sendable, Equatable {
-    public var ignoreCase = false
-    public var wholeWord = false
-    public var offsets = false
-    public var maxOffsets = 1000
-    public var context = 0
-    public var words = false
+package struct SearchOptions: Sendable, Equatable {
+    package var ignoreCase = false
+    package var wholeWord = false
+    package var offsets = false
+    package var maxOffsets = 1000
+    package var context = 0
+    package var words = false
     /// Terms are regular expressions (see PROTOCOL.md "Regular expressions").
-    public var regex = false
+    package var regex = false
     /// RE2's memory budget per pattern (`--regex-max-mem`).
-    public var regexMaxMemory = SearchOptions.defaultRegexMaxMemory
+    package var regexMaxMemory = SearchOptions.defaultRegexMaxMemory
 
-    public init(
+    package init(
         ignoreCase: Bool = false, wholeWord: Bool = false, offsets: Bool = false,
         maxOffsets: Int = 1000, context: Int = 0, words: Bool = false, regex: Bool = false
     ) {
@@ -26,19 +26,19 @@ public struct SearchOptions: Sendable, Equatable {
 }
 
 /// What one file's plaintext gave.
-public struct SearchResult: Sendable, Equatable {
+package struct SearchResult: Sendable, Equatable {
     /// Occurrences per term, in the plan's term order.
-    public var counts: [Int]
+    package var counts: [Int]
     /// Whitespace-separated words (`len(bytes.split())`), when asked for.
-    public var words: Int?
+    package var words: Int?
     /// Byte offsets of match starts per term (at most `maxOffsets` each), when asked for.
-    public var offsets: [[Int]]?
+    package var offsets: [[Int]]?
     /// One snippet per offset, when offsets and a context are asked for.
-    public var snippets: [[String]]?
+    package var snippets: [[String]]?
     /// True when some term had more than `maxOffsets` matches.
-    public var truncated: Bool
+    package var truncated: Bool
 
-    public init(
+    package init(
         counts: [Int], words: Int? = nil, offsets: [[Int]]? = nil, snippets: [[String]]? = nil,
         truncated: Bool = false
     ) {
@@ -50,7 +50,7 @@ public struct SearchResult: Sendable, Equatable {
     }
 }
 
-public enum SearchPlanError: Error, Equatable, Sendable {
+package enum SearchPlanError: Error, Equatable, Sendable {
     case emptyTerm(index: Int)
     /// A regular expression that does not compile; `position` is a byte offset in the pattern.
     case badPattern(index: Int, position: Int, message: String)
@@ -74,16 +74,16 @@ public enum SearchPlanError: Error, Equatable, Sendable {
 /// compared with it 32 at a time and the matches are summed in byte lanes (`ExactTerm`).
 ///
 /// Verification is naive, so a long periodic term over a periodic text costs O(text x term).
-public final class SearchPlan: Sendable {
-    public let terms: [[UInt8]]
-    public let options: SearchOptions
+package final class SearchPlan: Sendable {
+    package let terms: [[UInt8]]
+    package let options: SearchOptions
     /// The compiled patterns when `options.regex` (the literal fields below then describe no terms).
     let regex: RegexPlan?
 
     /// Bytes of context a snippet may reach on each side of its match (before the start, after the
     /// end). Words beyond it are left out; a word cut by it is cut at a character boundary.
     /// Streaming keeps at most this much text back, so snippets are the same for any chunking.
-    public static let snippetWindow = 4096
+    package static let snippetWindow = 4096
 
     let maxOffsets: Int
     let wantSnippets: Bool
@@ -116,10 +116,12 @@ public final class SearchPlan: Sendable {
     let maxAnchorOffset: Int
     /// Terms matched by comparing every position (they have no anchors).
     let exact: [ExactTerm]
+    /// Whether some terms take the exact-term path (the fuzz harness compares it with the anchored one).
+    package var hasExactTerms: Bool { !exact.isEmpty }
 
     /// `exactLimit`: most terms matched by comparing every position (tests set 0 to exercise the
     /// anchored prefilters alone).
-    public convenience init(terms: [[UInt8]], options: SearchOptions) throws(SearchPlanError) {
+    package convenience init(terms: [[UInt8]], options: SearchOptions) throws(SearchPlanError) {
         let regex =
             options.regex
             ? try RegexPlan(
@@ -130,7 +132,9 @@ public final class SearchPlan: Sendable {
 
     static let defaultExactLimit = 8
 
-    init(terms: [[UInt8]], options: SearchOptions, exactLimit: Int, regex: RegexPlan? = nil) throws(SearchPlanError) {
+    package init(terms: [[UInt8]], options: SearchOptions, exactLimit: Int, regex: RegexPlan? = nil)
+        throws(SearchPlanError)
+    {
         for (i, t) in terms.enumerated() where t.isEmpty { throw .emptyTerm(index: i) }
         self.terms = terms
         self.regex = regex
@@ -197,7 +201,7 @@ public final class SearchPlan: Sendable {
     }
 
     /// Counts in one contiguous plaintext (no copy).
-    public func count(_ text: UnsafeRawBufferPointer) -> SearchResult {
+    package func count(_ text: UnsafeRawBufferPointer) -> SearchResult {
         var state = ScanState(plan: self)
         if let p = text.baseAddress?.assumingMemoryBound(to: UInt8.self) {
             scan(p, count: text.count, base: 0, from: 0, to: text.count, final: true, state: &state)
@@ -209,12 +213,12 @@ public final class SearchPlan: Sendable {
         return state.result(plan: self)
     }
 
-    public func count(_ text: [UInt8]) -> SearchResult {
+    package func count(_ text: [UInt8]) -> SearchResult {
         text.withUnsafeBytes { count($0) }
     }
 
     /// A scanner for one file's plaintext arriving in pieces (one per thread; `reset()` to reuse).
-    public func makeScanner() -> StreamScanner { StreamScanner(plan: self) }
+    package func makeScanner() -> StreamScanner { StreamScanner(plan: self) }
 
     /// Bytes past an anchor position that must be present before its candidates can be decided:
     /// the longest match plus one following character (whole_word) plus slack.

@@ -5,7 +5,7 @@
 /// `plan.lookahead + plan.lookbehind` bytes (the longest possible match plus a few bytes) and, with
 /// snippets, up to `SearchPlan.snippetWindow` bytes on each side of a match whose snippet is still
 /// open. Without snippets, pieces larger than twice that are scanned in place (no copy).
-public struct StreamScanner {
+package struct StreamScanner {
     let plan: SearchPlan
     var state: ScanState
     /// Unscanned tail plus the text kept for look-behind and pending snippets.
@@ -22,7 +22,7 @@ public struct StreamScanner {
     }
 
     /// Forgets the current file, keeping allocations, so one scanner can serve many files.
-    public mutating func reset() {
+    package mutating func reset() {
         state.reset()
         buffer.removeAll(keepingCapacity: true)
         base = 0
@@ -30,7 +30,7 @@ public struct StreamScanner {
         previousIsSpace = true
     }
 
-    public mutating func feed(_ chunk: UnsafeRawBufferPointer) {
+    package mutating func feed(_ chunk: UnsafeRawBufferPointer) {
         guard let cp = chunk.baseAddress?.assumingMemoryBound(to: UInt8.self), chunk.count > 0 else { return }
         let n = chunk.count
         if plan.options.words {
@@ -102,7 +102,7 @@ public struct StreamScanner {
         }
     }
 
-    public mutating func finish() -> SearchResult {
+    package mutating func finish() -> SearchResult {
         let plan = self.plan
         let from = scanFrom
         let base = self.base

@@ -3,7 +3,7 @@
 /// Text is read as a sequence of units: a Unicode scalar for each well-formed UTF-8 sequence, or
 /// `rawBase + byte` for each byte that is not part of one (so invalid bytes match only themselves
 /// and are never word characters).
-enum TextUnits {
+package enum TextUnits {
     static let rawBase: UInt32 = 0x11_0000
 
     /// Decodes the unit starting at `i` (`i < end`); returns the unit and its byte length.
@@ -98,7 +98,7 @@ enum TextUnits {
     /// to it (digits, punctuation, `€`, bytes that are not UTF-8). ignore_case matches such a term
     /// byte for byte, so it counts exactly what it counts without ignore_case (a lone byte of a
     /// multi-byte character included).
-    static func isCaseless(_ term: [UInt8]) -> Bool {
+    package static func isCaseless(_ term: [UInt8]) -> Bool {
         term.withUnsafeBufferPointer { buf in
             guard let p = buf.baseAddress else { return true }
             var i = 0

@@ -6,7 +6,7 @@
 /// writer and drains everything queued (several frames per write(2) under load, none waiting
 /// at rest). When more than `highWater` bytes wait for a parent that is not reading, senders
 /// block: backpressure instead of growing memory.
-public final class OutputWriter: @unchecked Sendable {
+package final class OutputWriter: @unchecked Sendable {
     private let fd: Int32
     private let highWater: Int
     private let monitor = Monitor()
@@ -17,14 +17,14 @@ public final class OutputWriter: @unchecked Sendable {
     /// Called once if the output breaks (the parent closed our stdout).
     private let onBroken: @Sendable (Int32) -> Void
 
-    public init(fd: Int32, highWater: Int = 8 << 20, onBroken: @escaping @Sendable (Int32) -> Void) {
+    package init(fd: Int32, highWater: Int = 8 << 20, onBroken: @escaping @Sendable (Int32) -> Void) {
         self.fd = fd
         self.highWater = highWater
         self.onBroken = onBroken
     }
 
     /// Queues one whole frame and, if no one else is writing, writes until the queue is empty.
-    public func send(_ frame: [UInt8]) {
+    package func send(_ frame: [UInt8]) {
         monitor.lock()
         while queued.count >= highWater && writing && !broken { monitor.wait() }
         if broken {
@@ -60,7 +60,7 @@ public final class OutputWriter: @unchecked Sendable {
     }
 
     /// Waits until everything queued has been written.
-    public func drain() {
+    package func drain() {
         monitor.lock()
         while (writing || !queued.isEmpty) && !broken { monitor.wait() }
         monitor.unlock()

@@ -3,19 +3,19 @@
 #endif
 
 /// Settings for `cryptcount serve`.
-public struct ServerConfig: Sendable {
-    public var engine = EngineConfig()
-    public var maxFrame = 16 << 20
-    public var limits = RequestLimits()
+package struct ServerConfig: Sendable {
+    package var engine = EngineConfig()
+    package var maxFrame = 16 << 20
+    package var limits = RequestLimits()
     /// Requests in flight beyond which new ones get `busy`.
-    public var maxInFlight = 256
-    public var inputFD: Int32 = 0
-    public var outputFD: Int32 = 1
-    public init() {}
+    package var maxInFlight = 256
+    package var inputFD: Int32 = 0
+    package var outputFD: Int32 = 1
+    package init() {}
 }
 
 /// How `serve` ended; the process exit status.
-public enum ServeExit: Int32, Sendable {
+package enum ServeExit: Int32, Sendable {
     case clean = 0
     case inputError = 1
     case outputClosed = 3
@@ -23,8 +23,8 @@ public enum ServeExit: Int32, Sendable {
 
 /// The coprocess: reads requests on one thread (the caller's), runs `count` jobs on the worker
 /// pool, and writes every response through one `OutputWriter`.
-public final class Server: @unchecked Sendable {
-    public let config: ServerConfig
+package final class Server: @unchecked Sendable {
+    package let config: ServerConfig
     let pool: WorkerPool
     let output: OutputWriter
     let decoder: RequestDecoder
@@ -39,7 +39,7 @@ public final class Server: @unchecked Sendable {
     private let readerEncoder: ResponseEncoder
     private let encoders: EncoderPool
 
-    public init(config: ServerConfig) {
+    package init(config: ServerConfig) {
         self.config = config
         self.pool = WorkerPool(config: config.engine)
         self.output = OutputWriter(fd: config.outputFD, highWater: config.engine.outputHighWater) { error in
@@ -54,7 +54,7 @@ public final class Server: @unchecked Sendable {
     // MARK: - Reader loop
 
     /// Serves until end of input or `shutdown`; returns the exit status.
-    public func run() -> ServeExit {
+    package func run() -> ServeExit {
         pool.start()
         var reader = FrameReader(fd: config.inputFD, maxFrame: config.maxFrame)
         reader.watchFD = config.outputFD
@@ -106,7 +106,7 @@ public final class Server: @unchecked Sendable {
     private var stats: EngineStats { pool.stats }
 
     /// Drops every key (their secret bytes are zeroed as the last reference goes).
-    public func forgetAllKeys() {
+    package func forgetAllKeys() {
         keys.removeAll()
     }
 

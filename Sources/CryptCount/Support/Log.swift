@@ -6,13 +6,13 @@
 
 /// Human-readable log lines on stderr (stdout carries frames only). Callers pass only facts
 /// that are safe to show: paths, counts, codes; never secrets or plaintext.
-public enum Log {
-    public enum Level: Int, Sendable, Comparable, CaseIterable {
+package enum Log {
+    package enum Level: Int, Sendable, Comparable, CaseIterable {
         case error = 0, warn, info, debug
 
-        public static func < (a: Level, b: Level) -> Bool { a.rawValue < b.rawValue }
+        package static func < (a: Level, b: Level) -> Bool { a.rawValue < b.rawValue }
 
-        public init?(name: String) {
+        package init?(name: String) {
             switch name.lowercased() {
             case "error": self = .error
             case "warn", "warning": self = .warn
@@ -35,14 +35,14 @@ public enum Log {
     nonisolated(unsafe) private static var threshold: Level = .warn
 
     /// Set once at start-up, before any thread is started.
-    public static func setLevel(_ level: Level) { threshold = level }
+    package static func setLevel(_ level: Level) { threshold = level }
 
-    public static func enabled(_ level: Level) -> Bool { level <= threshold }
+    package static func enabled(_ level: Level) -> Bool { level <= threshold }
 
-    public static func error(_ message: @autoclosure () -> String) { write(.error, message) }
-    public static func warn(_ message: @autoclosure () -> String) { write(.warn, message) }
-    public static func info(_ message: @autoclosure () -> String) { write(.info, message) }
-    public static func debug(_ message: @autoclosure () -> String) { write(.debug, message) }
+    package static func error(_ message: @autoclosure () -> String) { write(.error, message) }
+    package static func warn(_ message: @autoclosure () -> String) { write(.warn, message) }
+    package static func info(_ message: @autoclosure () -> String) { write(.info, message) }
+    package static func debug(_ message: @autoclosure () -> String) { write(.debug, message) }
 
     private static func write(_ level: Level, _ message: () -> String) {
         guard enabled(level) else { return }

@@ -5,12 +5,12 @@
 /// Keeps the process's memory (keys, cached plaintext) out of core dumps and away from other
 /// processes of the same user, as ssh-agent does; and checks `--lock-memory` against
 /// RLIMIT_MEMLOCK before any secret arrives.
-public enum ProcessHardening {
+package enum ProcessHardening {
     /// PR_SET_DUMPABLE 0: no core dump, and a process of the same (non-root) user can neither
     /// ptrace this one nor read its /proc/<pid>/mem (root, with CAP_SYS_PTRACE, still can).
     /// RLIMIT_CORE 0 too, so a later change of the dumpable flag still writes no core.
     /// Returns what could not be done (empty when all went well).
-    public static func forbidDumps() -> [String] {
+    package static func forbidDumps() -> [String] {
         var failures: [String] = []
         if prctl(PR_SET_DUMPABLE, 0) != 0 { failures.append("prctl(PR_SET_DUMPABLE, 0): \(errnoText())") }
         var none = rlimit(rlim_cur: 0, rlim_max: 0)
@@ -21,11 +21,11 @@ public enum ProcessHardening {
     }
 
     /// Whether the kernel would dump this process (PR_GET_DUMPABLE).
-    public static var isDumpable: Bool { prctl(PR_GET_DUMPABLE, 0) == 1 }
+    package static var isDumpable: Bool { prctl(PR_GET_DUMPABLE, 0) == 1 }
 
     /// How many bytes may be locked: RLIMIT_MEMLOCK, after raising the soft limit to the hard
     /// one; nil when there is no limit (unlimited, or CAP_IPC_LOCK, which mlock does not count).
-    public static func memlockLimit() -> Int? {
+    package static func memlockLimit() -> Int? {
         if hasCapability(14) { return nil }  // CAP_IPC_LOCK
         let which = resource(__RLIMIT_MEMLOCK.rawValue)
         var r = rlimit()
@@ -39,7 +39,7 @@ public enum ProcessHardening {
 
     /// Turns `--lock-memory` on for `cacheBytes` of plaintext cache plus the keys, or says why
     /// it cannot be (the limit, what is needed, how to raise it) without turning anything on.
-    public static func lockMemory(cacheBytes: Int) -> String? {
+    package static func lockMemory(cacheBytes: Int) -> String? {
         let limit = memlockLimit()
         let needed = cacheBytes + SecureMemory.keyReserve
         if let limit, limit < needed {

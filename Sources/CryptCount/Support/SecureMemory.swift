@@ -12,12 +12,12 @@ import Synchronization
 ///
 /// Small secrets share pages: a slab of 64 KiB chunks cut into power-of-two slots (16 bytes to
 /// 2 KiB), kept for reuse, never unmapped. Anything larger gets pages of its own.
-public enum SecureMemory {
+package enum SecureMemory {
     /// What `--lock-memory` keeps for key material on top of the cache budget: the slab grows
     /// by 64 KiB chunks, so this is 16 chunks, room for thousands of keys.
-    public static let keyReserve = 1 << 20
+    package static let keyReserve = 1 << 20
 
-    public static let pageSize: Int = {
+    package static let pageSize: Int = {
         let n = sysconf(Int32(_SC_PAGESIZE))
         return n > 0 ? n : 4096
     }()
@@ -30,15 +30,15 @@ public enum SecureMemory {
 
     /// Locks every later allocation in RAM. Call once at start-up, before any secret arrives.
     /// `limit`: RLIMIT_MEMLOCK in bytes (nil: unlimited, or CAP_IPC_LOCK).
-    public static func enableLocking(limit: Int?) {
+    package static func enableLocking(limit: Int?) {
         cacheLockCap.store(limit.map { max(0, $0 - keyReserve) } ?? Int.max, ordering: .relaxed)
         locking.store(true, ordering: .releasing)
     }
 
-    public static var isLocking: Bool { locking.load(ordering: .acquiring) }
+    package static var isLocking: Bool { locking.load(ordering: .acquiring) }
 
     /// Bytes of cached plaintext currently locked.
-    public static var lockedCacheBytes: Int { cacheLocked.load(ordering: .relaxed) }
+    package static var lockedCacheBytes: Int { cacheLocked.load(ordering: .relaxed) }
 
     /// `n` rounded up to whole pages; nil when that overflows.
     static func pageRounded(_ n: Int) -> Int? {
@@ -66,8 +66,8 @@ public enum SecureMemory {
     // MARK: - Key material
 
     /// Storage for one secret; give it back with `free`.
-    public struct Block: @unchecked Sendable {
-        public let bytes: UnsafeMutableRawBufferPointer
+    package struct Block: @unchecked Sendable {
+        package let bytes: UnsafeMutableRawBufferPointer
         /// A slab slot class, or -1 for pages of its own.
         fileprivate let slotClass: Int
     }
@@ -85,7 +85,7 @@ public enum SecureMemory {
     private static let slab = Mutex(Slab())
 
     /// Zeroed storage for at least `count` bytes (never less than one).
-    public static func allocate(_ count: Int) -> Block {
+    package static func allocate(_ count: Int) -> Block {
         let n = max(count, 1)
         if let cls = slotSizes.firstIndex(where: { $0 >= n }),
             let address = slab.withLock({ s in takeSlot(cls, &s) }),
@@ -120,7 +120,7 @@ public enum SecureMemory {
     }
 
     /// Zeroes the block and gives it back.
-    public static func free(_ block: Block) {
+    package static func free(_ block: Block) {
         guard let p = block.bytes.baseAddress else { return }
         explicit_bzero(p, block.bytes.count)
         switch block.slotClass {
@@ -135,20 +135,20 @@ public enum SecureMemory {
 
 /// Cached plaintext in pages of its own (see `SecureMemory`): left out of core dumps, locked
 /// in RAM under `--lock-memory`, zeroed and unmapped when the last reader lets go.
-public final class SecureBuffer: @unchecked Sendable {
+package final class SecureBuffer: @unchecked Sendable {
     // Written once in init; only deinit writes again, when nothing else can read.
     private let base: UnsafeMutableRawPointer
-    public let count: Int
+    package let count: Int
     /// Bytes mapped (whole pages): what the buffer costs in memory and in RLIMIT_MEMLOCK.
-    public let capacity: Int
+    package let capacity: Int
     private let locked: Bool
 
     /// What a buffer of `count` bytes costs; nil when that is beyond any mapping.
-    public static func cost(of count: Int) -> Int? { SecureMemory.pageRounded(count) }
+    package static func cost(of count: Int) -> Int? { SecureMemory.pageRounded(count) }
 
     /// A copy of `bytes`; nil when the pages cannot be mapped or, under `--lock-memory`, the
     /// cache's share of RLIMIT_MEMLOCK is used up (the caller then simply does not cache).
-    public init?(copying bytes: UnsafeRawBufferPointer) {
+    package init?(copying bytes: UnsafeRawBufferPointer) {
         guard let size = SecureMemory.pageRounded(bytes.count) else { return nil }
         let lock = SecureMemory.isLocking
         if lock && !SecureMemory.reserveCacheLock(size) { return nil }
@@ -175,7 +175,7 @@ public final class SecureBuffer: @unchecked Sendable {
         if locked { SecureMemory.releaseCacheLock(capacity) }
     }
 
-    public func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+    package func withUnsafeBytes<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
         try body(UnsafeRawBufferPointer(start: base, count: count))
     }
 }

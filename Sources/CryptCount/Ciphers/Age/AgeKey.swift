@@ -10,9 +10,9 @@ import Synchronization
 ///
 /// File keys unwrapped from a header are cached by the header's SHA-256 (a bounded cache in
 /// this object), so counting the same files again costs no X25519, ML-KEM or scrypt work.
-public final class AgeKey: CipherKey {
+package final class AgeKey: CipherKey {
     /// Work factors above 2^22 (4 GiB of scrypt memory) are refused, as age itself does.
-    public static let maxScryptLogN = 22
+    package static let maxScryptLogN = 22
 
     struct X25519Identity: Sendable {
         let key: Curve25519.KeyAgreement.PrivateKey
@@ -34,7 +34,7 @@ public final class AgeKey: CipherKey {
     /// How many scrypt derivations this key has run (tests check the cache with it).
     let scryptRuns = Atomic<Int>(0)
 
-    public static func make(_ kind: CipherKind, secret: SecretInput?, options: CipherOptions) throws(SecretError)
+    package static func make(_ kind: CipherKind, secret: SecretInput?, options: CipherOptions) throws(SecretError)
         -> AgeKey
     {
         try AgeKey(secret: secret)
@@ -44,23 +44,23 @@ public final class AgeKey: CipherKey {
     static let armorMagic: [UInt8] = Array("-----BEGIN AGE ENCRYPTED FILE-----".utf8)
 
     /// The binary header's first line, or the armor's (after leading whitespace, as age allows).
-    public static func recognises(_ prefix: UnsafeRawBufferPointer) -> Bool {
+    package static func recognises(_ prefix: UnsafeRawBufferPointer) -> Bool {
         if prefix.starts(with: binaryMagic) { return true }
         guard let first = prefix.firstIndex(where: { !ASCII.isWhitespace($0) }) else { return false }
         return prefix[first...].starts(with: armorMagic)
     }
 
-    public var kind: CipherKind { .age }
-    public var mode: DecryptionMode { .streamed }
+    package var kind: CipherKind { .age }
+    package var mode: DecryptionMode { .streamed }
 
-    public func decrypt(whole ciphertext: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(CipherFailure) {
+    package func decrypt(whole ciphertext: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(CipherFailure) {
         try decryptWholeByStreaming(ciphertext, into: &output)
     }
 
     /// Identities by their public keys (a public key determines what its private key can
     /// unwrap), in a canonical order, and the passphrase: the same set of identities shares
     /// cache entries however it was written.
-    public func fingerprint(into fingerprint: inout KeyFingerprint) {
+    package func fingerprint(into fingerprint: inout KeyFingerprint) {
         let x = x25519.map(\.publicKey).sorted { $0.lexicographicallyPrecedes($1) }
         let h = hybrid.map { Array($0.publicKey.rawRepresentation) }.sorted { $0.lexicographicallyPrecedes($1) }
         fingerprint.add(int: x.count)
@@ -75,7 +75,7 @@ public final class AgeKey: CipherKey {
         }
     }
 
-    public convenience init(secret: SecretInput?) throws(SecretError) {
+    package convenience init(secret: SecretInput?) throws(SecretError) {
         try self.init(secret: secret, scryptGate: .shared)
     }
 
@@ -173,7 +173,7 @@ public final class AgeKey: CipherKey {
         }
     }
 
-    public func makeStreamDecryptor() -> any StreamDecryptor { AgeDecryptor(owner: self) }
+    package func makeStreamDecryptor() -> any StreamDecryptor { AgeDecryptor(owner: self) }
 
     // MARK: Unwrapping the file key
 

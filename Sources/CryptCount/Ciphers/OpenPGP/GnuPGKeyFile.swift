@@ -4,9 +4,9 @@
 /// same S-expression in advanced (readable) form. librnp 0.16 reads only the canonical form,
 /// so the extended form is converted here. Pure; the result holds the key as stored (protected
 /// by its passphrase, unless the home keeps unprotected keys), so callers wipe it after use.
-enum GnuPGKeyFile {
+package enum GnuPGKeyFile {
     /// The key's canonical S-expression, or nil if the file is neither form.
-    static func canonicalKey(_ file: [UInt8]) -> [UInt8]? {
+    package static func canonicalKey(_ file: [UInt8]) -> [UInt8]? {
         if file.first == UInt8(ascii: "(") { return file }
         guard var value = keyItem(file) else { return nil }
         defer { SecretBytes.wipe(&value) }

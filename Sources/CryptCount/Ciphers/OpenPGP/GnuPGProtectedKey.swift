@@ -12,11 +12,11 @@ import CryptoExtras
 /// ENCDATA is AES-128-OCB (12-byte nonce, 16-byte tag appended) of `(` secret elements `)`,
 /// with the key from iterated-and-salted S2K (SHA-1) of the passphrase, and as associated data
 /// the algorithm list with the `(protected ...)` element cut out.
-enum GnuPGProtectedKey {
+package enum GnuPGProtectedKey {
     static let ocbMode = Array("openpgp-s2k3-ocb-aes".utf8)
 
     /// A canonical S-expression node, with its byte range in the input.
-    indirect enum Node {
+    package indirect enum Node {
         case atom([UInt8], Range<Int>)
         case list([Node], Range<Int>)
 
@@ -36,7 +36,7 @@ enum GnuPGProtectedKey {
     }
 
     /// Parses one canonical S-expression starting at `i` (depth-limited, lengths checked).
-    static func parse(_ s: [UInt8], _ i: inout Int, depth: Int = 0) -> Node? {
+    package static func parse(_ s: [UInt8], _ i: inout Int, depth: Int = 0) -> Node? {
         guard i < s.count, depth < 32 else { return nil }
         let start = i
         if s[i] == UInt8(ascii: "(") {
@@ -69,7 +69,7 @@ enum GnuPGProtectedKey {
         return .atom(bytes, start..<i)
     }
 
-    enum Outcome {
+    package enum Outcome {
         /// Not an OCB-protected key: hand the file to librnp as it is.
         case notOCB
         /// The passphrase does not open it.
@@ -80,7 +80,7 @@ enum GnuPGProtectedKey {
 
     /// `maxCount` bounds the S2K work a key file can ask for (gpg-agent calibrates it to about
     /// 100 ms: tens to hundreds of millions of bytes).
-    static func unprotect(_ key: [UInt8], passphrase: SecretBytes, maxCount: Int = 1 << 31) -> Outcome {
+    package static func unprotect(_ key: [UInt8], passphrase: SecretBytes, maxCount: Int = 1 << 31) -> Outcome {
         var i = 0
         guard let top = parse(key, &i), let items = top.items, items.count >= 2,
             items[0].atom == Array("protected-private-key".utf8), let algo = items[1].items, algo.count >= 2

@@ -8,23 +8,23 @@ import Synchronization
 ///
 /// librnp contexts are not thread-safe, so the key keeps a small pool of them, one per thread
 /// that is decrypting; extra contexts are made on demand from the same secret.
-public final class OpenPGPKey: CipherKey, PullingCipherKey {
-    public static func make(_ kind: CipherKind, secret: SecretInput?, options: CipherOptions) throws(SecretError)
+package final class OpenPGPKey: CipherKey, PullingCipherKey {
+    package static func make(_ kind: CipherKind, secret: SecretInput?, options: CipherOptions) throws(SecretError)
         -> OpenPGPKey
     {
         try OpenPGPKey(secret: secret)
     }
 
-    public static func recognises(_ prefix: UnsafeRawBufferPointer) -> Bool {
+    package static func recognises(_ prefix: UnsafeRawBufferPointer) -> Bool {
         OpenPGPSniffer.isEncryptedMessage(prefix)
     }
 
-    public var kind: CipherKind { .openpgp }
-    public var mode: DecryptionMode { .streamed }
+    package var kind: CipherKind { .openpgp }
+    package var mode: DecryptionMode { .streamed }
 
     /// What this key decrypts with: the fingerprints of its usable secret keys (an OpenPGP
     /// fingerprint names the key material) and the passphrase, tried on symmetric messages.
-    public func fingerprint(into fingerprint: inout KeyFingerprint) {
+    package func fingerprint(into fingerprint: inout KeyFingerprint) {
         fingerprint.add(int: keyFingerprints.count)
         for fp in keyFingerprints { fingerprint.add(bytes: Array(fp.utf8)) }
         if let passphrase {
@@ -36,17 +36,17 @@ public final class OpenPGPKey: CipherKey, PullingCipherKey {
     }
 
     /// `auto` and tests drive it like a whole-file cipher; the engine pulls (`decrypt(pulling:)`).
-    public func makeStreamDecryptor() -> any StreamDecryptor { WholeFileStreamAdapter(key: self) }
+    package func makeStreamDecryptor() -> any StreamDecryptor { WholeFileStreamAdapter(key: self) }
 
     let source: OpenPGPKeySource
     let passphrase: SecretBytes?
     /// Fingerprints of the usable secret keys (sorted): what this key can decrypt with.
-    public let keyFingerprints: [String]
+    package let keyFingerprints: [String]
     private let pool: Mutex<[RNPContext]>
     /// Small messages with AES and X25519 or a passphrase, and the session-key cache.
     let fastPath: OpenPGPFastPath
 
-    public init(secret: SecretInput?) throws(SecretError) {
+    package init(secret: SecretInput?) throws(SecretError) {
         var (source, pass) = try Self.parse(secret)
         if case .gnupgHome(let path) = source { source = .home(try RNPContext.snapshot(home: path, passphrase: pass)) }
         self.source = source
@@ -138,7 +138,7 @@ public final class OpenPGPKey: CipherKey, PullingCipherKey {
         return .success(r)
     }
 
-    public func decrypt(
+    package func decrypt(
         pulling read: (UnsafeMutableRawBufferPointer) -> Int, emit: (UnsafeRawBufferPointer) -> Void
     ) throws(CipherFailure) {
         // A small file is read whole first, for the fast path; librnp then reads those bytes
@@ -194,7 +194,7 @@ public final class OpenPGPKey: CipherKey, PullingCipherKey {
         }
     }
 
-    public func decrypt(whole ciphertext: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(CipherFailure) {
+    package func decrypt(whole ciphertext: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(CipherFailure) {
         output.removeAll(keepingCapacity: true)
         var offset = 0
         var out = output

@@ -1,7 +1,7 @@
 /// Recognises an OpenPGP message from its first bytes: the ASCII armor header, or a binary
 /// message that starts with a session-key packet (public-key PKESK, tag 1, or symmetric SKESK,
 /// tag 3), old or new packet format, with a known packet version. Pure, no librnp.
-enum OpenPGPSniffer {
+package enum OpenPGPSniffer {
     static let armor: [UInt8] = Array("-----BEGIN PGP MESSAGE-----".utf8)
 
     /// True for an encrypted OpenPGP message (what `auto` hands to the `openpgp` cipher).
@@ -21,7 +21,7 @@ enum OpenPGPSniffer {
 
     /// Looser, for telling "not OpenPGP" from "OpenPGP that did not decrypt": the armor header
     /// or any binary packet header with a message packet tag.
-    static func looksLikeOpenPGP(_ prefix: [UInt8]) -> Bool {
+    package static func looksLikeOpenPGP(_ prefix: [UInt8]) -> Bool {
         prefix.withUnsafeBytes { raw in
             if isEncryptedMessage(raw) { return true }
             guard let (tag, _) = packetHeader(raw) else { return false }

@@ -8,7 +8,7 @@ import CRE2Shim
 /// (its SIMD prefilters); RE2 then runs only on the lines whose atoms can satisfy the pattern.
 /// A pattern without a selective atom is run by RE2 over the whole text. Either way each pattern
 /// costs at most one RE2 pass over each line: linear in the text.
-final class RegexPlan: @unchecked Sendable {
+package final class RegexPlan: @unchecked Sendable {
     /// One compiled `ccre_regex` per pattern; freed with the plan.
     let compiled: [OpaquePointer]
     /// The atoms of the patterns that have selective ones, as terms of a case-insensitive literal
@@ -116,12 +116,12 @@ final class RegexPlan: @unchecked Sendable {
 
 extension SearchOptions {
     /// Default for `--regex-max-mem`: RE2's memory budget per pattern (program and DFA cache).
-    public static let defaultRegexMaxMemory = 8 << 20
+    package static let defaultRegexMaxMemory = 8 << 20
 }
 
 extension SearchPlanError {
     /// The `bad_request` message: which term, and for a pattern where and why.
-    public var message: String {
+    package var message: String {
         switch self {
         case .emptyTerm(let i): "\"terms\"[\(i)] is empty"
         case .badPattern(let i, let position, let why):

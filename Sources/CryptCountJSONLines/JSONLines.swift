@@ -1,3 +1,5 @@
+import CryptCount
+
 /// The JSON Lines rendering of MessagePack values used by `cryptcount frame` / `unframe`, the
 /// golden tests and the shell examples. One value per line; the mapping is a bijection, so
 /// `unframe | frame` reproduces every frame's value exactly (float32 aside: it becomes float64).
@@ -27,13 +29,13 @@
 /// A purpose-built reader and writer rather than Foundation's JSONSerialization, because that
 /// one rounds integers above 2^53, loses key order and duplicate keys, and cannot tell `1`
 /// from `1.0`.
-public enum JSONLines {
+package enum JSONLines {
     /// Deepest nesting accepted when reading (a value inside 256 arrays or objects). Deeper
     /// than the server's MessagePack limit on purpose, so tests can send too-deep requests.
-    public static let maxDepth = 256
+    package static let maxDepth = 256
 
     /// Parses one line (without its newline) into a value. Surrounding whitespace is allowed.
-    public static func parse(_ line: some Collection<UInt8>) throws(JSONLinesError) -> MessagePackValue {
+    package static func parse(_ line: some Collection<UInt8>) throws(JSONLinesError) -> MessagePackValue {
         let bytes = Array(line)
         var reader = JSONReader(bytes: bytes)
         reader.skipWhitespace()
@@ -44,39 +46,39 @@ public enum JSONLines {
     }
 
     /// True when the line holds only JSON whitespace (frame skips such lines).
-    public static func isBlank(_ line: some Collection<UInt8>) -> Bool {
+    package static func isBlank(_ line: some Collection<UInt8>) -> Bool {
         line.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0a || $0 == 0x0d }
     }
 
     /// Renders a value as compact JSON (no newline), deterministically.
-    public static func render(_ value: MessagePackValue) -> [UInt8] {
+    package static func render(_ value: MessagePackValue) -> [UInt8] {
         var out: [UInt8] = []
         render(value, into: &out)
         return out
     }
 
     /// Appends the compact JSON rendering of `value` to `out`.
-    public static func render(_ value: MessagePackValue, into out: inout [UInt8]) {
+    package static func render(_ value: MessagePackValue, into out: inout [UInt8]) {
         JSONWriter.write(value, into: &out)
     }
 
     /// Renders a value as a Swift string (always valid UTF-8).
-    public static func renderString(_ value: MessagePackValue) -> String {
+    package static func renderString(_ value: MessagePackValue) -> String {
         String(decoding: render(value), as: UTF8.self)
     }
 }
 
 /// Why a line is not a value of the rendering. `column` counts bytes from 1.
-public struct JSONLinesError: Error, Equatable, Sendable, CustomStringConvertible {
-    public var column: Int
-    public var message: String
+package struct JSONLinesError: Error, Equatable, Sendable, CustomStringConvertible {
+    package var column: Int
+    package var message: String
 
-    public init(column: Int, message: String) {
+    package init(column: Int, message: String) {
         self.column = column
         self.message = message
     }
 
-    public var description: String { "column \(column): \(message)" }
+    package var description: String { "column \(column): \(message)" }
 }
 
 // MARK: - Reader
