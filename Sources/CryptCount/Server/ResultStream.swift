@@ -8,6 +8,9 @@ final class ResultStream: CountSink, @unchecked Sendable {
     let files: [WireBytes]
     let options: SearchOptions
     let ordered: Bool
+    /// Whether results share `files` frames. Immutable, so it is read without the lock: `batch`
+    /// itself is only ever touched under it (even reading it races with a worker's append).
+    private let batching: Bool
     private let output: OutputWriter
     private let encoders: EncoderPool
 
@@ -27,6 +30,7 @@ final class ResultStream: CountSink, @unchecked Sendable {
         self.ordered = ordered
         self.output = output
         self.encoders = encoders
+        self.batching = batch > 1
         if batch > 1 {
             self.batch = FileBatch(limit: batch, room: ResponseEncoder.filesRoom(id, maxFrame: encoders.maxFrame))
         }
@@ -70,7 +74,7 @@ final class ResultStream: CountSink, @unchecked Sendable {
 
     /// Sends one `file` frame as the request asked. `locked`: the caller holds `lock`.
     private func deliver(_ frame: [UInt8], locked: Bool) {
-        if batch != nil {
+        if batching {
             let ready = locked ? addToBatch(frame) : lock.withLock { addToBatch(frame) }
             for piece in ready {
                 switch piece {
