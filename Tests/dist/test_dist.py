@@ -35,10 +35,11 @@ ROOT = Path(__file__).resolve().parents[2]
 DIST = Path(os.environ.get("CRYPTCOUNT_DIST", ROOT / "dist"))
 BIN = DIST / "cryptcount"
 SWIFT_LIBS = re.compile(r"lib(swift\w*|_?Foundation\w*|dispatch|BlocksRuntime|icu\w*)\.so")
-# What a plain Debian/Ubuntu (and every manylinux policy) has: glibc, and GCC's C/C++ runtimes.
+# What a plain Debian/Ubuntu (and every manylinux policy) has: glibc, GCC's C/C++ runtimes, and
+# zlib (on every manylinux policy's list, so auditwheel leaves it to the system).
 SYSTEM_LIBS = {
     "libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "librt.so.1", "libutil.so.1",
-    "libstdc++.so.6", "libgcc_s.so.1", "ld-linux-x86-64.so.2", "linux-vdso.so.1",
+    "libstdc++.so.6", "libgcc_s.so.1", "ld-linux-x86-64.so.2", "linux-vdso.so.1", "libz.so.1",
 }  # fmt: skip
 
 
@@ -132,7 +133,7 @@ def test_ldd_names_no_toolchain_library(dist_bin: Path, wheel: Path) -> None:
     assert not [n for n in names if SWIFT_LIBS.search(n)], ldd
     assert "libmsgpackc" not in ldd, ldd  # linked from Debian's static archive
     # Anything beyond a plain system's libraries must travel in the wheel (auditwheel renames
-    # them libNAME-HASH.so.N); none does today.
+    # them libNAME-HASH.so.N): librnp with Botan and its other dependencies, and libre2.
     bundled = wheel_bundled_libraries(wheel)
     for name in set(os.path.basename(n) for n in names) - SYSTEM_LIBS:
         stem = name.split(".so")[0]
