@@ -49,9 +49,7 @@ fi
 cryptcount=${CRYPTCOUNT:-cryptcount}
 command -v "$cryptcount" >/dev/null || { echo "${0##*/}: $cryptcount not found (set CRYPTCOUNT)" >&2; exit 2; }
 
-# Bytes as a JSON value that keeps them exactly: {"$str":"<base64>"} is a MessagePack str with
-# these bytes, whatever they are (so names and terms need no JSON escaping, and need not be UTF-8).
-b64str() { printf '{"$str":"%s"}' "$(printf '%s' "$1" | base64 -w0)"; }
+source "$(dirname "${BASH_SOURCE[0]}")/coproc-lib.sh"
 
 paths=("$@")
 files_json=
@@ -59,37 +57,7 @@ for p in "${paths[@]}"; do
     files_json+=${files_json:+,}$(b64str "$p")
 done
 
-coproc SERVE { "$cryptcount" frame | "$cryptcount" serve | "$cryptcount" unframe; }
-# Copies: bash unsets SERVE when the coprocess exits, and we still want clean error paths.
-to_serve=${SERVE[1]}
-from_serve=${SERVE[0]}
-serve_pid=$SERVE_PID
-
-send() { printf '%s\n' "$1" >&"$to_serve"; }
-
-# Reads one response line into $line; fails if the coprocess has gone.
-receive() {
-    if ! IFS= read -r line <&"$from_serve"; then
-        echo "${0##*/}: cryptcount serve stopped unexpectedly" >&2
-        exit 1
-    fi
-}
-
-# Fields of a response line. Only keys the server writes are matched; an unescaped '"'
-# followed by ':' only ends an object key, so string contents (paths) cannot fool these.
-re_type='"type":"([a-z_]+)"'
-re_code='"code":"([a-z_]+)"'
-re_message='"message":"(([^"\\]|\\.)*)"'
-re_index='"index":([0-9]+)'
-re_count='"counts":\[([0-9]+)\]'
-rtype() { if [[ $line =~ $re_type ]]; then type=${BASH_REMATCH[1]}; else type=; fi; }
-describe_error() {
-    local code=? message=
-    [[ $line =~ $re_code ]] && code=${BASH_REMATCH[1]}
-    [[ $line =~ $re_message ]] && message=${BASH_REMATCH[1]}
-    message=${message//\\\"/\"}   # the usual JSON escape in messages: \" -> "
-    printf '%s: %s' "$code" "$message"
-}
+start_serve
 
 request_error() {
     echo "${0##*/}: $1 failed: $(describe_error)" >&2
@@ -129,7 +97,7 @@ while IFS= read -r term || [[ -n $term ]]; do
             file)
                 [[ $line =~ $re_index ]] || continue
                 path=${paths[${BASH_REMATCH[1]}]}
-                if [[ $line =~ $re_count ]]; then
+                if [[ $line =~ $re_counts ]]; then
                     if ((BASH_REMATCH[1] > 0)); then
                         printf '%s\t%s\t%s\n' "$term" "$path" "${BASH_REMATCH[1]}"
                     fi
@@ -139,7 +107,7 @@ while IFS= read -r term || [[ -n $term ]]; do
                 ;;
             done)
                 total=0
-                if [[ $line =~ $re_count ]]; then total=${BASH_REMATCH[1]}; fi
+                if [[ $line =~ $re_counts ]]; then total=${BASH_REMATCH[1]}; fi
                 printf '%s\tTOTAL\t%s\n' "$term" "$total"
                 break
                 ;;

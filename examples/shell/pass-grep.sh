@@ -44,8 +44,7 @@ shift $((OPTIND - 1))
 cryptcount=${CRYPTCOUNT:-cryptcount}
 command -v "$cryptcount" >/dev/null || { echo "$me: $cryptcount not found (set CRYPTCOUNT)" >&2; exit 2; }
 
-# Bytes as a JSON value that keeps them exactly: {"$str":"<base64>"} (a MessagePack str).
-b64str() { printf '{"$str":"%s"}' "$(printf '%s' "$1" | base64 -w0)"; }
+source "$(dirname "${BASH_SOURCE[0]}")/coproc-lib.sh"
 b64file() { printf '{"$bin":"%s"}' "$(base64 -w0 <"$1")"; }
 
 # The passphrase, from a file or the terminal.
@@ -76,30 +75,7 @@ for t in "$@"; do
     terms_json+=${terms_json:+,}$(b64str "$t")
 done
 
-coproc SERVE { "$cryptcount" frame | "$cryptcount" serve | "$cryptcount" unframe; }
-to_serve=${SERVE[1]}
-from_serve=${SERVE[0]}
-serve_pid=$SERVE_PID
-
-send() { printf '%s\n' "$1" >&"$to_serve"; }
-receive() {
-    if ! IFS= read -r line <&"$from_serve"; then
-        echo "$me: cryptcount serve stopped unexpectedly" >&2
-        exit 1
-    fi
-}
-re_type='"type":"([a-z_]+)"'
-re_code='"code":"([a-z_]+)"'
-re_message='"message":"(([^"\\]|\\.)*)"'
-re_index='"index":([0-9]+)'
-re_counts='"counts":\[([0-9,]*)\]'
-rtype() { if [[ $line =~ $re_type ]]; then type=${BASH_REMATCH[1]}; else type=; fi; }
-describe_error() {
-    local code=? message=
-    [[ $line =~ $re_code ]] && code=${BASH_REMATCH[1]}
-    [[ $line =~ $re_message ]] && message=${BASH_REMATCH[1]}
-    printf '%s: %s' "$code" "${message//\\\"/\"}"
-}
+start_serve
 
 # One unlock: the secret keys and their passphrase.
 if [[ -n $keys_file ]]; then
