@@ -186,7 +186,10 @@ def test_failures(pgp):
     listing = g.run("--list-packets", str(nomdc), passphrase=SYM_PW, check=False).stdout.decode()
     assert ":encrypted data packet:" in listing
     garbage = root / "f-garbage.gpg"
-    garbage.write_bytes(os.urandom(3000).replace(b"\x84", b"\x00").replace(b"\x8c", b"\x00"))
+    # Random bytes could begin with a valid packet header by chance (then decrypt_failed, not
+    # bad_format): a first byte without bit 7 set is never an OpenPGP packet tag.
+    noise = os.urandom(3000).replace(b"\x84", b"\x00").replace(b"\x8c", b"\x00")
+    garbage.write_bytes(bytes([noise[0] & 0x7F]) + noise[1:])
     plain = root / "small.txt"
     with Coprocess() as cc:
         cc.unlock("k", cipher="openpgp", secret={**keys_secret(root, "alice", ALICE_PW), "passphrase": ALICE_PW})
