@@ -33,6 +33,8 @@ import msgpack
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import corpus  # noqa: E402
+import limits  # noqa: E402
+import round2  # noqa: E402
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 REPEAT = 3 if QUICK else 9
@@ -261,6 +263,9 @@ def main():
     cores = os.cpu_count() or 1
     started = time.time()
     load_start = os.getloadavg()[0]
+
+    # This machine's ceilings first (issue 14): rows bound by one of them say "x of the limit".
+    ceilings = limits.measure(QUICK, log)
 
     # Warm the page cache for everybody.
     for group in ("plain", "bio", "fernet", "age"):
@@ -567,11 +572,21 @@ def main():
             table.add(10, f"openpgp, one {size >> 20} MiB message: peak RSS ({size / t_big / 1e6:.0f} MB/s)",
                       f"{rss:.0f} MB", "-", "-", "< 100 MB", rss < 100)
 
+    # 14. Round two: one module per target in Benchmarks/round2/ (`--only 14` or `--only 14.N`).
+    ctx = round2.Context(
+        binary=binary, corpus=c, quick=QUICK, repeat=REPEAT, cores=cores, limits=ceilings, table=table,
+        log=log, want=want, Coprocess=Coprocess, best_time=best_time, best_alternating=best_alternating,
+        timed=timed, rg_count=rg_count, count_req=count_req, timed_call=timed_call, check=check, ms=ms,
+        term=TERM, terms16=TERMS16, here=HERE, big_bytes=big_bytes,
+    )
+    round2.run_all(ctx)
+
     print()
     print(f"cryptcount benchmarks ({'quick' if QUICK else 'full'} run, {time.time() - started:.0f} s, "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})")
     for m in machine():
         print(m)
+    print(f"This machine's limits, one core, 16 KiB blocks: {limits.describe(ceilings)}")
     print(f"Load average (1 min) at the start {load_start:.2f}, at the end {os.getloadavg()[0]:.2f} "
           f"(other work on the machine slows cryptcount and its peers alike; see row 5')")
     print(f"Corpus: {n_stories} stories, {plain_bytes / 1e6:.1f} MB of text, {bio_bytes / 1e6:.0f} MB biographer; "
