@@ -27,10 +27,11 @@ class CountQuery(CoprocessQuery, SyncQuery):
     def __init__(self, session: Session, msg: Dict[str, Any], originals: List[Any], progress: bool) -> None:
         self._init_query(originals, progress)
         self._box: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
-        self._start(session, msg, self._box.put)
+        self._start(session, msg, self._box.put, owned=True)
 
     def _receive(self) -> None:
-        self._handle(self._box.get())
+        # Reads the coprocess's output on this thread when no other thread is (Session.receive).
+        self._handle(self._session.receive(self._box))
 
     def __enter__(self) -> "CountQuery":
         return self
