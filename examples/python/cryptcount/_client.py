@@ -67,9 +67,9 @@ class _Counting(Generic[Q]):
 
         ``regex=True``: every term is a regular expression, counted as ``rg --count-matches``
         (servers whose ``hello()["features"]`` lists ``"regex"``)."""
+        # Positional: a NamedTuple built from keywords costs several times as much (tiny requests).
         opts = CountOptions(
-            key=key, cipher=cipher, secret=secret, ignore_case=ignore_case, whole_word=whole_word, offsets=offsets,
-            max_offsets=max_offsets, context=context, words=words, ordered=ordered, regex=regex, extra=options,
+            key, cipher, secret, ignore_case, whole_word, offsets, max_offsets, context, words, ordered, regex, options
         )  # fmt: skip
         return self._start_count(files, terms, opts, progress)
 

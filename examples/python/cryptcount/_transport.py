@@ -70,6 +70,9 @@ class FrameDecoder:
         self._buf = bytearray()
 
     def feed(self, data: bytes) -> List[bytes]:
+        if not self._buf and type(data) is bytes:
+            # Nothing held back (the usual case): frames are sliced from ``data`` itself.
+            return self._feed_fresh(data)
         buf = self._buf
         buf += data
         frames: List[bytes] = []
@@ -85,6 +88,23 @@ class FrameDecoder:
             pos += 4 + length
         if pos:
             del buf[:pos]
+        return frames
+
+    def _feed_fresh(self, data: bytes) -> List[bytes]:
+        frames: List[bytes] = []
+        pos = 0
+        end = len(data)
+        unpack_from = _HEADER.unpack_from
+        while end - pos >= 4:
+            (length,) = unpack_from(data, pos)
+            if length == 0 or length > self.max_frame:
+                raise ProtocolError(f"the coprocess sent a frame of invalid length {length}")
+            if end - pos - 4 < length:
+                break
+            frames.append(data[pos + 4 : pos + 4 + length])
+            pos += 4 + length
+        if pos < end:
+            self._buf += data[pos:]
         return frames
 
     @property
