@@ -192,7 +192,7 @@ def count_on_cluster(
         client.register_plugin(CryptCountPlugin(resolved, idempotent=True), name=plugin_name)
 
     if max_in_flight is None:
-        threads = sum(w.get("nthreads", 1) for w in client.scheduler_info().get("workers", {}).values())
+        threads = sum(client.nthreads().values())  # asks the scheduler: workers that just joined count
         max_in_flight = max(2, 2 * threads)
 
     def batches() -> Iterator[_Batch]:

@@ -301,7 +301,11 @@ def test_at_most_max_in_flight_batches_on_the_scheduler(client: Any, binary: str
     assert_same_summary(q.summary, local_summary)
 
 
-def test_max_in_flight_must_be_positive(client: Any, plain_files: List[Path]) -> None:
+def test_max_in_flight_default_and_validation(client: Any, plain_files: List[Path]) -> None:
+    # Default: twice the cluster's worker threads (2 workers x 1 thread here).
+    q = count_on_cluster(client, plain_files[:40], ["rain"], batch_size=2)
+    assert q.max_in_flight == 4
+    assert len(list(q)) == 40 and q.peak_in_flight == 4
     for bad in (0, -1, 2.5):
         with pytest.raises(ValueError):
             count_on_cluster(client, plain_files[:3], ["rain"], max_in_flight=bad)
