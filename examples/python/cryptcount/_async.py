@@ -1,4 +1,4 @@
-"""The asyncio API: the same session and reader thread, with responses handed to the event loop."""
+"""The asyncio API: the same session; its background reader thread hands responses to the event loop."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def _resolve(fut: "asyncio.Future[Any]", value: Any) -> None:
 
 
 def _loop_sink(loop: asyncio.AbstractEventLoop, deliver: Callable[[Any], None]) -> Sink:
-    """A sink (called on the reader thread) that hands each response to ``deliver`` on the loop."""
+    """A sink (called by whichever thread reads the output) that hands each response to ``deliver`` on the loop."""
 
     def sink(msg: Any) -> None:
         loop.call_soon_threadsafe(deliver, msg)

@@ -27,10 +27,11 @@ class CountQuery(CoprocessQuery, SyncQuery):
     def __init__(self, session: Session, msg: Dict[str, Any], originals: List[Any], progress: bool) -> None:
         self._init_query(originals, progress)
         self._box: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
-        self._start(session, msg, self._box.put)
+        self._start(session, msg, self._box.put, owned=True)
 
     def _receive(self) -> None:
-        self._handle(self._box.get())
+        # Reads the coprocess's output on this thread when no other thread is (Session.receive).
+        self._handle(self._session.receive(self._box))
 
     def __enter__(self) -> "CountQuery":
         return self
@@ -66,9 +67,9 @@ class _Counting(Generic[Q]):
 
         ``regex=True``: every term is a regular expression, counted as ``rg --count-matches``
         (servers whose ``hello()["features"]`` lists ``"regex"``)."""
+        # Positional: a NamedTuple built from keywords costs several times as much (tiny requests).
         opts = CountOptions(
-            key=key, cipher=cipher, secret=secret, ignore_case=ignore_case, whole_word=whole_word, offsets=offsets,
-            max_offsets=max_offsets, context=context, words=words, ordered=ordered, regex=regex, extra=options,
+            key, cipher, secret, ignore_case, whole_word, offsets, max_offsets, context, words, ordered, regex, options
         )  # fmt: skip
         return self._start_count(files, terms, opts, progress)
 

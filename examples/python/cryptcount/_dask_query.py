@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from distributed import Client, Future, as_completed
 
@@ -22,14 +22,19 @@ class ClusterQuery(SyncQuery):
     results already received are still yielded, and the summary says ``cancelled``), ``close()``
     (the same, dropping unread results). Breaking out of a ``for`` loop over it, leaving its
     ``with`` block or dropping it closes it.
+
+    At most ``max_in_flight`` batches are submitted and not yet taken at any time: a batch is
+    made and submitted only when one has finished, so neither this process nor the scheduler
+    holds more than that many batches' paths, tasks or results, however long the query.
     """
 
     def __init__(
         self,
         client: Client,
         originals: List[Any],
-        batches: List[_Batch],
+        batches: Iterator[_Batch],
         *,
+        max_in_flight: int,
         qid: str,
         forget: Sequence[Tuple[str, Optional[str]]],
         retries: int,
@@ -60,19 +65,35 @@ class ClusterQuery(SyncQuery):
         self._t0 = time.perf_counter()
         self._pending: Dict[Any, int] = {}
         self._futures: Dict[Any, Future[Any]] = {}
-        if not batches:
-            self._end()
-            return
-        futures: List[Future[Any]] = client.map(
-            _run_batch, batches, key=[f"cryptcount-{qid}-{b.number}" for b in batches], pure=False,
-            retries=retries,
-        )  # fmt: skip
-        self._pending = {f.key: b.number for f, b in zip(futures, batches)}
-        self._futures = {f.key: f for f in futures}
+        self._batches = batches  # made on demand: only the ones in flight exist
+        self._retries = retries
         self._completed = as_completed(  # type: ignore[no-untyped-call]
-            futures, loop=client.loop, with_results=True, raise_errors=False
+            [], loop=client.loop, with_results=True, raise_errors=False
         )
+        #: The most batches that were in flight at once (submitted, not yet taken).
+        self.max_in_flight = max_in_flight
+        self.peak_in_flight = 0
         self._finished = False
+        with self._lock:
+            self._submit(max_in_flight)
+            if not self._pending:
+                self._end()
+
+    def _submit(self, n: int) -> None:
+        """(Under the lock.) Submit up to ``n`` further batches."""
+        for _ in range(n):
+            if self._finished:
+                return
+            batch = next(self._batches, None)
+            if batch is None:
+                return
+            future: Future[Any] = self._client.submit(
+                _run_batch, batch, key=f"cryptcount-{self.id}-{batch.number}", pure=False, retries=self._retries
+            )  # fmt: skip
+            self._pending[future.key] = batch.number
+            self._futures[future.key] = future
+            self._completed.add(future)  # type: ignore[no-untyped-call]
+            self.peak_in_flight = max(self.peak_in_flight, len(self._pending))
 
     # -- receiving -----------------------------------------------------------------------
 
@@ -101,8 +122,10 @@ class ClusterQuery(SyncQuery):
                 self._fail(result[1])
             else:
                 self._fail(CryptCountError(f"batch {number} was cancelled outside this query ({status})"))
-            if not self._finished and not self._pending:
-                self._complete()
+            if not self._finished:
+                self._submit(1)  # one out, one in
+                if not self._pending:
+                    self._complete()
 
     def _accept(self, number: int, rows: List[Row]) -> None:
         if not self._ordered:
@@ -149,6 +172,7 @@ class ClusterQuery(SyncQuery):
         self._end(error)
 
     def _cancel_futures(self) -> None:
+        self._batches = iter(())  # submit no more
         futures = list(self._futures.values())
         self._futures = {}
         self._pending = {}

@@ -159,10 +159,10 @@ class CoprocessQuery(Query):
 
     id: Any = None  # until the request has been sent
 
-    def _start(self, session: Session, msg: Dict[str, Any], sink: Sink) -> None:
+    def _start(self, session: Session, msg: Dict[str, Any], sink: Sink, owned: bool = False) -> None:
         self._session = session
         try:
-            rid = session.start(msg, sink)
+            rid = session.start(msg, sink, owned)
         except BaseException:
             self._closed = True
             self._finish()

@@ -1,8 +1,18 @@
-"""Layer 3, session: request ids, one reader thread that routes responses, waiters, death.
+"""Layer 3, session: request ids, the reader role that routes responses, waiters, death.
 
-A *sink* is a callable that the reader thread calls with each response of one request (a dict),
+A *sink* is a callable that the reading thread calls with each response of one request (a dict),
 or once with a :class:`Death` when the coprocess has gone. Sync callers use a queue's ``put``;
 asyncio callers use ``loop.call_soon_threadsafe``. Sinks must not block.
+
+Who reads the coprocess's stdout: whichever thread holds the *reader role* (a lock). A blocking
+caller waiting for its own response (``owned`` requests: :meth:`Session.call`, a sync query's
+:meth:`Session.receive`) takes the role itself when it is free, reads and routes every frame
+(its own into its box, others' to their sinks) until its own box has something, then lets go:
+a lone request costs no thread hand-off. A caller that finds the role taken waits on its box,
+registered as a waiter; whoever lets go of the role wakes the waiters (a ``_WAKE`` in their box)
+so one of them takes over. The background thread takes the role only for requests nobody waits
+on (asyncio sinks, detached requests, cancel acknowledgements) and to read the end of the stream
+once the coprocess has exited or is being closed.
 """
 
 from __future__ import annotations
@@ -10,8 +20,10 @@ from __future__ import annotations
 import itertools
 import logging
 import queue
+import select
 import subprocess
 import threading
+import time
 from collections import deque
 from typing import Any, Callable, Deque, Dict, Optional, Set, Tuple
 
@@ -22,6 +34,11 @@ from .errors import CoprocessDied, ProtocolError, RequestError
 log = logging.getLogger("cryptcount")
 
 TERMINAL_TYPES = frozenset({"hello", "ok", "stats", "done", "error"})
+
+# Put in a waiting caller's box when the reader role was let go: try to take it.
+_WAKE = object()
+# How often the idle background thread checks whether the coprocess has exited unnoticed.
+_IDLE_CHECK = 0.5
 
 
 class Death:
@@ -53,14 +70,22 @@ class Session:
         self._ids = itertools.count(1)
         # Reentrant: a query's __del__ (which sends a cancel) may run inside a locked section.
         self._lock = threading.RLock()
+        self._wakeup = threading.Condition(self._lock)  # the background thread sleeps on it
         self._pending: Dict[Any, Optional[Sink]] = {}  # None: drop responses until the terminal one
+        self._owned: Set[Any] = set()  # pending requests whose caller reads them (receive())
+        self._waiters: Set["queue.SimpleQueue[Any]"] = set()  # boxes of callers waiting for the role
+        self._role = threading.Lock()  # the reader role: whoever holds it reads stdout
+        self._bg_wanted = False  # requests nobody waits on are pending: the background thread reads
+        self._eof_wanted = False  # read to the end of the stream (closing, or the coprocess exited)
+        self._eof = False
+        self._inbox: Deque[bytes] = deque()  # frames read, not yet routed
         self._death: Optional[Tuple[Optional[int], str, str]] = None
         self._dead = threading.Event()
         self.orphans: Deque[Dict[str, Any]] = deque(maxlen=16)
         self.active_counts: Set[int] = set()  # count requests not yet done (close() cancels them)
         self._decoder = FrameDecoder(DEFAULT_MAX_FRAME)
         self._reader = threading.Thread(
-            target=self._read_loop, name=f"cryptcount-reader-{transport.pid}", daemon=True
+            target=self._background, name=f"cryptcount-reader-{transport.pid}", daemon=True
         )
         self._reader.start()
 
@@ -70,8 +95,12 @@ class Session:
         self.max_frame = max_frame
         self._decoder.max_frame = max_frame
 
-    def start(self, msg: Dict[str, Any], sink: Optional[Sink]) -> int:
-        """Send a request whose responses go to ``sink``; returns its id."""
+    def start(self, msg: Dict[str, Any], sink: Optional[Sink], owned: bool = False) -> int:
+        """Send a request whose responses go to ``sink``; returns its id.
+
+        ``owned``: the caller will wait for the responses with :meth:`receive` (reading them
+        itself when no other thread is); otherwise the background thread reads them.
+        """
         rid = next(self._ids)
         msg["id"] = rid
         payload = pack(msg)
@@ -85,23 +114,31 @@ class Session:
             if self._death is not None:
                 raise self.died()
             self._pending[rid] = sink
+            if owned:
+                self._owned.add(rid)
+            else:
+                self._want_background()
         try:
             self.transport.write_frame(payload)
         except OSError:
             with self._lock:
                 self._pending.pop(rid, None)
+                self._owned.discard(rid)
             raise self.wait_died(reason="writing to the coprocess failed") from None
         return rid
 
     def call(self, msg: Dict[str, Any], timeout: Optional[float] = None) -> Dict[str, Any]:
         """Send a request and wait for its one response."""
         box: "queue.SimpleQueue[Any]" = queue.SimpleQueue()
-        rid = self.start(msg, box.put)
+        rid = self.start(msg, box.put, owned=True)
         try:
-            resp = box.get(timeout=timeout)
-        except queue.Empty:
+            resp = self.receive(box, timeout)
+        except TimeoutError:
             self.detach(rid)
             raise TimeoutError(f"no response to {msg.get('op')!r} within {timeout} s") from None
+        except BaseException:
+            self.detach(rid)
+            raise
         return check_response(resp)
 
     def send_nowait(self, msg: Dict[str, Any]) -> None:
@@ -114,6 +151,7 @@ class Session:
                 if self._death is not None:
                     return
                 self._pending[rid] = None
+                self._want_background()
             if not self.transport.write_frame(payload, blocking=False):
                 # Another writer holds the pipe (possibly this very thread, if we run inside a
                 # __del__ triggered mid-write): hand the frame to a short-lived thread.
@@ -132,6 +170,8 @@ class Session:
         with self._lock:
             if rid in self._pending:
                 self._pending[rid] = None
+                self._owned.discard(rid)
+                self._want_background()
 
     def take_sinks(self, rids: "Set[int]") -> "list[Sink]":
         """Detach these requests and hand back their sinks (close() then tells them of the death)."""
@@ -141,12 +181,115 @@ class Session:
                 sink = self._pending.get(rid)
                 if sink is not None:
                     self._pending[rid] = None
+                    self._owned.discard(rid)
                     taken.append(sink)
+            if taken:
+                self._want_background()
         return taken
 
     def in_flight(self) -> int:
         with self._lock:
             return len(self._pending)
+
+    # -- receiving -----------------------------------------------------------------------
+
+    def receive(self, box: "queue.SimpleQueue[Any]", timeout: Optional[float] = None) -> Any:
+        """The next response in ``box`` (the sink of an ``owned`` request), or a :class:`Death`.
+
+        Reads the coprocess's output on this thread when no other thread is reading it.
+        Raises TimeoutError after ``timeout`` seconds (None: no limit).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                item = box.get_nowait()
+            except queue.Empty:
+                pass
+            else:
+                if item is _WAKE:
+                    continue
+                return item
+            if not self._role.acquire(blocking=False):
+                # Someone else reads: wait to be served, or woken when the role is let go.
+                with self._lock:
+                    self._waiters.add(box)
+                if not self._role.acquire(blocking=False):
+                    try:
+                        if deadline is None:
+                            item = box.get()
+                        else:
+                            item = box.get(timeout=max(0.0, deadline - time.monotonic()))
+                    except queue.Empty:
+                        raise TimeoutError("no response in time") from None
+                    finally:
+                        with self._lock:
+                            self._waiters.discard(box)
+                    if item is _WAKE:
+                        continue
+                    return item
+                with self._lock:
+                    self._waiters.discard(box)
+            # This thread holds the reader role.
+            try:
+                while box.empty():
+                    if not self._pump(deadline):
+                        break
+                    if deadline is not None and time.monotonic() >= deadline:
+                        break
+            finally:
+                self._role.release()
+                self._let_go()
+            if box.empty():
+                if self._eof:
+                    return Death(self.died())
+                raise TimeoutError("no response in time")
+
+    def _want_background(self) -> None:
+        """(Under the lock.) Requests nobody waits on are pending: have the background thread read."""
+        if not self._bg_wanted:
+            self._bg_wanted = True
+            self._wakeup.notify()
+
+    def _let_go(self) -> None:
+        """After releasing the reader role: wake the callers waiting for it, and the background
+        thread if requests nobody waits on are pending."""
+        with self._lock:
+            waiters = list(self._waiters) if self._waiters else ()
+            self._waiters.clear()
+            if len(self._pending) > len(self._owned):
+                self._want_background()
+        for box in waiters:
+            box.put(_WAKE)
+
+    def _pump(self, deadline: Optional[float]) -> bool:
+        """(Holding the reader role.) Read once and route what arrived. False at the end of the
+        stream (the death is then recorded and delivered); True otherwise, also when ``deadline``
+        passed with nothing to read."""
+        reason = ""
+        try:
+            while self._inbox:  # frames left over by an interrupted reader
+                self._route(unpack(self._inbox.popleft()))
+            if self._eof:
+                return False
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not select.select([self.transport.stdout_fd], [], [], remaining)[0]:
+                    return True
+            data = self.transport.read_chunk()
+            if data:
+                self._inbox.extend(self._decoder.feed(data))
+                while self._inbox:
+                    self._route(unpack(self._inbox.popleft()))
+                return True
+            if self._decoder.pending:
+                reason = "the coprocess's stdout ended inside a frame"
+        except ProtocolError as exc:
+            reason = str(exc)
+        except Exception as exc:  # the reader must never fail silently
+            reason = f"the driver's reader failed: {exc!r}"
+        self._eof = True
+        self._on_eof(reason)
+        return False
 
     # -- death ---------------------------------------------------------------------------
 
@@ -163,27 +306,48 @@ class Session:
         return CoprocessDied(info[0], info[1], info[2])
 
     def wait_died(self, timeout: float = 1.0, reason: str = "") -> CoprocessDied:
+        self._read_to_end()
         if self._dead.wait(timeout):
             return self.died()
         return CoprocessDied(self.transport.proc.poll(), self.transport.stderr_tail.text(), reason)
 
     def join(self, timeout: Optional[float]) -> None:
+        """Read to the end of the stream (the coprocess has been told to stop) and wait for the
+        background thread to finish."""
+        self._read_to_end()
         self._reader.join(timeout)
 
-    # -- the reader thread ---------------------------------------------------------------
+    def _read_to_end(self) -> None:
+        with self._lock:
+            self._eof_wanted = True
+            self._wakeup.notify()
 
-    def _read_loop(self) -> None:
-        reason = ""
-        try:
-            for frames in self.transport.read_frames(self._decoder):
-                for payload in frames:
-                    self._route(unpack(payload))
-        except ProtocolError as exc:
-            reason = str(exc)
-        except BaseException as exc:  # the reader must never vanish silently
-            reason = f"the driver's reader thread failed: {exc!r}"
-        finally:
-            self._on_eof(reason)
+    # -- the background thread -----------------------------------------------------------
+
+    def _background(self) -> None:
+        proc = self.transport.proc
+        while True:
+            with self._lock:
+                while not (self._bg_wanted or self._eof_wanted or self._eof):
+                    self._wakeup.wait(_IDLE_CHECK)
+                    if proc.poll() is not None:
+                        self._eof_wanted = True  # exited while nobody was reading
+                if self._eof:
+                    return
+                self._bg_wanted = False
+            with self._role:
+                try:
+                    while True:
+                        with self._lock:
+                            if not (self._eof_wanted or len(self._pending) > len(self._owned)):
+                                break
+                        if not self._pump(None):
+                            break
+                except BaseException:  # never vanish silently (nothing should get here)
+                    log.exception("the cryptcount reader thread failed")
+                    self._eof = True
+                    self._on_eof("the driver's reader thread failed")
+            self._let_go()
 
     def _route(self, msg: Any) -> None:
         if not isinstance(msg, dict):
@@ -193,7 +357,11 @@ class Session:
             rid = None
         terminal = msg.get("type") in TERMINAL_TYPES
         with self._lock:
-            sink = self._pending.pop(rid, None) if terminal else self._pending.get(rid)
+            if terminal:
+                sink = self._pending.pop(rid, None)
+                self._owned.discard(rid)
+            else:
+                sink = self._pending.get(rid)
         if sink is None:
             if rid is None:
                 self.orphans.append(msg)
@@ -225,6 +393,8 @@ class Session:
             self._death = (returncode, self.transport.stderr_tail.text(), reason)
             waiting = self._pending
             self._pending = {}
+            self._owned.clear()
+            self._wakeup.notify_all()
         self._dead.set()
         for sink in waiting.values():
             if sink is not None:

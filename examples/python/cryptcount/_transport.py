@@ -11,7 +11,7 @@ import struct
 import subprocess
 import threading
 from collections import deque
-from typing import Deque, Iterator, List, Mapping, Optional, Sequence, Union
+from typing import Deque, List, Mapping, Optional, Sequence, Union
 
 from .errors import BinaryNotFound, ProtocolError
 
@@ -70,6 +70,9 @@ class FrameDecoder:
         self._buf = bytearray()
 
     def feed(self, data: bytes) -> List[bytes]:
+        if not self._buf and type(data) is bytes:
+            # Nothing held back (the usual case): frames are sliced from ``data`` itself.
+            return self._feed_fresh(data)
         buf = self._buf
         buf += data
         frames: List[bytes] = []
@@ -85,6 +88,23 @@ class FrameDecoder:
             pos += 4 + length
         if pos:
             del buf[:pos]
+        return frames
+
+    def _feed_fresh(self, data: bytes) -> List[bytes]:
+        frames: List[bytes] = []
+        pos = 0
+        end = len(data)
+        unpack_from = _HEADER.unpack_from
+        while end - pos >= 4:
+            (length,) = unpack_from(data, pos)
+            if length == 0 or length > self.max_frame:
+                raise ProtocolError(f"the coprocess sent a frame of invalid length {length}")
+            if end - pos - 4 < length:
+                break
+            frames.append(data[pos + 4 : pos + 4 + length])
+            pos += 4 + length
+        if pos < end:
+            self._buf += data[pos:]
         return frames
 
     @property
@@ -163,7 +183,9 @@ class Transport:
         if not self._wlock.acquire(blocking):
             return False
         try:
-            view = memoryview(encode_frame(payload))
+            data = encode_frame(payload)
+            written = os.write(self._wfd, data)
+            view = memoryview(data)[written:]
             while view:
                 written = os.write(self._wfd, view)
                 view = view[written:]
@@ -171,20 +193,17 @@ class Transport:
             self._wlock.release()
         return True
 
-    def read_frames(self, decoder: FrameDecoder) -> Iterator[List[bytes]]:
-        """Batches of frames from stdout until end of file (for the single reader thread)."""
-        while True:
-            try:
-                data = os.read(self._rfd, _READ_CHUNK)
-            except OSError:
-                return
-            if not data:
-                if decoder.pending:
-                    raise ProtocolError("the coprocess's stdout ended inside a frame")
-                return
-            frames = decoder.feed(data)
-            if frames:
-                yield frames
+    @property
+    def stdout_fd(self) -> int:
+        return self._rfd
+
+    def read_chunk(self) -> bytes:
+        """What the coprocess has written to stdout (blocks until something); b"" at the end.
+        Called only by the thread holding the session's reader role."""
+        try:
+            return os.read(self._rfd, _READ_CHUNK)
+        except OSError:
+            return b""
 
     def close_stdin(self, blocking: bool = True) -> None:
         if not self._wlock.acquire(blocking):

@@ -11,7 +11,8 @@
 
 Which parts run where:
 
-- client (your program): splits ``files`` into batches, submits one Dask task per batch, turns
+- client (your program): splits ``files`` into batches, submits one Dask task per batch (at
+  most ``max_in_flight`` at a time, the next one as each finishes), turns
   the batches' rows back into :class:`~cryptcount.FileResult` objects (``path`` is the object
   you passed), adds up the :class:`~cryptcount.Summary`, and at the end asks every worker to
   forget the query's keys.
@@ -35,7 +36,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from typing import Any, Dict, Iterable, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, Iterator, Mapping, Optional, Sequence, Union
 
 try:
     from distributed import Client
@@ -61,7 +62,7 @@ from ._sealing import Unlock as _Unlock
 from ._sealing import seal_query_keys
 from ._sealing import token as _token
 from ._transport import find_binary
-from ._types import PathArg, TermArg, absolute_path, wire_path, wire_term
+from ._types import PathArg, TermArg, wire_path, wire_term
 from .errors import BinaryNotFound
 
 __all__ = [
@@ -114,9 +115,15 @@ def forget_on_cluster(client: Client, key_name: str, name: str = PLUGIN_NAME) ->
     client.run(_end_query, name, f"forget-{uuid.uuid4().hex}", [(key_name, None)], on_error="ignore")
 
 
-def _absolute(path: PathArg) -> Union[str, bytes]:
-    # Workers have their own working directories: relative paths are the client's, at call time.
-    return wire_path(absolute_path(path))
+def _absolute_from(path: PathArg, cwd: str, cwdb: bytes) -> Union[str, bytes]:
+    """The path as sent: workers have their own working directories, so a relative path is
+    joined to the client's current directory as it was when the query was made."""
+    p = os.fspath(path)
+    if isinstance(p, bytes):
+        return p if not p or os.path.isabs(p) else os.path.join(cwdb, p)
+    if isinstance(p, str):
+        return wire_path(p if not p or os.path.isabs(p) else os.path.join(cwd, p))
+    raise TypeError(f"a path must be str, bytes or os.PathLike, not {type(path).__name__}")
 
 
 def count_on_cluster(
@@ -127,6 +134,7 @@ def count_on_cluster(
     cipher: Optional[str] = None,
     secret: Any = None,
     batch_size: int = 500,
+    max_in_flight: Optional[int] = None,
     unlock: Optional[Mapping[str, Mapping[str, Any]]] = None,
     key_name: Optional[str] = None,
     keep_unlocked: bool = False,
@@ -148,7 +156,11 @@ def count_on_cluster(
     :meth:`cryptcount.Coprocess.count` (``ignore_case``, ``whole_word``, ``regex``, ``offsets``, ``words``,
     ``key=`` a name already unlocked on the workers, ...). ``retries``: Dask retries of a batch
     whose coprocess died. If no plugin is registered yet, one is, with ``binary`` resolved here
-    ($CRYPTCOUNT_BIN or PATH when None).
+    ($CRYPTCOUNT_BIN or PATH when None). ``max_in_flight``: at most this many batches are
+    submitted and not yet taken at a time, the next one submitted as each finishes (None: twice
+    the cluster's worker threads, at least 2), so that the client's and the scheduler's memory
+    stay flat however many files the query has; the query's first
+    ``max_in_flight * batch_size`` files are in flight first (results still arrive as batches finish).
     """
     if isinstance(files, (str, bytes)) or hasattr(files, "__fspath__"):
         raise TypeError("files must be a list of paths, not a single path")
@@ -156,8 +168,15 @@ def count_on_cluster(
         raise TypeError("terms must be a list of terms, not a single term")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError("batch_size must be a positive integer")
+    if max_in_flight is not None and (not isinstance(max_in_flight, int) or max_in_flight < 1):
+        raise ValueError("max_in_flight must be a positive integer or None")
     originals = list(files)
-    wire_paths = [_absolute(p) for p in originals]
+    # Made absolute now (relative paths are the caller's current directory at call time), in
+    # batches' worth: the wire form of a batch is made when the batch is submitted.
+    cwd, cwdb = os.getcwd(), os.getcwdb()
+    for p in originals:
+        if not isinstance(os.fspath(p) if isinstance(p, (str, bytes, os.PathLike)) else None, (str, bytes)):
+            raise TypeError(f"a path must be str, bytes or os.PathLike, not {type(p).__name__}")
     wire_terms = [wire_term(t) for t in terms]
 
     qid = uuid.uuid4().hex
@@ -172,16 +191,18 @@ def count_on_cluster(
             resolved = None  # let each worker look for its own
         client.register_plugin(CryptCountPlugin(resolved, idempotent=True), name=plugin_name)
 
-    batches = [
-        _Batch(
-            plugin_name, qid, n, start, wire_paths[start : start + batch_size], wire_terms, options, tuple(unlocks),
-            keep_unlocked,
-        )  # fmt: skip
-        for n, start in enumerate(range(0, len(originals), batch_size))
-    ]
+    if max_in_flight is None:
+        threads = sum(client.nthreads().values())  # asks the scheduler: workers that just joined count
+        max_in_flight = max(2, 2 * threads)
+
+    def batches() -> Iterator[_Batch]:
+        for n, start in enumerate(range(0, len(originals), batch_size)):
+            paths = [_absolute_from(p, cwd, cwdb) for p in originals[start : start + batch_size]]
+            yield _Batch(plugin_name, qid, n, start, paths, wire_terms, options, tuple(unlocks), keep_unlocked)
+
     forget = () if keep_unlocked else tuple((u.name, u.token) for u in unlocks)
     return ClusterQuery(
-        client, originals, batches, qid=qid, forget=forget, retries=retries, ordered=ordered,
+        client, originals, batches(), max_in_flight=max_in_flight, qid=qid, forget=forget, retries=retries, ordered=ordered,
         n_terms=len(wire_terms), words=bool(options.get("words")), progress=progress,
         key_name=unlocks[0].name if secret is not None else None, plugin_name=plugin_name,
     )  # fmt: skip

@@ -243,6 +243,74 @@ def test_cluster_result_equals_local_query(client: Any, binary: str, corpus: Lis
     assert_forgotten(client, q.key_name)
 
 
+class _InFlight(distributed.diagnostics.plugin.SchedulerPlugin):  # type: ignore[misc]
+    """Counts, on the scheduler, the tasks whose key holds ``marker``: the most that were unfinished
+    (waiting, queued, processing) at once, and the most that the scheduler knew of at once."""
+
+    name = "cryptcount-test-in-flight"
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+        self.unfinished: set = set()
+        self.known: set = set()
+        self.peak_unfinished = 0
+        self.peak_known = 0
+
+    def transition(self, key: Any, start: str, finish: str, *args: Any, **kwargs: Any) -> None:
+        if self.marker not in str(key):
+            return
+        if finish in ("waiting", "queued", "processing", "no-worker"):
+            self.unfinished.add(key)
+        else:
+            self.unfinished.discard(key)
+        if finish == "forgotten":
+            self.known.discard(key)
+        else:
+            self.known.add(key)
+        self.peak_unfinished = max(self.peak_unfinished, len(self.unfinished))
+        self.peak_known = max(self.peak_known, len(self.known))
+
+
+def test_at_most_max_in_flight_batches_on_the_scheduler(client: Any, binary: str, plain_files: List[Path]) -> None:
+    files = plain_files[:200]
+    n = 3
+    marker = f"cryptcount-{uuid.uuid4().hex[:8]}"
+    # The query's id is made inside count_on_cluster: watch every cryptcount task, with a
+    # fresh plugin, and run nothing else meanwhile.
+    client.register_plugin(_InFlight("cryptcount-"), name=marker)
+
+    def peaks(dask_scheduler: Any = None) -> Tuple[int, int]:
+        plugin = dask_scheduler.plugins[marker]
+        return plugin.peak_unfinished, plugin.peak_known
+
+    try:
+        q = count_on_cluster(client, files, ["rain", "the"], batch_size=5, max_in_flight=n)
+        results = list(q)
+        unfinished, known = client.run_on_scheduler(peaks)
+    finally:
+        client.unregister_scheduler_plugin(marker)
+    # 40 batches, never more than 3 submitted and unfinished (all 40 at once before the bound).
+    assert 2 <= unfinished <= n, unfinished
+    assert q.peak_in_flight == n
+    # Taken results are released: the scheduler never held many more than the ones in flight.
+    assert known <= 2 * n, known
+    local, local_summary = local_results(binary, files, terms=["rain", "the"])
+    assert sorted(r.index for r in results) == list(range(len(files)))
+    for r in results:
+        assert r.path is files[r.index] and same_result(r, local[r.index]), (r, local[r.index])
+    assert_same_summary(q.summary, local_summary)
+
+
+def test_max_in_flight_default_and_validation(client: Any, plain_files: List[Path]) -> None:
+    # Default: twice the cluster's worker threads (2 workers x 1 thread here).
+    q = count_on_cluster(client, plain_files[:40], ["rain"], batch_size=2)
+    assert q.max_in_flight == 4
+    assert len(list(q)) == 40 and q.peak_in_flight == 4
+    for bad in (0, -1, 2.5):
+        with pytest.raises(ValueError):
+            count_on_cluster(client, plain_files[:3], ["rain"], max_in_flight=bad)
+
+
 def test_ordered_and_empty(client: Any, binary: str, plain_files: List[Path]) -> None:
     files = plain_files[:90]
     q = count_on_cluster(client, files, ["rain"], batch_size=8, ordered=True)
