@@ -238,7 +238,9 @@ package final class OpenPGPKey: CipherKey, PullingCipherKey {
             let dearmor = OpenPGPStream.Dearmor(bytes)
             reader = OpenPGPStream.ByteReader(dearmor.read)
         }
-        guard case .committed(let seipd, let cacheKey, let sessionKey, let cached) = fastPath.beginStream(reader, raw: raw)
+        guard
+            case .committed(let seipd, let cacheKey, let sessionKey, let cached) = fastPath.beginStream(
+                reader, raw: raw)
         else { return false }
         hit = cached
         let outcome = withContext { context in context.decrypt(read: seipd.read, emit: emit) }
