@@ -244,8 +244,11 @@ package final class OpenPGPKey: CipherKey, PullingCipherKey {
         else { return false }
         hit = cached
         let outcome = withContext { context in context.decrypt(read: seipd.read, emit: emit) }
-        // librnp may stop at the end of the literal data: the MDC is checked all the same.
-        seipd.drain()
+        // librnp may stop at the end of the literal data: the MDC is checked all the same (not
+        // after a failure, which stands anyway: no need to decrypt the rest of a large file).
+        if case .success(let o) = outcome, o.result == rnpOK || Int(o.result) == RNP_ERROR_SIGNATURE_INVALID {
+            seipd.drain()
+        }
         try Self.checkInner(outcome, verified: seipd.verified)
         if !cached { fastPath.sessionKeys.insert(sessionKey, for: cacheKey) }
         return true
