@@ -3,7 +3,8 @@
 A pass-style store (2,000 entries of 100 B to 4 KB, each encrypted by real gpg to one cv25519
 key, as `pass insert` does) and one big message, made once under Benchmarks/corpus/openpgp/
 and reused. Compared with what `pass grep` does: one `gpg --batch --decrypt` per file, then
-a count.
+a count. A second store (`ensure_compressed`) holds what gpg writes by default (compressed),
+half of it armored: the session-key cache must cover it too.
 """
 
 import os
@@ -83,6 +84,38 @@ def ensure(root, big_bytes, log):
         os.path.join(dp, f) for dp, _, fs in os.walk(store) for f in fs if f.endswith(".gpg"))
     big_count = int(open(big + ".count").read()) if os.path.exists(big + ".count") else None
     return {"home": home, "keys": keys, "store": store, "entries": entries, "big": big, "big_count": big_count}
+
+
+COMPRESSED_ENTRIES = 400
+
+
+def ensure_compressed(root, log):
+    """Entries as gpg writes them by default (compressed with the key's preferred algorithm,
+    ZLIB for a GnuPG key), every other one ASCII-armored, 1 to 16 KB of text each; made once
+    with the key of `ensure` (which must have run)."""
+    home = os.path.join(root, "gnupg")
+    store = os.path.join(root, "store-compressed")
+    done = os.path.join(root, ".complete-compressed")
+    if not os.path.exists(done):
+        shutil.rmtree(store, ignore_errors=True)
+        os.makedirs(store)
+        log(f"openpgp corpus: encrypting {COMPRESSED_ENTRIES} compressed entries, half armored")
+        rnd = random.Random(13)
+        for i in range(COMPRESSED_ENTRIES):
+            size = rnd.randint(1024, 16384)
+            words = []
+            n = 0
+            while n < size:
+                w = rnd.choice(WORDS) if rnd.random() < 0.5 else "".join(rnd.choice("abcdefghij") for _ in range(8))
+                words.append(w)
+                n += len(w) + 1
+            text = (" ".join(words)[:size] + "\n").encode()
+            armor = ["--armor"] if i % 2 else []
+            _gpg(home, *armor, "-o", os.path.join(store, f"note{i:04d}.{'asc' if armor else 'gpg'}"), "--no-encrypt-to",
+                 "-r", "bench@example.org", "-e", data=text)
+        subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], capture_output=True)
+        open(done, "w").close()
+    return sorted(os.path.join(store, f) for f in os.listdir(store))
 
 
 def gpg_loop(home, files, term):

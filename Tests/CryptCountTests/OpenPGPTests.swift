@@ -55,6 +55,27 @@ extension CipherKind {
         #expect(other.fastPath.keyOperations.load(ordering: .relaxed) == 1)
     }
 
+    /// Compressed and armored messages too: the session key is derived once, then cached (the
+    /// fast path decrypts, librnp unpacks what is inside).
+    @Test func sessionKeyCacheCompressedAndArmored() throws {
+        for name in ["openpgp_sym_zlib.gpg", "openpgp_sym_armored.asc"] {
+            let key = try OpenPGPKey(secret: Self.passphrase)
+            let file = try Self.fixture(name)
+            for _ in 0..<3 {
+                #expect(Self.decrypt(key, file) == .success(Self.text), "\(name)")
+                #expect(key.fastPath.keyOperations.load(ordering: .relaxed) == 1, "\(name)")
+            }
+            #expect(key.fastPath.sessionKeys.count == 1)
+            // A wrong passphrase never gets the cached session key: its own cache, and a failure.
+            let wrong = try OpenPGPKey(secret: .text(copying: Array("not it".utf8)))
+            guard case .failure(.decryptFailed) = Self.decrypt(wrong, file) else {
+                Issue.record("a wrong passphrase must fail on \(name)")
+                continue
+            }
+            #expect(wrong.fastPath.sessionKeys.count == 0)
+        }
+    }
+
     @Test func failures() throws {
         let key = try OpenPGPKey(secret: Self.passphrase)
         let wrong = try OpenPGPKey(secret: .text(copying: Array("not it".utf8)))

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """`make soak`: one `cryptcount serve` under a long mixed load (not collected by pytest).
 
-A writer thread sends concurrent count requests over plain, fernet, openssl and age files
+A writer thread sends concurrent count requests over plain, fernet, openssl, age and openpgp
+(gpg -c: binary and armored, compressed or not; when gpg is installed) files
 (inline secrets and named keys), cancels some of them, and mixes in hostile frames, unlock,
 forget, hello and stats; a reader thread checks every response. At the end: exactly one
 terminal response per frame, files + skipped == len(files) for every count, the process
@@ -13,6 +14,7 @@ alive, and a flat RSS (sampled after a warm-up and at the end).
 import argparse
 import os
 import random
+import shutil
 import struct
 import subprocess
 import sys
@@ -32,7 +34,11 @@ def make_corpus(d, rng):
 
     fkey = Fernet.generate_key()
     ident = pyrage.x25519.Identity.generate()
-    files = {"plain": [], "fernet": [], "openssl": [], "age": []}
+    files = {"plain": [], "fernet": [], "openssl": [], "age": [], "openpgp": []}
+    gpg = shutil.which("gpg")
+    home = os.path.join(d, "gnupg")
+    if gpg:
+        os.mkdir(home, 0o700)
     for i in range(400):
         body = b" ".join(rng.choice(WORDS) for _ in range(rng.randint(10, 3000)))
         p = os.path.join(d, f"p{i}.txt")
@@ -54,7 +60,19 @@ def make_corpus(d, rng):
             subprocess.run(["openssl", "enc", "-aes-256-cbc", "-pbkdf2", "-iter", "1000", "-pass", "pass:soak",
                             "-in", p, "-out", q], check=True)
             files["openssl"].append(q)
-    secrets = {"fernet": fkey.decode(), "age": str(ident), "openssl": "soak"}
+        if i < 40 and gpg:
+            # A low S2K count keeps the soak about the engine; the variants cover the fast path's
+            # in-memory, streamed-armor and librnp-unpacked (compressed) cases.
+            armor = ["--armor"] if i % 3 == 0 else []
+            q = os.path.join(d, f"g{i}.{'asc' if armor else 'gpg'}")
+            subprocess.run([gpg, "--homedir", home, "--batch", "--yes", "--quiet", "--pinentry-mode", "loopback",
+                            "--passphrase-fd", "0", "--s2k-count", "1024", "--compress-algo",
+                            ("none", "zlib", "zip", "bzip2")[i % 4], *armor, "-c", "-o", q, p],
+                           input=b"soak\n", check=True, capture_output=True)
+            files["openpgp"].append(q)
+    if gpg:
+        subprocess.run(["gpgconf", "--homedir", home, "--kill", "all"], capture_output=True)
+    secrets = {"fernet": fkey.decode(), "age": str(ident), "openssl": "soak", "openpgp": "soak"}
     return files, secrets
 
 
@@ -150,7 +168,9 @@ class Soak:
 
     def count_request(self, files, secrets):
         rng = self.rng
-        cipher = rng.choice(["plain", "plain", "fernet", "age", "openssl", "auto"])
+        cipher = rng.choice(["plain", "plain", "fernet", "age", "openssl", "openpgp", "auto"])
+        if not files[cipher if cipher != "auto" else "plain"]:
+            cipher = "plain"
         req = {"op": "count", "terms": rng.sample(["the", "cat", "moon", "dog", "xyz", "a"], rng.randint(1, 4)),
                "ignore_case": rng.random() < 0.3, "whole_word": rng.random() < 0.3, "words": rng.random() < 0.3,
                "ordered": rng.random() < 0.3}
@@ -159,8 +179,8 @@ class Soak:
         if rng.random() < 0.2:
             req.update(offsets=True, max_offsets=rng.randint(0, 50), context=rng.randint(0, 3))
         if cipher == "auto":
-            pool = files["plain"] + files["fernet"] + files["age"] + files["openssl"]
-            req.update(cipher="auto", keys=["k-fernet", "k-age", "k-openssl"])
+            pool = files["plain"] + files["fernet"] + files["age"] + files["openssl"] + files["openpgp"]
+            req.update(cipher="auto", keys=["k-fernet", "k-age", "k-openssl", "k-openpgp"])
         else:
             pool = files[cipher]
             if cipher != "plain":
@@ -188,7 +208,7 @@ class Soak:
             s = Serve("--workers", str(args.workers), "--max-frame", str(1 << 20), "--cache-mb", "32",
                       "--max-in-flight", "24", stderr_to=subprocess.DEVNULL)
             with s:
-                for cipher in ("fernet", "age", "openssl"):
+                for cipher in ("fernet", "age", "openssl", "openpgp"):
                     extra = {"iter": 1000} if cipher == "openssl" else {}
                     r = s.one(dict({"id": f"u-{cipher}", "op": "unlock", "name": "k-" + cipher, "cipher": cipher,
                                     "secret": secrets[cipher]}, **extra))

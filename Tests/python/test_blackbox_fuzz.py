@@ -24,7 +24,7 @@ from cc_harness import ROOT, Serve, TERMINAL, frame, pack
 KEPT = os.path.join(ROOT, "Tests", "Fuzz", "corpus-crashers", "blackbox")
 MAX_FRAME = 1 << 16
 OPS = ["hello", "unlock", "forget", "count", "cancel", "stats", "nope", ""]
-CIPHERS = ["plain", "biographer", "biographer-v0", "fernet", "age", "openssl", "auto", "rot13"]
+CIPHERS = ["plain", "biographer", "biographer-v0", "fernet", "age", "openssl", "openpgp", "auto", "rot13"]
 FIELDS = ["files", "terms", "key", "keys", "cipher", "secret", "ignore_case", "whole_word", "offsets",
           "max_offsets", "context", "words", "ordered", "iter", "ttl", "name", "target", "batch"]
 
@@ -36,8 +36,13 @@ def env(tmp_path_factory):
     (d / "b.txt").write_bytes(bytes(range(256)) * 4)
     (d / "empty").write_bytes(b"")
     os.mkfifo(d / "fifo")
+    # OpenPGP messages (gpg -c, zlib and armored: the fast path and librnp's unpacking).
+    fixtures = os.path.join(ROOT, "Tests", "Fixtures", "ciphers")
+    for name in ("openpgp_sym_zlib.gpg", "openpgp_sym_armored.asc"):
+        with open(os.path.join(fixtures, name), "rb") as f:
+            (d / name).write_bytes(f.read())
     paths = [str(d / "a.txt"), str(d / "b.txt"), str(d / "empty"), str(d / "fifo"), str(d), "/dev/zero",
-             "missing", ""]
+             "missing", "", str(d / "openpgp_sym_zlib.gpg"), str(d / "openpgp_sym_armored.asc")]
     with Serve("--workers", "2", "--max-frame", str(MAX_FRAME), "--max-in-flight", "4", "--max-files", "50",
                "--max-terms", "8", "--max-term-bytes", "64", cwd=str(d)) as s:
         yield s, paths

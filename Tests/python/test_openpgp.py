@@ -334,3 +334,137 @@ def test_cli(pgp, tmp_path):
     r = cli("--cipher", "openpgp", "--gnupg-home", str(g.home), "--secret-env", "SYMPASS", str(f))
     assert r.returncode == 1 and b"bad_secret" in r.stderr or b"not a valid openpgp key" in r.stderr
     assert ALICE_PW.encode() not in r.stderr + r.stdout
+
+
+def session_keys(cc: Coprocess):
+    s = cc.stats()["session_keys"]
+    return s["hits"], s["misses"]
+
+
+def tamper(src: Path, dst: Path, at: int) -> Path:
+    data = bytearray(src.read_bytes())
+    data[at] ^= 0x01
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def test_session_key_cache_covers_compressed_armored_large_and_rsa(pgp):
+    """A repeated query with the plaintext cache off takes every session key from the cache:
+    observed through `stats`' session_keys.hits, which only a cache lookup that found the key
+    increments (the first pass must miss, the second must hit, file for file)."""
+    g, root = pgp
+    big = root / "sk-big.txt"
+    if not big.exists():
+        big.write_bytes(TEXTS["lines"] * 20)  # ~1.9 MB: beyond the in-memory path
+    TEXTS_BIG = {**TEXTS, "sk-big": big.read_bytes()}
+    cases = []  # (path, key, text)
+    for compress in ("zlib", "zip", "bzip2"):
+        for armor in (False, True):
+            opts = ["--compress-algo", compress] + (["--armor"] if armor else [])
+            cases.append((encrypt(g, root, f"sk-a-{compress}-{armor}.gpg", *opts, text="lines"), "alice", "lines"))
+            cases.append((encrypt(g, root, f"sk-b-{compress}-{armor}.gpg", *opts, recipients=("bob",)), "bob",
+                          "small"))
+    # gpg's defaults (compression on), RSA-3072, armored and binary; a big one each way.
+    cases.append((encrypt(g, root, "sk-b-default.asc", "--armor", recipients=("bob",), text="lines"), "bob", "lines"))
+    cases.append((encrypt(g, root, "sk-b-big.gpg", "--compress-algo", "none", recipients=("bob",), text="sk-big"),
+                  "bob", "sk-big"))
+    cases.append((encrypt(g, root, "sk-a-big.asc", "--armor", text="sk-big"), "alice", "sk-big"))
+    cases.append((symmetric(g, root, "sk-s-zlib.asc", "--armor", "--compress-algo", "zlib", text="lines"), "sym",
+                  "lines"))
+    cases.append((symmetric(g, root, "sk-s-big.gpg", "--compress-algo", "none", text="sk-big"), "sym", "sk-big"))
+    with Coprocess(args=("--cache-mb", "0")) as cc:
+        cc.unlock("alice", cipher="openpgp", secret=keys_secret(root, "alice", ALICE_PW))
+        cc.unlock("bob", cipher="openpgp", secret=keys_secret(root, "bob", BOB_PW))
+        cc.unlock("sym", cipher="openpgp", secret=SYM_PW)
+        for round_ in range(3):
+            for path, key, text in cases:
+                h0, m0 = session_keys(cc)
+                r = one(cc, path, key)
+                h1, m1 = session_keys(cc)
+                assert r.error is None and not r.cached, (path.name, r.error)
+                assert r.counts == counts(TEXTS_BIG[text]) and r.bytes == len(TEXTS_BIG[text]), path.name
+                if round_ == 0:
+                    assert (h1 - h0, m1 - m0) == (0, 1), path.name
+                else:
+                    assert (h1 - h0, m1 - m0) == (1, 0), (round_, path.name)
+
+
+def test_session_key_cache_key_isolation(pgp):
+    """Session keys cached by one key never answer for another: another secret key, another
+    passphrase, or the same secrets unlocked again after `forget` (the cache went with the key)."""
+    g, root = pgp
+    to_alice = [encrypt(g, root, f"iso-a-{c}.gpg", "--compress-algo", c, text="lines") for c in ("zlib", "bzip2")]
+    to_alice.append(encrypt(g, root, "iso-a.asc", "--armor"))
+    to_bob = encrypt(g, root, "iso-b.gpg", recipients=("bob",))
+    sym = symmetric(g, root, "iso-s.asc", "--armor")
+    with Coprocess(args=("--cache-mb", "0")) as cc:
+        cc.unlock("alice", cipher="openpgp", secret=keys_secret(root, "alice", ALICE_PW))
+        cc.unlock("bob", cipher="openpgp", secret=keys_secret(root, "bob", BOB_PW))
+        cc.unlock("sym", cipher="openpgp", secret=SYM_PW)
+        for _ in range(2):  # fill the caches, then use them
+            for p in to_alice:
+                assert one(cc, p, "alice").error is None
+            assert one(cc, to_bob, "bob").error is None
+            assert one(cc, sym, "sym").error is None
+        cc.unlock("eve", cipher="openpgp", secret=keys_secret(root, "eve", EVE_PW))
+        cc.unlock("other", cipher="openpgp", secret="another passphrase")
+        h0, _ = session_keys(cc)
+        for path, key in [(p, "eve") for p in to_alice] + [(to_bob, "alice"), (to_alice[0], "bob"),
+                                                             (sym, "other"), (sym, "eve"), (to_bob, "sym")]:
+            r = one(cc, path, key)
+            assert r.error is not None and r.error.code == "decrypt_failed" and not r.counts, (path.name, key)
+        assert session_keys(cc)[0] == h0
+        # Forgotten with its key: the same secrets unlocked again start with an empty cache.
+        cc.forget("alice")
+        cc.unlock("alice", cipher="openpgp", secret=keys_secret(root, "alice", ALICE_PW))
+        h1, m1 = session_keys(cc)
+        assert one(cc, to_alice[0], "alice").counts == counts(TEXTS["lines"])
+        assert session_keys(cc) == (h1, m1 + 1)
+
+
+def test_session_key_cache_damage_still_fails(pgp):
+    """With the session key cached, a damaged message (compressed, armored, large, or with a
+    bad RSA PKCS#1 payload) is still decrypt_failed, and the coprocess goes on."""
+    g, root = pgp
+    big = root / "dmg-big.txt"
+    big.write_bytes(TEXTS["lines"] * 20)
+    zlib_msg = encrypt(g, root, "dmg-zlib.gpg", "--compress-algo", "zlib", text="lines")
+    large = encrypt(g, root, "dmg-large.gpg", "--compress-algo", "none", text="dmg-big")
+    rsa = encrypt(g, root, "dmg-rsa.gpg", "--compress-algo", "zip", recipients=("bob",), text="lines")
+    armored = encrypt(g, root, "dmg-armored.asc", "--armor", "--compress-algo", "none", text="dmg-big")
+    with Coprocess(args=("--cache-mb", "0")) as cc:
+        cc.unlock("alice", cipher="openpgp", secret=keys_secret(root, "alice", ALICE_PW))
+        cc.unlock("bob", cipher="openpgp", secret=keys_secret(root, "bob", BOB_PW))
+        for path, key in ((zlib_msg, "alice"), (large, "alice"), (rsa, "bob"), (armored, "alice")):
+            assert one(cc, path, key).error is None
+        n = len(zlib_msg.read_bytes())
+        damaged = [
+            (tamper(zlib_msg, root / "dmg-zlib-mid.gpg", n // 2), "alice"),
+            (tamper(zlib_msg, root / "dmg-zlib-end.gpg", n - 5), "alice"),  # inside the MDC
+            (tamper(large, root / "dmg-large-mid.gpg", len(large.read_bytes()) // 2), "alice"),
+            (tamper(rsa, root / "dmg-rsa-mid.gpg", len(rsa.read_bytes()) - 200), "bob"),
+        ]
+        # A truncated large message, and an armored one with a changed base64 character.
+        data = large.read_bytes()
+        (root / "dmg-large-cut.gpg").write_bytes(data[: len(data) - 1000])
+        damaged.append((root / "dmg-large-cut.gpg", "alice"))
+        text = bytearray(armored.read_bytes())
+        mid = len(text) // 2
+        while not chr(text[mid]).isalnum():
+            mid += 1
+        text[mid] = ord("A") if text[mid] != ord("A") else ord("B")
+        (root / "dmg-armored-mid.asc").write_bytes(bytes(text))
+        damaged.append((root / "dmg-armored-mid.asc", "alice"))
+        h0, _ = session_keys(cc)
+        for path, key in damaged:
+            r = one(cc, path, key)
+            assert r.error is not None and r.error.code == "decrypt_failed" and not r.counts, path.name
+        assert session_keys(cc)[0] > h0  # the damage was found with the cached session keys
+        # A bad RSA payload: the PKESK's MPI changed (PKCS#1 padding fails): decrypt_failed.
+        raw = bytearray(rsa.read_bytes())
+        header = 3 if raw[0] & 0x40 == 0 and raw[0] & 3 == 1 else 2
+        raw[header + 12 + 100] ^= 0x40
+        (root / "dmg-rsa-pkesk.gpg").write_bytes(bytes(raw))
+        r = one(cc, root / "dmg-rsa-pkesk.gpg", "bob")
+        assert r.error is not None and r.error.code == "decrypt_failed"
+        assert one(cc, rsa, "bob").counts == counts(TEXTS["lines"])

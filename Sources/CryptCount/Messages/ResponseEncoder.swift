@@ -109,6 +109,10 @@ package final class ResponseEncoder {
         package var workers: Int
         package var keys: Int
         package var cache: PlaintextCache.Snapshot
+        /// Session-key caches (OpenPGP): messages whose session key came from a key's cache,
+        /// and those that needed a public-key or S2K step.
+        package var sessionKeyHits = 0
+        package var sessionKeyMisses = 0
     }
 
     package func stats(_ id: RequestID, _ s: StatsInfo) -> [UInt8] {
@@ -143,6 +147,13 @@ package final class ResponseEncoder {
                 w.pack(s.cache.hits)
                 field("misses")
                 w.pack(s.cache.misses)
+            }
+            field("session_keys")
+            map {
+                field("hits")
+                w.pack(s.sessionKeyHits)
+                field("misses")
+                w.pack(s.sessionKeyMisses)
             }
         }
     }

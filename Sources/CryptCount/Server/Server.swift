@@ -191,7 +191,8 @@ package final class Server: @unchecked Sendable {
         ResponseEncoder.StatsInfo(
             uptimeMicros: monotonicMicros() &- startedMicros, requests: stats.requests, files: stats.files,
             bytesRead: stats.bytesRead, bytesPlain: stats.bytesPlain, errors: stats.errors, inFlight: pool.inFlight,
-            workers: max(1, config.engine.workers), keys: keys.count, cache: pool.cache.snapshot())
+            workers: max(1, config.engine.workers), keys: keys.count, cache: pool.cache.snapshot(),
+            sessionKeyHits: SessionKeyStats.hits, sessionKeyMisses: SessionKeyStats.misses)
     }
 
     private func makeKey(cipher: String, secret: SecretInput?, options: CipherOptions, id: RequestID)

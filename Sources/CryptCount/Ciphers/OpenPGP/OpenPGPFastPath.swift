@@ -23,12 +23,23 @@ final class OpenPGPFastPath: Sendable {
         let wrapAlgorithm: UInt8
     }
 
+    /// An unlocked RSA encryption key (PKESK algorithms 1 and 2, PKCS#1 v1.5). Unchecked:
+    /// swift-crypto's key is an immutable wrapper of a BoringSSL `RSA`, whose private-key
+    /// operations are thread-safe (BoringSSL locks its lazily computed Montgomery state).
+    struct RSARecipient: @unchecked Sendable {
+        let keyID: [UInt8]
+        let key: _RSA.Encryption.PrivateKey
+        /// The modulus length in bytes: BoringSSL wants the ciphertext exactly this long.
+        let modulusBytes: Int
+    }
+
     struct SessionKey: Sendable {
         let algorithm: UInt8
         let key: SymmetricKey
     }
 
     let recipients: [X25519Recipient]
+    let rsaRecipients: [RSARecipient]
     let passphrase: SecretBytes?
     /// SHA-256 of the key packets -> session key. Belongs to one `OpenPGPKey`: forgotten with it.
     let sessionKeys = BoundedCache<[UInt8], SessionKey>(capacity: 8192)
@@ -38,8 +49,9 @@ final class OpenPGPFastPath: Sendable {
     /// Messages at most this large are tried here (whole, in memory).
     static let maxMessage = 1 << 20
 
-    init(recipients: [X25519Recipient], passphrase: SecretBytes?) {
+    init(recipients: [X25519Recipient], rsaRecipients: [RSARecipient] = [], passphrase: SecretBytes?) {
         self.recipients = recipients
+        self.rsaRecipients = rsaRecipients
         self.passphrase = passphrase
     }
 
@@ -109,15 +121,19 @@ final class OpenPGPFastPath: Sendable {
 
     // MARK: Decrypting
 
-    /// Whether the message was opened here (its plaintext then in `plain`); false lets librnp
-    /// handle it.
-    func decrypt(_ message: UnsafeRawBufferPointer, into plain: inout [UInt8]) -> Bool {
-        guard let opened = open(message) else { return false }
-        plain = opened
-        return true
+    /// What the in-memory path made of a whole small message.
+    enum Opened {
+        /// Plain literal data: the plaintext.
+        case literal([UInt8])
+        /// Decrypted and verified (quick check, MDC), but the contents are more than one
+        /// literal packet (compressed data, say): these packets, an unencrypted OpenPGP
+        /// message, for librnp to unpack.
+        case inner([UInt8])
     }
 
-    private func open(_ message: UnsafeRawBufferPointer) -> [UInt8]? {
+    /// The message opened here, or nil to let librnp handle it. `hit` tells whether the
+    /// session key came from the cache.
+    func open(_ message: UnsafeRawBufferPointer, hit: inout Bool) -> Opened? {
         guard message.count <= Self.maxMessage else { return nil }
         var i = 0
         var esks: [Packet] = []
@@ -136,21 +152,63 @@ final class OpenPGPFastPath: Sendable {
         guard let seipd, !esks.isEmpty, seipd.body.first == 1 else { return nil }
         let cacheKey = Array(SHA256.hash(data: UnsafeRawBufferPointer(rebasing: message[0..<seipd.start])))
         if let cached = sessionKeys.value(for: cacheKey) {
-            return Self.openSEIPD(seipd.body, cached)
+            hit = true
+            return Self.openSEIPD(seipd.body, cached).map(Self.unpack)
         }
         for esk in esks {
-            keyOperations.add(1, ordering: .relaxed)
             guard let sk = sessionKey(from: esk) else { continue }
             // A wrong key can unwrap to a plausible session key only by chance; the MDC decides.
-            guard let plain = Self.openSEIPD(seipd.body, sk) else { continue }
+            guard let inner = Self.openSEIPD(seipd.body, sk) else { continue }
             sessionKeys.insert(sk, for: cacheKey)
-            return plain
+            return Self.unpack(inner)
         }
         return nil
     }
 
-    private func sessionKey(from esk: Packet) -> SessionKey? {
-        esk.tag == 1 ? publicKeySessionKey(esk.body) : symmetricSessionKey(esk.body)
+    private static func unpack(_ inner: [UInt8]) -> Opened {
+        var inner = inner
+        if let plain = inner.withUnsafeBytes({ literal(in: $0, depth: 0) }) {
+            SecretBytes.wipe(&inner)
+            return .literal(plain)
+        }
+        return .inner(inner)
+    }
+
+    /// The session key of one key packet (a PKESK or SKESK this key can open), or nil. Counts
+    /// as one public-key or S2K operation.
+    func sessionKey(from esk: Packet) -> SessionKey? {
+        keyOperations.add(1, ordering: .relaxed)
+        switch esk.tag {
+        case 1:
+            guard esk.body.count > 10 else { return nil }
+            switch esk.body[9] {
+            case 1, 2: return rsaSessionKey(esk.body)
+            default: return publicKeySessionKey(esk.body)
+            }
+        default:
+            return symmetricSessionKey(esk.body)
+        }
+    }
+
+    /// PKESK v3, RSA (RFC 4880 5.1): one MPI, m^e mod n, whose PKCS#1 v1.5 payload is
+    /// algorithm || key || checksum. BoringSSL checks the padding; a bad one is only nil.
+    private func rsaSessionKey(_ b: [UInt8]) -> SessionKey? {
+        guard b.count > 12, b[0] == 3, b[9] == 1 || b[9] == 2 else { return nil }
+        let keyID = Array(b[1..<9])
+        let bits = Int(b[10]) << 8 | Int(b[11])
+        let length = (bits + 7) / 8
+        guard b.count == 12 + length, length > 0 else { return nil }
+        let mpi = b[12...]
+        for r in rsaRecipients where r.keyID == keyID || keyID == [UInt8](repeating: 0, count: 8) {
+            guard length <= r.modulusBytes else { continue }
+            let ciphertext = [UInt8](repeating: 0, count: r.modulusBytes - length) + mpi
+            guard var plain = try? r.key.decrypt(ciphertext, padding: ._WEAK_AND_INSECURE_PKCS_V1_5) else { continue }
+            var m = Array(plain)
+            plain.resetBytes(in: 0..<plain.count)
+            defer { SecretBytes.wipe(&m) }
+            if let sk = Self.checkedSessionKey(m) { return sk }
+        }
+        return nil
     }
 
     static let curve25519OID: [UInt8] = [0x2B, 0x06, 0x01, 0x04, 0x01, 0x97, 0x55, 0x01, 0x05, 0x01]
@@ -310,8 +368,8 @@ final class OpenPGPFastPath: Sendable {
         }
     }
 
-    /// SEIPD v1: AES-CFB with a zero IV over prefix || data || MDC packet. Returns the literal
-    /// data if the quick check and the MDC hold and the contents are plain literal data.
+    /// SEIPD v1: AES-CFB with a zero IV over prefix || data || MDC packet. Returns the packets
+    /// inside if the quick check and the MDC hold.
     static func openSEIPD(_ body: [UInt8], _ sk: SessionKey) -> [UInt8]? {
         guard aesKeyLength(sk.algorithm) != nil, body.count >= 1 + 18 + 22,
             let iv = try? AES._CFB.IV(ivBytes: [UInt8](repeating: 0, count: 16)),
@@ -328,9 +386,7 @@ final class OpenPGPFastPath: Sendable {
         var diff: UInt8 = 0
         for k in 0..<20 { diff |= mdc[k] ^ p[n - 20 + k] }
         guard diff == 0 else { return nil }
-        var inner = Array(p[18..<(n - 22)])
-        defer { SecretBytes.wipe(&inner) }
-        return inner.withUnsafeBytes { literal(in: $0, depth: 0) }
+        return Array(p[18..<(n - 22)])
     }
 
     /// The data of the one literal packet among `p`'s packets (signatures skipped, "compressed"

@@ -67,7 +67,8 @@ package final class OpenPGPKey: CipherKey, PullingCipherKey {
             }
         }
         keyFingerprints = first.usableKeys
-        fastPath = OpenPGPFastPath(recipients: first.x25519Recipients(), passphrase: pass)
+        fastPath = OpenPGPFastPath(
+            recipients: first.x25519Recipients(), rsaRecipients: first.rsaRecipients(), passphrase: pass)
         pool = Mutex([first])
     }
 
@@ -158,16 +159,46 @@ package final class OpenPGPKey: CipherKey, PullingCipherKey {
             }
             filled += n
         }
+        var hit = false
+        defer { SessionKeyStats.record(hit: hit) }
         if ended, filled > 0, buffered[0] & 0x80 != 0 {
-            var plain: [UInt8] = []
             let opened = buffered.withUnsafeBytes {
-                fastPath.decrypt(UnsafeRawBufferPointer(rebasing: $0[0..<filled]), into: &plain)
+                fastPath.open(UnsafeRawBufferPointer(rebasing: $0[0..<filled]), hit: &hit)
             }
-            defer { SecretBytes.wipe(&plain) }
-            if opened {
+            switch opened {
+            case .literal(var plain)?:
+                defer { SecretBytes.wipe(&plain) }
                 plain.withUnsafeBytes { emit($0) }
                 return
+            case .inner(var inner)?:
+                defer { SecretBytes.wipe(&inner) }
+                var offset = 0
+                let outcome = withContext { context in
+                    context.decrypt(
+                        read: { buf in
+                            let n = min(buf.count, inner.count - offset)
+                            inner.withUnsafeBytes { src in
+                                if n > 0, let d = buf.baseAddress, let s = src.baseAddress {
+                                    d.copyMemory(from: s + offset, byteCount: n)
+                                }
+                            }
+                            offset += n
+                            return n
+                        }, emit: emit)
+                }
+                try Self.checkInner(outcome, verified: true)
+                return
+            case nil:
+                break
             }
+        } else if filled > 0 {
+            // Armored, or larger than the in-memory path takes: the streaming path, which
+            // declines (having read only buffered bytes) or answers.
+            let done = try withoutActuallyEscaping(read) { (read) throws(CipherFailure) -> Bool in
+                let raw = OpenPGPStream.RawInput(buffered: buffered, filled: filled, ended: ended, pull: read)
+                return try streamed(raw, hit: &hit, emit: emit)
+            }
+            if done { return }
         }
         // The first bytes decide between "not OpenPGP" and "OpenPGP that did not decrypt".
         let head = Array(buffered[0..<min(filled, 64)])
@@ -191,6 +222,60 @@ package final class OpenPGPKey: CipherKey, PullingCipherKey {
         switch outcome {
         case .failure(let f): throw f
         case .success(let o): try Self.check(o, looksLikeOpenPGP: OpenPGPSniffer.looksLikeOpenPGP(head))
+        }
+    }
+
+    /// The streaming fast path (see `OpenPGPStream`): true if it answered, false if it declined
+    /// before reading past the buffered bytes or emitting any.
+    private func streamed(_ raw: OpenPGPStream.RawInput, hit: inout Bool, emit: (UnsafeRawBufferPointer) -> Void)
+        throws(CipherFailure) -> Bool
+    {
+        let bytes = OpenPGPStream.ByteReader(raw.read)
+        let reader: OpenPGPStream.ByteReader
+        if raw.buffered.first.map({ $0 & 0x80 != 0 }) == true {
+            reader = bytes
+        } else {
+            let dearmor = OpenPGPStream.Dearmor(bytes)
+            reader = OpenPGPStream.ByteReader(dearmor.read)
+        }
+        guard
+            case .committed(let seipd, let cacheKey, let sessionKey, let cached) = fastPath.beginStream(
+                reader, raw: raw)
+        else { return false }
+        hit = cached
+        let outcome = withContext { context in context.decrypt(read: seipd.read, emit: emit) }
+        // librnp may stop at the end of the literal data: the MDC is checked all the same (not
+        // after a failure, which stands anyway: no need to decrypt the rest of a large file).
+        if case .success(let o) = outcome, o.result == rnpOK || Int(o.result) == RNP_ERROR_SIGNATURE_INVALID {
+            seipd.drain()
+        }
+        try Self.checkInner(outcome, verified: seipd.verified)
+        if !cached { fastPath.sessionKeys.insert(sessionKey, for: cacheKey) }
+        return true
+    }
+
+    /// librnp's verdict on the packets inside a SEIPD packet this key decrypted and verified
+    /// (`verified`: the MDC held). They are an unencrypted message: a signature librnp cannot
+    /// check (no public key) is ignored, as on a whole message.
+    static func checkInner(_ r: Result<RNPContext.Outcome, CipherFailure>, verified: Bool) throws(CipherFailure) {
+        let o: RNPContext.Outcome
+        switch r {
+        case .failure(let f): throw f
+        case .success(let v): o = v
+        }
+        guard verified else {
+            throw .decryptFailed("the OpenPGP message is damaged or does not decrypt (integrity check failed)")
+        }
+        guard o.result == rnpOK || Int(o.result) == RNP_ERROR_SIGNATURE_INVALID else {
+            switch Int(o.result) {
+            case RNP_ERROR_NOT_SUPPORTED, RNP_ERROR_NOT_IMPLEMENTED:
+                throw .decryptFailed("the message uses an OpenPGP feature that is not supported")
+            default:
+                throw .decryptFailed("the OpenPGP message is damaged or does not decrypt")
+            }
+        }
+        guard o.mode == "none" || o.mode == nil else {
+            throw .decryptFailed("the message uses an OpenPGP feature that is not supported (nested encryption)")
         }
     }
 

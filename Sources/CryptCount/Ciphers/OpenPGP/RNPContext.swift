@@ -1,5 +1,6 @@
 import CLibRNP
 import Crypto
+import CryptoExtras
 
 #if canImport(Glibc)
     import Glibc
@@ -270,6 +271,65 @@ final class RNPContext: @unchecked Sendable {
             out.append(.init(keyID: keyID, fingerprint: fingerprint, key: k, kdfHash: kdf, wrapAlgorithm: wrap))
         }
         return out
+    }
+
+    /// The unlocked RSA keys with encryption usage, for the fast path: their secret MPIs read
+    /// from librnp's JSON description as for `x25519Recipients`. Keys below 2048 bits (which
+    /// swift-crypto refuses) are left to librnp.
+    func rsaRecipients() -> [OpenPGPFastPath.RSARecipient] {
+        var out: [OpenPGPFastPath.RSARecipient] = []
+        for fp in usableKeys {
+            var key: rnp_key_handle_t? = nil
+            guard rnp_locate_key(ffi, "fingerprint", fp, &key) == rnpOK, let key else { continue }
+            defer { rnp_key_handle_destroy(key) }
+            var json: UnsafeMutablePointer<CChar>? = nil
+            guard rnp_key_to_json(key, UInt32(RNP_JSON_PUBLIC_MPIS | RNP_JSON_SECRET_MPIS), &json) == rnpOK, let json
+            else { continue }
+            let length = strlen(json)
+            defer {
+                rnp_buffer_clear(json, length)
+                rnp_buffer_destroy(json)
+            }
+            let text = UnsafeRawBufferPointer(start: json, count: length)
+            guard Self.jsonString(text, "type") == Array("RSA".utf8), Self.hasEncryptUsage(text),
+                let keyID = Self.jsonString(text, "keyid").flatMap(Self.hex), keyID.count == 8,
+                let n = Self.jsonString(text, "n").flatMap(Self.hex), n.count >= 256,
+                let e = Self.jsonString(text, "e").flatMap(Self.hex)
+            else { continue }
+            var fields: [[UInt8]] = []
+            defer {
+                for i in fields.indices { SecretBytes.wipe(&fields[i]) }
+            }
+            for name in ["d", "p", "q"] {
+                guard var h = Self.jsonString(text, name) else { break }
+                if let v = Self.hex(h) { fields.append(v) }
+                SecretBytes.wipe(&h)
+            }
+            guard fields.count == 3,
+                let k = try? _RSA.Encryption.PrivateKey(n: n, e: e, d: fields[0], p: fields[1], q: fields[2])
+            else { continue }
+            let modulus = n.drop(while: { $0 == 0 }).count
+            out.append(.init(keyID: keyID, key: k, modulusBytes: modulus))
+        }
+        return out
+    }
+
+    /// Whether librnp's JSON lists "encrypt" in the key's `usage` array.
+    private static func hasEncryptUsage(_ text: UnsafeRawBufferPointer) -> Bool {
+        let needle = Array("\"usage\":[".utf8)
+        var i = 0
+        while i + needle.count <= text.count {
+            if text[i..<(i + needle.count)].elementsEqual(needle) {
+                var j = i + needle.count
+                while j < text.count, text[j] != UInt8(ascii: "]") { j += 1 }
+                let list = Array(text[(i + needle.count)..<j])
+                let word = Array("\"encrypt\"".utf8)
+                guard list.count >= word.count else { return false }
+                return (0...(list.count - word.count)).contains { list[$0..<($0 + word.count)].elementsEqual(word) }
+            }
+            i += 1
+        }
+        return false
     }
 
     /// The string value of `"name":"..."` in librnp's JSON (its values are plain ASCII).
