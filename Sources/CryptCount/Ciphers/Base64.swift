@@ -79,7 +79,7 @@ enum Base64 {
     /// below decodes the rest and decides, so the result is the same either way.
     static func decode(
         _ text: UnsafeRawBufferPointer, alphabet: Alphabet, padding: Padding, canonical: Bool = true,
-        into dst: UnsafeMutableRawBufferPointer
+        into dst: UnsafeMutableRawBufferPointer, vectorised allowVector: Bool = true
     ) -> Int? {
         var n = text.count
         switch padding {
@@ -106,11 +106,13 @@ enum Base64 {
         switch alphabet {
         case .standard:
             table = standardTable
+            guard allowVector else { break }
             vectorised = cfb64_decode_blocks(
                 src.assumingMemoryBound(to: UInt8.self), groups * 4, out.assumingMemoryBound(to: UInt8.self),
                 Int32(CFB64_STANDARD))
         case .urlSafe:
             table = urlSafeTable
+            guard allowVector else { break }
             vectorised = cfb64_decode_blocks(
                 src.assumingMemoryBound(to: UInt8.self), groups * 4, out.assumingMemoryBound(to: UInt8.self),
                 Int32(CFB64_URLSAFE))
