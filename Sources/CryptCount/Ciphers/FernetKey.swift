@@ -1,4 +1,3 @@
-import CCryptoBoringSSL
 import Crypto
 import CryptoExtras
 import Foundation
@@ -220,33 +219,20 @@ package final class FernetKey: CipherKey {
     }
 }
 
-/// HMAC-SHA256 and AES-128-CBC over a caller's buffer, without copies: BoringSSL (the library
-/// swift-crypto is built on; its SHA-NI and AES-NI code) called directly, because swift-crypto's
-/// `HMAC` and `AES._CBC` take and return `Data` (two copies and allocations per token).
+/// HMAC-SHA256 and AES-128-CBC over a caller's buffer, without copies (`BoringCrypto`:
+/// swift-crypto's `HMAC` and `AES._CBC` take and return `Data`, two copies and allocations per
+/// token).
 enum FernetPrimitives {
     /// Whether the 32 bytes after `signed` are the HMAC-SHA256 of `buffer[signed]` under `key`
     /// (compared in constant time).
     static func macMatches(_ buffer: UnsafeMutableRawBufferPointer, signed: Range<Int>, using key: SymmetricKey)
         -> Bool
     {
-        guard signed.lowerBound >= 0, signed.upperBound + 32 <= buffer.count, let base = buffer.baseAddress else {
-            return false
-        }
-        var mac = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
-        let data = base.assumingMemoryBound(to: UInt8.self) + signed.lowerBound
-        let computed = key.withUnsafeBytes { k in
-            withUnsafeMutableBytes(of: &mac) { out -> Bool in
-                var length: UInt32 = 0
-                let done = CCryptoBoringSSL_HMAC(
-                    CCryptoBoringSSL_EVP_sha256(), k.baseAddress, k.count, data, signed.count,
-                    out.baseAddress?.assumingMemoryBound(to: UInt8.self), &length)
-                return done != nil && length == 32
-            }
-        }
-        guard computed else { return false }
-        return withUnsafeBytes(of: &mac) { m in
-            CCryptoBoringSSL_CRYPTO_memcmp(m.baseAddress, base + signed.upperBound, 32) == 0
-        }
+        guard signed.lowerBound >= 0, signed.upperBound + 32 <= buffer.count else { return false }
+        let all = UnsafeRawBufferPointer(buffer)
+        return BoringCrypto.hmacSHA256Matches(
+            key: key, data: UnsafeRawBufferPointer(rebasing: all[signed]),
+            mac: UnsafeRawBufferPointer(rebasing: all[signed.upperBound..<(signed.upperBound + 32)]))
     }
 
     /// Decrypts `buffer[body]` in place with AES-128-CBC (IV: the 16 bytes at `iv`) and checks the
@@ -256,22 +242,11 @@ enum FernetPrimitives {
         -> Int?
     {
         guard body.count >= 16, body.count % 16 == 0, iv >= 0, iv + 16 <= body.lowerBound,
-            body.upperBound <= buffer.count, let base = buffer.baseAddress?.assumingMemoryBound(to: UInt8.self)
+            body.upperBound <= buffer.count
         else { return nil }
-        var ivCopy = (UInt64(0), UInt64(0))
-        withUnsafeMutableBytes(of: &ivCopy) { $0.copyMemory(from: UnsafeRawBufferPointer(start: base + iv, count: 16)) }
-        var schedule = AES_KEY()
-        defer { withUnsafeMutableBytes(of: &schedule) { if let p = $0.baseAddress { explicit_bzero(p, $0.count) } } }
-        let keyed = key.withUnsafeBytes { k -> Bool in
-            guard let kp = k.baseAddress?.assumingMemoryBound(to: UInt8.self), k.count == 16 else { return false }
-            return CCryptoBoringSSL_AES_set_decrypt_key(kp, 128, &schedule) == 0
-        }
-        guard keyed else { return nil }
-        let text = base + body.lowerBound
-        withUnsafeMutableBytes(of: &ivCopy) { ivp in
-            CCryptoBoringSSL_AES_cbc_encrypt(
-                text, text, body.count, &schedule, ivp.baseAddress?.assumingMemoryBound(to: UInt8.self), AES_DECRYPT)
-        }
+        let text = UnsafeMutableRawBufferPointer(rebasing: buffer[body])
+        let ivBytes = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[iv..<(iv + 16)])
+        guard BoringCrypto.aes128CBCDecryptInPlace(text, iv: ivBytes, key: key) else { return nil }
         // PKCS#7, in constant time (as Python's unpadder): the last byte n is 1...16 and the last
         // n bytes all equal n.
         let last = UInt32(text[body.count - 1])

@@ -153,8 +153,12 @@ struct AgeBinaryDecoder {
             nonce.append(contentsOf: rest.prefix(take))
             rest = rest.dropFirst(take)
             if nonce.count == 16, let fileKey = payloadKey {
-                payloadKey = HKDF<SHA256>.deriveKey(
-                    inputKeyMaterial: fileKey, salt: nonce, info: Array("payload".utf8), outputByteCount: 32)
+                payloadKey = fileKey.withUnsafeBytes { k in
+                    nonce.withUnsafeBytes { salt in
+                        AgeKey.payloadInfo.withUnsafeBytes { BoringCrypto.hkdfSHA256(secret: k, salt: salt, info: $0) }
+                    }
+                }
+                guard payloadKey != nil else { throw .decryptFailed("the age payload key cannot be derived") }
             }
         }
         while !rest.isEmpty {

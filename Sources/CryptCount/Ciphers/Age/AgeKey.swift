@@ -178,6 +178,8 @@ package final class AgeKey: CipherKey {
     // MARK: Unwrapping the file key
 
     static let zeroNonce = [UInt8](repeating: 0, count: 12)
+    static let headerInfo = Array("header".utf8)
+    static let payloadInfo = Array("payload".utf8)
     static let x25519Info = Array("age-encryption.org/v1/X25519".utf8)
     static let scryptSaltPrefix = Array("age-encryption.org/v1/scrypt".utf8)
     static let hybridInfo = Data("age-encryption.org/mlkem768x25519".utf8)
@@ -186,7 +188,7 @@ package final class AgeKey: CipherKey {
     /// The file key for a parsed header, from the cache or by trying every identity against
     /// every recognised stanza. Verifies the header MAC.
     func fileKey(for header: AgeHeader, bytes: [UInt8]) throws(CipherFailure) -> SymmetricKey {
-        let digest = Array(SHA256.hash(data: bytes))
+        let digest = bytes.withUnsafeBytes { BoringCrypto.sha256($0) }
         let fileKey: SymmetricKey
         switch fileKeys.value(for: digest) {
         case .fileKey(let k)?:
@@ -199,12 +201,21 @@ package final class AgeKey: CipherKey {
             guard case .fileKey(let k) = result else { throw Self.noMatch }
             fileKey = k
         }
-        let macKey = HKDF<SHA256>.deriveKey(
-            inputKeyMaterial: fileKey, salt: [UInt8](), info: Array("header".utf8), outputByteCount: 32)
-        guard
-            HMAC<SHA256>.isValidAuthenticationCode(
-                header.mac, authenticating: bytes[0..<header.macCoverage], using: macKey)
-        else {
+        let macKey = fileKey.withUnsafeBytes { k in
+            Self.headerInfo.withUnsafeBytes {
+                BoringCrypto.hkdfSHA256(secret: k, salt: UnsafeRawBufferPointer(start: nil, count: 0), info: $0)
+            }
+        }
+        let matches = macKey.map { key in
+            bytes.withUnsafeBytes { b in
+                header.mac.withUnsafeBytes { mac in
+                    header.macCoverage <= b.count
+                        && BoringCrypto.hmacSHA256Matches(
+                            key: key, data: UnsafeRawBufferPointer(rebasing: b[0..<header.macCoverage]), mac: mac)
+                }
+            }
+        }
+        guard matches == true else {
             throw .decryptFailed("the age header MAC does not match (tampered header)")
         }
         return fileKey
@@ -287,9 +298,13 @@ package final class AgeKey: CipherKey {
             // A low-order share gives the all-zero secret; the spec says to abort.
             let zero = shared.withUnsafeBytes { $0.allSatisfy { $0 == 0 } }
             if zero { throw Self.malformed("X25519 share is a low-order point") }
-            let wrapKey = shared.hkdfDerivedSymmetricKey(
-                using: SHA256.self, salt: share + id.publicKey, sharedInfo: Self.x25519Info, outputByteCount: 32)
-            if let k = Self.openBody(s.body, with: wrapKey) { return k }
+            let salt = share + id.publicKey
+            let wrapKey = shared.withUnsafeBytes { secret in
+                salt.withUnsafeBytes { salt in
+                    Self.x25519Info.withUnsafeBytes { BoringCrypto.hkdfSHA256(secret: secret, salt: salt, info: $0) }
+                }
+            }
+            if let wrapKey, let k = Self.openBody(s.body, with: wrapKey) { return k }
         }
         return nil
     }
