@@ -94,6 +94,30 @@ enum BoringCrypto {
         }
         return true
     }
+
+    /// ChaCha20-Poly1305 (RFC 8439) opening of `sealed` (ciphertext then 16-byte tag) in place,
+    /// no associated data: the plaintext's length (at the start of `sealed`), or nil when it does
+    /// not authenticate (what `sealed` then holds is unspecified).
+    static func chachaPolyOpenInPlace(
+        _ sealed: UnsafeMutableRawBufferPointer, nonce: UnsafeRawBufferPointer, key: SymmetricKey
+    ) -> Int? {
+        guard sealed.count >= 16, nonce.count == 12, let base = sealed.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        else { return nil }
+        var context = EVP_AEAD_CTX()
+        let keyed = key.withUnsafeBytes { k -> Bool in
+            guard k.count == 32, let kp = k.baseAddress?.assumingMemoryBound(to: UInt8.self) else { return false }
+            return CCryptoBoringSSL_EVP_AEAD_CTX_init(
+                &context, CCryptoBoringSSL_EVP_aead_chacha20_poly1305(), kp, 32, 16, nil) == 1
+        }
+        guard keyed else { return nil }
+        defer { CCryptoBoringSSL_EVP_AEAD_CTX_cleanup(&context) }
+        var length = 0
+        // BoringSSL allows `in` and `out` to be the same buffer.
+        let opened = CCryptoBoringSSL_EVP_AEAD_CTX_open(
+            &context, base, &length, sealed.count, nonce.baseAddress?.assumingMemoryBound(to: UInt8.self), 12, base,
+            sealed.count, nil, 0)
+        return opened == 1 && length == sealed.count - 16 ? length : nil
+    }
 }
 
 /// 32 bytes on the stack (a digest, a MAC, a derived key), wiped by `wipe()` where secret.

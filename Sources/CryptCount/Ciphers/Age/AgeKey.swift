@@ -282,10 +282,19 @@ package final class AgeKey: CipherKey {
 
     /// Opens a 32-byte stanza body (ChaCha20-Poly1305, zero nonce) into a 16-byte file key.
     private static func openBody(_ body: [UInt8], with wrapKey: SymmetricKey) -> SymmetricKey? {
-        guard let box = try? ChaChaPoly.SealedBox(combined: zeroNonce + body),
-            let plain = try? ChaChaPoly.open(box, using: wrapKey), plain.count == 16
-        else { return nil }
-        return SymmetricKey(data: plain)
+        guard body.count == 32 else { return nil }
+        // A copy of our own to open in place (32 bytes on the stack), wiped after.
+        var box = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        defer { withUnsafeMutableBytes(of: &box) { if let p = $0.baseAddress { explicit_bzero(p, $0.count) } } }
+        return withUnsafeMutableBytes(of: &box) { b -> SymmetricKey? in
+            body.withUnsafeBytes { b.copyMemory(from: $0) }
+            guard
+                let n = zeroNonce.withUnsafeBytes({
+                    BoringCrypto.chachaPolyOpenInPlace(b, nonce: $0, key: wrapKey)
+                }), n == 16
+            else { return nil }
+            return SymmetricKey(data: UnsafeRawBufferPointer(rebasing: b[0..<16]))
+        }
     }
 
     private func unwrapX25519(_ s: AgeStanza) throws(CipherFailure) -> SymmetricKey? {
