@@ -110,7 +110,11 @@ enum BoringCrypto {
                 &context, CCryptoBoringSSL_EVP_aead_chacha20_poly1305(), kp, 32, 16, nil) == 1
         }
         guard keyed else { return nil }
-        defer { CCryptoBoringSSL_EVP_AEAD_CTX_cleanup(&context) }
+        defer {
+            CCryptoBoringSSL_EVP_AEAD_CTX_cleanup(&context)
+            // The cleanup leaves ChaCha20's key in the context.
+            withUnsafeMutableBytes(of: &context) { if let p = $0.baseAddress { explicit_bzero(p, $0.count) } }
+        }
         var length = 0
         // BoringSSL allows `in` and `out` to be the same buffer.
         let opened = CCryptoBoringSSL_EVP_AEAD_CTX_open(
