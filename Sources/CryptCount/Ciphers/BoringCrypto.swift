@@ -39,14 +39,15 @@ enum BoringCrypto {
         }
     }
 
-    /// SHA-256 of `data`.
-    static func sha256(_ data: UnsafeRawBufferPointer) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: 32)
-        out.withUnsafeMutableBufferPointer { o in
+    /// SHA-256 of `data`, as a value (no allocation; a cache key).
+    static func sha256(_ data: UnsafeRawBufferPointer) -> Digest256 {
+        var out = SHA256Bytes()
+        withUnsafeMutableBytes(of: &out.bytes) { o in
             _ = CCryptoBoringSSL_SHA256(
-                data.baseAddress?.assumingMemoryBound(to: UInt8.self), data.count, o.baseAddress)
+                data.baseAddress?.assumingMemoryBound(to: UInt8.self), data.count,
+                o.baseAddress?.assumingMemoryBound(to: UInt8.self))
         }
-        return out
+        return Digest256(words: out.bytes)
     }
 
     /// HKDF-SHA256 (RFC 5869, extract then expand) into a new 32-byte key; nil only if BoringSSL
@@ -130,5 +131,14 @@ struct SHA256Bytes {
 
     mutating func wipe() {
         withUnsafeMutableBytes(of: &bytes) { if let p = $0.baseAddress { explicit_bzero(p, $0.count) } }
+    }
+}
+
+/// A SHA-256 digest as four words: hashed and compared as a dictionary key in four steps.
+struct Digest256: Hashable, Sendable {
+    let a: UInt64, b: UInt64, c: UInt64, d: UInt64
+
+    init(words: (UInt64, UInt64, UInt64, UInt64)) {
+        (a, b, c, d) = words
     }
 }

@@ -29,7 +29,7 @@ package final class AgeKey: CipherKey {
     }
 
     /// Header SHA-256 -> unwrap outcome.
-    let fileKeys = BoundedCache<[UInt8], Unwrapped>(capacity: 4096)
+    let fileKeys = BoundedCache<Digest256, Unwrapped>(capacity: 4096)
     let scryptGate: ScryptGate
     /// How many scrypt derivations this key has run (tests check the cache with it).
     let scryptRuns = Atomic<Int>(0)
