@@ -7,12 +7,14 @@ ciphertext) over `openssl speed`'s HMAC-SHA256 rate on all cores. Target: at mos
 
 (b) age cold: a fresh unlock before every run (a new key, so its file-key cache is empty and
 every file costs one X25519), plaintext cache off. The limit is files x one X25519 (measured in
-this run: `openssl speed -seconds 1 ecdhx25519`, one core) plus the files' bytes over
+this run: `openssl speed -seconds 1 ecdhx25519`, one core, CPU time) plus the files' bytes over
 `openssl speed`'s ChaCha20-Poly1305 rate, on all cores. Target: at most 1.5x. A second row
 shows the same request again with the file keys cached (no X25519), for context.
 
-CPU time (schedstat, summed over the coprocess's threads) is given beside the wall time: the
-machine is shared, and CPU time is the steadier figure.
+CPU time (schedstat, summed over the coprocess's threads) is given beside the wall time, against
+the same limits measured in CPU time (`openssl speed` without -elapsed): the machine is shared,
+and under load the wall-time figures (and the wall-time limits of limits.py) say more about the
+other work than about cryptcount.
 """
 
 import base64
