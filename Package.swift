@@ -35,12 +35,15 @@ let package = Package(
             cxxSettings: [.unsafeFlags(["-std=c++17", "-O2"])],
             linkerSettings: [.linkedLibrary("re2")]
         ),
+        // Vectorised base64 decoding (AVX2, chosen at run time); used by Ciphers/Base64 only.
+        .target(name: "CFastBase64", cSettings: [.unsafeFlags(["-O2"])]),
         .target(
             name: "CryptCount",
             dependencies: [
                 "CMsgPack",
                 "CLibRNP",
                 "CRE2Shim",
+                "CFastBase64",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
             ],

@@ -160,3 +160,57 @@ func decryptWhole(_ key: any CipherKey, _ bytes: [UInt8]) -> Result<[UInt8], Cip
         }
     }
 }
+
+/// Tokens made by Python's `cryptography` (the real tool), read by `FernetKey` with the same
+/// keys as `MultiFernet`: every length around the AES block and the 32-character vector block,
+/// large tokens, and two keys sharing a signing key (the first key's MAC matches, its
+/// decryption fails or succeeds exactly as Python's does).
+@Suite struct FernetPythonTests {
+    @Test func tokensFromPythonCryptography() throws {
+        let script = """
+            import base64, json, os, sys
+            from cryptography.fernet import Fernet, MultiFernet, InvalidToken
+            s, e1, e2, other = os.urandom(16), os.urandom(16), os.urandom(16), os.urandom(32)
+            a = base64.urlsafe_b64encode(s + e1)
+            b = base64.urlsafe_b64encode(s + e2)
+            c = base64.urlsafe_b64encode(other)
+            cases = []
+            for n in list(range(0, 70)) + [100, 1000, 4093, 65536 + 7, 300000]:
+                for keys, maker in (([b], b), ([c, b], b), ([a, b], b), ([a], b), ([c], b)):
+                    plain = os.urandom(n)
+                    token = Fernet(maker).encrypt(plain)
+                    try:
+                        expect = MultiFernet([Fernet(k) for k in keys]).decrypt(token).hex()
+                    except InvalidToken:
+                        expect = None
+                    cases.append({"keys": [k.decode() for k in keys], "token": token.decode(), "expect": expect})
+            json.dump(cases, sys.stdout)
+            """
+        guard let output = TestTools.run(["python3", "-c", script]) else {
+            print("skipping: python3 with cryptography is not available")
+            return
+        }
+        struct Case: Decodable {
+            var keys: [String]
+            var token: String
+            var expect: String?
+        }
+        let cases = try JSONDecoder().decode([Case].self, from: Data(output))
+        #expect(cases.count == 75 * 5)
+        var decrypted = 0
+        for c in cases {
+            let key = try FernetKey(secret: .list(c.keys.map { .text(copying: Array($0.utf8)) }))
+            let result = decryptWhole(key, Array((c.token + "\n").utf8))
+            switch (result, c.expect) {
+            case (.success(let plain), let hex?):
+                #expect(plain.map { String(format: "%02x", $0) }.joined() == hex)
+                decrypted += 1
+            case (.failure(let f), nil):
+                #expect(errorCode(f) == "decrypt_failed")
+            default:
+                Issue.record("cryptcount and Python disagree on a \(c.token.count)-character token")
+            }
+        }
+        #expect(decrypted >= 75 * 3)
+    }
+}

@@ -1,3 +1,5 @@
+import CFastBase64
+
 /// Base64 (RFC 4648) decoding with the exact strictness each format asks for: the alphabet,
 /// whether `=` padding is required or forbidden, and whether the unused low bits of the last
 /// character must be zero (canonical encoding). Returns nil on any violation.
@@ -52,68 +54,105 @@ enum Base64 {
         _ text: UnsafeRawBufferPointer, alphabet: Alphabet, padding: Padding, canonical: Bool = true,
         appendingTo out: inout [UInt8]
     ) -> Bool {
+        let start = out.count
+        out.append(contentsOf: repeatElement(0, count: maxDecodedCount(text.count)))
+        let produced = out.withUnsafeMutableBytes { dst in
+            decode(
+                text, alphabet: alphabet, padding: padding, canonical: canonical,
+                into: UnsafeMutableRawBufferPointer(rebasing: dst[start...]))
+        }
+        guard let produced else {
+            out.removeSubrange(start...)
+            return false
+        }
+        out.removeSubrange((start + produced)...)
+        return true
+    }
+
+    /// Room `decode(_:alphabet:padding:canonical:into:)` needs for `count` characters.
+    static func maxDecodedCount(_ count: Int) -> Int { count / 4 * 3 + 2 }
+
+    /// Decodes `text` into `dst`, which has room for `maxDecodedCount(text.count)` bytes: the
+    /// number of bytes written, or nil on any violation (what `dst` then holds is unspecified).
+    /// Whole 32-character blocks go through the vectorised decoder where the CPU has one; it
+    /// stops at the first block with a character outside the alphabet, and the scalar loop
+    /// below decodes the rest and decides, so the result is the same either way.
+    static func decode(
+        _ text: UnsafeRawBufferPointer, alphabet: Alphabet, padding: Padding, canonical: Bool = true,
+        into dst: UnsafeMutableRawBufferPointer, vectorised allowVector: Bool = true
+    ) -> Int? {
         var n = text.count
         switch padding {
         case .required:
-            guard n % 4 == 0 else { return false }
+            guard n % 4 == 0 else { return nil }
             var pads = 0
             while pads < 2, n > 0, text[n - 1] == UInt8(ascii: "=") {
                 n -= 1
                 pads += 1
             }
             let r = n % 4
-            guard (pads == 0 && r == 0) || (pads == 1 && r == 3) || (pads == 2 && r == 2) else { return false }
+            guard (pads == 0 && r == 0) || (pads == 1 && r == 3) || (pads == 2 && r == 2) else { return nil }
         case .forbidden:
-            guard n % 4 != 1 else { return false }
-        }
-        let table: [UInt8]
-        switch alphabet {
-        case .standard: table = standardTable
-        case .urlSafe: table = urlSafeTable
-        case .either: table = eitherTable
+            guard n % 4 != 1 else { return nil }
         }
         let groups = n / 4
         let rest = n % 4  // 0, 2 or 3 characters in the last group
         let produced = groups * 3 + (rest == 0 ? 0 : rest - 1)
-        let start = out.count
-        out.append(contentsOf: repeatElement(0, count: produced))
-        let ok = table.withUnsafeBufferPointer { t in
-            out.withUnsafeMutableBufferPointer { dst in
-                var bad: UInt8 = 0
-                var o = start
-                var i = 0
-                for _ in 0..<groups {
-                    let a = t[Int(text[i])]
-                    let b = t[Int(text[i + 1])]
-                    let c = t[Int(text[i + 2])]
-                    let d = t[Int(text[i + 3])]
-                    bad |= a | b | c | d
-                    let v = UInt32(a & 63) << 18 | UInt32(b & 63) << 12 | UInt32(c & 63) << 6 | UInt32(d & 63)
-                    dst[o] = UInt8(truncatingIfNeeded: v >> 16)
-                    dst[o + 1] = UInt8(truncatingIfNeeded: v >> 8)
-                    dst[o + 2] = UInt8(truncatingIfNeeded: v)
-                    o += 3
-                    i += 4
-                }
-                // 0xFF marks a byte outside the alphabet; valid values are below 64.
-                if bad & 0xc0 != 0 { return false }
-                if rest >= 2 {
-                    let a = t[Int(text[i])]
-                    let b = t[Int(text[i + 1])]
-                    let c = rest == 3 ? t[Int(text[i + 2])] : 0
-                    if (a | b | c) & 0xc0 != 0 { return false }
-                    let v = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6
-                    dst[o] = UInt8(truncatingIfNeeded: v >> 16)
-                    if rest == 3 { dst[o + 1] = UInt8(truncatingIfNeeded: v >> 8) }
-                    // Canonical: the bits below the last output byte are zero.
-                    let unused = rest == 3 ? v & 0xff : v & 0xffff
-                    if canonical && unused != 0 { return false }
-                }
-                return true
-            }
+        guard dst.count >= produced else { return nil }
+        if produced == 0 { return 0 }  // the empty string
+        guard let src = text.baseAddress, let out = dst.baseAddress else { return nil }
+        let table: [UInt8]
+        var vectorised = 0
+        switch alphabet {
+        case .standard:
+            table = standardTable
+            guard allowVector else { break }
+            vectorised = cfb64_decode_blocks(
+                src.assumingMemoryBound(to: UInt8.self), groups * 4, out.assumingMemoryBound(to: UInt8.self),
+                Int32(CFB64_STANDARD))
+        case .urlSafe:
+            table = urlSafeTable
+            guard allowVector else { break }
+            vectorised = cfb64_decode_blocks(
+                src.assumingMemoryBound(to: UInt8.self), groups * 4, out.assumingMemoryBound(to: UInt8.self),
+                Int32(CFB64_URLSAFE))
+        case .either:
+            table = eitherTable
         }
-        if !ok { out.removeSubrange(start...) }
-        return ok
+        let ok = table.withUnsafeBufferPointer { t in
+            var bad: UInt8 = 0
+            var o = vectorised / 4 * 3
+            var i = vectorised
+            for _ in (vectorised / 4)..<groups {
+                let a = t[Int(text[i])]
+                let b = t[Int(text[i + 1])]
+                let c = t[Int(text[i + 2])]
+                let d = t[Int(text[i + 3])]
+                bad |= a | b | c | d
+                let v = UInt32(a & 63) << 18 | UInt32(b & 63) << 12 | UInt32(c & 63) << 6 | UInt32(d & 63)
+                dst[o] = UInt8(truncatingIfNeeded: v >> 16)
+                dst[o + 1] = UInt8(truncatingIfNeeded: v >> 8)
+                dst[o + 2] = UInt8(truncatingIfNeeded: v)
+                o += 3
+                i += 4
+            }
+            // 0xFF marks a byte outside the alphabet; valid values are below 64.
+            if bad & 0xc0 != 0 { return false }
+            if rest >= 2 {
+                let a = t[Int(text[i])]
+                let b = t[Int(text[i + 1])]
+                let c = rest == 3 ? t[Int(text[i + 2])] : 0
+                if (a | b | c) & 0xc0 != 0 { return false }
+                let v = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6
+                dst[o] = UInt8(truncatingIfNeeded: v >> 16)
+                if rest == 3 { dst[o + 1] = UInt8(truncatingIfNeeded: v >> 8) }
+                // Canonical: the bits below the last output byte are zero.
+                let unused = rest == 3 ? v & 0xff : v & 0xffff
+                if canonical && unused != 0 { return false }
+            }
+            return true
+        }
+        return ok ? produced : nil
     }
 
     static func encode(_ bytes: [UInt8], alphabet: Alphabet = .standard, padded: Bool = true) -> String {

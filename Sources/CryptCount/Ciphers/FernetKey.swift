@@ -128,54 +128,81 @@ package final class FernetKey: CipherKey {
     }
 
     package func decrypt(whole ciphertext: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(CipherFailure) {
-        output.removeAll(keepingCapacity: true)
-        let token = ASCII.trimmingWhitespace(ciphertext[...])
-        guard !token.isEmpty else { throw .badFormat("empty file, not a Fernet token") }
-        var data: [UInt8] = []
-        data.reserveCapacity(token.count / 4 * 3)
-        guard
-            Base64.decode(
-                UnsafeRawBufferPointer(rebasing: token), alphabet: .urlSafe, padding: .required, canonical: false,
-                appendingTo: &data)
-        else {
-            throw .badFormat("not url-safe base64, not a Fernet token")
+        let token = UnsafeRawBufferPointer(rebasing: ASCII.trimmingWhitespace(ciphertext[...]))
+        guard !token.isEmpty else {
+            output.removeAll(keepingCapacity: true)
+            throw .badFormat("empty file, not a Fernet token")
         }
-        guard data.first == 0x80 else { throw .badFormat("wrong version byte, not a Fernet token") }
-        guard data.count >= Self.minimumTokenBytes else { throw .badFormat("too short for a Fernet token") }
+        // One buffer for everything: the token is decoded into `output`, authenticated there,
+        // decrypted in place and moved to its start. `output` is reused from file to file, so
+        // sizing it rarely allocates or writes.
+        let room = Base64.maxDecodedCount(token.count)
+        if output.count < room {
+            output.append(contentsOf: repeatElement(0, count: room - output.count))
+        } else {
+            output.removeLast(output.count - room)
+        }
+        let result = output.withUnsafeMutableBytes { decrypt(token: token, buffer: $0) }
+        switch result {
+        case .success(let count):
+            output.removeLast(output.count - count)
+        case .failure(let failure):
+            output.removeAll(keepingCapacity: true)
+            throw failure
+        }
+    }
+
+    /// Decodes `token` into `buffer`, then authenticates and decrypts there: the plaintext's
+    /// length, the plaintext being at the start of `buffer`.
+    private func decrypt(token: UnsafeRawBufferPointer, buffer: UnsafeMutableRawBufferPointer) -> Result<
+        Int, CipherFailure
+    > {
+        func decode() -> Int? {
+            Base64.decode(token, alphabet: .urlSafe, padding: .required, canonical: false, into: buffer)
+        }
+        guard let count = decode() else { return .failure(.badFormat("not url-safe base64, not a Fernet token")) }
+        guard count > 0, buffer[0] == 0x80 else {
+            return .failure(.badFormat("wrong version byte, not a Fernet token"))
+        }
+        guard count >= Self.minimumTokenBytes else { return .failure(.badFormat("too short for a Fernet token")) }
 
         if let ttl {
             var timestamp: UInt64 = 0
-            for b in data[1..<9] { timestamp = timestamp << 8 | UInt64(b) }
+            for b in buffer[1..<9] { timestamp = timestamp << 8 | UInt64(b) }
             let now = Int128(clock())
-            if Int128(timestamp) + Int128(ttl) < now { throw .decryptFailed("the token has expired (ttl)") }
+            if Int128(timestamp) + Int128(ttl) < now { return .failure(.decryptFailed("the token has expired (ttl)")) }
             if now + Self.maxClockSkew < Int128(timestamp) {
-                throw .decryptFailed("the token's timestamp is too far in the future")
+                return .failure(.decryptFailed("the token's timestamp is too far in the future"))
             }
         }
 
-        let macStart = data.count - 32
-        let signed = data[0..<macStart]
-        let mac = data[macStart...]
-        let iv = data[9..<25]
-        let body = data[25..<macStart]
+        let macStart = count - 32
+        let body = 25..<macStart
         var lastFailure = CipherFailure.decryptFailed("the MAC does not match (wrong key or tampered token)")
+        var intact = true
         for key in keys {
-            guard HMAC<SHA256>.isValidAuthenticationCode(mac, authenticating: signed, using: key.signing) else {
-                continue
+            // A key whose MAC matched but whose padding did not has decrypted the body in place:
+            // the next key (same signing key, another encryption key) needs the token again.
+            if !intact {
+                guard decode() == count else { return .failure(lastFailure) }
+                intact = true
             }
+            guard FernetPrimitives.macMatches(buffer, signed: 0..<macStart, using: key.signing) else { continue }
             guard body.count % 16 == 0 else {
                 lastFailure = .decryptFailed("the ciphertext is not a whole number of AES blocks")
                 continue
             }
-            do {
-                let plain = try AES._CBC.decrypt(body, using: key.encryption, iv: AES._CBC.IV(ivBytes: iv))
-                plain.withUnsafeBytes { output.append(contentsOf: $0) }
-                return
-            } catch {
+            intact = false
+            guard let plain = FernetPrimitives.decryptCBC(buffer, iv: 9, body: body, using: key.encryption) else {
                 lastFailure = .decryptFailed("bad padding after decryption")
+                continue
             }
+            if let dst = buffer.baseAddress, plain > 0 {
+                (dst).copyMemory(from: dst + body.lowerBound, byteCount: plain)
+            }
+            return .success(plain)
         }
-        throw lastFailure
+        return .failure(lastFailure)
     }
 
     /// Makes a token (tests and demos): the same layout Python writes.
@@ -189,6 +216,52 @@ package final class FernetKey: CipherKey {
         data += try AES._CBC.encrypt(plain, using: key.encryption, iv: AES._CBC.IV(ivBytes: iv))
         data += HMAC<SHA256>.authenticationCode(for: data, using: key.signing)
         return Base64.encode(data, alphabet: .urlSafe, padded: true)
+    }
+}
+
+/// HMAC-SHA256 and AES-128-CBC over a caller's buffer, without copies (`BoringCrypto`:
+/// swift-crypto's `HMAC` and `AES._CBC` take and return `Data`, two copies and allocations per
+/// token).
+enum FernetPrimitives {
+    /// Whether the 32 bytes after `signed` are the HMAC-SHA256 of `buffer[signed]` under `key`
+    /// (compared in constant time).
+    static func macMatches(_ buffer: UnsafeMutableRawBufferPointer, signed: Range<Int>, using key: SymmetricKey)
+        -> Bool
+    {
+        guard signed.lowerBound >= 0, signed.upperBound + 32 <= buffer.count else { return false }
+        let all = UnsafeRawBufferPointer(buffer)
+        return BoringCrypto.hmacSHA256Matches(
+            key: key, data: UnsafeRawBufferPointer(rebasing: all[signed]),
+            mac: UnsafeRawBufferPointer(rebasing: all[signed.upperBound..<(signed.upperBound + 32)]))
+    }
+
+    /// Decrypts `buffer[body]` in place with AES-128-CBC (IV: the 16 bytes at `iv`) and checks the
+    /// PKCS#7 padding in constant time: the plaintext's length (at `body.lowerBound`), or nil
+    /// when the padding is bad.
+    static func decryptCBC(_ buffer: UnsafeMutableRawBufferPointer, iv: Int, body: Range<Int>, using key: SymmetricKey)
+        -> Int?
+    {
+        guard body.count >= 16, body.count % 16 == 0, iv >= 0, iv + 16 <= body.lowerBound,
+            body.upperBound <= buffer.count
+        else { return nil }
+        let text = UnsafeMutableRawBufferPointer(rebasing: buffer[body])
+        let ivBytes = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[iv..<(iv + 16)])
+        guard BoringCrypto.aes128CBCDecryptInPlace(text, iv: ivBytes, key: key) else { return nil }
+        // PKCS#7, in constant time (as Python's unpadder): the last byte n is 1...16 and the last
+        // n bytes all equal n.
+        let last = UInt32(text[body.count - 1])
+        var bad: UInt32 = lessOrEqual(last, 0) | lessOrEqual(17, last)
+        for k in 0..<16 {
+            let byte = UInt32(text[body.count - 16 + k])
+            let inPadding = lessOrEqual(UInt32(16 - k), last)
+            bad |= inPadding & (byte ^ last)
+        }
+        return bad == 0 ? body.count - Int(last) : nil
+    }
+
+    /// All ones when a <= b (both below 2^31), else zero; without a branch.
+    private static func lessOrEqual(_ a: UInt32, _ b: UInt32) -> UInt32 {
+        UInt32(bitPattern: (Int32(bitPattern: a) - Int32(bitPattern: b) - 1) >> 31)
     }
 }
 

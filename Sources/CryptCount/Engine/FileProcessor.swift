@@ -345,16 +345,21 @@ final class FileProcessor {
             }
         } else {
             var decryptor = key.key.makeStreamDecryptor()
+            var total = 0
             while true {
                 let n = retryOnEINTR { Glibc.read(fd, chunk.baseAddress, chunk.count) }
                 if n < 0 { return Self.failure(forErrno: errno, what: "cannot read") }
                 if n == 0 { break }
                 stats.addRead(n)
+                total += n
                 do throws(CipherFailure) {
                     try decryptor.feed(UnsafeRawBufferPointer(rebasing: chunk[0..<n]), emit: sink)
                 } catch {
                     return Self.outcome(for: error)
                 }
+                // As in readWhole: the size fstat gave, and a short read, is the end of the file
+                // without the read(2) that would return 0 (a small file costs one read).
+                if total == sizeHint && n < chunk.count { break }
             }
             do throws(CipherFailure) {
                 try decryptor.finish(emit: sink)

@@ -153,8 +153,12 @@ struct AgeBinaryDecoder {
             nonce.append(contentsOf: rest.prefix(take))
             rest = rest.dropFirst(take)
             if nonce.count == 16, let fileKey = payloadKey {
-                payloadKey = HKDF<SHA256>.deriveKey(
-                    inputKeyMaterial: fileKey, salt: nonce, info: Array("payload".utf8), outputByteCount: 32)
+                payloadKey = fileKey.withUnsafeBytes { k in
+                    nonce.withUnsafeBytes { salt in
+                        AgeKey.payloadInfo.withUnsafeBytes { BoringCrypto.hkdfSHA256(secret: k, salt: salt, info: $0) }
+                    }
+                }
+                guard payloadKey != nil else { throw .decryptFailed("the age payload key cannot be derived") }
             }
         }
         while !rest.isEmpty {
@@ -173,23 +177,25 @@ struct AgeBinaryDecoder {
         if final && sealed.count == 16 && counter > 0 {
             throw .decryptFailed("the last age payload chunk is empty")
         }
-        var nonceBytes = [UInt8](repeating: 0, count: 12)
-        for i in 0..<8 { nonceBytes[3 + i] = UInt8(truncatingIfNeeded: counter >> UInt64(56 - 8 * i)) }
-        nonceBytes[11] = final ? 1 : 0
-        let plain: Data
-        do {
-            let box = try ChaChaPoly.SealedBox(
-                nonce: ChaChaPoly.Nonce(data: nonceBytes), ciphertext: sealed[0..<(sealed.count - 16)],
-                tag: sealed[(sealed.count - 16)...])
-            plain = try ChaChaPoly.open(box, using: key)
-        } catch {
+        // The STREAM nonce: 11-byte big-endian counter, then the last-chunk flag.
+        var nonceBytes = (UInt64(0), UInt32(0))
+        let opened = withUnsafeMutableBytes(of: &nonceBytes) { n -> Int? in
+            for i in 0..<8 { n[3 + i] = UInt8(truncatingIfNeeded: counter >> UInt64(56 - 8 * i)) }
+            n[11] = final ? 1 : 0
+            // Opened in place: `sealed` is this decoder's own buffer, emptied below either way.
+            return sealed.withUnsafeMutableBytes { box in
+                BoringCrypto.chachaPolyOpenInPlace(box, nonce: UnsafeRawBufferPointer(rebasing: n[0..<12]), key: key)
+            }
+        }
+        guard let opened else {
+            sealed.removeAll(keepingCapacity: true)
             throw .decryptFailed(
                 "age payload chunk \(counter) does not authenticate (tampered, truncated or trailing data)")
         }
         guard counter < UInt64.max else { throw .decryptFailed("too many age payload chunks") }
         counter += 1
+        sealed.withUnsafeBytes { emit(UnsafeRawBufferPointer(rebasing: $0[0..<opened])) }
         sealed.removeAll(keepingCapacity: true)
-        plain.withUnsafeBytes { emit($0) }
     }
 
     mutating func finish(owner: AgeKey, emit: (UnsafeRawBufferPointer) -> Void) throws(CipherFailure) {

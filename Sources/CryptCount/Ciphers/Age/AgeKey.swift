@@ -29,7 +29,7 @@ package final class AgeKey: CipherKey {
     }
 
     /// Header SHA-256 -> unwrap outcome.
-    let fileKeys = BoundedCache<[UInt8], Unwrapped>(capacity: 4096)
+    let fileKeys = BoundedCache<Digest256, Unwrapped>(capacity: 4096)
     let scryptGate: ScryptGate
     /// How many scrypt derivations this key has run (tests check the cache with it).
     let scryptRuns = Atomic<Int>(0)
@@ -178,6 +178,8 @@ package final class AgeKey: CipherKey {
     // MARK: Unwrapping the file key
 
     static let zeroNonce = [UInt8](repeating: 0, count: 12)
+    static let headerInfo = Array("header".utf8)
+    static let payloadInfo = Array("payload".utf8)
     static let x25519Info = Array("age-encryption.org/v1/X25519".utf8)
     static let scryptSaltPrefix = Array("age-encryption.org/v1/scrypt".utf8)
     static let hybridInfo = Data("age-encryption.org/mlkem768x25519".utf8)
@@ -186,7 +188,7 @@ package final class AgeKey: CipherKey {
     /// The file key for a parsed header, from the cache or by trying every identity against
     /// every recognised stanza. Verifies the header MAC.
     func fileKey(for header: AgeHeader, bytes: [UInt8]) throws(CipherFailure) -> SymmetricKey {
-        let digest = Array(SHA256.hash(data: bytes))
+        let digest = bytes.withUnsafeBytes { BoringCrypto.sha256($0) }
         let fileKey: SymmetricKey
         switch fileKeys.value(for: digest) {
         case .fileKey(let k)?:
@@ -199,12 +201,21 @@ package final class AgeKey: CipherKey {
             guard case .fileKey(let k) = result else { throw Self.noMatch }
             fileKey = k
         }
-        let macKey = HKDF<SHA256>.deriveKey(
-            inputKeyMaterial: fileKey, salt: [UInt8](), info: Array("header".utf8), outputByteCount: 32)
-        guard
-            HMAC<SHA256>.isValidAuthenticationCode(
-                header.mac, authenticating: bytes[0..<header.macCoverage], using: macKey)
-        else {
+        let macKey = fileKey.withUnsafeBytes { k in
+            Self.headerInfo.withUnsafeBytes {
+                BoringCrypto.hkdfSHA256(secret: k, salt: UnsafeRawBufferPointer(start: nil, count: 0), info: $0)
+            }
+        }
+        let matches = macKey.map { key in
+            bytes.withUnsafeBytes { b in
+                header.mac.withUnsafeBytes { mac in
+                    header.macCoverage <= b.count
+                        && BoringCrypto.hmacSHA256Matches(
+                            key: key, data: UnsafeRawBufferPointer(rebasing: b[0..<header.macCoverage]), mac: mac)
+                }
+            }
+        }
+        guard matches == true else {
             throw .decryptFailed("the age header MAC does not match (tampered header)")
         }
         return fileKey
@@ -271,10 +282,19 @@ package final class AgeKey: CipherKey {
 
     /// Opens a 32-byte stanza body (ChaCha20-Poly1305, zero nonce) into a 16-byte file key.
     private static func openBody(_ body: [UInt8], with wrapKey: SymmetricKey) -> SymmetricKey? {
-        guard let box = try? ChaChaPoly.SealedBox(combined: zeroNonce + body),
-            let plain = try? ChaChaPoly.open(box, using: wrapKey), plain.count == 16
-        else { return nil }
-        return SymmetricKey(data: plain)
+        guard body.count == 32 else { return nil }
+        // A copy of our own to open in place (32 bytes on the stack), wiped after.
+        var box = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        defer { withUnsafeMutableBytes(of: &box) { if let p = $0.baseAddress { explicit_bzero(p, $0.count) } } }
+        return withUnsafeMutableBytes(of: &box) { b -> SymmetricKey? in
+            body.withUnsafeBytes { b.copyMemory(from: $0) }
+            guard
+                let n = zeroNonce.withUnsafeBytes({
+                    BoringCrypto.chachaPolyOpenInPlace(b, nonce: $0, key: wrapKey)
+                }), n == 16
+            else { return nil }
+            return SymmetricKey(data: UnsafeRawBufferPointer(rebasing: b[0..<16]))
+        }
     }
 
     private func unwrapX25519(_ s: AgeStanza) throws(CipherFailure) -> SymmetricKey? {
@@ -287,9 +307,13 @@ package final class AgeKey: CipherKey {
             // A low-order share gives the all-zero secret; the spec says to abort.
             let zero = shared.withUnsafeBytes { $0.allSatisfy { $0 == 0 } }
             if zero { throw Self.malformed("X25519 share is a low-order point") }
-            let wrapKey = shared.hkdfDerivedSymmetricKey(
-                using: SHA256.self, salt: share + id.publicKey, sharedInfo: Self.x25519Info, outputByteCount: 32)
-            if let k = Self.openBody(s.body, with: wrapKey) { return k }
+            let salt = share + id.publicKey
+            let wrapKey = shared.withUnsafeBytes { secret in
+                salt.withUnsafeBytes { salt in
+                    Self.x25519Info.withUnsafeBytes { BoringCrypto.hkdfSHA256(secret: secret, salt: salt, info: $0) }
+                }
+            }
+            if let wrapKey, let k = Self.openBody(s.body, with: wrapKey) { return k }
         }
         return nil
     }
