@@ -49,7 +49,11 @@ extension SearchPlan {
         // Regex ranges: where lines begin and end (nil until seen).
         var scanStart: Int? = regexMode ? (start == 0 ? 0 : nil) : origin
         var scanEnd: Int? = regexMode ? (end >= size ? size : nil) : stop
-        scanner.startRange(origin: scanStart ?? origin, start: scanStart ?? origin, limit: regexMode ? Int.max : end, carry: carry)
+        if regexMode {
+            scanner.startRange(origin: origin, start: origin, limit: Int.max, carry: nil)
+        } else {
+            scanner.startRange(origin: origin, start: start, limit: end, carry: carry)
+        }
         var pos = origin
         while pos < stop {
             if let e = scanEnd, pos >= e && pos >= end { break }
