@@ -6,6 +6,8 @@
 enum RangeReader: Sendable {
     /// The file is the plaintext.
     case plain
+    /// An age file's STREAM payload, chunk by chunk.
+    case age(AgeStreamPayload)
 }
 
 /// A big file whose plaintext is counted as independent ranges by whichever workers are idle
