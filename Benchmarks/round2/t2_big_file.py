@@ -18,7 +18,7 @@ def run(ctx):
     req = ctx.count_req([big], [ctx.term])
     s.call(req)
     run0, wait0 = s.sched_ns()
-    (t, (_, done, _)), (rg_t, (_, rg_total)) = ctx.best_alternating(
+    (t, (_, done, _)), (rg_t, rg_total) = ctx.best_alternating(
         [lambda: ctx.timed_call(s, req), lambda: ctx.rg_count([big], ctx.term)], repeat=ctx.repeat)
     run1, wait1 = s.sched_ns()
     rss = s.peak_rss_mb()

@@ -193,3 +193,40 @@ def test_split_happens_only_with_idle_workers_and_big_files(corpus):
     assert bytes_read(2, 97) > size
     assert bytes_read(1, 97) == size
     assert bytes_read(2, size // 2 + 1) == size
+
+
+OPENSSL = shutil.which("openssl")
+
+
+@pytest.mark.skipif(OPENSSL is None, reason="openssl is not installed")
+def test_split_openssl_counts_and_damage_equal_in_order(corpus, tmp_path):
+    """`openssl enc -aes-256-cbc -pbkdf2` files: CBC blocks decrypt from the block before, so
+    ranges are independent; damaged files (bad padding, not whole blocks, a flipped byte in the
+    middle, which CBC cannot detect) give what the in-order read gives."""
+    _, files, paths = corpus
+    plain = files["edges.txt"]
+    pw = tmp_path / "pw"
+    pw.write_bytes(b"correct horse")
+    enc = tmp_path / "big.enc"
+    subprocess.run([OPENSSL, "enc", "-aes-256-cbc", "-pbkdf2", "-iter", "1000", "-salt", "-in", paths["edges.txt"],
+                    "-out", str(enc), "-pass", f"file:{pw}"], check=True)
+    data = enc.read_bytes()
+    damaged = {"short-block.enc": data[:-5], "no-last-block.enc": data[:-16]}
+    b = bytearray(data)
+    b[-1] ^= 1
+    damaged["bad-padding.enc"] = bytes(b)
+    b = bytearray(data)
+    b[len(b) // 2] ^= 1
+    damaged["flipped-middle.enc"] = bytes(b)
+    all_paths = [str(enc)]
+    for name, d in damaged.items():
+        (tmp_path / name).write_bytes(d)
+        all_paths.append(str(tmp_path / name))
+    opts = dict(cipher="openssl", secret="correct horse", iter=1000)
+    whole = count(all_paths, TERMS, workers=1, **opts)
+    for edge in (RANGE, 97):
+        split = count(all_paths, TERMS, env_range=edge, **opts)
+        assert split[0]["counts"] == [plain.count(t.encode()) for t in TERMS]
+        assert split == whole, edge
+    assert [w.get("error", {}).get("code") for w in whole] == [None, "bad_format", "decrypt_failed",
+                                                                "decrypt_failed", None]

@@ -419,6 +419,12 @@ final class FileProcessor {
             reader = .age(payload)
             plainSize = payload.plainSize
             guard plainSize / 2 >= rangeBytes else { return nil }
+        } else if let openssl = key.key as? OpenSSLKey {
+            if cache.isEnabled && key.key.plaintextIsCacheable && size <= cache.maxEntryBytes { return nil }
+            guard let payload = OpenSSLStreamPayload.open(fd: fd, fileSize: size, owner: openssl) else { return nil }
+            reader = .openssl(payload)
+            plainSize = payload.plainSize
+            guard plainSize / 2 >= rangeBytes else { return nil }
         } else {
             return nil
         }
@@ -455,7 +461,17 @@ final class FileProcessor {
             var sealed: [UInt8] = []
             return split.job.plan.countRange(start: start, end: end, size: split.size, carry: carry, scratch: scratch) {
                 offset, buf in
-                payload.read(fd: fd, offset: offset, into: buf, sealed: &sealed)
+                let n = payload.read(fd: fd, offset: offset, into: buf, sealed: &sealed)
+                if n > 0 { stats.addRead(n) }
+                return n
+            }
+        case .openssl(let payload):
+            var room: [UInt8] = []
+            return split.job.plan.countRange(start: start, end: end, size: split.size, carry: carry, scratch: scratch) {
+                offset, buf in
+                let n = payload.read(fd: fd, offset: offset, into: buf, scratch: &room)
+                if n > 0 { stats.addRead(n) }
+                return n
             }
         }
     }

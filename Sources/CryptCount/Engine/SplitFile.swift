@@ -8,6 +8,8 @@ enum RangeReader: Sendable {
     case plain
     /// An age file's STREAM payload, chunk by chunk.
     case age(AgeStreamPayload)
+    /// An openssl enc file's CBC blocks.
+    case openssl(OpenSSLStreamPayload)
 }
 
 /// A big file whose plaintext is counted as independent ranges by whichever workers are idle
