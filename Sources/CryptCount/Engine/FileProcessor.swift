@@ -175,7 +175,8 @@ final class FileProcessor {
             let result = hit.plaintext.withUnsafeBytes { plan.count($0) }
             var auto: String? = nil
             if case .auto = keys { auto = hit.cipher }
-            return .outcome(.counted(CountedFile(result: result, bytes: hit.plaintext.count, cached: true, cipher: auto)))
+            return .outcome(
+                .counted(CountedFile(result: result, bytes: hit.plaintext.count, cached: true, cipher: auto)))
         }
         defer { close(opened.fd) }
 
@@ -260,7 +261,8 @@ final class FileProcessor {
         if let split = splitSource(fd: fd, identity: identity, key: key, plan: plan, reportCipher: reportCipher) {
             return .split(split)
         }
-        return .outcome(decryptAndCountWhole(fd: fd, identity: identity, key: key, plan: plan, reportCipher: reportCipher))
+        return .outcome(
+            decryptAndCountWhole(fd: fd, identity: identity, key: key, plan: plan, reportCipher: reportCipher))
     }
 
     private func decryptAndCountWhole(

@@ -68,7 +68,9 @@ extension SearchPlan {
                     let k = min(n, start - pos)
                     _ = ByteScanning.countWordStarts(p, k, previousIsSpace: &previousIsSpace)
                 }
-                if lo < hi { words &+= ByteScanning.countWordStarts(p + (lo - pos), hi - lo, previousIsSpace: &previousIsSpace) }
+                if lo < hi {
+                    words &+= ByteScanning.countWordStarts(p + (lo - pos), hi - lo, previousIsSpace: &previousIsSpace)
+                }
             }
             if regexMode {
                 if scanStart == nil, let i = Self.lineFeed(p, from: max(0, start - 1 - pos), to: n) {

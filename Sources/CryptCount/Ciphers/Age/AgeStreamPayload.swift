@@ -74,7 +74,9 @@ struct AgeStreamPayload: Sendable {
             var got = 0
             while got < length {
                 let n = sealed.withUnsafeMutableBytes { b in
-                    retryOnEINTR { pread(fd, b.baseAddress.map { $0 + got }, length - got, off_t(payloadOffset + start + got)) }
+                    retryOnEINTR {
+                        pread(fd, b.baseAddress.map { $0 + got }, length - got, off_t(payloadOffset + start + got))
+                    }
                 }
                 if n <= 0 { return -1 }
                 got += n
