@@ -33,6 +33,18 @@ def run(ctx):
     ctx.table.add(
         "14.2'", f"one {size >> 20} MiB plaintext file: CPU / run-queue wait per request", ctx.ms(cpu),
         f"waited {ctx.ms(waited)}", "-", "(context)", True)
+    # A term whose rarest byte is rare ('z'): memchr finds its candidates, as in rg.
+    rare = "zeppelin"
+    rare_req = ctx.count_req([big], [rare])
+    s = ctx.Coprocess(ctx.binary)
+    s.call(rare_req)
+    (tr, (_, done_r, _)), (rg_tr, rg_rare) = ctx.best_alternating(
+        [lambda: ctx.timed_call(s, rare_req), lambda: ctx.rg_count([big], rare)], repeat=ctx.repeat)
+    s.close()
+    ctx.check(done_r, rg_rare, "big file, rare term")
+    ctx.table.add(
+        "14.2", f"one {size >> 20} MiB plaintext file, 1 term with a rare byte ({rare!r})", ctx.ms(tr),
+        f"rg {ctx.ms(rg_tr)}", f"{tr / rg_tr:.2f}x", "<= 0.7x rg", tr <= 0.7 * rg_tr)
     ctx.table.add(
         "14.2\"", f"peak RSS, one {size >> 20} MiB plaintext file, split", f"{rss:.0f} MB", "-", "-",
         "<= 100 MB", rss <= 100)
