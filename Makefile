@@ -5,8 +5,8 @@ PYTHON ?= python3
 DEBUG_BIN := .build/debug/cryptcount
 RELEASE_BIN := .build/release/cryptcount
 # librnp-dev, gnupg: OpenPGP; libre2-dev: the regular-expression engine (Sources/CRE2Shim);
-# ripgrep: the regex differential test's oracle.
-APT_PACKAGES := libmsgpack-dev librnp-dev gnupg libre2-dev pkg-config openssl ripgrep
+# ripgrep: the regex differential test's oracle; age: big age files for the split-file tests.
+APT_PACKAGES := libmsgpack-dev librnp-dev gnupg libre2-dev pkg-config openssl ripgrep age
 PIP_PACKAGES := msgpack pytest jsonschema cryptography pyrage tqdm hypothesis dask distributed
 
 .PHONY: all deps build release test swift-test py-test demo bench bench-deps fuzz soak format lint clean \
@@ -16,7 +16,7 @@ all: build
 
 # Installs what the build and the tests need (root, or sudo, for apt).
 deps:
-	@if ! pkg-config --exists msgpack librnp re2 2>/dev/null || ! command -v openssl >/dev/null || ! command -v gpg >/dev/null || ! command -v rg >/dev/null; then \
+	@if ! pkg-config --exists msgpack librnp re2 2>/dev/null || ! command -v openssl >/dev/null || ! command -v gpg >/dev/null || ! command -v rg >/dev/null || ! command -v age >/dev/null; then \
 	  echo "installing $(APT_PACKAGES)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES); \

@@ -192,3 +192,80 @@ package final class OpenSSLKey: CipherKey {
         return Self.magic + salt + Array(body)
     }
 }
+
+/// An `openssl enc` file's CBC body opened for random access, so ranges of one big file can be
+/// decrypted by several workers: block i needs only ciphertext block i - 1 (or the derived IV).
+/// The padding of the last block is checked up front; a file whose size or padding is wrong is
+/// not split, and reading it in order reports what is wrong.
+struct OpenSSLStreamPayload: Sendable {
+    let key: SymmetricKey
+    let iv: SymmetricKey
+    let cipherSize: Int
+    let plainSize: Int
+
+    static func open(fd: Int32, fileSize: Int, owner: OpenSSLKey) -> OpenSSLStreamPayload? {
+        let cipherSize = fileSize - 16
+        guard cipherSize >= 32, cipherSize % 16 == 0 else { return nil }
+        var head = [UInt8](repeating: 0, count: 16)
+        var tail = [UInt8](repeating: 0, count: 32)
+        guard readFully(fd, &head, at: 0), readFully(fd, &tail, at: fileSize - 32),
+            head.starts(with: OpenSSLKey.magic)
+        else { return nil }
+        let derived: OpenSSLKey.Derived
+        do throws(CipherFailure) {
+            derived = try owner.derive(salt: Array(head[8..<16]))
+        } catch {
+            return nil
+        }
+        let last: Data
+        do {
+            last = try AES._CBC.decrypt(
+                tail[16..<32], using: derived.key, iv: AES._CBC.IV(ivBytes: Array(tail[0..<16])))
+        } catch {
+            return nil
+        }
+        return OpenSSLStreamPayload(
+            key: derived.key, iv: derived.iv, cipherSize: cipherSize, plainSize: cipherSize - 16 + last.count)
+    }
+
+    private static func readFully(_ fd: Int32, _ buf: inout [UInt8], at offset: Int) -> Bool {
+        let want = buf.count
+        var got = 0
+        while got < want {
+            let n = buf.withUnsafeMutableBytes { b in
+                retryOnEINTR { pread(fd, b.baseAddress.map { $0 + got }, want - got, off_t(offset + got)) }
+            }
+            if n <= 0 { return false }
+            got += n
+        }
+        return true
+    }
+
+    /// Decrypts plaintext from `offset` into `out` (`scratch` is reused ciphertext room).
+    /// Returns the bytes given, 0 at the end, -1 when a read fails.
+    func read(fd: Int32, offset: Int, into out: UnsafeMutableRawBufferPointer, scratch: inout [UInt8]) -> Int {
+        let length = min(out.count, plainSize - offset)
+        guard length > 0 else { return 0 }
+        let first = offset / 16
+        let end = (offset + length + 15) / 16
+        let from = max(0, first - 1)
+        let count = (end - from) * 16
+        if scratch.count != count { scratch = [UInt8](repeating: 0, count: count) }
+        guard Self.readFully(fd, &scratch, at: 16 + from * 16) else { return -1 }
+        let chain: [UInt8] = first == 0 ? iv.withUnsafeBytes { Array($0) } : Array(scratch[0..<16])
+        let body = scratch[(first == 0 ? 0 : 16)...]
+        let plain: Data
+        do {
+            plain = try AES._CBC.decrypt(body, using: key, iv: AES._CBC.IV(ivBytes: chain), noPadding: true)
+        } catch {
+            return -1
+        }
+        let within = offset - first * 16
+        guard plain.count >= within + length else { return -1 }
+        plain.withUnsafeBytes { p in
+            guard let src = p.baseAddress, let dst = out.baseAddress else { return }
+            dst.copyMemory(from: src + within, byteCount: length)
+        }
+        return length
+    }
+}

@@ -46,6 +46,8 @@ package final class CountJob: @unchecked Sendable {
     var outstanding = 0
     var cancelled = false
     var finished = false
+    /// Split files with ranges still to hand out (a split file counts once in `outstanding`).
+    var splits: [SplitFile] = []
 
     // Guarded by `resultLock`.
     private let resultLock = Monitor()

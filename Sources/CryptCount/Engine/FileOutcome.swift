@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// What happened to one file of a `count` request.
 package enum FileOutcome: Sendable {
     case counted(CountedFile)
@@ -39,5 +43,11 @@ package struct EngineConfig: Sendable {
     package var allowedRoots: [[UInt8]] = []
     /// Bytes of responses that may wait for the parent to read before workers pause.
     package var outputHighWater = 8 << 20
-    package init() {}
+    /// Files of at least two ranges of this many plaintext bytes are split between idle workers.
+    /// `CRYPTCOUNT_RANGE_BYTES` overrides it (tests force tiny ranges with it).
+    package var rangeBytes = EngineConfig.defaultRangeBytes
+    package static let defaultRangeBytes = 8 << 20
+    package init() {
+        if let v = getenv("CRYPTCOUNT_RANGE_BYTES"), let n = Int(String(cString: v)), n >= 1 { rangeBytes = n }
+    }
 }

@@ -159,7 +159,7 @@ final class FileProcessor {
 
     // MARK: - Processing
 
-    func process(path: [UInt8], keys: KeyChoice, plan: SearchPlan) -> FileOutcome {
+    func process(path: [UInt8], keys: KeyChoice, plan: SearchPlan) -> Processed {
         // Which key's cache entries apply is known up front except for `auto`, where the sniff
         // decides; `auto` looks the cache up after sniffing.
         var cacheKey: KeyIdentity? = nil
@@ -167,7 +167,7 @@ final class FileProcessor {
         var hit: PlaintextCache.Entry? = nil
         let opened: Opened
         switch open(path, key: cacheKey, cacheHit: &hit) {
-        case .failure(let f): return .failed(f.code, f.message)
+        case .failure(let f): return .outcome(.failed(f.code, f.message))
         case .success(let o): opened = o
         }
         if let hit {
@@ -175,7 +175,8 @@ final class FileProcessor {
             let result = hit.plaintext.withUnsafeBytes { plan.count($0) }
             var auto: String? = nil
             if case .auto = keys { auto = hit.cipher }
-            return .counted(CountedFile(result: result, bytes: hit.plaintext.count, cached: true, cipher: auto))
+            return .outcome(
+                .counted(CountedFile(result: result, bytes: hit.plaintext.count, cached: true, cipher: auto)))
         }
         defer { close(opened.fd) }
 
@@ -187,18 +188,19 @@ final class FileProcessor {
         }
     }
 
-    private func processAuto(fd: Int32, identity: FileIdentity, keys: [UnlockedKey], plan: SearchPlan) -> FileOutcome {
+    private func processAuto(fd: Int32, identity: FileIdentity, keys: [UnlockedKey], plan: SearchPlan) -> Processed {
         // Sniff from the first bytes, then rewind.
         let probe = UnsafeMutableRawBufferPointer(rebasing: input[0..<min(input.count, CipherKind.sniffLength)])
         let n = pread(fd, probe.baseAddress, probe.count, 0)
-        if n < 0 { return Self.failure(forErrno: errno, what: "cannot read") }
+        if n < 0 { return .outcome(Self.failure(forErrno: errno, what: "cannot read")) }
         let kind = CipherKind.sniff(UnsafeRawBufferPointer(rebasing: probe[0..<n]))
         let key: UnlockedKey
         if let kind {
             guard let k = keys.first(where: { $0.kind == kind }) else {
-                return .failed(
-                    .decryptFailed, "the file looks like \(kind.name), but no \(kind.name) key was given",
-                    cipher: kind.name)
+                return .outcome(
+                    .failed(
+                        .decryptFailed, "the file looks like \(kind.name), but no \(kind.name) key was given",
+                        cipher: kind.name))
             }
             key = k
         } else {
@@ -209,10 +211,13 @@ final class FileProcessor {
         {
             stats.addPlain(hit.plaintext.count)
             let result = hit.plaintext.withUnsafeBytes { plan.count($0) }
-            return .counted(CountedFile(result: result, bytes: hit.plaintext.count, cached: true, cipher: hit.cipher))
+            return .outcome(
+                .counted(CountedFile(result: result, bytes: hit.plaintext.count, cached: true, cipher: hit.cipher)))
         }
-        return decryptAndCount(fd: fd, identity: identity, key: key, plan: plan, reportCipher: true)
-            .sniffed(as: key.cipherName)
+        switch decryptAndCount(fd: fd, identity: identity, key: key, plan: plan, reportCipher: true) {
+        case .outcome(let o): return .outcome(o.sniffed(as: key.cipherName))
+        case .split(let s): return .split(s)
+        }
     }
 
     /// Reads the whole file into `input`. Fails with too_large past `limit` (checked while
@@ -249,6 +254,18 @@ final class FileProcessor {
     }
 
     private func decryptAndCount(
+        fd: Int32, identity: FileIdentity, key: UnlockedKey, plan: SearchPlan, reportCipher: Bool
+    )
+        -> Processed
+    {
+        if let split = splitSource(fd: fd, identity: identity, key: key, plan: plan, reportCipher: reportCipher) {
+            return .split(split)
+        }
+        return .outcome(
+            decryptAndCountWhole(fd: fd, identity: identity, key: key, plan: plan, reportCipher: reportCipher))
+    }
+
+    private func decryptAndCountWhole(
         fd: Int32, identity: FileIdentity, key: UnlockedKey, plan: SearchPlan, reportCipher: Bool
     )
         -> FileOutcome
@@ -373,6 +390,114 @@ final class FileProcessor {
             keep?.withUnsafeBytes { cache.insert(cacheKey, plaintext: $0, cipher: key.cipherName) }
         }
         return .counted(CountedFile(result: result, bytes: plainBytes, cached: false, cipher: cipher))
+    }
+
+    // MARK: - Split files
+
+    /// A split of this file into ranges for idle workers, when it is big enough to gain from one.
+    private func splitSource(fd: Int32, identity: FileIdentity, key: UnlockedKey, plan: SearchPlan, reportCipher: Bool)
+        -> SplitSource?
+    {
+        guard config.workers > 1, plan.splittable else { return nil }
+        let size = Int(clamping: identity.size)
+        let rangeBytes = max(1, config.rangeBytes)
+        // At least two ranges.
+        guard size / 2 >= rangeBytes else { return nil }
+        let reader: RangeReader
+        var plainSize = size
+        if key.identity == .plain {
+            reader = .plain
+        } else if let age = key.key as? AgeKey {
+            // A file the cache would keep is read in order (and kept).
+            if cache.isEnabled && key.key.plaintextIsCacheable && size <= cache.maxEntryBytes { return nil }
+            let want = min(size, AgeBinaryDecoder.maxHeaderBytes + 16)
+            ensureInput(want)
+            var got = 0
+            while got < want {
+                let n = retryOnEINTR { pread(fd, input.baseAddress.map { $0 + got }, want - got, off_t(got)) }
+                if n <= 0 { return nil }
+                got += n
+            }
+            stats.addRead(got)
+            guard
+                let payload = AgeStreamPayload.open(
+                    prefix: UnsafeRawBufferPointer(rebasing: input[0..<got]), fileSize: size, owner: age)
+            else { return nil }
+            reader = .age(payload)
+            plainSize = payload.plainSize
+            guard plainSize / 2 >= rangeBytes else { return nil }
+        } else if let openssl = key.key as? OpenSSLKey {
+            if cache.isEnabled && key.key.plaintextIsCacheable && size <= cache.maxEntryBytes { return nil }
+            guard let payload = OpenSSLStreamPayload.open(fd: fd, fileSize: size, owner: openssl) else { return nil }
+            reader = .openssl(payload)
+            plainSize = payload.plainSize
+            guard plainSize / 2 >= rangeBytes else { return nil }
+        } else {
+            return nil
+        }
+        let own = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+        guard own >= 0 else { return nil }
+        return SplitSource(
+            fd: own, size: plainSize, rangeBytes: rangeBytes, reader: reader, key: key,
+            cipher: reportCipher ? key.cipherName : nil)
+    }
+
+    /// Counts range `r` of a split file. The worker that records the last range merges them and
+    /// gets the file's outcome; the others get nil.
+    func countRange(_ split: SplitFile, _ r: Int) -> FileOutcome? {
+        let part = countPart(split, r, carry: nil)
+        guard split.record(r, part) else { return nil }
+        return merge(split)
+    }
+
+    private func countPart(_ split: SplitFile, _ r: Int, carry: [Int]?) -> RangeCount? {
+        ensureInput(Self.chunkSize)
+        let (start, end) = split.bounds(r)
+        let scratch = UnsafeMutableRawBufferPointer(rebasing: input[0..<Self.chunkSize])
+        let fd = split.fd
+        let stats = self.stats
+        switch split.reader {
+        case .plain:
+            return split.job.plan.countRange(start: start, end: end, size: split.size, carry: carry, scratch: scratch) {
+                offset, buf in
+                let n = retryOnEINTR { pread(fd, buf.baseAddress, buf.count, off_t(offset)) }
+                if n > 0 { stats.addRead(n) }
+                return n
+            }
+        case .age(let payload):
+            var sealed: [UInt8] = []
+            return split.job.plan.countRange(start: start, end: end, size: split.size, carry: carry, scratch: scratch) {
+                offset, buf in
+                let n = payload.read(fd: fd, offset: offset, into: buf, sealed: &sealed)
+                if n > 0 { stats.addRead(n) }
+                return n
+            }
+        case .openssl(let payload):
+            var room: [UInt8] = []
+            return split.job.plan.countRange(start: start, end: end, size: split.size, carry: carry, scratch: scratch) {
+                offset, buf in
+                let n = payload.read(fd: fd, offset: offset, into: buf, scratch: &room)
+                if n > 0 { stats.addRead(n) }
+                return n
+            }
+        }
+    }
+
+    private func merge(_ split: SplitFile) -> FileOutcome {
+        let plan = split.job.plan
+        if let parts = split.takeParts(),
+            let result = plan.mergeRanges(
+                parts, starts: split.starts, recount: { k, carry in self.countPart(split, k, carry: carry) })
+        {
+            stats.addPlain(split.size)
+            return .counted(CountedFile(result: result, bytes: split.size, cached: false, cipher: split.cipher))
+        }
+        // A range failed (a read error, a file that shrank, a chunk that does not authenticate):
+        // the file is read again in one pass, which reports exactly what it would have unsplit.
+        if lseek(split.fd, 0, SEEK_SET) < 0 { return Self.failure(forErrno: errno, what: "cannot rewind") }
+        let outcome = streamAndCount(
+            fd: split.fd, key: split.key, plan: plan, cacheKey: nil, sizeHint: split.size, cipher: split.cipher)
+        return split.cipher == nil ? outcome : outcome.sniffed(as: split.key.cipherName)
     }
 
     /// Zeroes a plaintext copy this worker alone holds.

@@ -116,20 +116,36 @@ package final class WorkerPool: @unchecked Sendable {
         return job.summary(dispatched: job.nextIndex, cancelled: job.cancelled)
     }
 
-    /// With the monitor held: the next (job, file index) in round-robin order, if any.
-    private func nextWork() -> (CountJob, Int)? {
+    /// Work for a worker: a file of a request, or a range of a split file.
+    private enum Work {
+        case file(CountJob, Int)
+        case range(SplitFile, Int)
+    }
+
+    /// With the monitor held: the next piece of work in round-robin order over the requests, if
+    /// any. Within a request, ranges of its split files come before its next file (a big file
+    /// is finished by every idle worker first), but a request never waits for another's ranges.
+    private func nextWork() -> Work? {
         let n = jobs.count
         guard n > 0 else { return nil }
         for step in 0..<n {
             let i = (cursor + step) % n
             let job = jobs[i]
+            // Ranges are handed out even after a cancel: their file is already running.
+            if let split = job.splits.first {
+                let r = split.nextRange
+                split.nextRange += 1
+                if split.nextRange >= split.rangeCount { job.splits.removeFirst() }
+                cursor = (i + 1) % n
+                return .range(split, r)
+            }
             guard !job.cancelled, job.nextIndex < job.files.count else { continue }
             if job.ordered && job.nextIndex >= job.lowestUnfinishedHint + orderedWindow { continue }
             let index = job.nextIndex
             job.nextIndex += 1
             job.outstanding += 1
             cursor = (i + 1) % n
-            return (job, index)
+            return .file(job, index)
         }
         return nil
     }
@@ -146,13 +162,35 @@ package final class WorkerPool: @unchecked Sendable {
                 finishing -= 1
                 if idleWaiters > 0 && byID.isEmpty && finishing == 0 { monitor.broadcast() }
             }
-            guard let (job, index) = nextWork() else {
+            guard let work = nextWork() else {
                 monitor.wait()
                 continue
             }
             monitor.unlock()
 
-            let outcome = processor.process(path: job.files[index].bytes, keys: job.keys, plan: job.plan)
+            let job: CountJob
+            let index: Int
+            let outcome: FileOutcome
+            switch work {
+            case .file(let j, let i):
+                switch processor.process(path: j.files[i].bytes, keys: j.keys, plan: j.plan) {
+                case .outcome(let o):
+                    (job, index, outcome) = (j, i, o)
+                case .split(let source):
+                    // Idle workers join in; this one takes a range too on its next turn.
+                    let split = SplitFile(job: j, index: i, source: source)
+                    monitor.lock()
+                    j.splits.append(split)
+                    monitor.broadcast()
+                    continue
+                }
+            case .range(let split, let r):
+                guard let o = processor.countRange(split, r) else {
+                    monitor.lock()
+                    continue
+                }
+                (job, index, outcome) = (split.job, split.index, o)
+            }
             stats.addFile()
             if case .failed = outcome { stats.addError() }
             job.complete(index: index, outcome: outcome)

@@ -9,6 +9,11 @@ struct ScanState {
     var pending: [PendingSnippet] = []
     var truncated = false
     var words = 0
+    /// A range of a split file (see `RangeScan`): only matches starting in
+    /// `rangeStart..<startLimit` count, and each term's first counted start is kept.
+    var rangeStart = 0
+    var startLimit = Int.max
+    var firstStart: [Int]
 
     init(plan: SearchPlan) {
         let n = plan.terms.count
@@ -16,18 +21,22 @@ struct ScanState {
         nextAllowed = [Int](repeating: 0, count: n)
         offsets = plan.options.offsets ? [[Int]](repeating: [], count: n) : []
         snippets = plan.wantSnippets ? [[String]](repeating: [], count: n) : []
+        firstStart = [Int](repeating: Int.max, count: n)
     }
 
     mutating func reset() {
         for i in counts.indices {
             counts[i] = 0
             nextAllowed[i] = 0
+            firstStart[i] = Int.max
         }
         for i in offsets.indices { offsets[i].removeAll(keepingCapacity: true) }
         for i in snippets.indices { snippets[i].removeAll(keepingCapacity: true) }
         pending.removeAll(keepingCapacity: true)
         truncated = false
         words = 0
+        rangeStart = 0
+        startLimit = Int.max
     }
 
     func result(plan: SearchPlan) -> SearchResult {

@@ -16,7 +16,12 @@ extension SearchPlan {
             scanRegex(regex, p, count: count, base: base, from: from, to: to, final: final, state: &state)
             return
         }
-        if !exact.isEmpty { scanExact(p, count: count, base: base, from: from, to: to, final: final, state: &state) }
+        if !exact.isEmpty {
+            // Exact terms are anchored on their first byte: a range clips positions directly.
+            let lo = max(from, state.rangeStart &- base)
+            let hi = state.startLimit == Int.max ? to : min(to, state.startLimit &- base)
+            scanExact(p, count: count, base: base, from: lo, to: hi, final: final, state: &state)
+        }
         guard from < to, !anchorBytes.isEmpty else { return }
         prefilter.scan(self, p, count: count, base: base, from: from, to: to, final: final, state: &state)
     }
@@ -79,7 +84,7 @@ extension SearchPlan {
                 let w = UnsafeRawPointer(p + s).loadUnaligned(as: UInt64.self) | prefixFold
                 guard (w ^ prefixWord[t]) & prefixMask[t] == 0 else { continue }
             }
-            guard base &+ s >= state.nextAllowed[t] else { continue }
+            guard base &+ s >= state.nextAllowed[t], base &+ s < state.startLimit else { continue }
             let end: Int
             if unitStart[t] != unitStart[t &+ 1] {
                 guard let m = matchFolded(p, count: count, at: s, term: t) else { continue }
@@ -109,6 +114,7 @@ extension SearchPlan {
                 continue
             }
             state.nextAllowed[t] = base + end
+            if state.counts[t] == 0 { state.firstStart[t] = base + s }
             state.counts[t] += 1
             if options.offsets {
                 record(p, count: count, base: base, term: t, start: s, end: end, final: final, state: &state)

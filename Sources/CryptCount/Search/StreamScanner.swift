@@ -15,6 +15,8 @@ package struct StreamScanner {
     /// Index in `buffer` of the next anchor position to scan.
     var scanFrom = 0
     var previousIsSpace = true
+    /// Off for a range of a split file, whose words are counted over the range alone.
+    var countsWords = true
 
     init(plan: SearchPlan) {
         self.plan = plan
@@ -28,12 +30,30 @@ package struct StreamScanner {
         base = 0
         scanFrom = 0
         previousIsSpace = true
+        countsWords = true
     }
+
+    /// Starts one range of a split file: text fed from stream offset `origin` on, matches counted
+    /// when they start in `start..<limit`; `carry` is each term's resume position left by the
+    /// ranges before (when known).
+    mutating func startRange(origin: Int, start: Int, limit: Int, carry: [Int]?) {
+        reset()
+        base = origin
+        countsWords = false
+        state.rangeStart = start
+        state.startLimit = limit
+        for t in state.nextAllowed.indices {
+            state.nextAllowed[t] = max(start, carry.map { t < $0.count ? $0[t] : start } ?? start)
+        }
+    }
+
+    /// Each term's resume position (end of its last match) and its first counted match start.
+    var rangeCarry: (next: [Int], first: [Int]) { (state.nextAllowed, state.firstStart) }
 
     package mutating func feed(_ chunk: UnsafeRawBufferPointer) {
         guard let cp = chunk.baseAddress?.assumingMemoryBound(to: UInt8.self), chunk.count > 0 else { return }
         let n = chunk.count
-        if plan.options.words {
+        if plan.options.words && countsWords {
             state.words &+= ByteScanning.countWordStarts(cp, n, previousIsSpace: &previousIsSpace)
         }
         guard !plan.terms.isEmpty else { return }

@@ -94,6 +94,9 @@ struct AgeBinaryDecoder {
     private var sealed: [UInt8] = []
     private var counter: UInt64 = 0
 
+    /// The payload key, once the header and the payload nonce are read (`AgeStreamPayload`).
+    var streamKey: SymmetricKey? { !inHeader && nonce.count == 16 ? payloadKey : nil }
+
     mutating func feed(
         _ input: UnsafeRawBufferPointer, owner: AgeKey, emit: (UnsafeRawBufferPointer) -> Void
     ) throws(CipherFailure) {

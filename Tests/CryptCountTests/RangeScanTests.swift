@@ -1,0 +1,76 @@
+import Testing
+
+@testable import CryptCount
+
+/// A text counted as ranges and merged must give exactly what one pass gives, for any range
+/// size, with matches on every edge (differential: `countRange` + `mergeRanges` vs `count`).
+@Suite struct RangeScanTests {
+    private static func split(_ plan: SearchPlan, _ text: [UInt8], range: Int) -> SearchResult? {
+        let size = text.count
+        let n = max(1, (size + range - 1) / range)
+        let starts = (0..<n).map { $0 * range }
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 7, alignment: 8)
+        defer { scratch.deallocate() }
+        func part(_ k: Int, _ carry: [Int]?) -> RangeCount? {
+            plan.countRange(
+                start: starts[k], end: min(size, starts[k] + range), size: size, carry: carry, scratch: scratch
+            ) { offset, buf in
+                let m = min(buf.count, size - offset)
+                guard m > 0, let dst = buf.baseAddress else { return 0 }
+                text.withUnsafeBytes { src in
+                    if let s = src.baseAddress { dst.copyMemory(from: s + offset, byteCount: m) }
+                }
+                return m
+            }
+        }
+        var parts: [RangeCount] = []
+        for k in 0..<n {
+            guard let p = part(k, nil) else { return nil }
+            parts.append(p)
+        }
+        return plan.mergeRanges(parts, starts: starts, recount: part)
+    }
+
+    private static let pieces: [[UInt8]] =
+        [
+            "a", "aa", "b", "ab", " ", "\n", "garden", "Stra\u{DF}e", "STRASSE", "caf\u{E9}", "x", ".", "\u{3A3}",
+        ].map { Array($0.utf8) } + [[0xFF], [0xC3]]
+
+    @Test(arguments: [
+        SearchOptions(),
+        SearchOptions(ignoreCase: true),
+        SearchOptions(wholeWord: true),
+        SearchOptions(ignoreCase: true, wholeWord: true, words: true),
+        SearchOptions(offsets: true, maxOffsets: 7),
+        SearchOptions(regex: true),
+        SearchOptions(ignoreCase: true, offsets: true, regex: true),
+    ])
+    func rangesEqualOnePass(options: SearchOptions) throws {
+        var rng = SystemRandomNumberGenerator()
+        let literal = ["aa", "aba", "abab", "garden", "stra\u{DF}e", "a", "x x", "aaaaa"]
+        let patterns = ["a+b", "^ab", "gar\\w+", "b$", "x\\s+x"]
+        for _ in 0..<40 {
+            var text: [UInt8] = []
+            let len = Int.random(in: 0..<400, using: &rng)
+            while text.count < len { text += Self.pieces.randomElement(using: &rng) ?? [] }
+            let terms = (options.regex ? patterns : literal).map { Array($0.utf8) }
+            let plan = try SearchPlan(terms: terms, options: options)
+            let whole = plan.count(text)
+            for range in [1, 2, 3, 5, 8, 13, 64] {
+                let merged = Self.split(plan, text, range: range)
+                #expect(merged == whole, "range \(range), text \(text)")
+            }
+        }
+    }
+
+    @Test func overlappingTermRecountedAcrossEdges() throws {
+        // "aa" in a run of a's: the range after an edge that cuts a match must resume after it.
+        let plan = try SearchPlan(terms: [Array("aa".utf8), Array("aaa".utf8)], options: SearchOptions())
+        for n in 1..<40 {
+            let text = [UInt8](repeating: UInt8(ascii: "a"), count: n)
+            for range in 1...7 {
+                #expect(Self.split(plan, text, range: range) == plan.count(text))
+            }
+        }
+    }
+}
