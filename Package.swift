@@ -35,9 +35,15 @@ let package = Package(
             cxxSettings: [.unsafeFlags(["-std=c++17", "-O2"])],
             linkerSettings: [.linkedLibrary("re2")]
         ),
+        // SIMD search kernels (Teddy, short-term counting), each behind a runtime CPU check.
+        .target(
+            name: "CSearchKernels",
+            cSettings: [.unsafeFlags(["-O2"])]
+        ),
         .target(
             name: "CryptCount",
             dependencies: [
+                "CSearchKernels",
                 "CMsgPack",
                 "CLibRNP",
                 "CRE2Shim",

@@ -1,3 +1,5 @@
+import CSearchKernels
+
 /// A short term matched by comparing it with every text position, 32 positions at a time.
 ///
 /// For a frequent short term such as "the", the anchored prefilter finds a candidate every few
@@ -18,6 +20,24 @@ struct ExactTerm: Sendable {
     /// scalar tail.
     let bytes: [UInt8]
     let folds: [UInt8]
+
+    /// The term for the one-pass kernel (`ccsk_count_short`).
+    var kernelTerm: ccsk_short_term {
+        var k = ccsk_short_term()
+        withUnsafeMutableBytes(of: &k.bytes) { b in
+            withUnsafeMutableBytes(of: &k.folds) { f in
+                for j in 0..<4 {
+                    b[j] = j < length ? bytes[j] : 0xFF
+                    f[j] = j < length ? folds[j] : 0xFF
+                }
+            }
+        }
+        return k
+    }
+
+    /// Most terms compared everywhere: with the one-pass kernel a term costs about a tenth of a CPU
+    /// cycle per byte, without it a pass over the text per two terms.
+    static let limit = ccsk_count_short_available() != 0 ? 32 : 8
 
     init(term: Int, bytes: [UInt8], folds: [UInt8]) {
         self.term = term
@@ -93,6 +113,19 @@ extension SearchPlan {
         _ p: UnsafePointer<UInt8>, count: Int, base: Int, from: Int, to: Int, final: Bool, state: inout ScanState
     ) {
         guard from < to else { return }
+        var from = from
+        if !shortKernel.isEmpty && !options.wholeWord && !options.offsets {
+            // All terms in one pass (AVX2), matches summed per term; the rest below does the tail.
+            from = withUnsafeTemporaryAllocation(of: Int64.self, capacity: exact.count) { found in
+                guard let f = found.baseAddress else { return from }
+                f.initialize(repeating: 0, count: exact.count)
+                let stop = shortKernel.withUnsafeBufferPointer { terms in
+                    ccsk_count_short(p, count, from, to, terms.baseAddress, terms.count, f)
+                }
+                for (i, e) in exact.enumerated() { state.counts[e.term] &+= Int(f[i]) }
+                return stop
+            }
+        }
         var g = 0
         while g < exact.count {
             if g + 1 < exact.count {

@@ -1,3 +1,4 @@
+import Glibc
 /// Chooses a plan's prefilter, in one place: the first of these that fits.
 ///
 /// 1. memchr: every term can be anchored on one and the same rare byte.
@@ -48,6 +49,10 @@ enum PrefilterBuilder {
 
         let fixed = terms.fixedBytes.map { $0.map { Set($0.map { $0 | fm }) } }
         let m = min(active.map { terms.fixedBytes[$0].count }.min() ?? 0, 64)
+        if TeddyPrefilter.level > 0 && m >= teddyMinimum {
+            let teddy = TeddyPrefilter(fixed: fixed, active: active, length: min(m, 3), foldMask: fm)
+            return (.teddy(teddy), one(folded.map { $0.first { $0.offset == 0 } }))
+        }
         if m >= 6 {
             let wuManber = WuManberPrefilter(fixed: fixed, skipping: exact, m: m, foldMask: fm)
             return (.wuManber(wuManber), one(WuManberPrefilter.anchors(fixed: fixed, skipping: exact, m: m)))
@@ -58,12 +63,16 @@ enum PrefilterBuilder {
         return (.pairBitmap(PairBitmapPrefilter(anchors: anchors, stride: stride, foldMask: fm)), anchors)
     }
 
+    nonisolated(unsafe) static var teddyMinimum = Int(getenv("CC_TEDDY_MIN").flatMap { atoi($0) } ?? 1)
+
     private static func describe(_ prefilter: Prefilter) -> String {
         switch prefilter {
         case .memchr: "memchr on one byte"
         case .byteSet(let f): "SIMD compare on \(f.needles.count) byte(s)"
         case .pairSet(let f): "SIMD compare on \(f.firsts.count) byte pair(s)"
         case .wuManber: "Wu-Manber skipping"
+        case .teddy(let f):
+            "Teddy (\(TeddyPrefilter.level == 2 ? "AVX2" : "SSSE3")) on \(f.tables.length) byte(s), \(f.fingerprints) fingerprint(s)"
         case .pairBitmap(let f): "byte-pair bitmap at every \(f.stride == 1 ? "position" : "\(f.stride) positions")"
         }
     }

@@ -1,3 +1,5 @@
+import CSearchKernels
+
 /// How terms are matched (the protocol's `count` options).
 package struct SearchOptions: Sendable, Equatable {
     package var ignoreCase = false
@@ -116,6 +118,8 @@ package final class SearchPlan: Sendable {
     let maxAnchorOffset: Int
     /// Terms matched by comparing every position (they have no anchors).
     let exact: [ExactTerm]
+    /// The same for the one-pass SIMD kernel; empty when this CPU has none.
+    let shortKernel: [ccsk_short_term]
     /// Whether some terms take the exact-term path (the fuzz harness compares it with the anchored one).
     package var hasExactTerms: Bool { !exact.isEmpty }
 
@@ -130,7 +134,7 @@ package final class SearchPlan: Sendable {
         try self.init(terms: terms, options: options, exactLimit: Self.defaultExactLimit, regex: regex)
     }
 
-    static let defaultExactLimit = 8
+    static let defaultExactLimit = ExactTerm.limit
 
     package init(terms: [[UInt8]], options: SearchOptions, exactLimit: Int, regex: RegexPlan? = nil)
         throws(SearchPlanError)
@@ -145,6 +149,7 @@ package final class SearchPlan: Sendable {
         wantSnippets = options.offsets && options.context > 0
         let exact = ExactTerm.select(terms, ignoreCase: options.ignoreCase, limit: exactLimit)
         self.exact = exact
+        shortKernel = ccsk_count_short_available() != 0 ? exact.map(\.kernelTerm) : []
         let isExact = Set(exact.map(\.term))
         let fm: UInt8 = options.ignoreCase ? 0x20 : 0
 
