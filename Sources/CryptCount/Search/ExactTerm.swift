@@ -37,7 +37,9 @@ struct ExactTerm: Sendable {
 
     /// Most terms compared everywhere: with the one-pass kernel a term costs about a tenth of a CPU
     /// cycle per byte, without it a pass over the text per two terms.
+    /// Whole_word and offsets take every match one by one, in a pass per two terms: then 8.
     static let limit = ccsk_count_short_available() != 0 ? 32 : 8
+    static let perMatchLimit = 8
 
     init(term: Int, bytes: [UInt8], folds: [UInt8]) {
         self.term = term
@@ -53,9 +55,13 @@ struct ExactTerm: Sendable {
     /// The terms that are cheaper to compare everywhere than to anchor, at most `limit` of them.
     /// Under ignore_case only ASCII terms qualify, and none with k or s: those letters also fold
     /// from non-ASCII characters (KELVIN SIGN, LONG S), which a byte compare would miss.
+    /// The shortest terms are taken first: what is left to the anchored prefilters then has longer
+    /// fingerprints (fewer candidates).
     static func select(_ terms: [[UInt8]], ignoreCase: Bool, limit: Int) -> [ExactTerm] {
         var out: [ExactTerm] = []
-        for (t, term) in terms.enumerated() where out.count < limit && (1...maxLength).contains(term.count) {
+        let byLength = terms.indices.sorted { (terms[$0].count, $0) < (terms[$1].count, $1) }
+        for t in byLength where out.count < limit && (1...maxLength).contains(terms[t].count) {
+            let term = terms[t]
             var bytes = term
             var folds = [UInt8](repeating: 0, count: term.count)
             if ignoreCase {
@@ -69,7 +75,7 @@ struct ExactTerm: Sendable {
             guard !hasBorder(bytes) else { continue }
             out.append(ExactTerm(term: t, bytes: bytes, folds: folds))
         }
-        return out
+        return out.sorted { $0.term < $1.term }
     }
 
     /// True when the term is likely common enough that verifying each anchored candidate would

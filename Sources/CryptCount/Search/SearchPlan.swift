@@ -147,7 +147,9 @@ package final class SearchPlan: Sendable {
         self.options = options
         maxOffsets = options.offsets ? max(0, options.maxOffsets) : 0
         wantSnippets = options.offsets && options.context > 0
-        let exact = ExactTerm.select(terms, ignoreCase: options.ignoreCase, limit: exactLimit)
+        let exact = ExactTerm.select(
+            terms, ignoreCase: options.ignoreCase,
+            limit: options.wholeWord || options.offsets ? min(exactLimit, ExactTerm.perMatchLimit) : exactLimit)
         self.exact = exact
         shortKernel = ccsk_count_short_available() != 0 ? exact.map(\.kernelTerm) : []
         let isExact = Set(exact.map(\.term))
