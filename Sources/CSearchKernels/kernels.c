@@ -117,53 +117,103 @@ __attribute__((target("ssse3"))) static size_t teddy_ssse3(
     }
 }
 
-__attribute__((target("avx2"))) static size_t count_short_avx2(
-    const uint8_t *p, size_t count, size_t from, size_t to, const ccsk_short_term *terms, size_t n,
-    int64_t *counts) {
-    __m256i value[64][4];
-    __m256i fold[64][4];
-    int length[64];
-    __m256i acc[64];
-    for (size_t i = 0; i < n; i++) {
-        length[i] = 0;
-        for (int j = 0; j < 4; j++) {
-            value[i][j] = _mm256_set1_epi8((char)terms[i].bytes[j]);
-            fold[i][j] = _mm256_set1_epi8((char)terms[i].folds[j]);
-            if (!(terms[i].bytes[j] == 0xFF && terms[i].folds[j] == 0xFF)) length[i] = j + 1;
+// One term over `blocks` 32-byte steps from `p` (at most 255: byte lanes count the matches).
+// The text stays in L1 while every term makes its pass over it; `len` and `folding` are constants
+// in every caller, so each loop has only its compares (a load folded into each).
+__attribute__((target("avx2"), always_inline)) static inline int64_t count_term_avx2(
+    const uint8_t *p, int blocks, const ccsk_short_term *t, const int len, const int folding) {
+    __m256i v[4], f[4];
+    for (int j = 0; j < 4; j++) {
+        v[j] = _mm256_set1_epi8((char)t->bytes[j]);
+        f[j] = _mm256_set1_epi8((char)t->folds[j]);
+    }
+    __m256i acc = _mm256_setzero_si256();
+    for (int b = 0; b < blocks; b++, p += 32) {
+        __m256i m = _mm256_set1_epi8(-1);
+        for (int j = 0; j < len; j++) {
+            __m256i l = _mm256_loadu_si256((const __m256i *)(p + j));
+            if (folding) l = _mm256_or_si256(l, f[j]);
+            m = _mm256_and_si256(m, _mm256_cmpeq_epi8(l, v[j]));
+        }
+        acc = _mm256_sub_epi8(acc, m);
+    }
+    __m256i s = _mm256_sad_epu8(acc, _mm256_setzero_si256());
+    return _mm256_extract_epi64(s, 0) + _mm256_extract_epi64(s, 1) + _mm256_extract_epi64(s, 2) +
+           _mm256_extract_epi64(s, 3);
+}
+
+// A bordered term: its matches one by one from the step's bit mask, each at or after `*next`
+// (an offset from `p`, moved past each match taken and returned relative to the end).
+__attribute__((target("avx2"))) static int64_t count_bordered_avx2(
+    const uint8_t *p, int blocks, const ccsk_short_term *t, int len, int64_t *next) {
+    __m256i v[4], f[4];
+    for (int j = 0; j < 4; j++) {
+        v[j] = _mm256_set1_epi8((char)t->bytes[j]);
+        f[j] = _mm256_set1_epi8((char)t->folds[j]);
+    }
+    int64_t found = 0;
+    int64_t allowed = *next;
+    for (int b = 0; b < blocks; b++) {
+        __m256i m = _mm256_set1_epi8(-1);
+        for (int j = 0; j < len; j++) {
+            __m256i l = _mm256_or_si256(_mm256_loadu_si256((const __m256i *)(p + b * 32 + j)), f[j]);
+            m = _mm256_and_si256(m, _mm256_cmpeq_epi8(l, v[j]));
+        }
+        uint32_t bits = (uint32_t)_mm256_movemask_epi8(m);
+        while (bits) {
+            int64_t s = (int64_t)b * 32 + __builtin_ctz(bits);
+            if (s >= allowed) {
+                found++;
+                allowed = s + len;
+            }
+            bits &= bits - 1;
         }
     }
-    const __m256i zero = _mm256_setzero_si256();
+    *next = allowed - (int64_t)blocks * 32;
+    return found;
+}
+
+__attribute__((target("avx2"))) static size_t count_short_avx2(
+    const uint8_t *p, size_t count, size_t from, size_t to, const ccsk_short_term *terms, size_t n,
+    int64_t *counts, int64_t *next) {
+    int kind[64];
+    int length[64];
+    int64_t rel[64];  // `next`, relative to the current step
+    for (size_t i = 0; i < n; i++) {
+        int len = 0, folding = 0;
+        for (int j = 0; j < 4; j++) {
+            if (!(terms[i].bytes[j] == 0xFF && terms[i].folds[j] == 0xFF)) len = j + 1;
+        }
+        for (int j = 0; j < len; j++) folding |= terms[i].folds[j] != 0;
+        length[i] = len < 1 ? 1 : len;
+        kind[i] = terms[i].bordered ? 0 : length[i] * 2 + folding;
+        rel[i] = next[i] - (int64_t)from;
+    }
     size_t q = from;
     while (q + 32 <= to && q + 35 <= count) {
-        for (size_t i = 0; i < n; i++) acc[i] = zero;
-        // Byte lanes count up to 255 matches before they are added up.
-        for (int blocks = 0; blocks < 255 && q + 32 <= to && q + 35 <= count; blocks++, q += 32) {
-            const __m256i l0 = _mm256_loadu_si256((const __m256i *)(p + q));
-            const __m256i l1 = _mm256_loadu_si256((const __m256i *)(p + q + 1));
-            const __m256i l2 = _mm256_loadu_si256((const __m256i *)(p + q + 2));
-            const __m256i l3 = _mm256_loadu_si256((const __m256i *)(p + q + 3));
-            for (size_t i = 0; i < n; i++) {
-                __m256i m = _mm256_cmpeq_epi8(_mm256_or_si256(l0, fold[i][0]), value[i][0]);
-                switch (length[i]) {
-                case 4:
-                    m = _mm256_and_si256(m, _mm256_cmpeq_epi8(_mm256_or_si256(l3, fold[i][3]), value[i][3]));
-                    // fallthrough
-                case 3:
-                    m = _mm256_and_si256(m, _mm256_cmpeq_epi8(_mm256_or_si256(l2, fold[i][2]), value[i][2]));
-                    // fallthrough
-                case 2:
-                    m = _mm256_and_si256(m, _mm256_cmpeq_epi8(_mm256_or_si256(l1, fold[i][1]), value[i][1]));
-                    break;
-                default: break;
-                }
-                acc[i] = _mm256_sub_epi8(acc[i], m);
+        size_t avail = (to - q) / 32;
+        size_t loadable = (count - q - 3) / 32;
+        int blocks = (int)(avail < loadable ? avail : loadable);
+        if (blocks > 255) blocks = 255;
+        const uint8_t *c = p + q;
+        for (size_t i = 0; i < n; i++) {
+            const ccsk_short_term *t = &terms[i];
+            switch (kind[i]) {
+            case 0: counts[i] += count_bordered_avx2(c, blocks, t, length[i], &rel[i]); break;
+            case 2: counts[i] += count_term_avx2(c, blocks, t, 1, 0); break;
+            case 3: counts[i] += count_term_avx2(c, blocks, t, 1, 1); break;
+            case 4: counts[i] += count_term_avx2(c, blocks, t, 2, 0); break;
+            case 5: counts[i] += count_term_avx2(c, blocks, t, 2, 1); break;
+            case 6: counts[i] += count_term_avx2(c, blocks, t, 3, 0); break;
+            case 7: counts[i] += count_term_avx2(c, blocks, t, 3, 1); break;
+            case 8: counts[i] += count_term_avx2(c, blocks, t, 4, 0); break;
+            default: counts[i] += count_term_avx2(c, blocks, t, 4, 1); break;
             }
         }
-        for (size_t i = 0; i < n; i++) {
-            __m256i s = _mm256_sad_epu8(acc[i], zero);
-            counts[i] += _mm256_extract_epi64(s, 0) + _mm256_extract_epi64(s, 1) + _mm256_extract_epi64(s, 2) +
-                         _mm256_extract_epi64(s, 3);
-        }
+        q += (size_t)blocks * 32;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (terms[i].bordered) next[i] = rel[i] + (int64_t)q;
     }
     return q;
 }
@@ -184,10 +234,10 @@ size_t ccsk_teddy_scan(
 
 size_t ccsk_count_short(
     const uint8_t *text, size_t count, size_t from, size_t to, const ccsk_short_term *terms, size_t n,
-    int64_t *counts) {
+    int64_t *counts, int64_t *next) {
 #if CCSK_X86
-    if (n <= 64 && ccsk_count_short_available()) return count_short_avx2(text, count, from, to, terms, n, counts);
+    if (n <= 64 && ccsk_count_short_available()) return count_short_avx2(text, count, from, to, terms, n, counts, next);
 #endif
-    (void)text, (void)count, (void)to, (void)terms, (void)n, (void)counts;
+    (void)text, (void)count, (void)to, (void)terms, (void)n, (void)counts, (void)next;
     return from;
 }

@@ -35,21 +35,26 @@ size_t ccsk_teddy_scan(
 
 /// A short term counted at every position: `bytes[j]` must equal text byte j or-ed with
 /// `folds[j]`; unused bytes (j >= its length) are 0xFF in both (always equal).
+/// A term with a border (a proper prefix that is also a suffix, as in "that") can overlap itself:
+/// its matches are then taken one by one, left to right, each starting at or after the end of the
+/// previous one (`next`).
 typedef struct {
     uint8_t bytes[4];
     uint8_t folds[4];
+    uint8_t bordered;
 } ccsk_short_term;
 
 /// 1 when `ccsk_count_short` has a SIMD kernel on this CPU (AVX2), else 0.
 int ccsk_count_short_available(void);
 
-/// Adds to `counts[i]` the positions in [from, stop) where term i occurs, for all `n` (at most
-/// 64) terms in one pass, and returns `stop`: the last 32-byte step boundary at or before `to`
-/// whose loads (3 bytes past the step) stay before `count`. Positions from `stop` on are left to
-/// the caller.
+/// Adds to `counts[i]` the positions in [from, stop) where term i occurs (for a bordered term: its
+/// non-overlapping matches starting at or after `next[i]`, which is then moved past the last one),
+/// for all `n` (at most 64) terms, and returns `stop`: the last 32-byte step boundary at or before
+/// `to` whose loads (3 bytes past the step) stay before `count`. Positions from `stop` on are left
+/// to the caller.
 size_t ccsk_count_short(
     const uint8_t *text, size_t count, size_t from, size_t to, const ccsk_short_term *terms, size_t n,
-    int64_t *counts);
+    int64_t *counts, int64_t *next);
 
 #ifdef __cplusplus
 }

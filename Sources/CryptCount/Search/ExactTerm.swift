@@ -20,6 +20,9 @@ struct ExactTerm: Sendable {
     /// scalar tail.
     let bytes: [UInt8]
     let folds: [UInt8]
+    /// The term can overlap itself (only with the one-pass kernel, without whole_word or offsets):
+    /// its matches then go through `ScanState.nextAllowed` like anchored terms'.
+    let bordered: Bool
 
     /// The term for the one-pass kernel (`ccsk_count_short`).
     var kernelTerm: ccsk_short_term {
@@ -32,6 +35,7 @@ struct ExactTerm: Sendable {
                 }
             }
         }
+        k.bordered = bordered ? 1 : 0
         return k
     }
 
@@ -41,8 +45,9 @@ struct ExactTerm: Sendable {
     static let limit = ccsk_count_short_available() != 0 ? 32 : 8
     static let perMatchLimit = 8
 
-    init(term: Int, bytes: [UInt8], folds: [UInt8]) {
+    init(term: Int, bytes: [UInt8], folds: [UInt8], bordered: Bool = false) {
         self.term = term
+        self.bordered = bordered
         self.length = bytes.count
         self.bytes = bytes
         self.folds = folds
@@ -57,7 +62,9 @@ struct ExactTerm: Sendable {
     /// from non-ASCII characters (KELVIN SIGN, LONG S), which a byte compare would miss.
     /// The shortest terms are taken first: what is left to the anchored prefilters then has longer
     /// fingerprints (fewer candidates).
-    static func select(_ terms: [[UInt8]], ignoreCase: Bool, limit: Int) -> [ExactTerm] {
+    /// `allowBorders`: terms that can overlap themselves qualify too (the one-pass kernel takes
+    /// their matches one by one).
+    static func select(_ terms: [[UInt8]], ignoreCase: Bool, limit: Int, allowBorders: Bool = false) -> [ExactTerm] {
         var out: [ExactTerm] = []
         let byLength = terms.indices.sorted { (terms[$0].count, $0) < (terms[$1].count, $1) }
         for t in byLength where out.count < limit && (1...maxLength).contains(terms[t].count) {
@@ -72,8 +79,9 @@ struct ExactTerm: Sendable {
                 }
             }
             guard isFrequent(bytes) else { continue }
-            guard !hasBorder(bytes) else { continue }
-            out.append(ExactTerm(term: t, bytes: bytes, folds: folds))
+            let bordered = hasBorder(bytes)
+            guard allowBorders || !bordered else { continue }
+            out.append(ExactTerm(term: t, bytes: bytes, folds: folds, bordered: bordered))
         }
         return out.sorted { $0.term < $1.term }
     }
@@ -122,13 +130,20 @@ extension SearchPlan {
         var from = from
         if !shortKernel.isEmpty && !options.wholeWord && !options.offsets {
             // All terms in one pass (AVX2), matches summed per term; the rest below does the tail.
-            from = withUnsafeTemporaryAllocation(of: Int64.self, capacity: exact.count) { found in
+            // It stops where the lane-summing loop below would stop too: that loop then does nothing
+            // (it would not respect the borders), the byte-by-byte tail does the rest.
+            let n = exact.count
+            from = withUnsafeTemporaryAllocation(of: Int64.self, capacity: 2 * n) { found in
                 guard let f = found.baseAddress else { return from }
-                f.initialize(repeating: 0, count: exact.count)
+                f.initialize(repeating: 0, count: n)
+                for (i, e) in exact.enumerated() { (f + n + i).initialize(to: Int64(state.nextAllowed[e.term] &- base)) }
                 let stop = shortKernel.withUnsafeBufferPointer { terms in
-                    ccsk_count_short(p, count, from, to, terms.baseAddress, terms.count, f)
+                    ccsk_count_short(p, count, from, to, terms.baseAddress, terms.count, f, f + n)
                 }
-                for (i, e) in exact.enumerated() { state.counts[e.term] &+= Int(f[i]) }
+                for (i, e) in exact.enumerated() {
+                    state.counts[e.term] &+= Int(f[i])
+                    if e.bordered { state.nextAllowed[e.term] = base &+ Int(f[n + i]) }
+                }
                 return stop
             }
         }
@@ -235,6 +250,10 @@ extension SearchPlan {
         state: inout ScanState
     ) {
         let end = s &+ e.length
+        if e.bordered {
+            guard base &+ s >= state.nextAllowed[e.term] else { return }
+            state.nextAllowed[e.term] = base &+ end
+        }
         if options.wholeWord && !isWordBoundaryMatch(p, count: count, base: base, start: s, end: end) { return }
         state.counts[e.term] &+= 1
         if options.offsets {

@@ -149,7 +149,8 @@ package final class SearchPlan: Sendable {
         wantSnippets = options.offsets && options.context > 0
         let exact = ExactTerm.select(
             terms, ignoreCase: options.ignoreCase,
-            limit: options.wholeWord || options.offsets ? min(exactLimit, ExactTerm.perMatchLimit) : exactLimit)
+            limit: options.wholeWord || options.offsets ? min(exactLimit, ExactTerm.perMatchLimit) : exactLimit,
+            allowBorders: ccsk_count_short_available() != 0 && !options.wholeWord && !options.offsets)
         self.exact = exact
         shortKernel = ccsk_count_short_available() != 0 ? exact.map(\.kernelTerm) : []
         let isExact = Set(exact.map(\.term))
