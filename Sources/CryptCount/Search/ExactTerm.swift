@@ -42,8 +42,10 @@ struct ExactTerm: Sendable {
     /// Most terms compared everywhere: with the one-pass kernel a term costs about a tenth of a CPU
     /// cycle per byte, without it a pass over the text per two terms.
     /// Whole_word and offsets take every match one by one, in a pass per two terms: then 8.
-    static let limit = ccsk_count_short_available() != 0 ? 32 : 8
+    static let limit = hasKernel ? 32 : 8
     static let perMatchLimit = 8
+    /// Whether this CPU runs the one-pass kernel (`ccsk_count_short`).
+    static let hasKernel = ccsk_count_short_available() != 0
 
     init(term: Int, bytes: [UInt8], folds: [UInt8], bordered: Bool = false) {
         self.term = term
@@ -136,7 +138,9 @@ extension SearchPlan {
             from = withUnsafeTemporaryAllocation(of: Int64.self, capacity: 2 * n) { found in
                 guard let f = found.baseAddress else { return from }
                 f.initialize(repeating: 0, count: n)
-                for (i, e) in exact.enumerated() { (f + n + i).initialize(to: Int64(state.nextAllowed[e.term] &- base)) }
+                for (i, e) in exact.enumerated() {
+                    (f + n + i).initialize(to: Int64(state.nextAllowed[e.term] &- base))
+                }
                 let stop = shortKernel.withUnsafeBufferPointer { terms in
                     ccsk_count_short(p, count, from, to, terms.baseAddress, terms.count, f, f + n)
                 }

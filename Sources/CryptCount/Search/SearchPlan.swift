@@ -136,9 +136,10 @@ package final class SearchPlan: Sendable {
 
     static let defaultExactLimit = ExactTerm.limit
 
-    package init(terms: [[UInt8]], options: SearchOptions, exactLimit: Int, regex: RegexPlan? = nil)
-        throws(SearchPlanError)
-    {
+    /// `allowTeddy`: tests set false to exercise the portable prefilters on a CPU that has Teddy.
+    package init(
+        terms: [[UInt8]], options: SearchOptions, exactLimit: Int, regex: RegexPlan? = nil, allowTeddy: Bool = true
+    ) throws(SearchPlanError) {
         for (i, t) in terms.enumerated() where t.isEmpty { throw .emptyTerm(index: i) }
         self.terms = terms
         self.regex = regex
@@ -150,14 +151,14 @@ package final class SearchPlan: Sendable {
         let exact = ExactTerm.select(
             terms, ignoreCase: options.ignoreCase,
             limit: options.wholeWord || options.offsets ? min(exactLimit, ExactTerm.perMatchLimit) : exactLimit,
-            allowBorders: ccsk_count_short_available() != 0 && !options.wholeWord && !options.offsets)
+            allowBorders: ExactTerm.hasKernel && !options.wholeWord && !options.offsets)
         self.exact = exact
-        shortKernel = ccsk_count_short_available() != 0 ? exact.map(\.kernelTerm) : []
+        shortKernel = ExactTerm.hasKernel ? exact.map(\.kernelTerm) : []
         let isExact = Set(exact.map(\.term))
         let fm: UInt8 = options.ignoreCase ? 0x20 : 0
 
         let anchors = TermAnchors(terms, ignoreCase: options.ignoreCase, reach: Self.anchorReach, skipping: isExact)
-        let (prefilter, chosen) = PrefilterBuilder.build(anchors, exact: isExact, foldMask: fm)
+        let (prefilter, chosen) = PrefilterBuilder.build(anchors, exact: isExact, foldMask: fm, allowTeddy: allowTeddy)
         let table = CandidateTable(anchors: chosen, foldMask: fm, pairKeyed: prefilter.pairKeyed)
 
         // Prefix check: the bytes at fixed offsets with one possible value (after or-ing 0x20 under
