@@ -64,9 +64,10 @@ struct ExactTerm: Sendable {
     /// from non-ASCII characters (KELVIN SIGN, LONG S), which a byte compare would miss.
     /// The shortest terms are taken first: what is left to the anchored prefilters then has longer
     /// fingerprints (fewer candidates).
-    /// `allowBorders`: terms that can overlap themselves qualify too (the one-pass kernel takes
-    /// their matches one by one).
-    static func select(_ terms: [[UInt8]], ignoreCase: Bool, limit: Int, allowBorders: Bool = false) -> [ExactTerm] {
+    /// `kernel`: the one-pass kernel counts them (no whole_word, no offsets); then terms that can
+    /// overlap themselves qualify too (it takes their matches one by one), and so do rare terms
+    /// shorter than 3 bytes.
+    static func select(_ terms: [[UInt8]], ignoreCase: Bool, limit: Int, kernel: Bool = false) -> [ExactTerm] {
         var out: [ExactTerm] = []
         let byLength = terms.indices.sorted { (terms[$0].count, $0) < (terms[$1].count, $1) }
         for t in byLength where out.count < limit && (1...maxLength).contains(terms[t].count) {
@@ -80,9 +81,11 @@ struct ExactTerm: Sendable {
                     folds[j] = 0x20
                 }
             }
-            guard isFrequent(bytes) else { continue }
+            // With the kernel a term costs little even when rare, and one shorter than 3 bytes left
+            // to the anchored prefilters would deny them Teddy's 3-byte fingerprints.
+            guard isFrequent(bytes) || (kernel && term.count < 3) else { continue }
             let bordered = hasBorder(bytes)
-            guard allowBorders || !bordered else { continue }
+            guard kernel || !bordered else { continue }
             out.append(ExactTerm(term: t, bytes: bytes, folds: folds, bordered: bordered))
         }
         return out.sorted { $0.term < $1.term }

@@ -151,7 +151,7 @@ package final class SearchPlan: Sendable {
         let exact = ExactTerm.select(
             terms, ignoreCase: options.ignoreCase,
             limit: options.wholeWord || options.offsets ? min(exactLimit, ExactTerm.perMatchLimit) : exactLimit,
-            allowBorders: ExactTerm.hasKernel && !options.wholeWord && !options.offsets)
+            kernel: ExactTerm.hasKernel && !options.wholeWord && !options.offsets)
         self.exact = exact
         shortKernel = ExactTerm.hasKernel ? exact.map(\.kernelTerm) : []
         let isExact = Set(exact.map(\.term))
