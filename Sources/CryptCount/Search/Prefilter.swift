@@ -24,8 +24,8 @@ enum Prefilter: Sendable {
     /// The candidate tables of these strategies are keyed by byte pair, not by byte.
     var pairKeyed: Bool {
         switch self {
-        case .wuManber, .pairBitmap: true
-        case .memchr, .byteSet, .pairSet, .teddy: false
+        case .wuManber, .pairBitmap, .teddy: true
+        case .memchr, .byteSet, .pairSet: false
         }
     }
 

@@ -4,8 +4,8 @@ import CSearchKernels
 /// into one of 8 buckets; a SIMD step looks up the low and high nibble of each text byte in
 /// per-bucket bitmasks (PSHUFB) and ANDs them over the fingerprint's bytes, 32 positions at a time
 /// (AVX2) or 16 (SSSE3), chosen at run time (`ccsk_teddy_level`). A position where some bucket
-/// survives is a candidate for the terms whose first byte it holds (the byte-keyed candidate table,
-/// anchors at offset 0), verified as with every other prefilter, in text order, so each term's
+/// survives is a candidate for the terms whose first two bytes it holds (the pair-keyed candidate
+/// table, anchors at offset 0), verified as with every other prefilter, in text order, so each term's
 /// matches stay its own non-overlapping left-to-right ones.
 struct TeddyPrefilter: @unchecked Sendable {
     // @unchecked: `ccsk_teddy` is a C struct of byte tuples, immutable here.
@@ -53,15 +53,18 @@ struct TeddyPrefilter: @unchecked Sendable {
     ) -> Int {
         var position = from
         let capacity = 256
+        let fm = Int(tables.fold)
         withUnsafePointer(to: tables) { tables in
             withUnsafeTemporaryAllocation(of: Int.self, capacity: capacity) { hits in
                 guard let h = hits.baseAddress else { return }
                 while true {
                     let n = ccsk_teddy_scan(tables, p, count, &position, to, h, capacity)
+                    // Candidates are keyed by their first two bytes (the kernel read at least three).
                     var i = 0
                     while i < n {
                         let q = h[i]
-                        plan.candidates(p, count: count, base: base, at: q, byte: p[q], final: final, state: &state)
+                        let w = (Int(p[q]) | fm) << 8 | (Int(p[q &+ 1]) | fm)
+                        plan.candidates(p, count: count, base: base, at: q, pair: w, final: final, state: &state)
                         i &+= 1
                     }
                     // A full buffer stopped the kernel: go on; else it reached the end of its range.
