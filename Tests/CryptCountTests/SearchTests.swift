@@ -473,7 +473,7 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
             try SearchPlan(terms: [Array("Zq".utf8)], options: SearchOptions(wholeWord: true)).exact.isEmpty)
         // Under ignore_case: ASCII without k or s only.
         #expect(try exact(["the", "ask", "THE", "é", "on"], ignoreCase: true) == [0, 2, 4])
-        #expect(try exact(Array(repeating: "the", count: 40), ignoreCase: false).count == SearchPlan.defaultExactLimit)
+        #expect(try exact(Array(repeating: "the", count: 70), ignoreCase: false).count == SearchPlan.defaultExactLimit)
 
         var rng = Rng(state: 7)
         let words = [
