@@ -37,9 +37,15 @@ let package = Package(
         ),
         // Vectorised base64 decoding (AVX2, chosen at run time); used by Ciphers/Base64 only.
         .target(name: "CFastBase64", cSettings: [.unsafeFlags(["-O2"])]),
+        // SIMD search kernels (Teddy, short-term counting), each behind a runtime CPU check.
+        .target(
+            name: "CSearchKernels",
+            cSettings: [.unsafeFlags(["-O2"])]
+        ),
         .target(
             name: "CryptCount",
             dependencies: [
+                "CSearchKernels",
                 "CMsgPack",
                 "CLibRNP",
                 "CRE2Shim",

@@ -437,7 +437,8 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
             let o = SearchOptions(
                 ignoreCase: ignoreCase, wholeWord: Bool.random(using: &rng), offsets: true,
                 maxOffsets: 1000, context: Int.random(in: 0...2, using: &rng))
-            let plan = try SearchPlan(terms: terms.map { Array($0.utf8) }, options: o, exactLimit: 0)
+            // Teddy off: it would take every case with 3+ fixed bytes per term (see teddyDifferential).
+            let plan = try SearchPlan(terms: terms.map { Array($0.utf8) }, options: o, exactLimit: 0, allowTeddy: false)
             #expect(plan.mode == mode)
             #expect(plan.stride == (terms.contains("xyz") ? 2 : 1))
             let whole = plan.count(text)
@@ -462,19 +463,24 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
             try SearchPlan(terms: terms.map { Array($0.utf8) }, options: SearchOptions(ignoreCase: ignoreCase))
                 .exact.map(\.term)
         }
-        // Borders ("aa", "abab"), rare bytes or pairs ("Zq", "xyz", "fox"), length 5: anchored instead.
+        // Rare bytes or pairs ("Zq", "xyz", "fox"), length 5: anchored instead. Borders ("aa",
+        // "abab") and rare terms under 3 bytes ("Zq") only with the one-pass kernel.
         #expect(try exact(["fox", "of", "you", "qed", "with"], ignoreCase: false) == [1, 2, 4])
         #expect(
-            try exact(["the", "aa", "abab", "Zq", "xyz", "and", "there", "e", "a b"], ignoreCase: false) == [
-                0, 5, 7, 8,
-            ])
+            try exact(["the", "aa", "abab", "Zq", "xyz", "and", "there", "e", "a b"], ignoreCase: false)
+                == (ExactTerm.hasKernel ? [0, 1, 2, 3, 5, 7, 8] : [0, 5, 7, 8]))
+        #expect(
+            try SearchPlan(terms: [Array("Zq".utf8)], options: SearchOptions(wholeWord: true)).exact.isEmpty)
         // Under ignore_case: ASCII without k or s only.
         #expect(try exact(["the", "ask", "THE", "é", "on"], ignoreCase: true) == [0, 2, 4])
-        #expect(try exact(Array(repeating: "the", count: 12), ignoreCase: false).count == SearchPlan.defaultExactLimit)
+        #expect(try exact(Array(repeating: "the", count: 70), ignoreCase: false).count == SearchPlan.defaultExactLimit)
 
         var rng = Rng(state: 7)
-        let words = ["the", "The", "THE", "then", "and", "band", "a", "e", "on", "no", "one", "ten", "é", "\u{212A}"]
-            .map { Array($0.utf8) }
+        let words = [
+            "the", "The", "THE", "then", "and", "band", "a", "e", "on", "no", "one", "ten", "é", "\u{212A}", "aaa",
+            "anana", "eveve", "thathat", "nenene",
+        ]
+        .map { Array($0.utf8) }
         for round in 0..<200 {
             var text: [UInt8] = []
             for _ in 0..<Int.random(in: 0...600, using: &rng) {
@@ -483,7 +489,9 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
                     ? words[Int.random(in: 0..<words.count, using: &rng)]
                     : Self.pieces[Int.random(in: 0..<Self.pieces.count, using: &rng)]
             }
-            let termPool = ["the", "and", "e", "on", "ne", "a", "ten", "the n", "hen"]
+            let termPool = [
+                "the", "and", "e", "on", "ne", "a", "ten", "the n", "hen", "aa", "ana", "eve", "that", "nene",
+            ]
             let terms = (0..<Int.random(in: 1...4, using: &rng)).map { _ in
                 Array(termPool[Int.random(in: 0..<termPool.count, using: &rng)].utf8)
             }
@@ -492,7 +500,8 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
                 offsets: Bool.random(using: &rng), maxOffsets: Int.random(in: 0...50, using: &rng),
                 context: Int.random(in: 0...2, using: &rng))
             let plan = try SearchPlan(terms: terms, options: o)
-            #expect(plan.exact.count == terms.filter { $0.count <= 4 }.count)
+            let borders = ExactTerm.hasKernel && !o.wholeWord && !o.offsets
+            #expect(plan.exact.count == terms.filter { $0.count <= 4 && (borders || !ExactTerm.hasBorder($0)) }.count)
             let whole = plan.count(text)
             #expect(whole == (try SearchPlan(terms: terms, options: o, exactLimit: 0)).count(text), "round \(round)")
             let ref = reference(text, terms, o)
@@ -507,6 +516,66 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
             }
             #expect(scanner.finish() == whole, "round \(round)")
         }
+    }
+
+    /// Teddy (on a CPU with SSSE3 or AVX2) and the one-pass short-term kernel against the reference:
+    /// random term sets (shared prefixes, 1-byte terms, terms longer than 16 bytes, non-ASCII, case
+    /// variants, duplicates), random options, texts long enough for many SIMD steps, whole and
+    /// streamed in small, medium and big (scanned in place) pieces.
+    @Test func teddyDifferential() throws {
+        var rng = Rng(state: 2026)
+        let pool = [
+            "the", "then", "there", "therein", "thermometer and more than 16", "and", "andante", "abc", "abd",
+            "abe", "xyz", "été", "café", "kiss", "KISS", "sss", "aaaa", "ababab", "zzz", "qed", "a_b", "1-2",
+            "Straße", "STRASSE", "σας", "that", "hat", "at th", "a", "e", "k", "of", "oo",
+        ]
+        let long = pool.filter { $0.utf8.count >= 3 }
+        let friendly = long.filter { !"kKsS".contains($0.prefix(1)) }
+        let words = pool.map { Array($0.utf8) } + pool.map { Array($0.uppercased().utf8) }
+        var teddyRounds = 0
+        for round in 0..<300 {
+            var text: [UInt8] = []
+            for _ in 0..<Int.random(in: 0...700, using: &rng) {
+                text +=
+                    Int.random(in: 0..<3, using: &rng) == 0
+                    ? words[Int.random(in: 0..<words.count, using: &rng)]
+                    : Self.pieces[Int.random(in: 0..<Self.pieces.count, using: &rng)]
+            }
+            // Mostly terms of 3+ fixed bytes (Teddy's), sometimes a short one (exact or anchored).
+            // Every other round only terms with 3+ fixed leading bytes under any options (no
+            // leading k or s: KELVIN SIGN and LONG S spell those in 3 and 2 bytes).
+            let teddyOnly = round % 2 == 0
+            let terms = (0..<Int.random(in: teddyOnly ? 12...24 : 1...14, using: &rng)).map { _ in
+                let from = teddyOnly ? friendly : Int.random(in: 0..<5, using: &rng) == 0 ? pool : long
+                return Array(from[Int.random(in: 0..<from.count, using: &rng)].utf8)
+            }
+            let o = SearchOptions(
+                ignoreCase: Bool.random(using: &rng), wholeWord: Bool.random(using: &rng),
+                offsets: Int.random(in: 0..<3, using: &rng) == 0, maxOffsets: 1000,
+                context: Int.random(in: 0...1, using: &rng))
+            let plan = try SearchPlan(
+                terms: terms, options: o, exactLimit: Bool.random(using: &rng) ? 0 : SearchPlan.defaultExactLimit)
+            if plan.mode == .teddy { teddyRounds += 1 }
+            let whole = plan.count(text)
+            let ref = reference(text, terms, o)
+            #expect(whole.counts == ref.counts, "round \(round) \(plan.mode)")
+            #expect(whole.offsets == ref.offsets, "round \(round)")
+            var scanner = plan.makeScanner()
+            for attempt in 0..<3 {
+                if attempt > 0 { scanner.reset() }
+                let most = [7, 64, 3000][attempt]
+                var i = 0
+                while i < text.count {
+                    let n = min(text.count - i, Int.random(in: 1...most, using: &rng))
+                    text[i..<(i + n)].withUnsafeBytes { scanner.feed($0) }
+                    i += n
+                }
+                #expect(scanner.finish() == whole, "round \(round) attempt \(attempt)")
+            }
+        }
+        // Teddy is chosen when every anchored term has 3+ fixed leading bytes and the CPU has it.
+        print("teddyDifferential: Teddy in \(teddyRounds) of 300 rounds")
+        if TeddyPrefilter.level > 0 { #expect(teddyRounds > 60) } else { #expect(teddyRounds == 0) }
     }
 
     /// Big chunks are scanned in place (no snippets): seams between them must not lose matches.

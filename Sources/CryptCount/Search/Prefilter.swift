@@ -8,6 +8,7 @@ enum Prefilter: Sendable {
     case pairSet(PairSetPrefilter)
     case wuManber(WuManberPrefilter)
     case pairBitmap(PairBitmapPrefilter)
+    case teddy(TeddyPrefilter)
 
     var mode: PrefilterMode {
         switch self {
@@ -16,13 +17,14 @@ enum Prefilter: Sendable {
         case .pairSet: .pairs
         case .wuManber: .wuManber
         case .pairBitmap: .pairBitmap
+        case .teddy: .teddy
         }
     }
 
     /// The candidate tables of these strategies are keyed by byte pair, not by byte.
     var pairKeyed: Bool {
         switch self {
-        case .wuManber, .pairBitmap: true
+        case .wuManber, .pairBitmap, .teddy: true
         case .memchr, .byteSet, .pairSet: false
         }
     }
@@ -46,6 +48,8 @@ enum Prefilter: Sendable {
             rest = f.scan(plan, p, count: count, base: base, from: from, to: to, final: final, state: &state)
         case .pairBitmap(let f):
             rest = f.scan(plan, p, count: count, base: base, from: from, to: to, final: final, state: &state)
+        case .teddy(let f):
+            rest = f.scan(plan, p, count: count, base: base, from: from, to: to, final: final, state: &state)
         }
         var q = rest
         plan.isAnchor.withUnsafeBufferPointer { isAnchor in
@@ -62,5 +66,5 @@ enum Prefilter: Sendable {
 
 /// The strategies, by name (tests and logs).
 enum PrefilterMode: Sendable {
-    case memchr, bytes, pairs, pairBitmap, wuManber
+    case memchr, bytes, pairs, pairBitmap, wuManber, teddy
 }

@@ -3,23 +3,29 @@
 /// 1. memchr: every term can be anchored on one and the same rare byte.
 /// 2. byte set: on at most 3 rare bytes (0x20 or-ed in under ignore_case).
 /// 3. pair set: on at most 8 byte pairs, each term at its rarest pair.
-/// 4. Wu-Manber: every term has 6+ leading fixed bytes (many long terms).
-/// 5. pair bitmap: anything else; sampled at every k-th position when every term has k+1 >= 3
+/// 4. Teddy: every term has 3+ leading fixed bytes and the CPU has SSSE3 or AVX2. Measured on a
+///    256 MiB text (CPU time): 14 terms of 5+ bytes 72 ms against 188 for the sampled pair bitmap,
+///    16 terms of 6+ bytes 76 ms against 494 for Wu-Manber; with 2-byte fingerprints (100 mixed
+///    terms) 1.8x slower than the pair bitmap, hence 3 bytes.
+/// 5. Wu-Manber: every term has 6+ leading fixed bytes (many long terms).
+/// 6. pair bitmap: anything else; sampled at every k-th position when every term has k+1 >= 3
 ///    leading fixed bytes.
 ///
 /// With ignore_case, everything but memchr compares bytes with 0x20 set, which merges ASCII case
 /// pairs (and only adds false candidates elsewhere, which verification rejects).
 enum PrefilterBuilder {
     /// The prefilter, and per term the anchors its candidates are keyed on (none for `exact`).
-    static func build(_ terms: TermAnchors, exact: Set<Int>, foldMask fm: UInt8) -> (Prefilter, [[AnchorChoice]]) {
-        let (prefilter, anchors) = choose(terms, exact: exact, foldMask: fm)
+    static func build(_ terms: TermAnchors, exact: Set<Int>, foldMask fm: UInt8, allowTeddy: Bool = true) -> (
+        Prefilter, [[AnchorChoice]]
+    ) {
+        let (prefilter, anchors) = choose(terms, exact: exact, foldMask: fm, allowTeddy: allowTeddy)
         Log.debug(
             "search plan: \(describe(prefilter)) for \(terms.choices.count - exact.count) anchored term(s), \(exact.count) compared at every position"
         )
         return (prefilter, anchors)
     }
 
-    private static func choose(_ terms: TermAnchors, exact: Set<Int>, foldMask fm: UInt8) -> (
+    private static func choose(_ terms: TermAnchors, exact: Set<Int>, foldMask fm: UInt8, allowTeddy: Bool) -> (
         Prefilter, [[AnchorChoice]]
     ) {
         let choices = terms.choices
@@ -48,6 +54,10 @@ enum PrefilterBuilder {
 
         let fixed = terms.fixedBytes.map { $0.map { Set($0.map { $0 | fm }) } }
         let m = min(active.map { terms.fixedBytes[$0].count }.min() ?? 0, 64)
+        if allowTeddy && TeddyPrefilter.level > 0 && m >= 3 {
+            let teddy = TeddyPrefilter(fixed: fixed, active: active, length: min(m, 3), foldMask: fm)
+            return (.teddy(teddy), one(folded.map { $0.first { $0.offset == 0 } }))
+        }
         if m >= 6 {
             let wuManber = WuManberPrefilter(fixed: fixed, skipping: exact, m: m, foldMask: fm)
             return (.wuManber(wuManber), one(WuManberPrefilter.anchors(fixed: fixed, skipping: exact, m: m)))
@@ -64,6 +74,8 @@ enum PrefilterBuilder {
         case .byteSet(let f): "SIMD compare on \(f.needles.count) byte(s)"
         case .pairSet(let f): "SIMD compare on \(f.firsts.count) byte pair(s)"
         case .wuManber: "Wu-Manber skipping"
+        case .teddy(let f):
+            "Teddy (\(TeddyPrefilter.level == 2 ? "AVX2" : "SSSE3")) on \(f.tables.length) byte(s), \(f.fingerprints) fingerprint(s)"
         case .pairBitmap(let f): "byte-pair bitmap at every \(f.stride == 1 ? "position" : "\(f.stride) positions")"
         }
     }

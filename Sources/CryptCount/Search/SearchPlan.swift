@@ -1,3 +1,5 @@
+import CSearchKernels
+
 /// How terms are matched (the protocol's `count` options).
 package struct SearchOptions: Sendable, Equatable {
     package var ignoreCase = false
@@ -116,6 +118,8 @@ package final class SearchPlan: Sendable {
     let maxAnchorOffset: Int
     /// Terms matched by comparing every position (they have no anchors).
     let exact: [ExactTerm]
+    /// The same for the one-pass SIMD kernel; empty when this CPU has none.
+    let shortKernel: [ccsk_short_term]
     /// Whether some terms take the exact-term path (the fuzz harness compares it with the anchored one).
     package var hasExactTerms: Bool { !exact.isEmpty }
 
@@ -130,11 +134,12 @@ package final class SearchPlan: Sendable {
         try self.init(terms: terms, options: options, exactLimit: Self.defaultExactLimit, regex: regex)
     }
 
-    static let defaultExactLimit = 8
+    static let defaultExactLimit = ExactTerm.limit
 
-    package init(terms: [[UInt8]], options: SearchOptions, exactLimit: Int, regex: RegexPlan? = nil)
-        throws(SearchPlanError)
-    {
+    /// `allowTeddy`: tests set false to exercise the portable prefilters on a CPU that has Teddy.
+    package init(
+        terms: [[UInt8]], options: SearchOptions, exactLimit: Int, regex: RegexPlan? = nil, allowTeddy: Bool = true
+    ) throws(SearchPlanError) {
         for (i, t) in terms.enumerated() where t.isEmpty { throw .emptyTerm(index: i) }
         self.terms = terms
         self.regex = regex
@@ -143,13 +148,17 @@ package final class SearchPlan: Sendable {
         self.options = options
         maxOffsets = options.offsets ? max(0, options.maxOffsets) : 0
         wantSnippets = options.offsets && options.context > 0
-        let exact = ExactTerm.select(terms, ignoreCase: options.ignoreCase, limit: exactLimit)
+        let exact = ExactTerm.select(
+            terms, ignoreCase: options.ignoreCase,
+            limit: options.wholeWord || options.offsets ? min(exactLimit, ExactTerm.perMatchLimit) : exactLimit,
+            kernel: ExactTerm.hasKernel && !options.wholeWord && !options.offsets)
         self.exact = exact
+        shortKernel = ExactTerm.hasKernel ? exact.map(\.kernelTerm) : []
         let isExact = Set(exact.map(\.term))
         let fm: UInt8 = options.ignoreCase ? 0x20 : 0
 
         let anchors = TermAnchors(terms, ignoreCase: options.ignoreCase, reach: Self.anchorReach, skipping: isExact)
-        let (prefilter, chosen) = PrefilterBuilder.build(anchors, exact: isExact, foldMask: fm)
+        let (prefilter, chosen) = PrefilterBuilder.build(anchors, exact: isExact, foldMask: fm, allowTeddy: allowTeddy)
         let table = CandidateTable(anchors: chosen, foldMask: fm, pairKeyed: prefilter.pairKeyed)
 
         // Prefix check: the bytes at fixed offsets with one possible value (after or-ing 0x20 under

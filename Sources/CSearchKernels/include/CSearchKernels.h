@@ -1,0 +1,63 @@
+// SIMD kernels for the search engine (Search/), with a runtime CPU check: the package is built
+// without -march flags, so AVX2/SSSE3 code is compiled per function and chosen when the CPU has it.
+#ifndef CSEARCHKERNELS_H
+#define CSEARCHKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Which Teddy kernel this CPU runs: 2 = AVX2 (32 positions per step), 1 = SSSE3 (16), 0 = none
+/// (not x86-64, or too old a CPU: the engine then uses its portable prefilters).
+int ccsk_teddy_level(void);
+
+/// Teddy's tables: for each of the first `length` (1...3) bytes of a term, a bitmask of 8 buckets
+/// per low nibble and per high nibble (16 entries each). A position is a candidate for bucket b
+/// when, for every j < length, the text byte at position + j (or-ed with `fold`) has bit b set in
+/// both `low[j][byte & 15]` and `high[j][byte >> 4]`.
+typedef struct {
+    uint8_t low[3][16];
+    uint8_t high[3][16];
+    int32_t length;
+    uint8_t fold;
+} ccsk_teddy;
+
+/// Scans candidate positions from `*position` while a whole step fits before `to` (and its loads,
+/// which reach `length - 1` bytes past a position, before `count`), writing each candidate's
+/// position to `hits` (at most `capacity`, which must be at least 32). Returns the number written
+/// and leaves `*position` where it stopped (a step boundary: positions before it were all seen).
+size_t ccsk_teddy_scan(
+    const ccsk_teddy *t, const uint8_t *text, size_t count, size_t *position, size_t to, size_t *hits,
+    size_t capacity);
+
+/// A short term counted at every position: `bytes[j]` must equal text byte j or-ed with
+/// `folds[j]`; unused bytes (j >= its length) are 0xFF in both (always equal).
+/// A term with a border (a proper prefix that is also a suffix, as in "that") can overlap itself:
+/// its matches are then taken one by one, left to right, each starting at or after the end of the
+/// previous one (`next`).
+typedef struct {
+    uint8_t bytes[4];
+    uint8_t folds[4];
+    uint8_t bordered;
+} ccsk_short_term;
+
+/// 1 when `ccsk_count_short` has a SIMD kernel on this CPU (AVX2), else 0.
+int ccsk_count_short_available(void);
+
+/// Adds to `counts[i]` the positions in [from, stop) where term i occurs (for a bordered term: its
+/// non-overlapping matches starting at or after `next[i]`, which is then moved past the last one),
+/// for all `n` (at most 64) terms, and returns `stop`: the last 32-byte step boundary at or before
+/// `to` whose loads (3 bytes past the step) stay before `count`. Positions from `stop` on are left
+/// to the caller.
+size_t ccsk_count_short(
+    const uint8_t *text, size_t count, size_t from, size_t to, const ccsk_short_term *terms, size_t n,
+    int64_t *counts, int64_t *next);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

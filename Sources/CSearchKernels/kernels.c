@@ -1,0 +1,243 @@
+// Teddy (packed multi-literal candidate search, after BurntSushi/aho-corasick's) and a one-pass
+// counter of short terms. Each SIMD function carries its own target attribute and is only called
+// after a runtime CPU check, so the package needs no -march flags and runs on any x86-64.
+#include "CSearchKernels.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define CCSK_X86 1
+#else
+#define CCSK_X86 0
+#endif
+
+int ccsk_teddy_level(void) {
+#if CCSK_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2")) return 2;
+    if (__builtin_cpu_supports("ssse3")) return 1;
+#endif
+    return 0;
+}
+
+int ccsk_count_short_available(void) { return ccsk_teddy_level() == 2; }
+
+#if CCSK_X86
+
+// One step of 32 positions: the AND over the first `len` bytes of the buckets each byte allows.
+// `len` is a constant in every caller, so the unused lookups disappear.
+#define TEDDY_STEP(VEC, LOADU, OR, AND, SHUF, SRLI, p, q, len, lo, hi, nib, fold, r)                  \
+    do {                                                                                             \
+        VEC c0 = OR(LOADU((const VEC *)((p) + (q))), fold);                                          \
+        r = AND(SHUF(lo[0], AND(c0, nib)), SHUF(hi[0], AND(SRLI(c0, 4), nib)));                      \
+        if ((len) > 1) {                                                                             \
+            VEC c1 = OR(LOADU((const VEC *)((p) + (q) + 1)), fold);                                  \
+            r = AND(r, AND(SHUF(lo[1], AND(c1, nib)), SHUF(hi[1], AND(SRLI(c1, 4), nib))));          \
+        }                                                                                            \
+        if ((len) > 2) {                                                                             \
+            VEC c2 = OR(LOADU((const VEC *)((p) + (q) + 2)), fold);                                  \
+            r = AND(r, AND(SHUF(lo[2], AND(c2, nib)), SHUF(hi[2], AND(SRLI(c2, 4), nib))));          \
+        }                                                                                            \
+    } while (0)
+
+__attribute__((target("avx2"), always_inline)) static inline size_t teddy_avx2_len(
+    const ccsk_teddy *t, const uint8_t *p, size_t count, size_t *position, size_t to, size_t *hits,
+    size_t capacity, const int len) {
+    __m256i lo[3], hi[3];
+    for (int j = 0; j < 3; j++) {
+        lo[j] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)t->low[j]));
+        hi[j] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)t->high[j]));
+    }
+    const __m256i nib = _mm256_set1_epi8(0x0F);
+    const __m256i fold = _mm256_set1_epi8((char)t->fold);
+    const __m256i zero = _mm256_setzero_si256();
+    size_t q = *position;
+    size_t n = 0;
+    const size_t reach = (size_t)len - 1;
+    while (q + 32 <= to && q + 32 + reach <= count && n + 32 <= capacity) {
+        __m256i r;
+        TEDDY_STEP(__m256i, _mm256_loadu_si256, _mm256_or_si256, _mm256_and_si256, _mm256_shuffle_epi8,
+                   _mm256_srli_epi16, p, q, len, lo, hi, nib, fold, r);
+        uint32_t m = ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(r, zero));
+        while (m) {
+            hits[n++] = q + (size_t)__builtin_ctz(m);
+            m &= m - 1;
+        }
+        q += 32;
+    }
+    *position = q;
+    return n;
+}
+
+__attribute__((target("avx2"))) static size_t teddy_avx2(
+    const ccsk_teddy *t, const uint8_t *p, size_t count, size_t *position, size_t to, size_t *hits,
+    size_t capacity) {
+    switch (t->length) {
+    case 1: return teddy_avx2_len(t, p, count, position, to, hits, capacity, 1);
+    case 2: return teddy_avx2_len(t, p, count, position, to, hits, capacity, 2);
+    default: return teddy_avx2_len(t, p, count, position, to, hits, capacity, 3);
+    }
+}
+
+__attribute__((target("ssse3"), always_inline)) static inline size_t teddy_ssse3_len(
+    const ccsk_teddy *t, const uint8_t *p, size_t count, size_t *position, size_t to, size_t *hits,
+    size_t capacity, const int len) {
+    __m128i lo[3], hi[3];
+    for (int j = 0; j < 3; j++) {
+        lo[j] = _mm_loadu_si128((const __m128i *)t->low[j]);
+        hi[j] = _mm_loadu_si128((const __m128i *)t->high[j]);
+    }
+    const __m128i nib = _mm_set1_epi8(0x0F);
+    const __m128i fold = _mm_set1_epi8((char)t->fold);
+    const __m128i zero = _mm_setzero_si128();
+    size_t q = *position;
+    size_t n = 0;
+    const size_t reach = (size_t)len - 1;
+    while (q + 16 <= to && q + 16 + reach <= count && n + 16 <= capacity) {
+        __m128i r;
+        TEDDY_STEP(__m128i, _mm_loadu_si128, _mm_or_si128, _mm_and_si128, _mm_shuffle_epi8, _mm_srli_epi16, p,
+                   q, len, lo, hi, nib, fold, r);
+        uint32_t m = 0xFFFFu & ~(uint32_t)_mm_movemask_epi8(_mm_cmpeq_epi8(r, zero));
+        while (m) {
+            hits[n++] = q + (size_t)__builtin_ctz(m);
+            m &= m - 1;
+        }
+        q += 16;
+    }
+    *position = q;
+    return n;
+}
+
+__attribute__((target("ssse3"))) static size_t teddy_ssse3(
+    const ccsk_teddy *t, const uint8_t *p, size_t count, size_t *position, size_t to, size_t *hits,
+    size_t capacity) {
+    switch (t->length) {
+    case 1: return teddy_ssse3_len(t, p, count, position, to, hits, capacity, 1);
+    case 2: return teddy_ssse3_len(t, p, count, position, to, hits, capacity, 2);
+    default: return teddy_ssse3_len(t, p, count, position, to, hits, capacity, 3);
+    }
+}
+
+// One term over `blocks` 32-byte steps from `p` (at most 255: byte lanes count the matches).
+// The text stays in L1 while every term makes its pass over it; `len` and `folding` are constants
+// in every caller, so each loop has only its compares (a load folded into each).
+__attribute__((target("avx2"), always_inline)) static inline int64_t count_term_avx2(
+    const uint8_t *p, int blocks, const ccsk_short_term *t, const int len, const int folding) {
+    __m256i v[4], f[4];
+    for (int j = 0; j < 4; j++) {
+        v[j] = _mm256_set1_epi8((char)t->bytes[j]);
+        f[j] = _mm256_set1_epi8((char)t->folds[j]);
+    }
+    __m256i acc = _mm256_setzero_si256();
+    for (int b = 0; b < blocks; b++, p += 32) {
+        __m256i m = _mm256_set1_epi8(-1);
+        for (int j = 0; j < len; j++) {
+            __m256i l = _mm256_loadu_si256((const __m256i *)(p + j));
+            if (folding) l = _mm256_or_si256(l, f[j]);
+            m = _mm256_and_si256(m, _mm256_cmpeq_epi8(l, v[j]));
+        }
+        acc = _mm256_sub_epi8(acc, m);
+    }
+    __m256i s = _mm256_sad_epu8(acc, _mm256_setzero_si256());
+    return _mm256_extract_epi64(s, 0) + _mm256_extract_epi64(s, 1) + _mm256_extract_epi64(s, 2) +
+           _mm256_extract_epi64(s, 3);
+}
+
+// A bordered term: its matches one by one from the step's bit mask, each at or after `*next`
+// (an offset from `p`, moved past each match taken and returned relative to the end).
+__attribute__((target("avx2"))) static int64_t count_bordered_avx2(
+    const uint8_t *p, int blocks, const ccsk_short_term *t, int len, int64_t *next) {
+    __m256i v[4], f[4];
+    for (int j = 0; j < 4; j++) {
+        v[j] = _mm256_set1_epi8((char)t->bytes[j]);
+        f[j] = _mm256_set1_epi8((char)t->folds[j]);
+    }
+    int64_t found = 0;
+    int64_t allowed = *next;
+    for (int b = 0; b < blocks; b++) {
+        __m256i m = _mm256_set1_epi8(-1);
+        for (int j = 0; j < len; j++) {
+            __m256i l = _mm256_or_si256(_mm256_loadu_si256((const __m256i *)(p + b * 32 + j)), f[j]);
+            m = _mm256_and_si256(m, _mm256_cmpeq_epi8(l, v[j]));
+        }
+        uint32_t bits = (uint32_t)_mm256_movemask_epi8(m);
+        while (bits) {
+            int64_t s = (int64_t)b * 32 + __builtin_ctz(bits);
+            if (s >= allowed) {
+                found++;
+                allowed = s + len;
+            }
+            bits &= bits - 1;
+        }
+    }
+    *next = allowed - (int64_t)blocks * 32;
+    return found;
+}
+
+__attribute__((target("avx2"))) static size_t count_short_avx2(
+    const uint8_t *p, size_t count, size_t from, size_t to, const ccsk_short_term *terms, size_t n,
+    int64_t *counts, int64_t *next) {
+    int kind[64];
+    int length[64];
+    int64_t rel[64];  // `next`, relative to the current step
+    for (size_t i = 0; i < n; i++) {
+        int len = 0, folding = 0;
+        for (int j = 0; j < 4; j++) {
+            if (!(terms[i].bytes[j] == 0xFF && terms[i].folds[j] == 0xFF)) len = j + 1;
+        }
+        for (int j = 0; j < len; j++) folding |= terms[i].folds[j] != 0;
+        length[i] = len < 1 ? 1 : len;
+        kind[i] = terms[i].bordered ? 0 : length[i] * 2 + folding;
+        rel[i] = next[i] - (int64_t)from;
+    }
+    size_t q = from;
+    while (q + 32 <= to && q + 35 <= count) {
+        size_t avail = (to - q) / 32;
+        size_t loadable = (count - q - 3) / 32;
+        int blocks = (int)(avail < loadable ? avail : loadable);
+        if (blocks > 255) blocks = 255;
+        const uint8_t *c = p + q;
+        for (size_t i = 0; i < n; i++) {
+            const ccsk_short_term *t = &terms[i];
+            switch (kind[i]) {
+            case 0: counts[i] += count_bordered_avx2(c, blocks, t, length[i], &rel[i]); break;
+            case 2: counts[i] += count_term_avx2(c, blocks, t, 1, 0); break;
+            case 3: counts[i] += count_term_avx2(c, blocks, t, 1, 1); break;
+            case 4: counts[i] += count_term_avx2(c, blocks, t, 2, 0); break;
+            case 5: counts[i] += count_term_avx2(c, blocks, t, 2, 1); break;
+            case 6: counts[i] += count_term_avx2(c, blocks, t, 3, 0); break;
+            case 7: counts[i] += count_term_avx2(c, blocks, t, 3, 1); break;
+            case 8: counts[i] += count_term_avx2(c, blocks, t, 4, 0); break;
+            default: counts[i] += count_term_avx2(c, blocks, t, 4, 1); break;
+            }
+        }
+        q += (size_t)blocks * 32;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (terms[i].bordered) next[i] = rel[i] + (int64_t)q;
+    }
+    return q;
+}
+
+#endif
+
+size_t ccsk_teddy_scan(
+    const ccsk_teddy *t, const uint8_t *text, size_t count, size_t *position, size_t to, size_t *hits,
+    size_t capacity) {
+#if CCSK_X86
+    const int level = ccsk_teddy_level();  // cheap: reads what __builtin_cpu_init found
+    if (level == 2) return teddy_avx2(t, text, count, position, to, hits, capacity);
+    if (level == 1) return teddy_ssse3(t, text, count, position, to, hits, capacity);
+#endif
+    (void)t, (void)text, (void)count, (void)position, (void)to, (void)hits, (void)capacity;
+    return 0;
+}
+
+size_t ccsk_count_short(
+    const uint8_t *text, size_t count, size_t from, size_t to, const ccsk_short_term *terms, size_t n,
+    int64_t *counts, int64_t *next) {
+#if CCSK_X86
+    if (n <= 64 && ccsk_count_short_available()) return count_short_avx2(text, count, from, to, terms, n, counts, next);
+#endif
+    (void)text, (void)count, (void)to, (void)terms, (void)n, (void)counts, (void)next;
+    return from;
+}

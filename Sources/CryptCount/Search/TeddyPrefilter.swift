@@ -1,0 +1,77 @@
+import CSearchKernels
+
+/// Teddy (after BurntSushi/aho-corasick): every term's first 1-3 fixed bytes (its fingerprint) go
+/// into one of 8 buckets; a SIMD step looks up the low and high nibble of each text byte in
+/// per-bucket bitmasks (PSHUFB) and ANDs them over the fingerprint's bytes, 32 positions at a time
+/// (AVX2) or 16 (SSSE3), chosen at run time (`ccsk_teddy_level`). A position where some bucket
+/// survives is a candidate for the terms whose first two bytes it holds (the pair-keyed candidate
+/// table, anchors at offset 0), verified as with every other prefilter, in text order, so each term's
+/// matches stay its own non-overlapping left-to-right ones.
+struct TeddyPrefilter: @unchecked Sendable {
+    // @unchecked: `ccsk_teddy` is a C struct of byte tuples, immutable here.
+    let tables: ccsk_teddy
+    /// Distinct fingerprints, and terms behind them (the log and tests).
+    let fingerprints: Int
+
+    /// 2 for AVX2, 1 for SSSE3, 0 when this CPU (or platform) has no Teddy kernel.
+    static let level = Int(ccsk_teddy_level())
+    static let buckets = 8
+
+    /// `fixed`: per term, the possible bytes (0x20 or-ed in under ignore_case) at each leading fixed
+    /// offset; only the terms in `active` are fingerprinted, on their first `length` (1...3, at most
+    /// the shortest active term's fixed prefix) bytes.
+    init(fixed: [[Set<UInt8>]], active: [Int], length: Int, foldMask: UInt8) {
+        // Equal fingerprints share a bucket; sorted ones are split into contiguous runs, so a
+        // bucket's terms tend to share bytes and its nibble masks stay narrow.
+        let prints = Set(active.map { t in fixed[t].prefix(length).map { $0.sorted() } })
+        let sorted = prints.sorted { a, b in a.lexicographicallyPrecedes(b) { $0.lexicographicallyPrecedes($1) } }
+        var t = ccsk_teddy()
+        t.length = Int32(length)
+        t.fold = foldMask
+        withUnsafeMutableBytes(of: &t.low) { low in
+            withUnsafeMutableBytes(of: &t.high) { high in
+                for (i, print) in sorted.enumerated() {
+                    let bit = UInt8(1) << UInt8(i * Self.buckets / max(1, sorted.count))
+                    for (j, bytes) in print.enumerated() {
+                        for b in bytes {
+                            low[j * 16 + Int(b & 15)] |= bit
+                            high[j * 16 + Int(b >> 4)] |= bit
+                        }
+                    }
+                }
+            }
+        }
+        tables = t
+        fingerprints = sorted.count
+    }
+
+    /// Returns where the SIMD steps stopped; the last few positions are left to the byte loop.
+    @inline(__always)
+    func scan(
+        _ plan: SearchPlan, _ p: UnsafePointer<UInt8>, count: Int, base: Int, from: Int, to: Int, final: Bool,
+        state: inout ScanState
+    ) -> Int {
+        var position = from
+        let capacity = 256
+        let fm = Int(tables.fold)
+        withUnsafePointer(to: tables) { tables in
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: capacity) { hits in
+                guard let h = hits.baseAddress else { return }
+                while true {
+                    let n = ccsk_teddy_scan(tables, p, count, &position, to, h, capacity)
+                    // Candidates are keyed by their first two bytes (the kernel read at least three).
+                    var i = 0
+                    while i < n {
+                        let q = h[i]
+                        let w = (Int(p[q]) | fm) << 8 | (Int(p[q &+ 1]) | fm)
+                        plan.candidates(p, count: count, base: base, at: q, pair: w, final: final, state: &state)
+                        i &+= 1
+                    }
+                    // A full buffer stopped the kernel: go on; else it reached the end of its range.
+                    if n + 32 <= capacity { break }
+                }
+            }
+        }
+        return position
+    }
+}
