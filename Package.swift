@@ -35,10 +35,14 @@ let package = Package(
             cxxSettings: [.unsafeFlags(["-std=c++17", "-O2"])],
             linkerSettings: [.linkedLibrary("re2")]
         ),
+        // The biographer cipher's AVX2 and AVX-512 kernels: per-function target attributes, no
+        // -march, so the binary runs on any x86-64 (BiographerKernel picks one at run time).
+        .target(name: "CBiographerKernels"),
         .target(
             name: "CryptCount",
             dependencies: [
                 "CMsgPack",
+                "CBiographerKernels",
                 "CLibRNP",
                 "CRE2Shim",
                 .product(name: "Crypto", package: "swift-crypto"),
