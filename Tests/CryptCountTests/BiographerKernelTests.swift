@@ -19,16 +19,15 @@ import Testing
     /// Decrypts `c` placed `offset` bytes into a fresh buffer (the kernels load unaligned).
     static func decrypt(_ key: BiographerKey, _ c: [UInt8], offset: Int = 0, kernel: BiographerKernel) -> [UInt8]? {
         let buffer = [UInt8](repeating: 0xa5, count: offset) + c + [0x5a, 0x5a]
-        var out: [UInt8] = [7, 7, 7]
-        do {
-            try buffer.withUnsafeBytes { raw throws(CipherFailure) in
-                try key.decrypt(
-                    whole: UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + c.count)]), into: &out,
-                    kernel: kernel)
+        return buffer.withUnsafeBytes { raw -> [UInt8]? in
+            var out: [UInt8] = [7, 7, 7]
+            do {
+                let slice = UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + c.count)])
+                try key.decrypt(whole: slice, into: &out, kernel: kernel)
+                return out
+            } catch {
+                return nil
             }
-            return out
-        } catch {
-            return nil
         }
     }
 
