@@ -42,11 +42,15 @@ let package = Package(
             name: "CSearchKernels",
             cSettings: [.unsafeFlags(["-O2"])]
         ),
+        // The biographer cipher's AVX2 and AVX-512 kernels: per-function target attributes, no
+        // -march, so the binary runs on any x86-64 (BiographerKernel picks one at run time).
+        .target(name: "CBiographerKernels"),
         .target(
             name: "CryptCount",
             dependencies: [
                 "CSearchKernels",
                 "CMsgPack",
+                "CBiographerKernels",
                 "CLibRNP",
                 "CRE2Shim",
                 "CFastBase64",

@@ -113,6 +113,9 @@ struct CountCommand: ParsableCommand {
         if patterns.contains(where: \.isEmpty) { throw ValidationError("a pattern must not be empty") }
         if let workers, workers < 1 || workers > 1024 { throw ValidationError("--workers must be between 1 and 1024") }
         if paths.isEmpty { throw ValidationError("give at least one file or directory") }
+        if case .failure(let error) = BiographerKernel.requested(BiographerKernel.environmentValue) {
+            throw ValidationError(error.message)
+        }
     }
 
     /// A usage or secret error found while running: the message on stderr, exit status 1.

@@ -82,6 +82,9 @@ struct ServeCommand: ParsableCommand {
         if regexMaxMB < 1 || regexMaxMB > 4096 { throw ValidationError("--regex-max-mem must be between 1 and 4096") }
         if maxQueuedMB < 1 || maxQueuedMB > 4096 { throw ValidationError("--max-queued-mb must be between 1 and 4096") }
         if Log.Level(name: logLevel) == nil { throw ValidationError("--log-level must be error, warn, info or debug") }
+        if case .failure(let error) = BiographerKernel.requested(BiographerKernel.environmentValue) {
+            throw ValidationError(error.message)
+        }
     }
 
     func run() throws {

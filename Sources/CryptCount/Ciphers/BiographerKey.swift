@@ -1,3 +1,5 @@
+import CBiographerKernels
+
 /// The seed diary's toy cipher (`shared/seed/biographer-format.md`): no integrity, weak secrecy;
 /// supported so that existing diaries can be searched.
 ///
@@ -8,12 +10,14 @@
 /// rewritten, so plaintext byte `j` depends on ciphertext bytes `16j ..< 16j + 24` alone. The
 /// decrypter therefore runs one fused pass with no intermediate buffers: 256 ciphertext bytes
 /// at a time in 16-byte vectors (unmask, unchain, then four unhex levels 16 -> 8 -> 4 -> 2 -> 1
-/// vectors), writing 16 plaintext bytes straight into the output.
+/// vectors), writing 16 plaintext bytes straight into the output. The AVX2 and AVX-512 kernels
+/// (`BiographerKernel`, C) do the same on 2 or 4 blocks at once.
 package final class BiographerKey: CipherKey {
     package let chained: Bool
     private let password: SecretBytes
-    /// The password repeated: `padStream[p + m] == pw[m mod len]` for phase `p < len` and
-    /// `m < 256 + 16`, so the mask for any 256-byte block is a plain load from its phase.
+    /// The password repeated: `padStream[p + m] == pw[(p + m) mod len]` for phase `p < len` and
+    /// `m < 1024 + 16`, so the mask for any 256-byte block (1024 bytes: the AVX-512 kernel's
+    /// four) is a plain load from its phase.
     private let padStream: SecretBytes
     private let amount: UInt8
 
@@ -28,7 +32,7 @@ package final class BiographerKey: CipherKey {
         self.password = password
         self.chained = chained
         let (amount, pad) = password.withBytes { pw in
-            (Self.shift(for: pw), SecretBytes((0..<(pw.count + Self.block + 16)).lazy.map { pw[$0 % pw.count] }))
+            (Self.shift(for: pw), SecretBytes((0..<(pw.count + 4 * Self.block + 16)).lazy.map { pw[$0 % pw.count] }))
         }
         self.amount = amount
         self.padStream = pad
@@ -59,8 +63,16 @@ package final class BiographerKey: CipherKey {
     }
 
     package func decrypt(whole c: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(CipherFailure) {
+        try decrypt(whole: c, into: &output, kernel: .active)
+    }
+
+    /// As `decrypt(whole:into:)` with a given kernel for the chained format (tests, benchmarks);
+    /// one this CPU does not run is replaced by `sse2`. `biographer-v0` always runs the Swift one.
+    package func decrypt(
+        whole c: UnsafeRawBufferPointer, into output: inout [UInt8], kernel: BiographerKernel
+    ) throws(CipherFailure) {
         if chained {
-            try decryptChained(c, into: &output)
+            try decryptChained(c, into: &output, kernel: kernel)
         } else {
             try decryptV0(c, into: &output)
         }
@@ -148,7 +160,9 @@ package final class BiographerKey: CipherKey {
         }
     }
 
-    private func decryptChained(_ c: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(CipherFailure) {
+    private func decryptChained(
+        _ c: UnsafeRawBufferPointer, into output: inout [UInt8], kernel: BiographerKernel
+    ) throws(CipherFailure) {
         guard c.count >= 8, (c.count - 8) % 16 == 0 else {
             throw .badFormat("length is not 8 + a multiple of 16, not a biographer file")
         }
@@ -157,55 +171,21 @@ package final class BiographerKey: CipherKey {
         guard n > 0, let cBase = c.baseAddress else { return }
         let pwCount = password.count
         let shift = amount
-        let step = Self.block % pwCount
         let blocks = n / 16
         try withKernel(&output) { padRaw, pwb, out, outBase in
-            let s = SIMD16<UInt8>(repeating: shift)
-            var acc = SIMD16<UInt8>()
-            // `phase` is the password index of the block's first byte minus 8 (mod len):
-            // blocks start at ciphertext offset 8 + 256b and also read the 8 bytes before.
-            var phase = 0
-            var level = (
-                SIMD16<UInt8>(), SIMD16<UInt8>(), SIMD16<UInt8>(), SIMD16<UInt8>(),
-                SIMD16<UInt8>(), SIMD16<UInt8>(), SIMD16<UInt8>(), SIMD16<UInt8>()
-            )
-            for b in 0..<blocks {
-                let src = UnsafeRawPointer(cBase) + b * Self.block  // 8 bytes before the block
-                // t[i] = d(i) ^ d(i - 8), d(i) = (c[i] ^ pw[i]) - shift.
-                @inline(__always) func unchained(_ v: Int) -> SIMD16<UInt8> {
-                    let o = v * 16
-                    let prev = src.loadUnaligned(fromByteOffset: o, as: SIMD16<UInt8>.self)
-                    let cur = src.loadUnaligned(fromByteOffset: o + 8, as: SIMD16<UInt8>.self)
-                    let mp = padRaw.loadUnaligned(fromByteOffset: phase + o, as: SIMD16<UInt8>.self)
-                    let mc = padRaw.loadUnaligned(fromByteOffset: phase + o + 8, as: SIMD16<UInt8>.self)
-                    return ((cur ^ mc) &- s) ^ ((prev ^ mp) &- s)
-                }
-                // Level 1: 16 vectors of hex^4 -> 8 vectors of hex^3.
-                level.0 = Self.unhexPair(unchained(0), unchained(1), &acc)
-                level.1 = Self.unhexPair(unchained(2), unchained(3), &acc)
-                level.2 = Self.unhexPair(unchained(4), unchained(5), &acc)
-                level.3 = Self.unhexPair(unchained(6), unchained(7), &acc)
-                level.4 = Self.unhexPair(unchained(8), unchained(9), &acc)
-                level.5 = Self.unhexPair(unchained(10), unchained(11), &acc)
-                level.6 = Self.unhexPair(unchained(12), unchained(13), &acc)
-                level.7 = Self.unhexPair(unchained(14), unchained(15), &acc)
-                // Levels 2-4: 8 -> 4 -> 2 -> 1.
-                let a0 = Self.unhexPair(level.0, level.1, &acc)
-                let a1 = Self.unhexPair(level.2, level.3, &acc)
-                let a2 = Self.unhexPair(level.4, level.5, &acc)
-                let a3 = Self.unhexPair(level.6, level.7, &acc)
-                let b0 = Self.unhexPair(a0, a1, &acc)
-                let b1 = Self.unhexPair(a2, a3, &acc)
-                let plain = Self.unhexPair(b0, b1, &acc)
-                (outBase + b * 16).storeBytes(of: plain, as: SIMD16<UInt8>.self)
-                phase += step
-                if phase >= pwCount { phase -= pwCount }
+            let src = cBase.assumingMemoryBound(to: UInt8.self)
+            let pad = padRaw.assumingMemoryBound(to: UInt8.self)
+            let dst = outBase.assumingMemoryBound(to: UInt8.self)
+            var bad: UInt8
+            switch kernel.isSupported ? kernel : .sse2 {
+            case .avx2: bad = ccbio_chained_avx2(src, dst, blocks, pad, pwCount, shift) != 0 ? 0xf0 : 0
+            case .avx512: bad = ccbio_chained_avx512(src, dst, blocks, pad, pwCount, shift) != 0 ? 0xf0 : 0
+            case .sse2: bad = Self.chainedBlocks(cBase, outBase, blocks, padRaw, pwCount, shift)
             }
-            var bad: UInt8 = (acc & 0x80).max() != 0 ? 0xf0 : 0
             // The tail (fewer than 16 plaintext bytes), one 16-byte group at a time.
             let cb = UnsafeRawBufferPointer(c)
-            var k = phase  // password index of ciphertext byte i - 8
-            var k8 = (phase + 8) % pwCount  // password index of ciphertext byte i
+            var k = (blocks * Self.block) % pwCount  // password index of ciphertext byte i - 8
+            var k8 = (k + 8) % pwCount  // password index of ciphertext byte i
             var group = (UInt64(0), UInt64(0))
             for j in (blocks * 16)..<n {
                 let base = 8 + 16 * j
@@ -236,6 +216,57 @@ package final class BiographerKey: CipherKey {
             }
             return bad
         }
+    }
+
+    /// The `sse2` kernel: `blocks` 256-byte blocks in 16-byte vectors (portable Swift SIMD16);
+    /// returns 0xf0 if any byte was not a hex digit.
+    private static func chainedBlocks(
+        _ cBase: UnsafeRawPointer, _ outBase: UnsafeMutableRawPointer, _ blocks: Int, _ padRaw: UnsafeRawPointer,
+        _ pwCount: Int, _ shift: UInt8
+    ) -> UInt8 {
+        let step = Self.block % pwCount
+        let s = SIMD16<UInt8>(repeating: shift)
+        var acc = SIMD16<UInt8>()
+        // `phase` is the password index of the block's first byte minus 8 (mod len):
+        // blocks start at ciphertext offset 8 + 256b and also read the 8 bytes before.
+        var phase = 0
+        var level = (
+            SIMD16<UInt8>(), SIMD16<UInt8>(), SIMD16<UInt8>(), SIMD16<UInt8>(),
+            SIMD16<UInt8>(), SIMD16<UInt8>(), SIMD16<UInt8>(), SIMD16<UInt8>()
+        )
+        for b in 0..<blocks {
+            let src = cBase + b * Self.block  // 8 bytes before the block
+            // t[i] = d(i) ^ d(i - 8), d(i) = (c[i] ^ pw[i]) - shift.
+            @inline(__always) func unchained(_ v: Int) -> SIMD16<UInt8> {
+                let o = v * 16
+                let prev = src.loadUnaligned(fromByteOffset: o, as: SIMD16<UInt8>.self)
+                let cur = src.loadUnaligned(fromByteOffset: o + 8, as: SIMD16<UInt8>.self)
+                let mp = padRaw.loadUnaligned(fromByteOffset: phase + o, as: SIMD16<UInt8>.self)
+                let mc = padRaw.loadUnaligned(fromByteOffset: phase + o + 8, as: SIMD16<UInt8>.self)
+                return ((cur ^ mc) &- s) ^ ((prev ^ mp) &- s)
+            }
+            // Level 1: 16 vectors of hex^4 -> 8 vectors of hex^3.
+            level.0 = Self.unhexPair(unchained(0), unchained(1), &acc)
+            level.1 = Self.unhexPair(unchained(2), unchained(3), &acc)
+            level.2 = Self.unhexPair(unchained(4), unchained(5), &acc)
+            level.3 = Self.unhexPair(unchained(6), unchained(7), &acc)
+            level.4 = Self.unhexPair(unchained(8), unchained(9), &acc)
+            level.5 = Self.unhexPair(unchained(10), unchained(11), &acc)
+            level.6 = Self.unhexPair(unchained(12), unchained(13), &acc)
+            level.7 = Self.unhexPair(unchained(14), unchained(15), &acc)
+            // Levels 2-4: 8 -> 4 -> 2 -> 1.
+            let a0 = Self.unhexPair(level.0, level.1, &acc)
+            let a1 = Self.unhexPair(level.2, level.3, &acc)
+            let a2 = Self.unhexPair(level.4, level.5, &acc)
+            let a3 = Self.unhexPair(level.6, level.7, &acc)
+            let b0 = Self.unhexPair(a0, a1, &acc)
+            let b1 = Self.unhexPair(a2, a3, &acc)
+            let plain = Self.unhexPair(b0, b1, &acc)
+            (outBase + b * 16).storeBytes(of: plain, as: SIMD16<UInt8>.self)
+            phase += step
+            if phase >= pwCount { phase -= pwCount }
+        }
+        return (acc & 0x80).max() != 0 ? 0xf0 : 0
     }
 
     /// Values of 16 hex digits (either case). Bit 7 of `acc` is set for any byte that is not a
