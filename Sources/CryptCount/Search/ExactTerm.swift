@@ -150,6 +150,14 @@ extension SearchPlan {
                     ccsk_count_short(p, count, from, to, terms.baseAddress, terms.count, f, f + n)
                 }
                 for (i, e) in exact.enumerated() {
+                    if e.bordered && state.counts[e.term] == 0 && f[i] > 0 {
+                        // A split file's ranges are merged by each term's first counted start
+                        // (RangeScan.mergeRanges): a self-overlapping term's can follow a match
+                        // that ran in from the range before. The kernel only sums; find it.
+                        var s = max(from, state.nextAllowed[e.term] &- base)
+                        while s < stop && !(s &+ e.length <= count && e.matches(p, at: s)) { s &+= 1 }
+                        state.firstStart[e.term] = base &+ s
+                    }
                     state.counts[e.term] &+= Int(f[i])
                     if e.bordered { state.nextAllowed[e.term] = base &+ Int(f[n + i]) }
                 }
@@ -264,6 +272,7 @@ extension SearchPlan {
             state.nextAllowed[e.term] = base &+ end
         }
         if options.wholeWord && !isWordBoundaryMatch(p, count: count, base: base, start: s, end: end) { return }
+        if state.counts[e.term] == 0 { state.firstStart[e.term] = base &+ s }
         state.counts[e.term] &+= 1
         if options.offsets {
             record(p, count: count, base: base, term: e.term, start: s, end: end, final: final, state: &state)
