@@ -21,8 +21,12 @@ struct CryptCountCommand: ParsableCommand {
     /// the parser's 64.
     static func main() {
         do {
-            var command = try quickCount() ?? parseAsRoot()
+            var command = try CountCommand.quick(CommandLine.arguments.dropFirst()) ?? parseAsRoot()
             try command.run()
+        } catch let code as ExitCode where code != .validationFailure {
+            // As exit(withError:) does for an ExitCode (no message), without building its
+            // message (which reflects on the whole command tree).
+            Glibc.exit(code.rawValue)
         } catch {
             let isCount = CommandLine.arguments.dropFirst().first == "count"
             if isCount && exitCode(for: error) == .validationFailure {
@@ -31,15 +35,5 @@ struct CryptCountCommand: ParsableCommand {
             }
             exit(withError: error)
         }
-    }
-
-    /// `cryptcount count ...` parsed as the `count` command alone, without the whole command
-    /// tree: a one-shot run starts faster. Anything the command alone does not accept as is
-    /// (help, a usage error, an option of the root) gives nil, and the full parser then parses
-    /// the command line as before, with its own messages.
-    private static func quickCount() -> ParsableCommand? {
-        let arguments = CommandLine.arguments.dropFirst()
-        guard arguments.first == "count" else { return nil }
-        return try? CountCommand.parse(Array(arguments.dropFirst()))
     }
 }
