@@ -179,7 +179,6 @@ struct CountCommand: ParsableCommand {
         Interrupt.install()
         let secret = try openPGPKeys(with: loadSecret())
         var config = EngineConfig()
-        config.workers = workers ?? ProcessInfo.processInfo.activeProcessorCount
         config.cacheBytes = 0
         var kind: CipherKind? = nil
         if case .one(let k) = cipher {
@@ -225,6 +224,7 @@ struct CountCommand: ParsableCommand {
             throw fail(error.message.replacingOccurrences(of: "\"terms\"", with: "column "))
         }
 
+        config.workers = workers ?? Self.defaultWorkers(for: walker.entries)
         let pool = WorkerPool(config: config)
         let printer = CountPrinter(terms: terms + patterns, json: json, words: words, entries: walker.entries)
         let job = CountJob(
@@ -236,6 +236,21 @@ struct CountCommand: ParsableCommand {
         // The workers let go of the job (and its keys) first: keys are freed here, before exit.
         pool.waitUntilIdle()
         throw ExitCode(failed > 0 ? 2 : 0)
+    }
+
+    /// One worker per core; but one small file keeps one worker busy at most, and then the
+    /// cores are not counted (Foundation reads the cgroup's CPU quota files for that: a tenth of
+    /// a one-shot run's time).
+    static func defaultWorkers(for entries: [WalkEntry]) -> Int {
+        if entries.count == 1, case .file(let path) = entries[0] {
+            var st = stat()
+            if withCString(path + [0], { stat($0, &st) }) == 0, (st.st_mode & S_IFMT) == S_IFREG,
+                st.st_size < 1 << 20
+            {
+                return 1
+            }
+        }
+        return ProcessInfo.processInfo.activeProcessorCount
     }
 
     /// age takes identity text or, for anything else, a passphrase; openpgp, a key block or a
@@ -588,7 +603,9 @@ final class CountPrinter: CountSink, @unchecked Sendable {
             for (i, c) in r.enumerated() {
                 if i == 0 || i >= header.count {
                     // The path, and a failed file's reason after the last column: left-aligned.
-                    line += (i == 0 ? "" : "  ") + c.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                    // Padded by characters, as the widths are counted (not by UTF-16 units, which
+                    // cut a name with characters outside the BMP).
+                    line += (i == 0 ? "" : "  ") + c + String(repeating: " ", count: max(0, widths[i] - c.count))
                 } else {
                     line += "  " + String(repeating: " ", count: max(0, widths[i] - c.count)) + c
                 }
@@ -610,7 +627,8 @@ final class CountPrinter: CountSink, @unchecked Sendable {
             case "\t": out += "\\t"
             default:
                 if u.value < 0x20 {
-                    out += String(format: "\\u%04x", u.value)
+                    let hex = Array("0123456789abcdef")
+                    out += "\\u00" + String(hex[Int(u.value >> 4)]) + String(hex[Int(u.value & 15)])
                 } else {
                     out.unicodeScalars.append(u)
                 }

@@ -297,3 +297,20 @@ def test_ignore_case_leaves_caseless_terms_alone(tmp_path):
             responses = s.request({"id": 3, "op": "count", "files": [str(tmp_path / "t.txt")],
                                    "terms": [b"f\xc3", b"F\xc3"], "ignore_case": ignore_case})
             assert responses[0]["counts"] == want, ignore_case
+
+
+def test_table_pads_names_by_characters_and_never_cuts_them(tmp_path):
+    # Characters outside the BMP are two UTF-16 units: a table padded by UTF-16 units (as
+    # NSString's padding did) cut the widest such name short.
+    names = ["a😀😀😀😀.txt", "ab.txt", "c.txt"]
+    for i, name in enumerate(names):
+        (tmp_path / name).write_bytes(b"the " * (i + 1))
+    r = run("-t", "the", *[str(tmp_path / n) for n in names])
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.decode().splitlines()
+    for i, name in enumerate(names):
+        row = lines[1 + i]
+        assert row.startswith(str(tmp_path / name) + " "), lines
+        assert row.split()[-1] == str(i + 1), lines
+    # The count column ends at the same character in every row.
+    assert len({len(line) for line in lines}) == 1, lines
