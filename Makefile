@@ -27,8 +27,11 @@ deps:
 build: deps
 	$(SWIFT) build
 
+# The Swift runtime and Foundation linked statically, as in `make dist`: loading and binding them
+# as shared libraries costs a one-shot `cryptcount count` ~5 ms, more than `rg` takes for the
+# whole search (Benchmarks/round2/t7_one_shot.py).
 release: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build -c release --static-swift-stdlib
 
 # All tests: the Swift suites (unit, end-to-end over pipes, golden files), then the Python ones.
 test: deps

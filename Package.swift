@@ -77,11 +77,7 @@ let package = Package(
                 "CryptCountJSONLines",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
-            swiftSettings: strict,
-            // Release builds link the Swift runtime and Foundation statically, as `make dist`
-            // does: loading and binding them as shared libraries costs a one-shot run ~5 ms,
-            // more than `rg` takes for the whole search (Benchmarks/round2/t7_one_shot.py).
-            linkerSettings: [.unsafeFlags(["-static-stdlib"], .when(configuration: .release))]
+            swiftSettings: strict
         ),
         .testTarget(
             name: "CryptCountTests",
