@@ -230,8 +230,14 @@ struct CountCommand: ParsableCommand {
         let job = CountJob(
             id: .number(1), files: printer.files.map { WireBytes($0, isBinary: false) }, plan: plan, keys: keys,
             ordered: true, sink: printer)
-        pool.start()
-        _ = pool.submit(job)
+        if config.workers == 1 {
+            // One worker: this thread is it (no thread to start, no hand-offs).
+            _ = pool.submit(job)
+            pool.runHereUntilIdle()
+        } else {
+            pool.start()
+            _ = pool.submit(job)
+        }
         let failed = printer.wait()
         // The workers let go of the job (and its keys) first: keys are freed here, before exit.
         pool.waitUntilIdle()

@@ -150,9 +150,17 @@ package final class WorkerPool: @unchecked Sendable {
         return nil
     }
 
-    private func run(processor: FileProcessor) {
+    /// Runs the submitted work on the calling thread, as a worker, until no request is in
+    /// flight: a one-shot run with one worker starts no thread and hands nothing between
+    /// threads (each hand-off is a wake-up, which waits for a CPU on a loaded machine).
+    package func runHereUntilIdle() {
+        run(processor: FileProcessor(config: config, cache: cache, stats: stats), untilIdle: true)
+    }
+
+    private func run(processor: FileProcessor, untilIdle: Bool = false) {
         var sentDone = false
         monitor.lock()
+        defer { monitor.unlock() }
         while true {
             if sentDone {
                 // Counted as written only now, once this thread's references to the job (and so
@@ -163,6 +171,13 @@ package final class WorkerPool: @unchecked Sendable {
                 if idleWaiters > 0 && byID.isEmpty && finishing == 0 { monitor.broadcast() }
             }
             guard let work = nextWork() else {
+                if untilIdle && byID.isEmpty && finishing == 0 { return }
+                if untilIdle && threads.isEmpty {
+                    // Work that this thread alone cannot take now (never expected): workers, not a hang.
+                    monitor.unlock()
+                    start()
+                    monitor.lock()
+                }
                 monitor.wait()
                 continue
             }
