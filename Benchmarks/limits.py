@@ -14,11 +14,13 @@ SPEED = {
 }
 
 
-def openssl_speed(args, seconds):
-    """Bytes per second on one core at 16 KiB blocks, or None when openssl is missing."""
+def openssl_speed(args, seconds, elapsed=True):
+    """Bytes per second on one core at 16 KiB blocks, or None when openssl is missing. With
+    `elapsed=False`, per CPU-second (openssl counts its own CPU time: load does not lower it)."""
     try:
         out = subprocess.run(
-            ["openssl", "speed", "-elapsed", "-seconds", str(seconds), "-bytes", "16384", *args],
+            ["openssl", "speed", *(["-elapsed"] if elapsed else []), "-seconds", str(seconds), "-bytes", "16384",
+             *args],
             capture_output=True, text=True, timeout=60,
         ).stdout
     except (OSError, subprocess.TimeoutExpired):

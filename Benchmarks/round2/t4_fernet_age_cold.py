@@ -22,6 +22,8 @@ import os
 import re
 import subprocess
 
+import limits
+
 
 def x25519_seconds_per_op():
     """One X25519 key agreement on one core (openssl speed, ecdh op/s), or None."""
@@ -38,18 +40,8 @@ def x25519_seconds_per_op():
 
 
 def cpu_rate(args):
-    """Bytes per CPU-second on one core at 16 KiB blocks (`openssl speed` without -elapsed
-    counts the process's CPU time, so a loaded machine does not lower it), or None."""
-    try:
-        out = subprocess.run(["openssl", "speed", "-seconds", "1", "-bytes", "16384", *args], capture_output=True,
-                             text=True, timeout=60).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    for line in reversed(out.splitlines()):
-        m = re.search(r"([0-9.]+)k\s*$", line)
-        if m:
-            return float(m.group(1)) * 1000
-    return None
+    """Bytes per CPU-second on one core at 16 KiB blocks, or None."""
+    return limits.openssl_speed(args, 1, elapsed=False)
 
 
 def run(ctx):

@@ -226,26 +226,13 @@ final class RNPContext: @unchecked Sendable {
     /// The unlocked X25519 (cv25519) encryption keys, for the fast path: read from librnp's
     /// JSON description of each key (its secret MPI included), whose buffer is wiped at once.
     func x25519Recipients() -> [OpenPGPFastPath.X25519Recipient] {
-        var out: [OpenPGPFastPath.X25519Recipient] = []
-        for fp in usableKeys {
-            var key: rnp_key_handle_t? = nil
-            guard rnp_locate_key(ffi, "fingerprint", fp, &key) == rnpOK, let key else { continue }
-            defer { rnp_key_handle_destroy(key) }
-            var json: UnsafeMutablePointer<CChar>? = nil
-            guard rnp_key_to_json(key, UInt32(RNP_JSON_PUBLIC_MPIS | RNP_JSON_SECRET_MPIS), &json) == rnpOK, let json
-            else { continue }
-            let length = strlen(json)
-            defer {
-                rnp_buffer_clear(json, length)
-                rnp_buffer_destroy(json)
-            }
-            let text = UnsafeRawBufferPointer(start: json, count: length)
+        eachUsableKeyJSON { text -> OpenPGPFastPath.X25519Recipient? in
             func field(_ name: String) -> [UInt8]? { Self.jsonString(text, name) }
             guard field("type") == Array("ECDH".utf8), field("curve") == Array("Curve25519".utf8),
                 let fingerprint = field("fingerprint").flatMap(Self.hex), fingerprint.count == 20,
                 let keyID = field("keyid").flatMap(Self.hex), keyID.count == 8,
                 var xHex = field("x"), var x = Self.hex(xHex), x.count <= 32
-            else { continue }
+            else { return nil }
             defer {
                 SecretBytes.wipe(&xHex)
                 SecretBytes.wipe(&x)
@@ -255,47 +242,33 @@ final class RNPContext: @unchecked Sendable {
             case "SHA256": kdf = 8
             case "SHA384": kdf = 9
             case "SHA512": kdf = 10
-            default: continue
+            default: return nil
             }
             let wrap: UInt8
             switch field("key wrap cipher").map({ String(decoding: $0, as: UTF8.self) }) {
             case "AES128": wrap = 7
             case "AES192": wrap = 8
             case "AES256": wrap = 9
-            default: continue
+            default: return nil
             }
             // The MPI is the scalar big-endian; X25519 wants it little-endian.
             var native = Array((([UInt8](repeating: 0, count: 32 - x.count)) + x).reversed())
             defer { SecretBytes.wipe(&native) }
-            guard let k = try? Curve25519.KeyAgreement.PrivateKey(rawRepresentation: native) else { continue }
-            out.append(.init(keyID: keyID, fingerprint: fingerprint, key: k, kdfHash: kdf, wrapAlgorithm: wrap))
+            guard let k = try? Curve25519.KeyAgreement.PrivateKey(rawRepresentation: native) else { return nil }
+            return .init(keyID: keyID, fingerprint: fingerprint, key: k, kdfHash: kdf, wrapAlgorithm: wrap)
         }
-        return out
     }
 
     /// The unlocked RSA keys with encryption usage, for the fast path: their secret MPIs read
     /// from librnp's JSON description as for `x25519Recipients`. Keys below 2048 bits (which
     /// swift-crypto refuses) are left to librnp.
     func rsaRecipients() -> [OpenPGPFastPath.RSARecipient] {
-        var out: [OpenPGPFastPath.RSARecipient] = []
-        for fp in usableKeys {
-            var key: rnp_key_handle_t? = nil
-            guard rnp_locate_key(ffi, "fingerprint", fp, &key) == rnpOK, let key else { continue }
-            defer { rnp_key_handle_destroy(key) }
-            var json: UnsafeMutablePointer<CChar>? = nil
-            guard rnp_key_to_json(key, UInt32(RNP_JSON_PUBLIC_MPIS | RNP_JSON_SECRET_MPIS), &json) == rnpOK, let json
-            else { continue }
-            let length = strlen(json)
-            defer {
-                rnp_buffer_clear(json, length)
-                rnp_buffer_destroy(json)
-            }
-            let text = UnsafeRawBufferPointer(start: json, count: length)
+        eachUsableKeyJSON { text -> OpenPGPFastPath.RSARecipient? in
             guard Self.jsonString(text, "type") == Array("RSA".utf8), Self.hasEncryptUsage(text),
                 let keyID = Self.jsonString(text, "keyid").flatMap(Self.hex), keyID.count == 8,
                 let n = Self.jsonString(text, "n").flatMap(Self.hex), n.count >= 256,
                 let e = Self.jsonString(text, "e").flatMap(Self.hex)
-            else { continue }
+            else { return nil }
             var fields: [[UInt8]] = []
             defer {
                 for i in fields.indices { SecretBytes.wipe(&fields[i]) }
@@ -307,9 +280,29 @@ final class RNPContext: @unchecked Sendable {
             }
             guard fields.count == 3,
                 let k = try? _RSA.Encryption.PrivateKey(n: n, e: e, d: fields[0], p: fields[1], q: fields[2])
-            else { continue }
+            else { return nil }
             let modulus = n.drop(while: { $0 == 0 }).count
-            out.append(.init(keyID: keyID, key: k, modulusBytes: modulus))
+            return .init(keyID: keyID, key: k, modulusBytes: modulus)
+        }
+    }
+
+    /// `body`'s non-nil answers for librnp's JSON description of each usable key, secret MPIs
+    /// included; the JSON buffer is wiped as soon as `body` returns.
+    private func eachUsableKeyJSON<T>(_ body: (UnsafeRawBufferPointer) -> T?) -> [T] {
+        var out: [T] = []
+        for fp in usableKeys {
+            var key: rnp_key_handle_t? = nil
+            guard rnp_locate_key(ffi, "fingerprint", fp, &key) == rnpOK, let key else { continue }
+            defer { rnp_key_handle_destroy(key) }
+            var json: UnsafeMutablePointer<CChar>? = nil
+            guard rnp_key_to_json(key, UInt32(RNP_JSON_PUBLIC_MPIS | RNP_JSON_SECRET_MPIS), &json) == rnpOK, let json
+            else { continue }
+            let length = strlen(json)
+            defer {
+                rnp_buffer_clear(json, length)
+                rnp_buffer_destroy(json)
+            }
+            if let value = body(UnsafeRawBufferPointer(start: json, count: length)) { out.append(value) }
         }
         return out
     }
