@@ -530,6 +530,10 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
             "the", "then", "there", "therein", "thermometer and more than 16", "and", "andante", "abc", "abd",
             "abe", "xyz", "été", "café", "kiss", "KISS", "sss", "aaaa", "ababab", "zzz", "qed", "a_b", "1-2",
             "Straße", "STRASSE", "σας", "that", "hat", "at th", "a", "e", "k", "of", "oo",
+            // Longer words with distinct pairs: with the short terms counted by the one-pass
+            // kernel, Teddy then gets 4-byte fingerprints (not the pair set).
+            "window", "winter", "garden", "letter", "morning", "mother", "market", "marmalade", "river",
+            "rivet", "gramophone",
         ]
         let long = pool.filter { $0.utf8.count >= 3 }
         let friendly = long.filter { !"kKsS".contains($0.prefix(1)) }
@@ -581,7 +585,7 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
         print("teddyDifferential: Teddy in \(teddyRounds) of 300 rounds, \(fourByteRounds) on 4 bytes")
         if TeddyPrefilter.level > 0 {
             #expect(teddyRounds > 60)
-            #expect(fourByteRounds > 10 && fourByteRounds < teddyRounds)
+            #expect(fourByteRounds >= 5 && fourByteRounds < teddyRounds)
         } else {
             #expect(teddyRounds == 0)
         }
