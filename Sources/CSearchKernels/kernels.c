@@ -23,7 +23,7 @@ int ccsk_count_short_available(void) { return ccsk_teddy_level() == 2; }
 
 #if CCSK_X86
 
-// One step of 32 positions: the AND over the first `len` bytes of the buckets each byte allows.
+// One step of 32 (or 16) positions: the AND over the first `len` bytes of the buckets each byte allows.
 // `len` is a constant in every caller, so the unused lookups disappear.
 #define TEDDY_STEP(VEC, LOADU, OR, AND, SHUF, SRLI, p, q, len, lo, hi, nib, fold, r)                  \
     do {                                                                                             \
@@ -37,13 +37,17 @@ int ccsk_count_short_available(void) { return ccsk_teddy_level() == 2; }
             VEC c2 = OR(LOADU((const VEC *)((p) + (q) + 2)), fold);                                  \
             r = AND(r, AND(SHUF(lo[2], AND(c2, nib)), SHUF(hi[2], AND(SRLI(c2, 4), nib))));          \
         }                                                                                            \
+        if ((len) > 3) {                                                                             \
+            VEC c3 = OR(LOADU((const VEC *)((p) + (q) + 3)), fold);                                  \
+            r = AND(r, AND(SHUF(lo[3], AND(c3, nib)), SHUF(hi[3], AND(SRLI(c3, 4), nib))));          \
+        }                                                                                            \
     } while (0)
 
 __attribute__((target("avx2"), always_inline)) static inline size_t teddy_avx2_len(
     const ccsk_teddy *t, const uint8_t *p, size_t count, size_t *position, size_t to, size_t *hits,
     size_t capacity, const int len) {
-    __m256i lo[3], hi[3];
-    for (int j = 0; j < 3; j++) {
+    __m256i lo[4], hi[4];
+    for (int j = 0; j < 4; j++) {
         lo[j] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)t->low[j]));
         hi[j] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)t->high[j]));
     }
@@ -74,15 +78,16 @@ __attribute__((target("avx2"))) static size_t teddy_avx2(
     switch (t->length) {
     case 1: return teddy_avx2_len(t, p, count, position, to, hits, capacity, 1);
     case 2: return teddy_avx2_len(t, p, count, position, to, hits, capacity, 2);
-    default: return teddy_avx2_len(t, p, count, position, to, hits, capacity, 3);
+    case 3: return teddy_avx2_len(t, p, count, position, to, hits, capacity, 3);
+    default: return teddy_avx2_len(t, p, count, position, to, hits, capacity, 4);
     }
 }
 
 __attribute__((target("ssse3"), always_inline)) static inline size_t teddy_ssse3_len(
     const ccsk_teddy *t, const uint8_t *p, size_t count, size_t *position, size_t to, size_t *hits,
     size_t capacity, const int len) {
-    __m128i lo[3], hi[3];
-    for (int j = 0; j < 3; j++) {
+    __m128i lo[4], hi[4];
+    for (int j = 0; j < 4; j++) {
         lo[j] = _mm_loadu_si128((const __m128i *)t->low[j]);
         hi[j] = _mm_loadu_si128((const __m128i *)t->high[j]);
     }
@@ -113,7 +118,8 @@ __attribute__((target("ssse3"))) static size_t teddy_ssse3(
     switch (t->length) {
     case 1: return teddy_ssse3_len(t, p, count, position, to, hits, capacity, 1);
     case 2: return teddy_ssse3_len(t, p, count, position, to, hits, capacity, 2);
-    default: return teddy_ssse3_len(t, p, count, position, to, hits, capacity, 3);
+    case 3: return teddy_ssse3_len(t, p, count, position, to, hits, capacity, 3);
+    default: return teddy_ssse3_len(t, p, count, position, to, hits, capacity, 4);
     }
 }
 

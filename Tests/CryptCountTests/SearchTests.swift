@@ -464,11 +464,13 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
                 .exact.map(\.term)
         }
         // Rare bytes or pairs ("Zq", "xyz", "fox"), length 5: anchored instead. Borders ("aa",
-        // "abab") and rare terms under 3 bytes ("Zq") only with the one-pass kernel.
-        #expect(try exact(["fox", "of", "you", "qed", "with"], ignoreCase: false) == [1, 2, 4])
+        // "abab") and rare terms ("Zq", "xyz") only with the one-pass kernel.
+        #expect(
+            try exact(["fox", "of", "you", "qed", "with"], ignoreCase: false)
+                == (ExactTerm.hasKernel ? [0, 1, 2, 3, 4] : [1, 2, 4]))
         #expect(
             try exact(["the", "aa", "abab", "Zq", "xyz", "and", "there", "e", "a b"], ignoreCase: false)
-                == (ExactTerm.hasKernel ? [0, 1, 2, 3, 5, 7, 8] : [0, 5, 7, 8]))
+                == (ExactTerm.hasKernel ? [0, 1, 2, 3, 4, 5, 7, 8] : [0, 5, 7, 8]))
         #expect(
             try SearchPlan(terms: [Array("Zq".utf8)], options: SearchOptions(wholeWord: true)).exact.isEmpty)
         // Under ignore_case: ASCII without k or s only.
@@ -528,11 +530,16 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
             "the", "then", "there", "therein", "thermometer and more than 16", "and", "andante", "abc", "abd",
             "abe", "xyz", "été", "café", "kiss", "KISS", "sss", "aaaa", "ababab", "zzz", "qed", "a_b", "1-2",
             "Straße", "STRASSE", "σας", "that", "hat", "at th", "a", "e", "k", "of", "oo",
+            // Longer words with distinct pairs: with the short terms counted by the one-pass
+            // kernel, Teddy then gets 4-byte fingerprints (not the pair set).
+            "window", "winter", "garden", "letter", "morning", "mother", "market", "marmalade", "river",
+            "rivet", "gramophone",
         ]
         let long = pool.filter { $0.utf8.count >= 3 }
         let friendly = long.filter { !"kKsS".contains($0.prefix(1)) }
         let words = pool.map { Array($0.utf8) } + pool.map { Array($0.uppercased().utf8) }
         var teddyRounds = 0
+        var fourByteRounds = 0  // fingerprints of 4 bytes (every anchored term has 4+ fixed bytes)
         for round in 0..<300 {
             var text: [UInt8] = []
             for _ in 0..<Int.random(in: 0...700, using: &rng) {
@@ -556,6 +563,7 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
             let plan = try SearchPlan(
                 terms: terms, options: o, exactLimit: Bool.random(using: &rng) ? 0 : SearchPlan.defaultExactLimit)
             if plan.mode == .teddy { teddyRounds += 1 }
+            if case .teddy(let f) = plan.prefilter, f.tables.length == 4 { fourByteRounds += 1 }
             let whole = plan.count(text)
             let ref = reference(text, terms, o)
             #expect(whole.counts == ref.counts, "round \(round) \(plan.mode)")
@@ -574,8 +582,13 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
             }
         }
         // Teddy is chosen when every anchored term has 3+ fixed leading bytes and the CPU has it.
-        print("teddyDifferential: Teddy in \(teddyRounds) of 300 rounds")
-        if TeddyPrefilter.level > 0 { #expect(teddyRounds > 60) } else { #expect(teddyRounds == 0) }
+        print("teddyDifferential: Teddy in \(teddyRounds) of 300 rounds, \(fourByteRounds) on 4 bytes")
+        if TeddyPrefilter.level > 0 {
+            #expect(teddyRounds > 60)
+            #expect(fourByteRounds >= 5 && fourByteRounds < teddyRounds)
+        } else {
+            #expect(teddyRounds == 0)
+        }
     }
 
     /// Big chunks are scanned in place (no snippets): seams between them must not lose matches.

@@ -14,13 +14,13 @@ extern "C" {
 /// (not x86-64, or too old a CPU: the engine then uses its portable prefilters).
 int ccsk_teddy_level(void);
 
-/// Teddy's tables: for each of the first `length` (1...3) bytes of a term, a bitmask of 8 buckets
+/// Teddy's tables: for each of the first `length` (1...4) bytes of a term, a bitmask of 8 buckets
 /// per low nibble and per high nibble (16 entries each). A position is a candidate for bucket b
 /// when, for every j < length, the text byte at position + j (or-ed with `fold`) has bit b set in
 /// both `low[j][byte & 15]` and `high[j][byte >> 4]`.
 typedef struct {
-    uint8_t low[3][16];
-    uint8_t high[3][16];
+    uint8_t low[4][16];
+    uint8_t high[4][16];
     int32_t length;
     uint8_t fold;
 } ccsk_teddy;

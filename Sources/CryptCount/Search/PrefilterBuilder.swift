@@ -3,10 +3,12 @@
 /// 1. memchr: every term can be anchored on one and the same rare byte.
 /// 2. byte set: on at most 3 rare bytes (0x20 or-ed in under ignore_case).
 /// 3. pair set: on at most 8 byte pairs, each term at its rarest pair.
-/// 4. Teddy: every term has 3+ leading fixed bytes and the CPU has SSSE3 or AVX2. Measured on a
+/// 4. Teddy: every anchored term has 3+ leading fixed bytes and the CPU has SSSE3 or AVX2. Measured on a
 ///    256 MiB text (CPU time): 14 terms of 5+ bytes 72 ms against 188 for the sampled pair bitmap,
 ///    16 terms of 6+ bytes 76 ms against 494 for Wu-Manber; with 2-byte fingerprints (100 mixed
-///    terms) 1.8x slower than the pair bitmap, hence 3 bytes.
+///    terms) 1.8x slower than the pair bitmap, hence 3 bytes at least; 4 when every anchored term
+///    has them (100 terms common to rare: a 3-byte "the" fingerprint for "there" made most of the
+///    candidates, a check each).
 /// 5. Wu-Manber: every term has 6+ leading fixed bytes (many long terms).
 /// 6. pair bitmap: anything else; sampled at every k-th position when every term has k+1 >= 3
 ///    leading fixed bytes.
@@ -55,7 +57,7 @@ enum PrefilterBuilder {
         let fixed = terms.fixedBytes.map { $0.map { Set($0.map { $0 | fm }) } }
         let m = min(active.map { terms.fixedBytes[$0].count }.min() ?? 0, 64)
         if allowTeddy && TeddyPrefilter.level > 0 && m >= 3 {
-            let teddy = TeddyPrefilter(fixed: fixed, active: active, length: min(m, 3), foldMask: fm)
+            let teddy = TeddyPrefilter(fixed: fixed, active: active, length: min(m, 4), foldMask: fm)
             return (.teddy(teddy), one(folded.map { $0.first { $0.offset == 0 } }))
         }
         if m >= 6 {

@@ -1,6 +1,6 @@
 import CSearchKernels
 
-/// Teddy (after BurntSushi/aho-corasick): every term's first 1-3 fixed bytes (its fingerprint) go
+/// Teddy (after BurntSushi/aho-corasick): every term's first 1-4 fixed bytes (its fingerprint) go
 /// into one of 8 buckets; a SIMD step looks up the low and high nibble of each text byte in
 /// per-bucket bitmasks (PSHUFB) and ANDs them over the fingerprint's bytes, 32 positions at a time
 /// (AVX2) or 16 (SSSE3), chosen at run time (`ccsk_teddy_level`). A position where some bucket
@@ -18,7 +18,7 @@ struct TeddyPrefilter: @unchecked Sendable {
     static let buckets = 8
 
     /// `fixed`: per term, the possible bytes (0x20 or-ed in under ignore_case) at each leading fixed
-    /// offset; only the terms in `active` are fingerprinted, on their first `length` (1...3, at most
+    /// offset; only the terms in `active` are fingerprinted, on their first `length` (1...4, at most
     /// the shortest active term's fixed prefix) bytes.
     init(fixed: [[Set<UInt8>]], active: [Int], length: Int, foldMask: UInt8) {
         // Equal fingerprints share a bucket; sorted ones are split into contiguous runs, so a
@@ -59,7 +59,7 @@ struct TeddyPrefilter: @unchecked Sendable {
                 guard let h = hits.baseAddress else { return }
                 while true {
                     let n = ccsk_teddy_scan(tables, p, count, &position, to, h, capacity)
-                    // Candidates are keyed by their first two bytes (the kernel read at least three).
+                    // Candidates are keyed by their first two bytes (the kernel read at least three: `length` >= 3).
                     var i = 0
                     while i < n {
                         let q = h[i]
