@@ -290,6 +290,8 @@ package final class Server: @unchecked Sendable {
             id: id, files: c.files, options: plan.options, ordered: c.ordered, batch: c.batch, output: output,
             encoders: encoders)
         let job = CountJob(id: id, files: c.files, plan: plan, keys: keys, ordered: c.ordered, sink: stream)
+        // A small cached file is answered here and now (see `runIfCached`).
+        if pool.runIfCached(job) { return }
         if !pool.submit(job) {
             throw .duplicate(id)
         }
