@@ -23,9 +23,9 @@ package final class WorkerPool: @unchecked Sendable {
 
     /// Counts cached one-file requests on the submitting (reader) thread; used only there.
     private let submitterProcessor: FileProcessor
-    /// Largest cached plaintext counted on the submitting thread: a few microseconds of work,
-    /// so the next frame (a cancel, another request) is read without noticeable delay.
-    package static let inlineLimit = 64 << 10
+    /// Largest cached plaintext counted on the submitting thread: tens of microseconds of work
+    /// at most, so the next frame (a cancel, another request) is read without noticeable delay.
+    package static let inlineLimit = 256 << 10
 
     /// In ordered mode, how far past the lowest unfinished file a request may run ahead.
     private let orderedWindow: Int
