@@ -116,7 +116,7 @@ final class FileProcessor {
             return .failure(FileFailure(.notAFile, "\(Self.kindName(st.st_mode)), not a regular file"))
         }
         let identity = FileIdentity(st)
-        if let key, let entry = cache.lookup(PlaintextCache.Key(file: identity, key: key)) {
+        if let key, let entry = cache.lookup(PlaintextCache.Key(file: identity, key: key), countingMiss: !cacheOnly) {
             cacheHit = entry
             return .success(Opened(fd: -1, identity: identity))
         }
