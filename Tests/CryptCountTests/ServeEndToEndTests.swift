@@ -280,6 +280,90 @@ import Testing
         #expect(done["files"]?.intValue == 400)
     }
 
+    /// A one-file request whose plaintext is cached is answered on the reader thread: under a
+    /// big request still running, each gets its one `file` and one `done` (in that order), the
+    /// big one's id stays taken, and the big request still accounts for every file.
+    @Test func cachedTinyRequestsInterleavedWithABigOne() throws {
+        let dir = try TempDir()
+        let key = try BiographerKey(password: Array("hunter2".utf8), chained: true)
+        let tiny = try dir.write(
+            "tiny.bio", key.encrypt(Array("rain, rain and rain\n".utf8), iv: [1, 2, 3, 4, 5, 6, 7, 8]))
+        var big: [String] = []
+        let body = Array(String(repeating: "the rain in spain ", count: 3000).utf8)
+        for i in 0..<100 {
+            big.append(try dir.write("b\(i).bio", key.encrypt(body, iv: [9, 9, 9, 9, 9, 9, 9, UInt8(i % 256)])))
+        }
+        let s = try ServeProcess(["--workers", "1"])
+        s.request([
+            "id": Self.u(1), "op": Self.t("unlock"), "name": Self.t("diary"), "cipher": Self.t("biographer"),
+            "secret": Self.t("hunter2"),
+        ])
+        #expect(try s.receive()?.type == "ok")
+        func tinyRequest(_ id: Int) -> [String: MessagePackValue] {
+            [
+                "id": Self.u(id), "op": Self.t("count"), "key": Self.t("diary"), "files": Self.list([tiny]),
+                "terms": Self.list(["rain"]), "batch": Self.u(1),
+            ]
+        }
+        s.request(tinyRequest(2))  // cold: a worker decrypts it and fills the cache
+        let rs = try s.receiveUntilTerminal(of: Self.u(2))
+        #expect(rs.first?["cached"]?.boolValue == false)
+        s.request([
+            "id": Self.u(1000), "op": Self.t("count"), "key": Self.t("diary"), "files": Self.list(big),
+            "terms": Self.list(["rain"]), "ordered": .bool(true),
+        ])
+        var perID: [Int: [String]] = [:]
+        var bigFiles = 0
+        var lastBig = -1
+        var errors: [String] = []
+        var bigDone: MessagePackValue? = nil
+        var cancelOK = false
+        func take() throws {
+            let r = try #require(try s.receive())
+            let id = r["id"]?.intValue ?? -1
+            if id == 60 { cancelOK = r.type == "ok" }
+            if r.type == "error" {
+                errors.append(r.code ?? "")
+                return
+            }
+            if id == 1000 {
+                if r.type == "file" {
+                    bigFiles += 1
+                    let i = r["index"]?.intValue ?? -1
+                    #expect(i > lastBig, "ordered results come in index order")
+                    lastBig = i
+                }
+                if r.type == "done" { bigDone = r }
+            } else if (3..<53).contains(id) {
+                perID[id, default: []].append(r.type ?? "")
+                if r.type == "file" {
+                    #expect(r["counts"]?.intArray == [3])
+                    #expect(r["cached"]?.boolValue == true)
+                }
+                if r.type == "done" { #expect(r["counts"]?.intArray == [3]) }
+            }
+        }
+        // A burst (frames waiting behind each other: the workers take them) ...
+        for id in 3..<28 { s.request(tinyRequest(id)) }
+        // ... then request-reply, one at a time (answered on the reader thread).
+        for id in 28..<53 {
+            s.request(tinyRequest(id))
+            while perID[id]?.last != "done" { try take() }
+        }
+        // The big request's id is still in flight; a cached tiny request under it is a duplicate.
+        var dup = tinyRequest(1000)
+        dup["id"] = Self.u(1000)
+        s.request(dup)
+        s.request(["id": Self.u(60), "op": Self.t("cancel"), "target": Self.u(30)])
+        while bigDone == nil || perID.filter({ $0.value.last == "done" }).count < 50 || !cancelOK { try take() }
+        for id in 3..<53 { #expect(perID[id] == ["file", "done"], "request \(id): one file, then one done") }
+        #expect(errors == ["duplicate_id"])
+        let d = try #require(bigDone)
+        #expect(d["files"]?.intValue == 100)
+        #expect(bigFiles == 100)
+        #expect(d["counts"]?.intArray == [3000 * 100])
+    }
+
     @Test func cancelStopsDispatchAndAccountsForEveryFile() throws {
         let dir = try TempDir()
         var files: [String] = []

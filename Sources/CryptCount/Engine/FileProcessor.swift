@@ -81,9 +81,10 @@ final class FileProcessor {
     /// checked (device and inode). With allowed roots the name is opened with O_PATH (no side
     /// effects, no blocking), the root check is made on what was opened (via /proc/self/fd),
     /// and that same file is reopened, so a path swapped under us cannot redirect the read.
-    private func open(_ path: [UInt8], key: KeyIdentity?, cacheHit: inout PlaintextCache.Entry?) -> Result<
-        Opened, FileFailure
-    > {
+    /// `cacheOnly`: on a miss, stop before opening the file (the result then has fd -1 and no hit).
+    private func open(
+        _ path: [UInt8], key: KeyIdentity?, cacheHit: inout PlaintextCache.Entry?, cacheOnly: Bool = false
+    ) -> Result<Opened, FileFailure> {
         if path.isEmpty { return .failure(FileFailure(.notFound, "the path is empty")) }
         if path.contains(0) { return .failure(FileFailure(.notFound, "the path contains a NUL byte")) }
         // A NUL-terminated copy in a buffer kept from file to file.
@@ -115,10 +116,11 @@ final class FileProcessor {
             return .failure(FileFailure(.notAFile, "\(Self.kindName(st.st_mode)), not a regular file"))
         }
         let identity = FileIdentity(st)
-        if let key, let entry = cache.lookup(PlaintextCache.Key(file: identity, key: key)) {
+        if let key, let entry = cache.lookup(PlaintextCache.Key(file: identity, key: key), countingMiss: !cacheOnly) {
             cacheHit = entry
             return .success(Opened(fd: -1, identity: identity))
         }
+        if cacheOnly { return .success(Opened(fd: -1, identity: identity)) }
         let flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY
         let reopen = pathFD >= 0 ? Array("/proc/self/fd/\(pathFD)\0".utf8) : pathBuffer
         let fd = withCString(reopen) { Glibc.open($0, flags) }
@@ -158,6 +160,22 @@ final class FileProcessor {
     }
 
     // MARK: - Processing
+
+    /// A file's outcome from the plaintext cache alone, if it is there (single cacheable key) and
+    /// holds at most `maxBytes`; nil otherwise, without opening the file (the caller then runs it
+    /// as usual). Costs one stat(2) and a count of at most `maxBytes`.
+    func countIfCached(path: [UInt8], keys: KeyChoice, plan: SearchPlan, maxBytes: Int) -> FileOutcome? {
+        guard cache.isEnabled, case .single(let k) = keys, k.identity != .plain, k.key.plaintextIsCacheable else {
+            return nil
+        }
+        var hit: PlaintextCache.Entry? = nil
+        guard case .success = open(path, key: k.identity, cacheHit: &hit, cacheOnly: true), let hit,
+            hit.plaintext.count <= maxBytes
+        else { return nil }
+        stats.addPlain(hit.plaintext.count)
+        let result = hit.plaintext.withUnsafeBytes { plan.count($0) }
+        return .counted(CountedFile(result: result, bytes: hit.plaintext.count, cached: true, cipher: nil))
+    }
 
     func process(path: [UInt8], keys: KeyChoice, plan: SearchPlan) -> Processed {
         // Which key's cache entries apply is known up front except for `auto`, where the sniff

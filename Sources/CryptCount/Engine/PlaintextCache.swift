@@ -64,12 +64,13 @@ package final class PlaintextCache: Sendable {
         return shards[Int(h % UInt64(shards.count))]
     }
 
-    package func lookup(_ key: Key) -> Entry? {
+    /// `countingMiss`: false for a look that is followed, on a miss, by the real one (which counts).
+    package func lookup(_ key: Key, countingMiss: Bool = true) -> Entry? {
         guard isEnabled else { return nil }
         return shard(for: key).mutex.withLock { s in
             s.clock &+= 1
             guard var slot = s.slots[key] else {
-                s.misses += 1
+                if countingMiss { s.misses += 1 }
                 return nil
             }
             s.hits += 1

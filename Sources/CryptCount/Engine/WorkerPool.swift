@@ -21,6 +21,12 @@ package final class WorkerPool: @unchecked Sendable {
     private var idleWaiters = 0
     private var threads: [Thread] = []
 
+    /// Counts cached one-file requests on the submitting (reader) thread; used only there.
+    private let submitterProcessor: FileProcessor
+    /// Largest cached plaintext counted on the submitting thread: tens of microseconds of work
+    /// at most, so the next frame (a cancel, another request) is read without noticeable delay.
+    package static let inlineLimit = 256 << 10
+
     /// In ordered mode, how far past the lowest unfinished file a request may run ahead.
     private let orderedWindow: Int
 
@@ -29,6 +35,7 @@ package final class WorkerPool: @unchecked Sendable {
         self.cache = PlaintextCache(limitBytes: config.cacheBytes)
         self.stats = EngineStats()
         self.orderedWindow = max(8, config.workers * 4)
+        self.submitterProcessor = FileProcessor(config: config, cache: cache, stats: stats)
     }
 
     package func start() {
@@ -67,6 +74,22 @@ package final class WorkerPool: @unchecked Sendable {
         // for it costs the others a futile wake-up, and on a small machine, the parent CPU time).
         if job.files.count == 1 { monitor.signal() } else { monitor.broadcast() }
         monitor.unlock()
+        return true
+    }
+
+    /// Runs a one-file request to the end on the calling thread if its file's plaintext is
+    /// cached and small (at most `inlineLimit` bytes), and returns true; otherwise does nothing
+    /// and returns false (`submit` it then). A tiny cached request then costs no hand-off to a
+    /// worker and back, two thread wake-ups each waiting for a CPU on a loaded machine. The
+    /// caller checks the id is not in flight; call from one thread only (the reader).
+    package func runIfCached(_ job: CountJob) -> Bool {
+        guard job.files.count == 1,
+            let outcome = submitterProcessor.countIfCached(
+                path: job.files[0].bytes, keys: job.keys, plan: job.plan, maxBytes: Self.inlineLimit)
+        else { return false }
+        stats.addFile()
+        job.complete(index: 0, outcome: outcome)
+        job.sink.jobFinished(job.summary(dispatched: 1, cancelled: false))
         return true
     }
 

@@ -48,6 +48,9 @@ package struct FrameReader {
 
     private var available: Int { end - start }
 
+    /// Bytes of input already read past the last frame returned (more requests are waiting).
+    package var hasBufferedInput: Bool { available > 0 }
+
     /// Reads more bytes from the descriptor. Returns false at end of input.
     private mutating func fill() -> Result<Bool, Errno> {
         if atEOF { return .success(false) }

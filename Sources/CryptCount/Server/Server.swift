@@ -62,7 +62,7 @@ package final class Server: @unchecked Sendable {
             switch reader.next() {
             case .frame(var payload):
                 stats.addRequest()
-                let step = handle(payload)
+                let step = handle(payload, moreWaiting: reader.hasBufferedInput)
                 // The frame may hold a secret; nothing else refers to it now, so this zeroes it in place.
                 payload.withUnsafeMutableBytes { raw in
                     if let base = raw.baseAddress { memset(base, 0, raw.count) }
@@ -123,7 +123,9 @@ package final class Server: @unchecked Sendable {
 
     private enum Next { case goOn, stop }
 
-    private func handle(_ payload: [UInt8]) -> Next {
+    /// `moreWaiting`: further frames are already read; a cached one-file count then goes to the
+    /// workers like any other, so a burst of them runs in parallel rather than one by one here.
+    private func handle(_ payload: [UInt8], moreWaiting: Bool) -> Next {
         let decoded = decoder.decode(payload)
         let id: RequestID
         let request: Request
@@ -166,7 +168,7 @@ package final class Server: @unchecked Sendable {
                 if let target { pool.cancel(target) }
                 output.send(readerEncoder.ok(id))
             case .count(let c):
-                try startCount(c, id: id)
+                try startCount(c, id: id, inline: !moreWaiting)
             case .shutdown:
                 // Frames after this one are never read; in-flight requests finish first.
                 finish()
@@ -274,7 +276,7 @@ package final class Server: @unchecked Sendable {
         return .single(try makeKey(cipher: sel.cipher ?? "plain", secret: sel.secret, options: sel.options, id: id))
     }
 
-    private func startCount(_ c: CountRequest, id: RequestID) throws(RequestError) {
+    private func startCount(_ c: CountRequest, id: RequestID, inline: Bool) throws(RequestError) {
         let keys = try resolveKeys(c.key, id: id)
         let plan: SearchPlan
         do throws(SearchPlanError) {
@@ -290,6 +292,9 @@ package final class Server: @unchecked Sendable {
             id: id, files: c.files, options: plan.options, ordered: c.ordered, batch: c.batch, output: output,
             encoders: encoders)
         let job = CountJob(id: id, files: c.files, plan: plan, keys: keys, ordered: c.ordered, sink: stream)
+        // A small cached file is answered here and now (see `runIfCached`): the request-reply
+        // pattern, where its latency is all that counts.
+        if inline && pool.runIfCached(job) { return }
         if !pool.submit(job) {
             throw .duplicate(id)
         }
