@@ -202,22 +202,11 @@ package final class OpenPGPKey: CipherKey, PullingCipherKey {
         }
         // The first bytes decide between "not OpenPGP" and "OpenPGP that did not decrypt".
         let head = Array(buffered[0..<min(filled, 64)])
-        var replayed = 0
         let outcome = withoutActuallyEscaping(read) { read in
-            let replaying: (UnsafeMutableRawBufferPointer) -> Int = { buf in
-                if replayed < filled {
-                    let n = min(buf.count, filled - replayed)
-                    buffered.withUnsafeBytes { src in
-                        if let dst = buf.baseAddress, let s = src.baseAddress {
-                            dst.copyMemory(from: s + replayed, byteCount: n)
-                        }
-                    }
-                    replayed += n
-                    return n
-                }
-                return ended ? 0 : read(buf)
-            }
-            return withContext { $0.decrypt(read: replaying, emit: emit) }
+            // librnp gets the file from its first byte: the buffered bytes again, then the rest.
+            let replay = OpenPGPStream.RawInput(buffered: buffered, filled: filled, ended: ended, pull: read)
+            replay.committed = true
+            return withContext { $0.decrypt(read: replay.read, emit: emit) }
         }
         switch outcome {
         case .failure(let f): throw f
