@@ -27,6 +27,17 @@ def _gpg(home, *args, passphrase=None, data=None):
     return subprocess.run(cmd + list(args), input=inp, capture_output=True, check=True).stdout
 
 
+def _entry_text(rnd, size):
+    """`size` bytes of words (half from WORDS, half random) and a newline."""
+    words = []
+    n = 0
+    while n < size:
+        w = rnd.choice(WORDS) if rnd.random() < 0.5 else "".join(rnd.choice("abcdefghij") for _ in range(8))
+        words.append(w)
+        n += len(w) + 1
+    return (" ".join(words)[:size] + "\n").encode()
+
+
 def ensure(root, big_bytes, log):
     """Makes (or reuses) the corpus: {"home", "keys", "store", "entries", "big", "big_plain_count"}."""
     home = os.path.join(root, "gnupg")
@@ -51,13 +62,7 @@ def ensure(root, big_bytes, log):
             d = os.path.join(store, f"site{i % 40:02d}")
             os.makedirs(d, exist_ok=True)
             size = rnd.randint(100, 4096)
-            words = []
-            n = 0
-            while n < size:
-                w = rnd.choice(WORDS) if rnd.random() < 0.5 else "".join(rnd.choice("abcdefghij") for _ in range(8))
-                words.append(w)
-                n += len(w) + 1
-            text = (" ".join(words)[:size] + "\n").encode()
+            text = _entry_text(rnd, size)
             _gpg(home, "-o", os.path.join(d, f"entry{i:04d}.gpg"), "--compress-algo=none", "--no-encrypt-to",
                  "-r", "bench@example.org", "-e", data=text)
         if big_bytes:
@@ -103,13 +108,7 @@ def ensure_compressed(root, log):
         rnd = random.Random(13)
         for i in range(COMPRESSED_ENTRIES):
             size = rnd.randint(1024, 16384)
-            words = []
-            n = 0
-            while n < size:
-                w = rnd.choice(WORDS) if rnd.random() < 0.5 else "".join(rnd.choice("abcdefghij") for _ in range(8))
-                words.append(w)
-                n += len(w) + 1
-            text = (" ".join(words)[:size] + "\n").encode()
+            text = _entry_text(rnd, size)
             armor = ["--armor"] if i % 2 else []
             _gpg(home, *armor, "-o", os.path.join(store, f"note{i:04d}.{'asc' if armor else 'gpg'}"), "--no-encrypt-to",
                  "-r", "bench@example.org", "-e", data=text)

@@ -34,6 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import corpus  # noqa: E402
 import limits  # noqa: E402
+import rg  # noqa: E402
 import round2  # noqa: E402
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
@@ -170,26 +171,13 @@ def timed(fn):
 
 
 def rg_count(paths_or_dir, term):
-    """ripgrep as a user runs it per query: one process, counting matches."""
-    cmd = ["rg", "--no-ignore", "--count-matches", "-F", term]
-    cmd += paths_or_dir if isinstance(paths_or_dir, list) else [paths_or_dir]
-    t0 = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, check=False).stdout
-    t = time.perf_counter() - t0
-    total = 0
-    for line in out.splitlines():
-        total += int(line.rsplit(b":", 1)[-1]) if b":" in line else int(line)
-    return t, total
+    """`rg --count-matches -F TERM ...`: (seconds, total matches)."""
+    return rg.timed_count(["-F", term], paths_or_dir)
 
 
 def rg_regex(paths_or_dir, pattern):
-    """`rg --count-matches -e PATTERN dir`: (seconds, total matches)."""
-    cmd = ["rg", "--no-config", "--no-ignore", "--count-matches", "-e", pattern]
-    cmd += paths_or_dir if isinstance(paths_or_dir, list) else [paths_or_dir]
-    t0 = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, check=False).stdout
-    t = time.perf_counter() - t0
-    return t, sum(int(line.rsplit(b":", 1)[-1]) for line in out.splitlines() if line)
+    """`rg --count-matches -e PATTERN ...`: (seconds, total matches)."""
+    return rg.timed_count(["-e", pattern], paths_or_dir)
 
 
 # Issue 13: grep users' patterns.
@@ -526,13 +514,15 @@ def main():
         t_gpg_sample, _ = openpgp_bench.gpg_loop(pg["home"], sample, TERM)
         t_gpg = t_gpg_sample * len(entries) / len(sample)
         # Cold: the plaintext cache off, a new coprocess (fresh session-key cache) for each run.
-        def cold_run():
-            sv = Coprocess(binary, "--cache-mb", "0")
-            sv.call({"op": "unlock", "name": "pass", "cipher": "openpgp", "secret": secret})
-            r = sv.call(count_req(entries, [TERM], key="pass"))
-            sv.close()
-            return r[0], r
-        t_cold, (_, done_cold, _) = best_time(cold_run, repeat=3)
+        def cold_run(request):
+            def once():
+                sv = Coprocess(binary, "--cache-mb", "0")
+                sv.call({"op": "unlock", "name": "pass", "cipher": "openpgp", "secret": secret})
+                r = sv.call(request)
+                sv.close()
+                return r[0], r
+            return best_time(once, repeat=3)
+        t_cold, (_, done_cold, _) = cold_run(count_req(entries, [TERM], key="pass"))
         # Repeat: the same coprocess again, plaintext cache off (session keys cached).
         s = Coprocess(binary, "--cache-mb", "0")
         s.call({"op": "unlock", "name": "pass", "cipher": "openpgp", "secret": secret})
@@ -564,14 +554,7 @@ def main():
         # The same with what gpg writes by default: compressed, half of it armored.
         compressed = openpgp_bench.ensure_compressed(os.path.join(HERE, "corpus", "openpgp"), log)
         creq = count_req(compressed, [TERM], key="pass")
-
-        def cold_compressed():
-            sv = Coprocess(binary, "--cache-mb", "0")
-            sv.call({"op": "unlock", "name": "pass", "cipher": "openpgp", "secret": secret})
-            r = sv.call(creq)
-            sv.close()
-            return r[0], r
-        t_ccold, (_, done_ccold, _) = best_time(cold_compressed, repeat=3)
+        t_ccold, (_, done_ccold, _) = cold_run(creq)
         s = Coprocess(binary, "--cache-mb", "0")
         s.call({"op": "unlock", "name": "pass", "cipher": "openpgp", "secret": secret})
         s.call(creq)

@@ -9,10 +9,9 @@ inside another's match; rg counts one match per position, leftmost-first)."""
 
 import os
 import random
-import subprocess
-import time
 
 import corpus
+import rg
 
 # The corpus' 16 most common words (its Zipf weights fall with the rank in COMMON).
 COMMON16 = corpus.COMMON[:16]
@@ -40,17 +39,7 @@ def python_counts(paths, terms):
 
 
 def rg_multi(paths, terms):
-    cmd = ["rg", "--no-config", "--no-ignore", "--count-matches", "-F"]
-    for t in terms:
-        cmd += ["-e", t]
-    cmd += paths
-    t0 = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, check=False).stdout
-    t = time.perf_counter() - t0
-    total = 0
-    for line in out.splitlines():
-        total += int(line.rsplit(b":", 1)[-1]) if b":" in line else int(line)
-    return t, total
+    return rg.timed_count(["-F", *(x for t in terms for x in ("-e", t))], paths)
 
 
 def overlaps(terms):
