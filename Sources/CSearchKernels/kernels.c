@@ -19,6 +19,17 @@ int ccsk_teddy_level(void) {
     return 0;
 }
 
+int ccsk_pair_level(void) {
+#if CCSK_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512bw")) return 3;
+    if (__builtin_cpu_supports("avx2")) return 2;
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 int ccsk_count_short_available(void) { return ccsk_teddy_level() == 2; }
 
 #if CCSK_X86
@@ -224,6 +235,124 @@ __attribute__((target("avx2"))) static size_t count_short_avx2(
     return q;
 }
 
+
+// Packed pair: two bytes of one term compared at their distance, a step of positions at a time;
+// only positions where both agree are candidates. Steps are tested two at a time when both fit,
+// so the loop has one branch per 2 steps on text where candidates are rare.
+#define PAIR_EMIT(m, base)                          \
+    do {                                            \
+        while (m) {                                 \
+            hits[n++] = (base) + (size_t)__builtin_ctzll(m); \
+            m &= m - 1;                             \
+        }                                           \
+    } while (0)
+
+// `folding` is a constant in every caller: without it (no ignore_case) the loop has no ORs.
+__attribute__((target("avx512bw"), always_inline)) static inline size_t pair_avx512_fold(
+    const ccsk_pair *pr, const uint8_t *p, size_t count, size_t *position, size_t to, size_t *hits,
+    size_t capacity, const int folding) {
+    const __m512i a = _mm512_set1_epi8((char)pr->first);
+    const __m512i b = _mm512_set1_epi8((char)pr->second);
+    const __m512i fold = _mm512_set1_epi8((char)pr->fold);
+    const size_t d = pr->distance;
+    size_t q = *position;
+    size_t n = 0;
+#define PAIR_LOAD512(at) \
+    (folding ? _mm512_or_si512(_mm512_loadu_si512((const void *)(p + (at))), fold) \
+             : _mm512_loadu_si512((const void *)(p + (at))))
+    while (q + 128 <= to && q + 128 + d <= count && n + 128 <= capacity) {
+        uint64_t m0 = _mm512_mask_cmpeq_epi8_mask(_mm512_cmpeq_epi8_mask(PAIR_LOAD512(q), a), PAIR_LOAD512(q + d), b);
+        uint64_t m1 =
+            _mm512_mask_cmpeq_epi8_mask(_mm512_cmpeq_epi8_mask(PAIR_LOAD512(q + 64), a), PAIR_LOAD512(q + 64 + d), b);
+        if (m0 | m1) {
+            PAIR_EMIT(m0, q);
+            PAIR_EMIT(m1, q + 64);
+        }
+        q += 128;
+    }
+    while (q + 64 <= to && q + 64 + d <= count && n + 64 <= capacity) {
+        uint64_t m = _mm512_mask_cmpeq_epi8_mask(_mm512_cmpeq_epi8_mask(PAIR_LOAD512(q), a), PAIR_LOAD512(q + d), b);
+        PAIR_EMIT(m, q);
+        q += 64;
+    }
+#undef PAIR_LOAD512
+    *position = q;
+    return n;
+}
+
+__attribute__((target("avx512bw"))) static size_t pair_avx512(
+    const ccsk_pair *pr, const uint8_t *p, size_t count, size_t *position, size_t to, size_t *hits,
+    size_t capacity) {
+    if (pr->fold) return pair_avx512_fold(pr, p, count, position, to, hits, capacity, 1);
+    return pair_avx512_fold(pr, p, count, position, to, hits, capacity, 0);
+}
+
+__attribute__((target("avx2"), always_inline)) static inline size_t pair_avx2_fold(
+    const ccsk_pair *pr, const uint8_t *p, size_t count, size_t *position, size_t to, size_t *hits,
+    size_t capacity, const int folding) {
+    const __m256i a = _mm256_set1_epi8((char)pr->first);
+    const __m256i b = _mm256_set1_epi8((char)pr->second);
+    const __m256i fold = _mm256_set1_epi8((char)pr->fold);
+    const size_t d = pr->distance;
+    size_t q = *position;
+    size_t n = 0;
+#define PAIR_LOAD256(at) \
+    (folding ? _mm256_or_si256(_mm256_loadu_si256((const __m256i *)(p + (at))), fold) \
+             : _mm256_loadu_si256((const __m256i *)(p + (at))))
+#define PAIR_AVX2(at) \
+    _mm256_and_si256(_mm256_cmpeq_epi8(PAIR_LOAD256(at), a), _mm256_cmpeq_epi8(PAIR_LOAD256((at) + d), b))
+    while (q + 64 <= to && q + 64 + d <= count && n + 64 <= capacity) {
+        __m256i e0 = PAIR_AVX2(q);
+        __m256i e1 = PAIR_AVX2(q + 32);
+        __m256i any = _mm256_or_si256(e0, e1);
+        if (!_mm256_testz_si256(any, any)) {
+            uint64_t m = (uint64_t)(uint32_t)_mm256_movemask_epi8(e0) |
+                         (uint64_t)(uint32_t)_mm256_movemask_epi8(e1) << 32;
+            PAIR_EMIT(m, q);
+        }
+        q += 64;
+    }
+    while (q + 32 <= to && q + 32 + d <= count && n + 32 <= capacity) {
+        uint64_t m = (uint32_t)_mm256_movemask_epi8(PAIR_AVX2(q));
+        PAIR_EMIT(m, q);
+        q += 32;
+    }
+#undef PAIR_AVX2
+#undef PAIR_LOAD256
+    *position = q;
+    return n;
+}
+
+__attribute__((target("avx2"))) static size_t pair_avx2(
+    const ccsk_pair *pr, const uint8_t *p, size_t count, size_t *position, size_t to, size_t *hits,
+    size_t capacity) {
+    if (pr->fold) return pair_avx2_fold(pr, p, count, position, to, hits, capacity, 1);
+    return pair_avx2_fold(pr, p, count, position, to, hits, capacity, 0);
+}
+
+// SSE2 is part of x86-64: no target attribute, no CPU check.
+static size_t pair_sse2(
+    const ccsk_pair *pr, const uint8_t *p, size_t count, size_t *position, size_t to, size_t *hits,
+    size_t capacity) {
+    const __m128i a = _mm_set1_epi8((char)pr->first);
+    const __m128i b = _mm_set1_epi8((char)pr->second);
+    const __m128i fold = _mm_set1_epi8((char)pr->fold);
+    const size_t d = pr->distance;
+    size_t q = *position;
+    size_t n = 0;
+    while (q + 16 <= to && q + 16 + d <= count && n + 16 <= capacity) {
+        __m128i x = _mm_or_si128(_mm_loadu_si128((const __m128i *)(p + q)), fold);
+        __m128i y = _mm_or_si128(_mm_loadu_si128((const __m128i *)(p + q + d)), fold);
+        uint64_t m = (uint32_t)_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(x, a), _mm_cmpeq_epi8(y, b)));
+        PAIR_EMIT(m, q);
+        q += 16;
+    }
+    *position = q;
+    return n;
+}
+
+#undef PAIR_EMIT
+
 #endif
 
 size_t ccsk_teddy_scan(
@@ -246,4 +375,18 @@ size_t ccsk_count_short(
 #endif
     (void)text, (void)count, (void)to, (void)terms, (void)n, (void)counts, (void)next;
     return from;
+}
+
+size_t ccsk_pair_scan(
+    const ccsk_pair *pair, int level, const uint8_t *text, size_t count, size_t *position, size_t to,
+    size_t *hits, size_t capacity) {
+#if CCSK_X86
+    const int have = ccsk_pair_level();
+    if (level > have) level = have;
+    if (level >= 3) return pair_avx512(pair, text, count, position, to, hits, capacity);
+    if (level == 2) return pair_avx2(pair, text, count, position, to, hits, capacity);
+    if (level == 1) return pair_sse2(pair, text, count, position, to, hits, capacity);
+#endif
+    (void)pair, (void)level, (void)text, (void)count, (void)position, (void)to, (void)hits, (void)capacity;
+    return 0;
 }

@@ -591,6 +591,97 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
         }
     }
 
+    /// The packed pair (one anchored term, two of its bytes compared at their distance) against the
+    /// reference, at each kernel width this CPU runs (SSE2, AVX2, AVX-512BW): random texts over a
+    /// small alphabet (many candidates and self-overlapping matches), needles of 1...40 bytes,
+    /// random options, whole and streamed.
+    @Test func packedPairDifferential() throws {
+        #expect(
+            PackedPairPrefilter.choose(fixed: Array("garden".utf8).map { [$0] }, foldMask: 0).map {
+                [$0.offset, Int($0.first), $0.distance, Int($0.second)]
+            } == [0, 0x67, 3, 0x64])  // g, d: the two rarest
+        #expect(PackedPairPrefilter.choose(fixed: [[0x61]], foldMask: 0) == nil)
+        let levels = Array(1...max(1, Int(PackedPairPrefilter.level)))
+        if PackedPairPrefilter.level == 0 {
+            print("packedPairDifferential: no packed-pair kernel on this CPU; checking the fallback only")
+        }
+        var rng = Rng(state: 1414)
+        let alphabet: [[UInt8]] = ["a", "b", "g", "d", "G", "D", " ", "\n", "é", "É", "\u{212A}", "k", "ß"].map {
+            Array($0.utf8)
+        }
+        func random(_ maxPieces: Int, _ rng: inout Rng) -> [UInt8] {
+            var out: [UInt8] = []
+            for _ in 0..<Int.random(in: 0...maxPieces, using: &rng) {
+                out += alphabet[Int.random(in: 0..<(Bool.random(using: &rng) ? 4 : alphabet.count), using: &rng)]
+            }
+            return out
+        }
+        var packed = 0
+        for round in 0..<600 {
+            let level = Int32(levels[round % levels.count])
+            var needle = Array(random(40, &rng).prefix(Int.random(in: 1...40, using: &rng)))
+            if needle.isEmpty { needle = [0x61] }
+            if round % 3 == 0 {
+                // Self-overlapping: a period repeated (abab..., gdgdg...).
+                let period = Array(needle.prefix(Int.random(in: 1...3, using: &rng)))
+                needle = Array((0..<20).flatMap { _ in period }.prefix(Int.random(in: 2...40, using: &rng)))
+            }
+            var text = random(round % 10 == 0 ? 1500 : 300, &rng)
+            for _ in 0..<Int.random(in: 0...6, using: &rng) {
+                let at = Int.random(in: 0...text.count, using: &rng)
+                text.insert(contentsOf: needle, at: at)
+            }
+            let o = SearchOptions(
+                ignoreCase: Bool.random(using: &rng), wholeWord: Int.random(in: 0..<4, using: &rng) == 0,
+                offsets: Bool.random(using: &rng), maxOffsets: 1000)
+            let plan = try SearchPlan(terms: [needle], options: o, exactLimit: 0, pairLevel: level)
+            if plan.mode == .packedPair { packed += 1 }
+            let whole = plan.count(text)
+            let ref = reference(text, [needle], o)
+            #expect(whole.counts == ref.counts, "round \(round) level \(level)")
+            #expect(whole.offsets == ref.offsets, "round \(round) level \(level)")
+            var scanner = plan.makeScanner()
+            var i = 0
+            while i < text.count {
+                let n = min(text.count - i, Int.random(in: 1...(round % 2 == 0 ? 70 : 700), using: &rng))
+                text[i..<(i + n)].withUnsafeBytes { scanner.feed($0) }
+                i += n
+            }
+            #expect(scanner.finish() == whole, "round \(round) level \(level)")
+        }
+        print("packedPairDifferential: packed pair in \(packed) of 600 rounds")
+        #expect(PackedPairPrefilter.level == 0 ? packed == 0 : packed > 300)
+    }
+
+    /// The packed pair at every offset of texts whose lengths straddle the kernels' steps (16, 32,
+    /// 64, 128 bytes): one match wherever it sits, at each width, needles of 2 to 40 bytes whose two
+    /// bytes sit at their start, middle or end.
+    @Test func packedPairEveryOffset() throws {
+        let levels = Array(1...max(1, Int(PackedPairPrefilter.level)))
+        let needles = ["gd", "dg", "zq", "garden", "xgardenx", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaqz", "qzaaaaaaa"]
+        let lengths = [
+            0, 1, 2, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 66, 100, 127, 128, 129, 130, 191, 192, 193, 256, 300,
+        ]
+        for level in levels {
+            for needle in needles.map({ Array($0.utf8) }) {
+                let plan = try SearchPlan(
+                    terms: [needle], options: SearchOptions(offsets: true), exactLimit: 0, pairLevel: Int32(level))
+                if PackedPairPrefilter.level > 0 { #expect(plan.mode == .packedPair) }
+                for length in lengths where length >= needle.count {
+                    for at in 0...(length - needle.count) {
+                        // Filler holding the needle's bytes, never the needle itself.
+                        var text = [UInt8](repeating: 0x61 == needle.first ? 0x62 : 0x61, count: length)
+                        text.replaceSubrange(at..<(at + needle.count), with: needle)
+                        let r = plan.count(text)
+                        #expect(
+                            r.counts == [1] && r.offsets == [[at]], "\(needle) level \(level) length \(length) at \(at)"
+                        )
+                    }
+                }
+            }
+        }
+    }
+
     /// Big chunks are scanned in place (no snippets): seams between them must not lose matches.
     @Test func streamingBigChunksInPlace() throws {
         var rng = Rng(state: 99)

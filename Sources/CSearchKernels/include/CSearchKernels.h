@@ -56,6 +56,30 @@ size_t ccsk_count_short(
     const uint8_t *text, size_t count, size_t from, size_t to, const ccsk_short_term *terms, size_t n,
     int64_t *counts, int64_t *next);
 
+/// The widest packed-pair kernel this CPU runs: 3 = AVX-512BW (64 positions per step), 2 = AVX2
+/// (32), 1 = SSE2 (16), 0 = none (not x86-64).
+int ccsk_pair_level(void);
+
+/// One term's packed pair (after the memchr crate's generic SIMD memmem): two of its bytes, `first`
+/// at a position and `second` `distance` (1...255) bytes after it, each compared after or-ing
+/// `fold` into the text byte.
+typedef struct {
+    uint8_t first;
+    uint8_t second;
+    uint8_t fold;
+    uint32_t distance;
+} ccsk_pair;
+
+/// Scans positions from `*position` while a whole step fits before `to` (and its second load,
+/// which reaches `distance` bytes past the step, before `count`), writing each position q where
+/// `text[q] | fold == first` and `text[q + distance] | fold == second` to `hits` (at most
+/// `capacity`, which must be at least 64). `level` (1...3) asks for a kernel width; a wider one
+/// than the CPU runs is lowered to what it runs. Returns the number written and leaves `*position`
+/// where it stopped (a step boundary: positions before it were all seen).
+size_t ccsk_pair_scan(
+    const ccsk_pair *pair, int level, const uint8_t *text, size_t count, size_t *position, size_t to,
+    size_t *hits, size_t capacity);
+
 #ifdef __cplusplus
 }
 #endif

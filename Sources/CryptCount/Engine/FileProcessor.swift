@@ -19,6 +19,11 @@ final class FileProcessor {
     private var pathBuffer: [UInt8] = []
     /// Chunk size for streamed reading.
     static let chunkSize = 1 << 20
+    /// Piece size for a plain file's ranges (pread from the page cache, scanned in place). Measured
+    /// on 256 MiB cached, one core (AMD EPYC, 1 MiB L2): the copy takes 20 ms of CPU in 256 KiB
+    /// pieces, 14.7 in 1 MiB, 14.3 in 2 MiB, the same in 4 MiB, and the scan after it costs the same
+    /// whether its piece is still in L2 or not; so fewer, bigger reads, not L2-sized ones.
+    static let plainPieceBytes = 2 << 20
     /// What `auto` reads a file that no cipher recognises with.
     static let plainKey = UnlockedKey(key: PlainKey.shared)
     /// Plain files up to this size are read in one piece and counted in place.
@@ -469,9 +474,11 @@ final class FileProcessor {
     }
 
     private func countPart(_ split: SplitFile, _ r: Int, carry: [Int]?) -> RangeCount? {
-        ensureInput(Self.chunkSize)
+        let isPlain = if case .plain = split.reader { true } else { false }
+        let room = isPlain ? Self.plainPieceBytes : Self.chunkSize
+        ensureInput(room)
         let (start, end) = split.bounds(r)
-        let scratch = UnsafeMutableRawBufferPointer(rebasing: input[0..<Self.chunkSize])
+        let scratch = UnsafeMutableRawBufferPointer(rebasing: input[0..<room])
         let fd = split.fd
         let stats = self.stats
         switch split.reader {

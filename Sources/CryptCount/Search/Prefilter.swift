@@ -9,6 +9,7 @@ enum Prefilter: Sendable {
     case wuManber(WuManberPrefilter)
     case pairBitmap(PairBitmapPrefilter)
     case teddy(TeddyPrefilter)
+    case packedPair(PackedPairPrefilter)
 
     var mode: PrefilterMode {
         switch self {
@@ -18,6 +19,7 @@ enum Prefilter: Sendable {
         case .wuManber: .wuManber
         case .pairBitmap: .pairBitmap
         case .teddy: .teddy
+        case .packedPair: .packedPair
         }
     }
 
@@ -25,7 +27,7 @@ enum Prefilter: Sendable {
     var pairKeyed: Bool {
         switch self {
         case .wuManber, .pairBitmap, .teddy: true
-        case .memchr, .byteSet, .pairSet: false
+        case .memchr, .byteSet, .pairSet, .packedPair: false
         }
     }
 
@@ -50,6 +52,8 @@ enum Prefilter: Sendable {
             rest = f.scan(plan, p, count: count, base: base, from: from, to: to, final: final, state: &state)
         case .teddy(let f):
             rest = f.scan(plan, p, count: count, base: base, from: from, to: to, final: final, state: &state)
+        case .packedPair(let f):
+            rest = f.scan(plan, p, count: count, base: base, from: from, to: to, final: final, state: &state)
         }
         var q = rest
         plan.isAnchor.withUnsafeBufferPointer { isAnchor in
@@ -66,5 +70,5 @@ enum Prefilter: Sendable {
 
 /// The strategies, by name (tests and logs).
 enum PrefilterMode: Sendable {
-    case memchr, bytes, pairs, pairBitmap, wuManber, teddy
+    case memchr, bytes, pairs, pairBitmap, wuManber, teddy, packedPair
 }

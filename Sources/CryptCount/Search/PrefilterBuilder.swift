@@ -2,34 +2,40 @@
 ///
 /// 1. memchr: every term can be anchored on one and the same rare byte.
 /// 2. byte set: on at most 3 rare bytes (0x20 or-ed in under ignore_case).
-/// 3. pair set: on at most 8 byte pairs, each term at its rarest pair.
-/// 4. Teddy: every anchored term has 3+ leading fixed bytes and the CPU has SSSE3 or AVX2. Measured on a
+/// 3. packed pair: one anchored term with two single-valued bytes, the CPU has a kernel (x86-64):
+///    its two rarest bytes compared at their distance (`garden`: 256 MiB of English in about a
+///    third of the pair set's CPU time; see PackedPairPrefilter).
+/// 4. pair set: on at most 8 byte pairs, each term at its rarest pair.
+/// 5. Teddy: every anchored term has 3+ leading fixed bytes and the CPU has SSSE3 or AVX2. Measured on a
 ///    256 MiB text (CPU time): 14 terms of 5+ bytes 72 ms against 188 for the sampled pair bitmap,
 ///    16 terms of 6+ bytes 76 ms against 494 for Wu-Manber; with 2-byte fingerprints (100 mixed
 ///    terms) 1.8x slower than the pair bitmap, hence 3 bytes at least; 4 when every anchored term
 ///    has them (100 terms common to rare: a 3-byte "the" fingerprint for "there" made most of the
 ///    candidates, a check each).
-/// 5. Wu-Manber: every term has 6+ leading fixed bytes (many long terms).
-/// 6. pair bitmap: anything else; sampled at every k-th position when every term has k+1 >= 3
+/// 6. Wu-Manber: every term has 6+ leading fixed bytes (many long terms).
+/// 7. pair bitmap: anything else; sampled at every k-th position when every term has k+1 >= 3
 ///    leading fixed bytes.
 ///
 /// With ignore_case, everything but memchr compares bytes with 0x20 set, which merges ASCII case
 /// pairs (and only adds false candidates elsewhere, which verification rejects).
 enum PrefilterBuilder {
     /// The prefilter, and per term the anchors its candidates are keyed on (none for `exact`).
-    static func build(_ terms: TermAnchors, exact: Set<Int>, foldMask fm: UInt8, allowTeddy: Bool = true) -> (
-        Prefilter, [[AnchorChoice]]
-    ) {
-        let (prefilter, anchors) = choose(terms, exact: exact, foldMask: fm, allowTeddy: allowTeddy)
+    static func build(
+        _ terms: TermAnchors, exact: Set<Int>, foldMask fm: UInt8, allowTeddy: Bool = true,
+        pairLevel: Int32 = PackedPairPrefilter.level
+    ) -> (Prefilter, [[AnchorChoice]]) {
+        let (prefilter, anchors) = choose(
+            terms, exact: exact, foldMask: fm, allowTeddy: allowTeddy,
+            pairLevel: min(pairLevel, PackedPairPrefilter.level))
         Log.debug(
             "search plan: \(describe(prefilter)) for \(terms.choices.count - exact.count) anchored term(s), \(exact.count) compared at every position"
         )
         return (prefilter, anchors)
     }
 
-    private static func choose(_ terms: TermAnchors, exact: Set<Int>, foldMask fm: UInt8, allowTeddy: Bool) -> (
-        Prefilter, [[AnchorChoice]]
-    ) {
+    private static func choose(
+        _ terms: TermAnchors, exact: Set<Int>, foldMask fm: UInt8, allowTeddy: Bool, pairLevel: Int32
+    ) -> (Prefilter, [[AnchorChoice]]) {
         let choices = terms.choices
         let active = choices.indices.filter { !exact.contains($0) }
         func one(_ chosen: [AnchorChoice?]) -> [[AnchorChoice]] { chosen.map { $0.map { [$0] } ?? [] } }
@@ -46,6 +52,18 @@ enum PrefilterBuilder {
         let foldedSingleBytes = Set(foldedSingle.flatMap { $0?.firstBytes ?? [] })
         if foldedSingleBytes.count <= 3 && foldedSingleBytes.allSatisfy(rare) {
             return (.byteSet(ByteSetPrefilter(bytes: foldedSingleBytes.sorted(), foldMask: fm)), one(foldedSingle))
+        }
+
+        if allowTeddy && pairLevel > 0 && active.count == 1, let t = active.first,
+            let c = PackedPairPrefilter.choose(fixed: terms.fixedBytes[t], foldMask: fm)
+        {
+            let f = PackedPairPrefilter(
+                offset: c.offset, first: c.first, distance: c.distance, second: c.second, foldMask: fm, level: pairLevel
+            )
+            let anchors = choices.indices.map {
+                $0 == t ? [AnchorChoice(offset: c.offset, pairs: [Pair(c.first, Pair.any)])] : []
+            }
+            return (.packedPair(f), anchors)
         }
 
         let pairChoice = folded.map { $0.min { $0.pairScore < $1.pairScore } }
@@ -78,6 +96,8 @@ enum PrefilterBuilder {
         case .wuManber: "Wu-Manber skipping"
         case .teddy(let f):
             "Teddy (\(TeddyPrefilter.level == 2 ? "AVX2" : "SSSE3")) on \(f.tables.length) byte(s), \(f.fingerprints) fingerprint(s)"
+        case .packedPair(let f):
+            "packed pair (\(["none", "SSE2", "AVX2", "AVX-512BW"][Int(f.level) & 3])) at distance \(f.pair.distance)"
         case .pairBitmap(let f): "byte-pair bitmap at every \(f.stride == 1 ? "position" : "\(f.stride) positions")"
         }
     }

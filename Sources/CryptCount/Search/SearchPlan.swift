@@ -136,9 +136,11 @@ package final class SearchPlan: Sendable {
 
     static let defaultExactLimit = ExactTerm.limit
 
-    /// `allowTeddy`: tests set false to exercise the portable prefilters on a CPU that has Teddy.
+    /// `allowTeddy`: tests set false to exercise the portable prefilters on a CPU that has Teddy (or
+    /// the packed pair). `pairLevel`: the packed-pair kernel width (tests force each one).
     package init(
-        terms: [[UInt8]], options: SearchOptions, exactLimit: Int, regex: RegexPlan? = nil, allowTeddy: Bool = true
+        terms: [[UInt8]], options: SearchOptions, exactLimit: Int, regex: RegexPlan? = nil, allowTeddy: Bool = true,
+        pairLevel: Int32 = PackedPairPrefilter.level
     ) throws(SearchPlanError) {
         for (i, t) in terms.enumerated() where t.isEmpty { throw .emptyTerm(index: i) }
         self.terms = terms
@@ -158,7 +160,8 @@ package final class SearchPlan: Sendable {
         let fm: UInt8 = options.ignoreCase ? 0x20 : 0
 
         let anchors = TermAnchors(terms, ignoreCase: options.ignoreCase, reach: Self.anchorReach, skipping: isExact)
-        let (prefilter, chosen) = PrefilterBuilder.build(anchors, exact: isExact, foldMask: fm, allowTeddy: allowTeddy)
+        let (prefilter, chosen) = PrefilterBuilder.build(
+            anchors, exact: isExact, foldMask: fm, allowTeddy: allowTeddy, pairLevel: pairLevel)
         let table = CandidateTable(anchors: chosen, foldMask: fm, pairKeyed: prefilter.pairKeyed)
 
         // Prefix check: the bytes at fixed offsets with one possible value (after or-ing 0x20 under
