@@ -73,7 +73,7 @@ typedef struct {
 /// Scans positions from `*position` while a whole step fits before `to` (and its second load,
 /// which reaches `distance` bytes past the step, before `count`), writing each position q where
 /// `text[q] | fold == first` and `text[q + distance] | fold == second` to `hits` (at most
-/// `capacity`, which must be at least 64). `level` (1...3) asks for a kernel width; a wider one
+/// `capacity`, at least 256). `level` (1...3) asks for a kernel width; a wider one
 /// than the CPU runs is lowered to what it runs. Returns the number written and leaves `*position`
 /// where it stopped (a step boundary: positions before it were all seen).
 size_t ccsk_pair_scan(

@@ -63,7 +63,9 @@ struct PackedPairPrefilter: @unchecked Sendable {
         state: inout ScanState
     ) -> Int {
         var position = from
-        let capacity = 256
+        // Room for several of the kernel's 256-position iterations with hits (it returns before one
+        // whose hits might not fit).
+        let capacity = 1024
         let first = pair.first
         let level = self.level
         withUnsafePointer(to: pair) { pair in
