@@ -650,15 +650,16 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
             #expect(scanner.finish() == whole, "round \(round) level \(level)")
         }
         print("packedPairDifferential: packed pair in \(packed) of 600 rounds")
-        #expect(PackedPairPrefilter.level == 0 ? packed == 0 : packed > 300)
+        // Needles with a rare byte (uppercase, UTF-8, a line feed) go to memchr or the byte set.
+        #expect(PackedPairPrefilter.level == 0 ? packed == 0 : packed > 120)
     }
 
     /// The packed pair at every offset of texts whose lengths straddle the kernels' steps (16, 32,
-    /// 64, 128 bytes): one match wherever it sits, at each width, needles of 2 to 40 bytes whose two
+    /// 64, 128, 256 bytes): one match wherever it sits, at each width, needles of 2 to 40 bytes whose two
     /// bytes sit at their start, middle or end.
     @Test func packedPairEveryOffset() throws {
         let levels = Array(1...max(1, Int(PackedPairPrefilter.level)))
-        let needles = ["gd", "dg", "zq", "garden", "xgardenx", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaqz", "qzaaaaaaa"]
+        let needles = ["gd", "dg", "hm", "garden", "xgardenx", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaahm", "hmaaaaaaa"]
         let lengths = [
             0, 1, 2, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 66, 100, 127, 128, 129, 130, 191, 192, 193, 256, 300,
         ]
