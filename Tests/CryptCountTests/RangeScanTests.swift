@@ -5,11 +5,11 @@ import Testing
 /// A text counted as ranges and merged must give exactly what one pass gives, for any range
 /// size, with matches on every edge (differential: `countRange` + `mergeRanges` vs `count`).
 @Suite struct RangeScanTests {
-    private static func split(_ plan: SearchPlan, _ text: [UInt8], range: Int) -> SearchResult? {
+    private static func split(_ plan: SearchPlan, _ text: [UInt8], range: Int, piece: Int = 7) -> SearchResult? {
         let size = text.count
         let n = max(1, (size + range - 1) / range)
         let starts = (0..<n).map { $0 * range }
-        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: 7, alignment: 8)
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: piece, alignment: 8)
         defer { scratch.deallocate() }
         func part(_ k: Int, _ carry: [Int]?) -> RangeCount? {
             plan.countRange(
@@ -59,6 +59,33 @@ import Testing
             for range in [1, 2, 3, 5, 8, 13, 64] {
                 let merged = Self.split(plan, text, range: range)
                 #expect(merged == whole, "range \(range), text \(text)")
+            }
+        }
+    }
+
+    /// One term without a rare byte (the packed pair, on x86-64) over texts long enough for its SIMD
+    /// steps, read in pieces big enough to be scanned in place, ranges cutting matches anywhere.
+    @Test func packedPairRanges() throws {
+        var rng = SystemRandomNumberGenerator()
+        let words = ["garden", "gardengarden", "abaaba", "abaabaaba", "gar", "den", " ", "\n", "x"].map {
+            Array($0.utf8)
+        }
+        for term in ["garden", "abaaba", "den garden"] {
+            for options in [
+                SearchOptions(), SearchOptions(ignoreCase: true), SearchOptions(wholeWord: true, offsets: true),
+            ] {
+                let plan = try SearchPlan(terms: [Array(term.utf8)], options: options)
+                if PackedPairPrefilter.level > 0 { #expect(plan.mode == .packedPair) }
+                for _ in 0..<6 {
+                    var text: [UInt8] = []
+                    let len = Int.random(in: 0..<5000, using: &rng)
+                    while text.count < len { text += words.randomElement(using: &rng) ?? [] }
+                    let whole = plan.count(text)
+                    for (range, piece) in [(97, 64), (300, 1000), (1000, 333), (2048, 4096)] {
+                        let merged = Self.split(plan, text, range: range, piece: piece)
+                        #expect(merged == whole, "\(term) range \(range) piece \(piece)")
+                    }
+                }
             }
         }
     }
