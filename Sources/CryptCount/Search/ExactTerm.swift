@@ -48,6 +48,9 @@ struct ExactTerm: Sendable {
     static let perMatchLimit = 8
     /// Whether this CPU runs the one-pass kernel (`ccsk_count_short`).
     static let hasKernel = ccsk_count_short_available() != 0
+    /// Its widest kernel on this CPU: 3 AVX-512 (a bitmap per distinct byte, shared by the terms),
+    /// 2 AVX2 (a pass per term), 0 none.
+    static let kernelLevel = Int(ccsk_count_short_best())
 
     init(term: Int, bytes: [UInt8], folds: [UInt8], bordered: Bool = false) {
         self.term = term
@@ -147,7 +150,8 @@ extension SearchPlan {
                     (f + n + i).initialize(to: Int64(state.nextAllowed[e.term] &- base))
                 }
                 let stop = shortKernel.withUnsafeBufferPointer { terms in
-                    ccsk_count_short(p, count, from, to, terms.baseAddress, terms.count, f, f + n)
+                    ccsk_count_short_level(
+                        shortKernelLevel, p, count, from, to, terms.baseAddress, terms.count, f, f + n)
                 }
                 for (i, e) in exact.enumerated() {
                     if e.bordered && state.counts[e.term] == 0 && f[i] > 0 {
