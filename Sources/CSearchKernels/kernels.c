@@ -479,7 +479,11 @@ size_t ccsk_count_short_level(
 size_t ccsk_count_short(
     const uint8_t *text, size_t count, size_t from, size_t to, const ccsk_short_term *terms, size_t n,
     int64_t *counts, int64_t *next) {
-    static int best = -1;  // racy but idempotent: every thread computes the same value
-    if (best < 0) best = ccsk_count_short_best();
-    return ccsk_count_short_level(best, text, count, from, to, terms, n, counts, next);
+    static int best = -1;  // every thread computes the same value: relaxed atomics suffice
+    int level = __atomic_load_n(&best, __ATOMIC_RELAXED);
+    if (level < 0) {
+        level = ccsk_count_short_best();
+        __atomic_store_n(&best, level, __ATOMIC_RELAXED);
+    }
+    return ccsk_count_short_level(level, text, count, from, to, terms, n, counts, next);
 }
