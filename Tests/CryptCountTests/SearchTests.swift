@@ -674,59 +674,6 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
         }
     }
 
-    /// Teddy's C entry point, AVX-512 against AVX2 (it ends on AVX2 steps: the same stop): random bucket
-    /// tables and fingerprint lengths, `from`, `to`, text ends and hit buffer sizes (a full buffer
-    /// stops a kernel mid-range; the caller resumes it), all hits and the final position equal.
-    @Test func teddyEntryPointWidthsAgree() {
-        let levels = [2, 3].filter { $0 <= TeddyPrefilter.level }
-        guard levels.count > 1 else {
-            print("teddyEntryPointWidthsAgree: skipped, one Teddy width on this CPU")
-            return
-        }
-        var rng = Rng(state: 512)
-        for round in 0..<2000 {
-            let count = Int.random(in: 0...6000, using: &rng)
-            let alpha = Int.random(in: 2...20, using: &rng)
-            let text = (0..<count).map { _ in UInt8(0x61 + Int.random(in: 0..<alpha, using: &rng)) }
-            var t = ccsk_teddy()
-            t.length = Int32.random(in: 1...4, using: &rng)
-            t.fold = Bool.random(using: &rng) ? 0x20 : 0
-            withUnsafeMutableBytes(of: &t.low) { low in
-                withUnsafeMutableBytes(of: &t.high) { high in
-                    for j in 0..<4 {
-                        for bucket in 0..<8 {
-                            for _ in 0..<Int.random(in: 0...2, using: &rng) {
-                                let c = 0x61 + Int.random(in: 0..<alpha, using: &rng)
-                                low[j * 16 + (c & 15)] |= UInt8(1 << bucket)
-                                high[j * 16 + (c >> 4)] |= UInt8(1 << bucket)
-                            }
-                        }
-                    }
-                }
-            }
-            let capacity = Int.random(in: 32...300, using: &rng)
-            let from = Int.random(in: 0...count, using: &rng)
-            let to = Int.random(in: from...count, using: &rng)
-            var results: [([Int], Int)] = []
-            for level in levels {
-                var all: [Int] = []
-                var position = from
-                var hits = [Int](repeating: 0, count: capacity)
-                while true {
-                    let n = text.withUnsafeBufferPointer { p in
-                        ccsk_teddy_scan_level(Int32(level), &t, p.baseAddress, count, &position, to, &hits, capacity)
-                    }
-                    all += hits[0..<n]
-                    if n + 32 <= capacity { break }
-                }
-                results.append((all, position))
-            }
-            for r in results.dropFirst() {
-                #expect(r.0 == results[0].0 && r.1 == results[0].1, "round \(round)")
-            }
-        }
-    }
-
     /// Big chunks are scanned in place (no snippets): seams between them must not lose matches.
     @Test func streamingBigChunksInPlace() throws {
         var rng = Rng(state: 99)

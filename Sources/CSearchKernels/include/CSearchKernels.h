@@ -10,8 +10,7 @@
 extern "C" {
 #endif
 
-/// Which Teddy kernel this CPU runs: 3 = AVX-512BW (64 positions per step), 2 = AVX2 (32),
-/// 1 = SSSE3 (16), 0 = none
+/// Which Teddy kernel this CPU runs: 2 = AVX2 (32 positions per step), 1 = SSSE3 (16), 0 = none
 /// (not x86-64, or too old a CPU: the engine then uses its portable prefilters).
 int ccsk_teddy_level(void);
 
@@ -56,11 +55,6 @@ int ccsk_count_short_available(void);
 size_t ccsk_count_short(
     const uint8_t *text, size_t count, size_t from, size_t to, const ccsk_short_term *terms, size_t n,
     int64_t *counts, int64_t *next);
-
-/// `ccsk_teddy_scan` with the kernel of `level` (lowered to `ccsk_teddy_level()`), for tests.
-size_t ccsk_teddy_scan_level(
-    int level, const ccsk_teddy *t, const uint8_t *text, size_t count, size_t *position, size_t to, size_t *hits,
-    size_t capacity);
 
 /// The widest `ccsk_count_short` kernel this CPU runs: 3 = AVX-512BW (64 positions per step),
 /// 2 = AVX2 (32), 0 = none.

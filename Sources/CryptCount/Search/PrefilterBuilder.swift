@@ -77,7 +77,7 @@ enum PrefilterBuilder {
         case .pairSet(let f): "SIMD compare on \(f.firsts.count) byte pair(s)"
         case .wuManber: "Wu-Manber skipping"
         case .teddy(let f):
-            "Teddy (\(["SSSE3", "AVX2", "AVX-512"][min(max(TeddyPrefilter.level, 1), 3) - 1])) on \(f.tables.length) byte(s), \(f.fingerprints) fingerprint(s)"
+            "Teddy (\(TeddyPrefilter.level == 2 ? "AVX2" : "SSSE3")) on \(f.tables.length) byte(s), \(f.fingerprints) fingerprint(s)"
         case .pairBitmap(let f): "byte-pair bitmap at every \(f.stride == 1 ? "position" : "\(f.stride) positions")"
         }
     }
