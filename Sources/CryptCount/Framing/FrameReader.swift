@@ -42,6 +42,12 @@ package struct FrameReader {
     /// Set by `spin(micros:)`: the next wait for input first polls without blocking until this
     /// monotonic time (nanoseconds), then blocks. 0: block at once.
     private var spinDeadline: UInt64 = 0
+    /// After a spin that ran out, the next 1, 2, 4... (at most `maxSpinBackoff`) waits block at
+    /// once: a parent that is not in a tight loop, or a machine too loaded for its request to
+    /// come in time, would only lose a CPU to the spinning.
+    private var spinBackoff = 0
+    private var spinSkip = 0
+    private static let maxSpinBackoff = 64
 
     package init(fd: Int32, maxFrame: Int, readSize: Int = 64 * 1024) {
         self.fd = fd
@@ -71,8 +77,17 @@ package struct FrameReader {
             end = tail
         }
         let room = buffer.count - end
-        let ready = spinDeadline != 0 && spinForInput()
-        spinDeadline = 0
+        var ready = false
+        if spinDeadline != 0 {
+            ready = spinForInput()
+            spinDeadline = 0
+            if ready {
+                spinBackoff = 0
+            } else {
+                spinBackoff = min(max(1, spinBackoff * 2), Self.maxSpinBackoff)
+                spinSkip = spinBackoff
+            }
+        }
         if !ready, let watch = watchFD, !waitForInput(watch: watch) { return .failure(Errno(code: EPIPE)) }
         while true {
             let n = retryOnEINTR {
@@ -103,9 +118,16 @@ package struct FrameReader {
     /// thread: a parent in a request-reply loop sends its next request within tens of
     /// microseconds, and a thread that keeps its CPU busy that long takes it without the wake-up
     /// of a blocked thread (on a virtual machine, of a halted virtual CPU). Bounded: an idle
-    /// input costs at most `micros` of CPU once, then the reader blocks as before.
+    /// input costs at most `micros` of CPU once, then the reader blocks as before; and a spin
+    /// that runs out makes the next waits block at once (see `spinBackoff`).
     package mutating func spin(micros: Int) {
-        spinDeadline = micros > 0 ? Self.monotonicNanos() &+ UInt64(micros) &* 1000 : 0
+        spinDeadline = 0
+        guard micros > 0 else { return }
+        if spinSkip > 0 {
+            spinSkip -= 1
+            return
+        }
+        spinDeadline = Self.monotonicNanos() &+ UInt64(micros) &* 1000
     }
 
     private static func monotonicNanos() -> UInt64 {

@@ -46,6 +46,10 @@ _WAKE = object()
 _IDLE_CHECK = 0.5
 # How long a caller polls for its answer after sending a request before it blocks (seconds).
 DEFAULT_SPIN = 100e-6
+# After a spin that ended without an answer, the next 1, 2, 4... (at most this many) waits
+# block at once: on a machine too loaded for the answer to come in time, or for requests that
+# take longer, spinning would only take a CPU from the coprocess or from other work.
+_SPIN_BACKOFF_MAX = 64
 
 
 class Death:
@@ -74,6 +78,8 @@ class Session:
         self.transport = transport
         self.spin = max(0.0, spin)
         self._sent_at = 0.0  # time.monotonic() after the last owned request was written
+        self._spin_backoff = 0  # waits to skip after the last failed spin (doubles per failure)
+        self._spin_skip = 0  # waits still to skip
         self._poller = select.poll()
         self._poller.register(transport.stdout_fd, select.POLLIN)
         self.max_frame = DEFAULT_MAX_FRAME
@@ -286,14 +292,7 @@ class Session:
             if self._eof:
                 return False
             if spin and self.spin:
-                until = self._sent_at + self.spin
-                if deadline is not None:
-                    until = min(until, deadline)
-                clock = time.monotonic
-                poll = self._poller.poll
-                # Readable or hung up (the read then sees the end): either way, stop polling.
-                while clock() < until and not poll(0):
-                    pass
+                self._spin_for_input(deadline)
             if deadline is not None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not select.select([self.transport.stdout_fd], [], [], remaining)[0]:
@@ -313,6 +312,27 @@ class Session:
         self._eof = True
         self._on_eof(reason)
         return False
+
+    def _spin_for_input(self, deadline: Optional[float]) -> None:
+        """(Holding the reader role.) Poll stdout without blocking until it is readable (or hung
+        up) or ``self.spin`` has passed since the last request was sent (or ``deadline``), unless
+        recent spins failed (then block at once for a while: see _SPIN_BACKOFF_MAX)."""
+        clock = time.monotonic
+        until = self._sent_at + self.spin
+        if deadline is not None:
+            until = min(until, deadline)
+        if clock() >= until:
+            return  # not right after a request (e.g. the next result of a long stream)
+        if self._spin_skip:
+            self._spin_skip -= 1
+            return
+        poll = self._poller.poll
+        while not poll(0):
+            if clock() >= until:
+                self._spin_backoff = min(max(1, 2 * self._spin_backoff), _SPIN_BACKOFF_MAX)
+                self._spin_skip = self._spin_backoff
+                return
+        self._spin_backoff = 0
 
     # -- death ---------------------------------------------------------------------------
 

@@ -88,6 +88,31 @@ def test_a_timeout_shorter_than_the_callers_spin_is_kept(binary: str) -> None:
         assert cc.alive
 
 
+def test_a_caller_whose_spin_ran_out_blocks_at_once_next_time(binary: str) -> None:
+    import threading
+
+    with Coprocess(binary, args=("--spin-us", "0"), spin_us=300_000) as cc:
+        cc.stats()
+
+        def slow_stats() -> float:
+            """CPU time this thread spent on a stats call the coprocess answers after 0.5 s."""
+            os.kill(cc.pid, signal.SIGSTOP)
+            timer = threading.Timer(0.5, os.kill, (cc.pid, signal.SIGCONT))
+            timer.start()
+            t0 = time.thread_time()
+            try:
+                cc.stats()
+            finally:
+                timer.join()
+            return time.thread_time() - t0
+
+        first = slow_stats()  # spins 0.3 s in vain, then blocks
+        second = slow_stats()  # blocks at once
+        assert second < 0.05, (first, second)
+        assert first > second
+        assert cc.stats()["requests"] >= 4
+
+
 def test_a_death_during_the_callers_spin_is_reported(binary: str) -> None:
     with Coprocess(binary, args=("--spin-us", "0"), spin_us=5_000_000) as cc:
         os.kill(cc.pid, signal.SIGSTOP)  # the next request is not answered: the caller spins
@@ -157,3 +182,22 @@ def test_a_closed_output_during_the_coprocess_spin_is_noticed(binary: str) -> No
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_coprocess_whose_spin_ran_out_blocks_at_once_next_time(binary: str) -> None:
+    proc = _serve(binary, "--spin-us", "300000")
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        inp, out = proc.stdin.fileno(), proc.stdout.fileno()
+        spent = []
+        for rid in (1, 2):
+            before = _cpu_seconds(proc.pid)
+            os.write(inp, _frame({"op": "stats", "id": rid}))
+            assert _read_frame(out)["id"] == rid
+            time.sleep(0.6)  # no request comes: the first spin runs out, the second is skipped
+            spent.append(_cpu_seconds(proc.pid) - before)
+        assert spent[1] < 0.05, spent
+        assert spent[0] > spent[1]
+    finally:
+        proc.kill()
+        proc.wait()
