@@ -8,6 +8,11 @@ two are timed in turn, ROUNDS rounds of N requests each; each side's figure is i
 (the machine is shared). Second figures, less sensitive to load: this process's CPU time per
 request (the driver's own cost, both sides measured alike) and its run-queue wait per request
 (time runnable but waiting for a CPU: the load's share of the latency).
+
+Both sides run with their default spinning (the driver's ``spin_us`` and ``serve --spin-us``,
+100 us each): the coprocess's spin after an answer helps the raw client too. Spinning pays on
+a quiet machine, where a blocked process waits for its (halted) virtual CPU to be woken; under
+load the CPUs never idle and the figures follow the run queue instead.
 """
 
 import os
