@@ -48,6 +48,9 @@ package struct FrameReader {
     private var spinBackoff = 0
     private var spinSkip = 0
     private static let maxSpinBackoff = 64
+    /// Nor does it spin while this thread has lately waited for a CPU: then the CPUs are busy,
+    /// none is idle to be woken, and spinning would only take one from other work.
+    private var busy = CPUBusy()
 
     package init(fd: Int32, maxFrame: Int, readSize: Int = 64 * 1024) {
         self.fd = fd
@@ -127,10 +130,12 @@ package struct FrameReader {
             spinSkip -= 1
             return
         }
-        spinDeadline = Self.monotonicNanos() &+ UInt64(micros) &* 1000
+        let now = Self.monotonicNanos()
+        if busy.check(now: now) { return }
+        spinDeadline = now &+ UInt64(micros) &* 1000
     }
 
-    private static func monotonicNanos() -> UInt64 {
+    fileprivate static func monotonicNanos() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
@@ -225,6 +230,55 @@ package struct FrameReader {
             start += k
         }
         return .frame(payload)
+    }
+}
+
+/// Whether the calling thread has lately waited for a CPU: its run-queue wait (from
+/// /proc/thread-self/schedstat, read at most every 10 ms) grew by more than a tenth of the time
+/// since the last reading. Unknown (no such file): not busy. One per thread (the descriptor
+/// names the thread that opened it).
+struct CPUBusy {
+    private var fd: Int32 = -2  // -2: not opened yet; -1: unavailable
+    private var at: UInt64 = 0
+    private var wait: UInt64 = 0
+    private var busy = false
+    private static let interval: UInt64 = 10_000_000
+
+    mutating func check(now: UInt64) -> Bool {
+        if at != 0 && now &- at < Self.interval { return busy }
+        if fd == -2 { fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC) }
+        guard fd >= 0, let w = readWait() else { return false }
+        busy = at != 0 && w >= wait && (w - wait) > (now &- at) / 10
+        at = now
+        wait = w
+        return busy
+    }
+
+    /// The second field of schedstat: nanoseconds runnable but waiting for a CPU.
+    private func readWait() -> UInt64? {
+        var buf = [UInt8](repeating: 0, count: 96)
+        let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        guard n > 0 else { return nil }
+        var field = 0
+        var value: UInt64 = 0
+        var digits = false
+        for byte in buf.prefix(n) {
+            if byte >= 48 && byte <= 57 {
+                if field == 1 {
+                    let (m, o1) = value.multipliedReportingOverflow(by: 10)
+                    let (a, o2) = m.addingReportingOverflow(UInt64(byte - 48))
+                    if o1 || o2 { return nil }
+                    value = a
+                    digits = true
+                }
+            } else if byte == 32 {
+                field += 1
+                if field > 1 { break }
+            } else {
+                return nil
+            }
+        }
+        return digits ? value : nil
     }
 }
 

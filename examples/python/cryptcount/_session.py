@@ -50,6 +50,39 @@ DEFAULT_SPIN = 100e-6
 # block at once: on a machine too loaded for the answer to come in time, or for requests that
 # take longer, spinning would only take a CPU from the coprocess or from other work.
 _SPIN_BACKOFF_MAX = 64
+# Nor does a thread spin while it has lately waited for a CPU (more than this share of the last
+# check's interval, from /proc/thread-self/schedstat, read at most every _BUSY_CHECK seconds):
+# then the CPUs are busy, no idle one would need waking, and spinning would only take one.
+_BUSY_SHARE = 0.1
+_BUSY_CHECK = 0.01
+
+
+def _run_queue_wait_ns() -> Optional[int]:
+    """Nanoseconds the calling thread has spent runnable but waiting for a CPU (None: unknown)."""
+    try:
+        with open("/proc/thread-self/schedstat", "rb") as f:
+            return int(f.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class _CpuBusy:
+    """Whether the calling thread has lately waited for a CPU (see _BUSY_SHARE), per thread."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def __call__(self, now: float) -> bool:
+        st = self._local
+        at = getattr(st, "at", None)
+        if at is not None and now - at < _BUSY_CHECK:
+            return st.busy  # type: ignore[no-any-return]
+        wait = _run_queue_wait_ns()
+        busy = wait is not None and at is not None and st.wait is not None and (
+            wait - st.wait > (now - at) * 1e9 * _BUSY_SHARE
+        )
+        st.at, st.wait, st.busy = now, wait, busy
+        return busy
 
 
 class Death:
@@ -80,6 +113,7 @@ class Session:
         self._sent_at = 0.0  # time.monotonic() after the last owned request was written
         self._spin_backoff = 0  # waits to skip after the last failed spin (doubles per failure)
         self._spin_skip = 0  # waits still to skip
+        self._cpu_busy = _CpuBusy()
         self._poller = select.poll()
         self._poller.register(transport.stdout_fd, select.POLLIN)
         self.max_frame = DEFAULT_MAX_FRAME
@@ -316,13 +350,17 @@ class Session:
     def _spin_for_input(self, deadline: Optional[float]) -> None:
         """(Holding the reader role.) Poll stdout without blocking until it is readable (or hung
         up) or ``self.spin`` has passed since the last request was sent (or ``deadline``), unless
-        recent spins failed (then block at once for a while: see _SPIN_BACKOFF_MAX)."""
+        recent spins failed (then block at once for a while: see _SPIN_BACKOFF_MAX) or the CPUs
+        are busy (_BUSY_SHARE)."""
         clock = time.monotonic
         until = self._sent_at + self.spin
         if deadline is not None:
             until = min(until, deadline)
-        if clock() >= until:
+        now = clock()
+        if now >= until:
             return  # not right after a request (e.g. the next result of a long stream)
+        if self._cpu_busy(now):
+            return
         if self._spin_skip:
             self._spin_skip -= 1
             return

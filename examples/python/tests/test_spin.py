@@ -17,6 +17,7 @@ from typing import Any, List
 import msgpack
 import pytest
 
+import cryptcount._session as _session
 from cryptcount import Coprocess
 
 
@@ -88,9 +89,10 @@ def test_a_timeout_shorter_than_the_callers_spin_is_kept(binary: str) -> None:
         assert cc.alive
 
 
-def test_a_caller_whose_spin_ran_out_blocks_at_once_next_time(binary: str) -> None:
+def test_a_caller_whose_spin_ran_out_blocks_at_once_next_time(binary: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
+    monkeypatch.setattr(_session, "_BUSY_SHARE", float("inf"))  # spin however loaded the machine is
     with Coprocess(binary, args=("--spin-us", "0"), spin_us=300_000) as cc:
         cc.stats()
 
@@ -111,6 +113,35 @@ def test_a_caller_whose_spin_ran_out_blocks_at_once_next_time(binary: str) -> No
         assert second < 0.05, (first, second)
         assert first > second
         assert cc.stats()["requests"] >= 4
+
+
+def test_a_thread_waiting_for_a_cpu_does_not_spin() -> None:
+    """The gate: a thread that shares its CPU with a busy process waits for it, and is told so."""
+    if _session._run_queue_wait_ns() is None:
+        pytest.skip("no /proc/thread-self/schedstat on this system")
+    cpu = min(os.sched_getaffinity(0))
+    saved = os.sched_getaffinity(0)
+    burner = subprocess.Popen(
+        ["python3", "-c", f"import os; os.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass"]
+    )
+    try:
+        os.sched_setaffinity(0, {cpu})
+        busy = _session._CpuBusy()
+
+        def burn(seconds: float) -> None:
+            end = time.monotonic() + seconds
+            while time.monotonic() < end:
+                pass
+
+        burn(0.05)
+        assert busy(time.monotonic()) is False  # the first reading only sets the baseline
+        burn(0.2)  # sharing the CPU with the burner: waiting for it about half the time
+        assert busy(time.monotonic()) is True
+        assert busy(time.monotonic()) is True  # kept until the next reading is due
+    finally:
+        os.sched_setaffinity(0, saved)
+        burner.kill()
+        burner.wait()
 
 
 def test_a_death_during_the_callers_spin_is_reported(binary: str) -> None:
