@@ -17,7 +17,9 @@ once the coprocess has exited or is being closed.
 Spinning: a caller that sent a request and reads its own answer first polls the pipe without
 blocking until ``spin`` seconds after the write, then blocks. A tiny request is answered within
 tens of microseconds, sooner than a blocked thread (on a virtual machine, a halted virtual CPU)
-can be woken; an idle or slow request costs at most ``spin`` of CPU, once.
+can be woken; an idle or slow request costs at most ``spin`` of CPU, once. A spin that runs
+out makes the next few waits block at once (_SPIN_BACKOFF_MAX), and a thread that has lately
+waited for a CPU does not spin at all (_BUSY_SHARE).
 """
 
 from __future__ import annotations
