@@ -150,6 +150,9 @@ package struct FrameReader {
             let n = poll(&fds, 2, 0)  // a negative fd (no watch) is ignored by poll(2)
             if n > 0 { return fds[1].revents == 0 && fds[0].revents != 0 }
             if n < 0 && errno != EINTR { return false }
+            // Let a thread waiting for this CPU run first: it may be the parent, woken by our
+            // answer, on its way to send the next request (at once when none is waiting).
+            sched_yield()
         } while Self.monotonicNanos() < spinDeadline
         return false
     }

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import queue
 import select
 import subprocess
@@ -367,7 +368,11 @@ class Session:
             self._spin_skip -= 1
             return
         poll = self._poller.poll
+        yield_cpu = os.sched_yield
         while not poll(0):
+            # A thread waiting for this CPU runs first: it may be the coprocess's reader, on its
+            # way to answer (at once when none is waiting).
+            yield_cpu()
             if clock() >= until:
                 self._spin_backoff = min(max(1, 2 * self._spin_backoff), _SPIN_BACKOFF_MAX)
                 self._spin_skip = self._spin_backoff
