@@ -146,16 +146,25 @@ package struct FrameReader {
     /// false: wait as usual (which also reports a broken output).
     private func spinForInput() -> Bool {
         var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: watchFD ?? -1, events: 0, revents: 0)]
-        repeat {
+        var last = Self.monotonicNanos()
+        while true {
             let n = poll(&fds, 2, 0)  // a negative fd (no watch) is ignored by poll(2)
             if n > 0 { return fds[1].revents == 0 && fds[0].revents != 0 }
             if n < 0 && errno != EINTR { return false }
             // Let a thread waiting for this CPU run first: it may be the parent, woken by our
             // answer, on its way to send the next request (at once when none is waiting).
             sched_yield()
-        } while Self.monotonicNanos() < spinDeadline
-        return false
+            let now = Self.monotonicNanos()
+            // A round this long means another thread ran on this CPU meanwhile (often the parent
+            // itself): the two take turns on one CPU, where blocking costs no more than
+            // spinning. Block, and count the spin as run out (back off).
+            if now >= spinDeadline || now &- last > Self.sharedCPURound { return false }
+            last = now
+        }
     }
+
+    /// A spin round (poll, yield, clock) takes a microsecond or two when nothing else runs here.
+    private static let sharedCPURound: UInt64 = 15_000
 
     /// Waits until the input is readable (or ends). Returns false if `watch` broke first.
     private func waitForInput(watch: Int32) -> Bool {

@@ -58,6 +58,10 @@ _SPIN_BACKOFF_MAX = 64
 # then the CPUs are busy, no idle one would need waking, and spinning would only take one.
 _BUSY_SHARE = 0.1
 _BUSY_CHECK = 0.01
+# A spin round (poll, yield, clock) takes a few microseconds when nothing else runs on the CPU;
+# a longer one means another thread ran there meanwhile: block, and back off (as a spin that ran
+# out).
+_SHARED_CPU_ROUND = 30e-6
 
 
 def _run_queue_wait_ns() -> Optional[int]:
@@ -369,14 +373,19 @@ class Session:
             return
         poll = self._poller.poll
         yield_cpu = os.sched_yield
+        last = clock()
         while not poll(0):
             # A thread waiting for this CPU runs first: it may be the coprocess's reader, on its
             # way to answer (at once when none is waiting).
             yield_cpu()
-            if clock() >= until:
+            now = clock()
+            # A long round means another thread ran on this CPU meanwhile (often the coprocess's
+            # reader): the two take turns on one CPU, where blocking costs no more than spinning.
+            if now >= until or now - last > _SHARED_CPU_ROUND:
                 self._spin_backoff = min(max(1, 2 * self._spin_backoff), _SPIN_BACKOFF_MAX)
                 self._spin_skip = self._spin_backoff
                 return
+            last = now
         self._spin_backoff = 0
 
     # -- death ---------------------------------------------------------------------------
