@@ -28,11 +28,12 @@ def expected(data: bytes, terms: List[str]) -> List[int]:
 
 # Every test runs with the caller's and the coprocess's spinning off, at its default, and so long
 # (20 ms) that nearly every wait on either side is answered, dies or times out while it spins.
-# (The caller's spin is not skipped on a busy machine here: the long spin is always exercised.)
+# (The caller's long spin is not cut short on a busy or shared CPU here: it is always exercised.)
 @pytest.fixture(params=[0, None, 20000], ids=["no-spin", "default-spin", "spin-20ms"])
 def spin_us(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
     if request.param == 20000:
         monkeypatch.setattr(_session, "_BUSY_SHARE", float("inf"))
+        monkeypatch.setattr(_session, "_SHARED_CPU_ROUND", float("inf"))
     return request.param
 
 

@@ -92,7 +92,9 @@ def test_a_timeout_shorter_than_the_callers_spin_is_kept(binary: str) -> None:
 def test_a_caller_whose_spin_ran_out_blocks_at_once_next_time(binary: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
-    monkeypatch.setattr(_session, "_BUSY_SHARE", float("inf"))  # spin however loaded the machine is
+    # Spin however loaded the machine is, and whoever else runs on this CPU.
+    monkeypatch.setattr(_session, "_BUSY_SHARE", float("inf"))
+    monkeypatch.setattr(_session, "_SHARED_CPU_ROUND", float("inf"))
     with Coprocess(binary, args=("--spin-us", "0"), spin_us=300_000) as cc:
         cc.stats()
 
@@ -227,8 +229,9 @@ def test_a_coprocess_whose_spin_ran_out_blocks_at_once_next_time(binary: str) ->
             assert _read_frame(out)["id"] == rid
             time.sleep(0.6)  # no request comes: the first spin runs out, the second is skipped
             spent.append(_cpu_seconds(proc.pid) - before)
+        # (The first spin may itself end early, on a busy or shared CPU: the rule is only that a
+        # spin that ended without a request is not followed by another at once.)
         assert spent[1] < 0.05, spent
-        assert spent[0] > spent[1]
     finally:
         proc.kill()
         proc.wait()
