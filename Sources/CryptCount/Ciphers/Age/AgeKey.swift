@@ -201,21 +201,27 @@ package final class AgeKey: CipherKey {
             guard case .fileKey(let k) = result else { throw Self.noMatch }
             fileKey = k
         }
-        let macKey = fileKey.withUnsafeBytes { k in
+        // The MAC key lives on the stack only (no SymmetricKey to allocate per file).
+        var macKey = SHA256Bytes()
+        defer { macKey.wipe() }
+        let derived = fileKey.withUnsafeBytes { k in
             Self.headerInfo.withUnsafeBytes {
-                BoringCrypto.hkdfSHA256(secret: k, salt: UnsafeRawBufferPointer(start: nil, count: 0), info: $0)
+                BoringCrypto.hkdfSHA256(
+                    secret: k, salt: UnsafeRawBufferPointer(start: nil, count: 0), info: $0, into: &macKey)
             }
         }
-        let matches = macKey.map { key in
-            bytes.withUnsafeBytes { b in
-                header.mac.withUnsafeBytes { mac in
-                    header.macCoverage <= b.count
-                        && BoringCrypto.hmacSHA256Matches(
-                            key: key, data: UnsafeRawBufferPointer(rebasing: b[0..<header.macCoverage]), mac: mac)
+        let matches =
+            derived
+            && withUnsafeBytes(of: &macKey.bytes) { key in
+                bytes.withUnsafeBytes { b in
+                    header.mac.withUnsafeBytes { mac in
+                        header.macCoverage <= b.count
+                            && BoringCrypto.hmacSHA256Matches(
+                                key: key, data: UnsafeRawBufferPointer(rebasing: b[0..<header.macCoverage]), mac: mac)
+                    }
                 }
             }
-        }
-        guard matches == true else {
+        guard matches else {
             throw .decryptFailed("the age header MAC does not match (tampered header)")
         }
         return fileKey
