@@ -7,6 +7,14 @@ RELEASE_BIN := .build/release/cryptcount
 # librnp-dev, gnupg: OpenPGP; libre2-dev: the regular-expression engine (Sources/CRE2Shim);
 # ripgrep: the regex differential test's oracle; age: big age files for the split-file tests.
 APT_PACKAGES := libmsgpack-dev librnp-dev gnupg libre2-dev pkg-config openssl ripgrep age
+# librnp (OpenPGP) is loaded with dlopen on first use (Sources/CLibRNPLoader), so that runs without
+# OpenPGP do not pay for loading it and Botan. Every build here finds librnp through a copy of its
+# .pc file whose -L directory comes first and holds `librnp.so`, a linker script that links the
+# real one AS_NEEDED: nothing references its symbols, so the executable gets no DT_NEEDED on it.
+# (A plain `swift build` links librnp as usual; the loader then finds it already loaded.)
+LAZY_RNP := $(abspath .build/lazy-rnp)
+SYSTEM_PKG_CONFIG_PATH := $(PKG_CONFIG_PATH)
+export PKG_CONFIG_PATH := $(LAZY_RNP)$(if $(SYSTEM_PKG_CONFIG_PATH),:$(SYSTEM_PKG_CONFIG_PATH))
 PIP_PACKAGES := msgpack pytest jsonschema cryptography pyrage tqdm hypothesis dask distributed
 
 .PHONY: all deps build release test swift-test py-test demo bench bench-deps fuzz soak format lint clean \
@@ -23,6 +31,11 @@ deps:
 	fi
 	@$(PYTHON) -c "import msgpack, pytest, jsonschema, cryptography, pyrage, tqdm, hypothesis, dask, distributed" 2>/dev/null || \
 	  $(PYTHON) -m pip install -q --disable-pip-version-check $(PIP_PACKAGES)
+	@mkdir -p $(LAZY_RNP); pc=$$(PKG_CONFIG_PATH=$(SYSTEM_PKG_CONFIG_PATH) pkg-config --variable=pcfiledir librnp)/librnp.pc; \
+	  libdir=$$(PKG_CONFIG_PATH=$(SYSTEM_PKG_CONFIG_PATH) pkg-config --variable=libdir librnp); \
+	  sed -E "s|^Libs:.*|Libs: -L$(LAZY_RNP) -lrnp|" "$$pc" > $(LAZY_RNP)/librnp.pc.new; \
+	  echo "INPUT(AS_NEEDED($$libdir/librnp.so.0))" > $(LAZY_RNP)/librnp.so.new; \
+	  for f in librnp.pc librnp.so; do cmp -s $(LAZY_RNP)/$$f.new $(LAZY_RNP)/$$f && rm $(LAZY_RNP)/$$f.new || mv $(LAZY_RNP)/$$f.new $(LAZY_RNP)/$$f; done
 
 build: deps
 	$(SWIFT) build
@@ -116,17 +129,22 @@ dist-bin: deps
 	@# SwiftPM does not relink when only --static-swift-stdlib changed (say, after the GenerateManual
 	@# plugin built this scratch path without it): removing the plan and the output forces it.
 	rm -f $(DIST_SCRATCH)/release.yaml $(DIST_SCRATCH)/release/cryptcount
-	PKG_CONFIG_PATH=$(DIST_PKGCONFIG) $(SWIFT) build $(DIST_SWIFT_FLAGS) --product cryptcount
-	@if readelf -d $(DIST_SCRATCH)/release/cryptcount | grep NEEDED | grep -E 'libswift|Foundation|dispatch'; then \
-	  echo "error: the executable still loads the Swift runtime or Foundation" >&2; exit 1; fi
+	PKG_CONFIG_PATH=$(DIST_PKGCONFIG):$(LAZY_RNP) $(SWIFT) build $(DIST_SWIFT_FLAGS) --product cryptcount
+	@if readelf -d $(DIST_SCRATCH)/release/cryptcount | grep NEEDED | grep -E 'libswift|Foundation|dispatch|librnp'; then \
+	  echo "error: the executable still loads the Swift runtime, Foundation or librnp" >&2; exit 1; fi
 	@# Stripped (64 MB instead of 96): the symbols stay in $(DIST_SCRATCH)/release/cryptcount.
 	install -m 755 -s $(DIST_SCRATCH)/release/cryptcount $(DIST)/cryptcount
+	@# The executable dlopens librnp on first use, first through this empty library next to it,
+	@# which only depends on librnp: in the wheel, `auditwheel repair` bundles librnp and Botan
+	@# for it (it would not for a library that no ELF file in the wheel needs).
+	echo 'void cryptcount_rnp_anchor(void) {}' | $(CC) -x c -shared -fPIC -o $(DIST)/libcryptcount-rnp.so - \
+	  -Wl,--no-as-needed $$(PKG_CONFIG_PATH=$(SYSTEM_PKG_CONFIG_PATH) pkg-config --libs librnp)
 
 # The man page: swift-argument-parser's generate-manual tool, run on dist/cryptcount, as its
 # GenerateManual plugin does (`swift package generate-manual` works offline too and writes the
 # same page, but rebuilds the package without --static-swift-stdlib first, 8 min here).
 dist-docs: dist-bin
-	PKG_CONFIG_PATH=$(DIST_PKGCONFIG) $(SWIFT) build $(DIST_SWIFT_FLAGS) --product generate-manual
+	PKG_CONFIG_PATH=$(DIST_PKGCONFIG):$(LAZY_RNP) $(SWIFT) build $(DIST_SWIFT_FLAGS) --product generate-manual
 	@rm -rf $(DIST)/man $(DIST)/completions && mkdir -p $(DIST)/man $(DIST)/completions
 	$(DIST_SCRATCH)/release/generate-manual $(DIST)/cryptcount --date $(DIST_DATE) --output-directory $(DIST)/man
 	$(DIST)/cryptcount --generate-completion-script bash > $(DIST)/completions/cryptcount.bash

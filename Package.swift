@@ -29,6 +29,9 @@ let package = Package(
             pkgConfig: "librnp",
             providers: [.apt(["librnp-dev"])]
         ),
+        // librnp's functions, forwarded to librnp loaded with dlopen on first use (see
+        // include/CLibRNPLoader.h); the Makefile's builds link librnp AS_NEEDED, so not at all.
+        .target(name: "CLibRNPLoader", dependencies: ["CLibRNP"], linkerSettings: [.linkedLibrary("dl")]),
         // RE2 (apt libre2-dev, C++) behind a C interface; used by Search/Regex only.
         .target(
             name: "CRE2Shim",
@@ -52,6 +55,7 @@ let package = Package(
                 "CMsgPack",
                 "CBiographerKernels",
                 "CLibRNP",
+                "CLibRNPLoader",
                 "CRE2Shim",
                 "CFastBase64",
                 .product(name: "Crypto", package: "swift-crypto"),

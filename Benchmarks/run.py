@@ -85,7 +85,9 @@ class Coprocess:
             if self.pos > (1 << 20):
                 del self.buf[: self.pos]
                 self.pos = 0
-            chunk = os.read(self.out, 1 << 20)
+            # 64 KiB: a pipe holds no more, and a buffer over 128 KiB costs an mmap, an mremap and a
+            # munmap per read (the tiny-request rows would time those).
+            chunk = os.read(self.out, 1 << 16)
             if not chunk:
                 raise RuntimeError("cryptcount closed its output")
             self.buf += chunk

@@ -8,8 +8,10 @@ ciphertext) over `openssl speed`'s HMAC-SHA256 rate on all cores. Target: at mos
 (b) age cold: a fresh unlock before every run (a new key, so its file-key cache is empty and
 every file costs one X25519), plaintext cache off. The limit is files x one X25519 (measured in
 this run: `openssl speed -seconds 1 ecdhx25519`, one core, CPU time) plus the files' bytes over
-`openssl speed`'s ChaCha20-Poly1305 rate, on all cores. Target: at most 1.5x. A second row
-shows the same request again with the file keys cached (no X25519), for context.
+`openssl speed`'s ChaCha20-Poly1305 rate, on all cores. Target: at most 1.5x (this strict row: the whole cold run against the limit). Context rows:
+the cold run minus the same stories counted as plaintext through the same coprocess (the way
+row (a) reads Fernet; alternating with the cold run), and the same request again with the file
+keys cached (no X25519).
 
 CPU time (schedstat, summed over the coprocess's threads) is given beside the wall time, against
 the same limits measured in CPU time (`openssl speed` without -elapsed): the machine is shared,
@@ -123,10 +125,21 @@ def run(ctx):
     def age_repeat():
         return ctx.timed_call(s, req_a)
 
+    cpu_ap = []
+
+    def age_plain():
+        r0, _ = s.sched_ns()
+        t, r = ctx.timed_call(s, req_p)
+        r1, _ = s.sched_ns()
+        cpu_ap.append((r1 - r0) / 1e9)
+        return t, r
+
     age_cold()
-    (t_a, (_, done_a, files_a)), (t_ar, (_, done_ar, _)) = ctx.best_alternating([age_cold, age_repeat])
+    s.call(req_p)
+    (t_a, (_, done_a, files_a)), (t_ar, (_, done_ar, _)), (t_ap, (_, done_ap, _)) = ctx.best_alternating(
+        [age_cold, age_repeat, age_plain])
     s.close()
-    if done_a["counts"][0] != done_p["counts"][0] or done_ar["counts"][0] != done_p["counts"][0]:
+    if any(d["counts"][0] != done_p["counts"][0] for d in (done_a, done_ar, done_ap)):
         raise SystemExit(f"age counted {done_a['counts'][0]}, plain {done_p['counts'][0]}")
     chacha_cpu = cpu_rate(["-evp", "chacha20-poly1305"])
     if x25519 and chacha:
@@ -146,6 +159,19 @@ def run(ctx):
                       f"{run_a * 1e3:.1f} ms CPU", f"{one_core * 1e3:.1f} ms CPU", f"{run_a / one_core:.2f}x",
                       "<= 1.5x", run_a / one_core <= 1.5)
     if x25519 and chacha:
+        # The issue's sentence can also be read as what age adds to counting, as row (a) reads
+        # Fernet: the same cold run minus the same stories counted as plaintext (alternating,
+        # same coprocess), against the same limit. Context; the strict row above is the target.
+        limit = (len(age_files) * x25519 + age_bytes / chacha) / cores
+        extra = t_a - t_ap
+        ctx.table.add("4'", f"  age cold minus plain, same coprocess (plain {ctx.ms(t_ap)})",
+                      ctx.ms(extra), f"limit {ctx.ms(limit)}", f"{extra / limit:.2f}x", "(context)", True)
+        if chacha_cpu:
+            extra_cpu = min(x[0] for x in cpu_a) - min(cpu_ap)
+            limit_cpu = len(age_files) * x25519 + age_bytes / chacha_cpu
+            ctx.table.add("4'", f"  the same in CPU time (plain {min(cpu_ap) * 1e3:.1f} ms CPU)",
+                          f"{extra_cpu * 1e3:.1f} ms CPU", f"{limit_cpu * 1e3:.1f} ms CPU",
+                          f"{extra_cpu / limit_cpu:.2f}x", "(context)", True)
         ctx.table.add("4'", "  age repeat: file keys cached (no X25519)", ctx.ms(t_ar),
                       f"ChaCha20-Poly1305 limit {ctx.ms(age_bytes / chacha / cores)}",
                       f"{t_ar / (age_bytes / chacha / cores):.2f}x", "(context)", True)

@@ -32,6 +32,17 @@ int ccsk_pair_level(void) {
 
 int ccsk_count_short_available(void) { return ccsk_teddy_level() == 2; }
 
+int ccsk_count_short_best(void) {
+#if CCSK_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi2") &&
+        __builtin_cpu_supports("avx512vpopcntdq") && __builtin_cpu_supports("avx2"))
+        return 3;
+    if (__builtin_cpu_supports("avx2")) return 2;
+#endif
+    return 0;
+}
+
 #if CCSK_X86
 
 // One step of 32 (or 16) positions: the AND over the first `len` bytes of the buckets each byte allows.
@@ -235,6 +246,170 @@ __attribute__((target("avx2"))) static size_t count_short_avx2(
     return q;
 }
 
+// AVX-512 (BW, VBMI2, VPOPCNTDQ): each 64-byte block is loaded once and compared with every
+// distinct (byte, fold) the terms hold, one compare per pair however many terms use it, giving a
+// bitmap per pair (a bit per position, 64 to a word). Bitmaps shifted down 1-3 bits (VPSHRDVQ joins
+// each word with the next) give byte j of a term starting at each position, once per (pair, j); a
+// term is then the AND of its bytes' rows, counted by VPOPCNTQ, 512 positions per instruction.
+// On 48 common short terms (256 MiB, one core) 2.2x faster than a pass per term (AVX2); compares
+// on loads at each offset instead of shifts measured 1.3x slower.
+// Rows are 64-byte aligned (one word more than the blocks would misalign every load).
+enum { BM_BLOCKS = 32, BM_STRIDE = BM_BLOCKS + 8, BM_ROWS = 96, BM_PAIRS = 48 };
+
+// One term's rows, words 8v..<8v+8 (lanes off in `lm` are zero).
+__attribute__((target("avx512bw,avx512f,avx512vbmi2,avx512vpopcntdq,avx2"), always_inline)) static inline __m512i
+bm_term(uint64_t (*rows)[BM_STRIDE], const int *row, int v, __mmask8 lm, const int len) {
+    __m512i x = _mm512_maskz_loadu_epi64(lm, &rows[row[0]][v * 8]);
+    if (len > 1) x = _mm512_and_si512(x, _mm512_load_si512((const void *)&rows[row[1]][v * 8]));
+    if (len > 2) x = _mm512_and_si512(x, _mm512_load_si512((const void *)&rows[row[2]][v * 8]));
+    if (len > 3) x = _mm512_and_si512(x, _mm512_load_si512((const void *)&rows[row[3]][v * 8]));
+    return x;
+}
+
+// Adds to `a` the positions of `blocks` words where all of one term's rows have their bit set.
+__attribute__((target("avx512bw,avx512f,avx512vbmi2,avx512vpopcntdq,avx2"), always_inline)) static inline __m512i
+bm_count(uint64_t (*rows)[BM_STRIDE], const int *row, int blocks, __m512i a, const int len) {
+    int v = 0;
+    for (; v * 8 + 8 <= blocks; v++) a = _mm512_add_epi64(a, _mm512_popcnt_epi64(bm_term(rows, row, v, 0xFF, len)));
+    if (v * 8 < blocks) {
+        const __mmask8 lm = (__mmask8)((1u << (blocks - v * 8)) - 1);
+        a = _mm512_add_epi64(a, _mm512_popcnt_epi64(bm_term(rows, row, v, lm, len)));
+    }
+    return a;
+}
+
+__attribute__((target("avx512bw,avx512f,avx512vbmi2,avx512vpopcntdq,avx2"))) static size_t count_short_avx512(
+    const uint8_t *p, size_t count, size_t from, size_t to, const ccsk_short_term *terms, size_t n,
+    int64_t *counts, int64_t *next) {
+    // Rows 0..<pairs: a (byte, fold) pair's bitmap, the plain pairs first, then the folded ones
+    // (compared with the text or-ed with 0x20). Then the shifted rows: source row and shift.
+    uint8_t pairByte[BM_PAIRS], pairFold[BM_PAIRS];
+    int pairOf[64][4], row[64][4], length[64];
+    int pairs = 0;
+    for (size_t i = 0; i < n; i++) {
+        int len = 0;
+        for (int j = 0; j < 4; j++) {
+            if (!(terms[i].bytes[j] == 0xFF && terms[i].folds[j] == 0xFF)) len = j + 1;
+        }
+        length[i] = len < 1 ? 1 : len;
+    }
+    for (int f = 0; f < 2; f++) {
+        for (size_t i = 0; i < n; i++) {
+            for (int j = 0; j < length[i]; j++) {
+                const uint8_t byte = terms[i].bytes[j], fold = terms[i].folds[j];
+                if ((fold != 0) != f) continue;
+                int k = 0;
+                while (k < pairs && !(pairByte[k] == byte && pairFold[k] == fold)) k++;
+                if (k == pairs) {
+                    if (pairs == BM_PAIRS) return count_short_avx2(p, count, from, to, terms, n, counts, next);
+                    pairByte[k] = byte;
+                    pairFold[k] = fold;
+                    pairs++;
+                }
+                pairOf[i][j] = k;
+            }
+        }
+    }
+    int plain = 0;
+    while (plain < pairs && pairFold[plain] == 0) plain++;
+    int used = pairs;
+    int shiftedFrom[BM_ROWS], shiftBy[BM_ROWS];
+    for (size_t i = 0; i < n; i++) {
+        row[i][0] = pairOf[i][0];
+        for (int j = 1; j < length[i]; j++) {
+            int r = pairs;
+            while (r < used && !(shiftedFrom[r] == pairOf[i][j] && shiftBy[r] == j)) r++;
+            if (r == used) {
+                if (used == BM_ROWS) return count_short_avx2(p, count, from, to, terms, n, counts, next);
+                shiftedFrom[r] = pairOf[i][j];
+                shiftBy[r] = j;
+                used++;
+            }
+            row[i][j] = r;
+        }
+    }
+    __m512i value[BM_PAIRS], acc[64];
+    for (int k = 0; k < pairs; k++) value[k] = _mm512_set1_epi8((char)pairByte[k]);
+    for (size_t i = 0; i < n; i++) acc[i] = _mm512_setzero_si512();
+    const __m512i caseBit = _mm512_set1_epi8(0x20);
+    // A pair's row holds one word more than the blocks: the next block's, where byte j of a term
+    // starting near the end of the last block lies.
+    uint64_t rows[BM_ROWS][BM_STRIDE] __attribute__((aligned(64)));
+    uint64_t words[8];
+    size_t q = from;
+    while (q + 64 <= to && q + 67 <= count) {
+        size_t avail = (to - q) / 64;
+        size_t loadable = (count - q - 3) / 64;
+        int blocks = (int)(avail < loadable ? avail : loadable);
+        if (blocks > BM_BLOCKS) blocks = BM_BLOCKS;
+        for (int b = 0; b <= blocks; b++) {
+            const uint8_t *c = p + q + (size_t)b * 64;
+            __m512i l;
+            if (b < blocks) {
+                l = _mm512_loadu_si512((const void *)c);
+            } else {
+                // Only its first 3 bytes matter; the load stops at the end of the text (bytes past
+                // it read as 0 and only set bits that no counted position reaches).
+                const size_t left = count - (q + (size_t)b * 64);
+                const __mmask64 m = left >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << left) - 1);
+                l = _mm512_maskz_loadu_epi8(m, (const void *)c);
+            }
+            int k = 0;
+            for (; k < plain; k++) rows[k][b] = (uint64_t)_mm512_cmpeq_epi8_mask(l, value[k]);
+            const __m512i lf = _mm512_or_si512(l, caseBit);
+            for (; k < pairs; k++) rows[k][b] = (uint64_t)_mm512_cmpeq_epi8_mask(lf, value[k]);
+        }
+        // Words past `blocks` hold stale bits: masked off below.
+        const int vectors = (blocks + 7) / 8;
+        for (int r = pairs; r < used; r++) {
+            const uint64_t *src = rows[shiftedFrom[r]];
+            const __m512i by = _mm512_set1_epi64(shiftBy[r]);
+            for (int v = 0; v < vectors; v++) {
+                const __m512i lo = _mm512_load_si512((const void *)(src + v * 8));
+                const __m512i hi = _mm512_loadu_si512((const void *)(src + v * 8 + 1));
+                _mm512_store_si512((void *)&rows[r][v * 8], _mm512_shrdv_epi64(lo, hi, by));
+            }
+        }
+        for (size_t i = 0; i < n; i++) {
+            const int *ri = row[i];
+            if (!terms[i].bordered) {
+                switch (length[i]) {
+                case 1: acc[i] = bm_count(rows, ri, blocks, acc[i], 1); break;
+                case 2: acc[i] = bm_count(rows, ri, blocks, acc[i], 2); break;
+                case 3: acc[i] = bm_count(rows, ri, blocks, acc[i], 3); break;
+                default: acc[i] = bm_count(rows, ri, blocks, acc[i], 4); break;
+                }
+                continue;
+            }
+            // A term that can overlap itself: its matches one by one, each at or after the end of
+            // the one before.
+            int64_t allowed = next[i];
+            for (int v = 0; v < vectors; v++) {
+                const int lanes = blocks - v * 8 < 8 ? blocks - v * 8 : 8;
+                const __mmask8 lm = (__mmask8)((1u << lanes) - 1);
+                _mm512_storeu_si512((void *)words, bm_term(rows, ri, v, lm, length[i]));
+                for (int w = 0; w < lanes; w++) {
+                    uint64_t m = words[w];
+                    while (m) {
+                        const int64_t s = (int64_t)(q + (size_t)(v * 8 + w) * 64) + __builtin_ctzll(m);
+                        if (s >= allowed) {
+                            counts[i]++;
+                            allowed = s + length[i];
+                        }
+                        m &= m - 1;
+                    }
+                }
+            }
+            next[i] = allowed;
+        }
+        q += (size_t)blocks * 64;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!terms[i].bordered) counts[i] += (int64_t)_mm512_reduce_add_epi64(acc[i]);
+    }
+    // A last 32-position step, if any: the same `stop` as the AVX2 kernel.
+    return count_short_avx2(p, count, q, to, terms, n, counts, next);
+}
 
 // Packed pair: two bytes of one term compared at their distance, a step of positions at a time;
 // only positions where both agree are candidates. The main loop takes 4 vectors per iteration
@@ -414,6 +589,9 @@ size_t ccsk_teddy_scan(
     const ccsk_teddy *t, const uint8_t *text, size_t count, size_t *position, size_t to, size_t *hits,
     size_t capacity) {
 #if CCSK_X86
+    // No AVX-512 Teddy: 64 positions per step measured no faster than AVX2 on this Zen 4 (77 ms
+    // either way over 256 MiB with the 52 long terms of target 14.5; its 512-bit shuffles run as
+    // two 256-bit halves).
     const int level = ccsk_teddy_level();  // cheap: reads what __builtin_cpu_init found
     if (level == 2) return teddy_avx2(t, text, count, position, to, hits, capacity);
     if (level == 1) return teddy_ssse3(t, text, count, position, to, hits, capacity);
@@ -422,14 +600,28 @@ size_t ccsk_teddy_scan(
     return 0;
 }
 
+size_t ccsk_count_short_level(
+    int level, const uint8_t *text, size_t count, size_t from, size_t to, const ccsk_short_term *terms, size_t n,
+    int64_t *counts, int64_t *next) {
+#if CCSK_X86
+    if (n <= 64 && level > ccsk_count_short_best()) level = ccsk_count_short_best();
+    if (n <= 64 && level == 3) return count_short_avx512(text, count, from, to, terms, n, counts, next);
+    if (n <= 64 && level == 2) return count_short_avx2(text, count, from, to, terms, n, counts, next);
+#endif
+    (void)level, (void)text, (void)count, (void)to, (void)terms, (void)n, (void)counts, (void)next;
+    return from;
+}
+
 size_t ccsk_count_short(
     const uint8_t *text, size_t count, size_t from, size_t to, const ccsk_short_term *terms, size_t n,
     int64_t *counts, int64_t *next) {
-#if CCSK_X86
-    if (n <= 64 && ccsk_count_short_available()) return count_short_avx2(text, count, from, to, terms, n, counts, next);
-#endif
-    (void)text, (void)count, (void)to, (void)terms, (void)n, (void)counts, (void)next;
-    return from;
+    static int best = -1;  // every thread computes the same value: relaxed atomics suffice
+    int level = __atomic_load_n(&best, __ATOMIC_RELAXED);
+    if (level < 0) {
+        level = ccsk_count_short_best();
+        __atomic_store_n(&best, level, __ATOMIC_RELAXED);
+    }
+    return ccsk_count_short_level(level, text, count, from, to, terms, n, counts, next);
 }
 
 size_t ccsk_pair_scan(

@@ -53,6 +53,13 @@ struct ServeCommand: ParsableCommand {
         help: "Responses that may wait for the parent to read, in MiB; beyond it workers pause.")
     var maxQueuedMB: Int = 8
 
+    @Option(
+        name: .customLong("spin-us"),
+        help:
+            "After answering a request itself, poll stdin this many microseconds before blocking (0: block at once); cuts a request-reply loop's latency."
+    )
+    var spinMicros: Int = ServerConfig.defaultSpinMicros
+
     @Option(name: .customLong("allow-root"), help: "Only read files that resolve under this directory (repeatable).")
     var allowRoots: [String] = []
 
@@ -81,6 +88,7 @@ struct ServeCommand: ParsableCommand {
         }
         if regexMaxMB < 1 || regexMaxMB > 4096 { throw ValidationError("--regex-max-mem must be between 1 and 4096") }
         if maxQueuedMB < 1 || maxQueuedMB > 4096 { throw ValidationError("--max-queued-mb must be between 1 and 4096") }
+        if spinMicros < 0 || spinMicros > 1_000_000 { throw ValidationError("--spin-us must be between 0 and 1000000") }
         if Log.Level(name: logLevel) == nil { throw ValidationError("--log-level must be error, warn, info or debug") }
         if case .failure(let error) = BiographerKernel.requested(BiographerKernel.environmentValue) {
             throw ValidationError(error.message)
@@ -100,6 +108,7 @@ struct ServeCommand: ParsableCommand {
         config.limits.maxTermBytes = maxTermBytes
         config.limits.regexMaxMemory = regexMaxMB << 20
         config.maxInFlight = maxInFlight
+        config.spinMicros = spinMicros
         config.engine.outputHighWater = maxQueuedMB << 20
         for root in allowRoots {
             guard let real = realpath(root, nil) else {

@@ -5,11 +5,11 @@ import Testing
 /// A text counted as ranges and merged must give exactly what one pass gives, for any range
 /// size, with matches on every edge (differential: `countRange` + `mergeRanges` vs `count`).
 @Suite struct RangeScanTests {
-    private static func split(_ plan: SearchPlan, _ text: [UInt8], range: Int, piece: Int = 7) -> SearchResult? {
+    private static func split(_ plan: SearchPlan, _ text: [UInt8], range: Int, read: Int = 7) -> SearchResult? {
         let size = text.count
         let n = max(1, (size + range - 1) / range)
         let starts = (0..<n).map { $0 * range }
-        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: piece, alignment: 8)
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: read, alignment: 8)
         defer { scratch.deallocate() }
         func part(_ k: Int, _ carry: [Int]?) -> RangeCount? {
             plan.countRange(
@@ -82,7 +82,7 @@ import Testing
                     while text.count < len { text += words.randomElement(using: &rng) ?? [] }
                     let whole = plan.count(text)
                     for (range, piece) in [(97, 64), (300, 1000), (1000, 333), (2048, 4096)] {
-                        let merged = Self.split(plan, text, range: range, piece: piece)
+                        let merged = Self.split(plan, text, range: range, read: piece)
                         #expect(merged == whole, "\(term) range \(range) piece \(piece)")
                     }
                 }
@@ -97,6 +97,34 @@ import Testing
             let text = [UInt8](repeating: UInt8(ascii: "a"), count: n)
             for range in 1...7 {
                 #expect(Self.split(plan, text, range: range) == plan.count(text))
+            }
+        }
+    }
+
+    /// Long texts read in big pieces, so the short-term kernel (every width this CPU has) runs on
+    /// ranges: self-overlapping terms ("aa", "abab", "that") keep their resume position and first
+    /// start across range edges.
+    @Test func shortKernelRanges() throws {
+        var rng = SystemRandomNumberGenerator()
+        let levels = [2, 3].filter { $0 <= ExactTerm.kernelLevel }
+        let terms = ["aa", "abab", "that", "a", "ab", "b", "hat", "th", "t", "ba", "aba"].map { Array($0.utf8) }
+        let alphabet = Array("abth".utf8)
+        for round in 0..<12 {
+            let text = (0..<Int.random(in: 2000...9000, using: &rng)).map { _ in
+                alphabet.randomElement(using: &rng) ?? 0
+            }
+            for level in levels {
+                let o = SearchOptions(ignoreCase: round % 2 == 1)
+                let plan = try SearchPlan(
+                    terms: terms, options: o, exactLimit: SearchPlan.defaultExactLimit, shortKernelLevel: level)
+                let whole = plan.count(text)
+                for range in [97, 640, 1000, 4099] {
+                    for read in [65, 4099] {
+                        #expect(
+                            Self.split(plan, text, range: range, read: read) == whole,
+                            "level \(level) range \(range) read \(read)")
+                    }
+                }
             }
         }
     }

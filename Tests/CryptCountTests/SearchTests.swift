@@ -1,3 +1,4 @@
+import CSearchKernels
 import Testing
 
 @testable import CryptCount
@@ -680,6 +681,90 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
                     }
                 }
             }
+        }
+    }
+
+    /// The short-term kernel at every width this CPU has (AVX-512 bitmaps, AVX2 passes) against the
+    /// reference: up to 48 short terms (1-byte, self-overlapping such as "aa" and "abab", shared
+    /// bytes, ignore_case), texts of many 64-byte steps with odd lengths, whole and streamed in pieces
+    /// of odd sizes (the kernel's edges: its last 32-position step, the 3 bytes its loads reach past).
+    @Test func shortKernelWidths() throws {
+        var rng = Rng(state: 1130)
+        let levels = [2, 3].filter { $0 <= ExactTerm.kernelLevel }
+        // NUL in terms and text: the AVX-512 kernel reads the block after the last one with a
+        // masked load (zeros past the text), whose bytes must never complete a match.
+        let alphabet = Array("abthe\u{0}AB n".utf8) + [0xFF]
+        var rounds = 0
+        for round in 0..<120 {
+            let size = Int.random(in: 0...(round % 4 == 0 ? 9000 : 1500), using: &rng)
+            // A small alphabet: many matches, long runs for the self-overlapping terms.
+            let text = (0..<size).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &rng)] }
+            let terms = (0..<Int.random(in: 1...48, using: &rng)).map { _ in
+                (0..<Int.random(in: 1...4, using: &rng)).map { _ in alphabet[Int.random(in: 0..<8, using: &rng)] }
+            }
+            let o = SearchOptions(ignoreCase: Bool.random(using: &rng))
+            let ref = reference(text, terms, o)
+            for level in levels {
+                let plan = try SearchPlan(
+                    terms: terms, options: o, exactLimit: SearchPlan.defaultExactLimit, shortKernelLevel: level)
+                #expect(!ExactTerm.hasKernel || plan.exact.count == terms.count, "round \(round)")
+                #expect(plan.count(text).counts == ref.counts, "round \(round) level \(level)")
+                var scanner = plan.makeScanner()
+                var i = 0
+                while i < text.count {
+                    let n = min(text.count - i, [1, 63, 65, 127, 1000, 4099][Int.random(in: 0..<6, using: &rng)])
+                    text[i..<(i + n)].withUnsafeBytes { scanner.feed($0) }
+                    i += n
+                }
+                #expect(scanner.finish().counts == ref.counts, "round \(round) level \(level) streamed")
+                rounds += 1
+            }
+        }
+        print("shortKernelWidths: levels \(levels), \(rounds) plans")
+        #expect(rounds == 120 * levels.count)
+    }
+
+    /// The kernel's C entry point at every width against the others: random `from`, `to`, text
+    /// ends, resume positions of self-overlapping terms, up to 64 terms (more distinct bytes and
+    /// shifted rows than the AVX-512 kernel keeps: it then hands over to AVX2).
+    @Test func shortKernelEntryPointWidthsAgree() {
+        guard ExactTerm.kernelLevel >= 3 else {
+            print("shortKernelEntryPointWidthsAgree: skipped, no AVX-512 kernel on this CPU")
+            return
+        }
+        var rng = Rng(state: 64)
+        for round in 0..<3000 {
+            let alpha = Int.random(in: 2...(round % 10 == 0 ? 60 : 6), using: &rng)
+            let count = Int.random(in: 0...3000, using: &rng)
+            let fold = Bool.random(using: &rng)
+            let text = (0..<count).map { _ in UInt8(0x41 + Int.random(in: 0..<alpha, using: &rng)) | (fold ? 0 : 0x20) }
+            let terms = (0..<Int.random(in: 1...64, using: &rng)).map { _ in
+                let bytes = (0..<Int.random(in: 1...4, using: &rng)).map { _ in
+                    UInt8(0x61 + Int.random(in: 0..<alpha, using: &rng))
+                }
+                return ExactTerm(
+                    term: 0, bytes: bytes, folds: bytes.map { _ in fold ? 0x20 : 0 },
+                    bordered: ExactTerm.hasBorder(bytes)
+                ).kernelTerm
+            }
+            let from = Int.random(in: 0...count, using: &rng)
+            let to = Int.random(in: from...count, using: &rng)
+            let start = terms.map { _ in Int64(from + Int.random(in: 0...3, using: &rng)) }
+            var results: [(Int, [Int64], [Int64])] = []
+            for level in [2, 3] {
+                var counts = [Int64](repeating: 0, count: terms.count)
+                var next = start
+                let stop = text.withUnsafeBufferPointer { t in
+                    terms.withUnsafeBufferPointer { k in
+                        ccsk_count_short_level(
+                            Int32(level), t.baseAddress, count, from, to, k.baseAddress, terms.count, &counts, &next)
+                    }
+                }
+                results.append((stop, counts, zip(next, terms).map { $1.bordered != 0 ? $0 : 0 }))
+            }
+            #expect(results[0].0 == results[1].0, "round \(round)")
+            #expect(results[0].1 == results[1].1, "round \(round)")
+            #expect(results[0].2 == results[1].2, "round \(round)")
         }
     }
 

@@ -23,6 +23,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import venv
 import zipfile
 from pathlib import Path
@@ -384,3 +385,52 @@ def test_make_install_puts_binary_man_page_and_completions_under_prefix(dist_bin
         capture_output=True, text=True,
     )  # fmt: skip
     assert bash.returncode == 0 and "cryptcount" in bash.stdout, bash
+
+
+# -- librnp, loaded on first use ----------------------------------------------------------------
+
+
+def test_wheel_openpgp_loads_the_bundled_librnp(wheel: Path, wheel_venv: Path, tmp_path: Path) -> None:
+    """The executable dlopens librnp only for OpenPGP (Sources/CLibRNPLoader), through the wheel's
+    libcryptcount-rnp.so next to it: the wheel's own librnp, even with the system's hidden."""
+    gpg = shutil.which("gpg")
+    if gpg is None or shutil.which("unshare") is None or os.geteuid() != 0:
+        pytest.skip("needs gpg, and root for a private mount namespace")
+    with zipfile.ZipFile(wheel) as z:
+        assert "cryptcount/_bin/libcryptcount-rnp.so" in z.namelist(), z.namelist()
+    system = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
+    found = re.search(r"librnp\.so\.0 .*=> (\S+)", system)
+    hide: List[str] = []
+    if found:  # /dev/null bound over the system's librnp: dlopen("librnp.so.0") fails
+        real = os.path.realpath(found.group(1))
+        hide = ["unshare", "-m", "sh", "-c", f"mount --bind /dev/null {shlex.quote(real)} && exec \"$@\"", "sh"]
+    home = Path(tempfile.mkdtemp(prefix="ccd", dir="/tmp")) / "g"  # short: gpg-agent's socket
+    home.mkdir(mode=0o700)
+    genv = dict(os.environ, GNUPGHOME=str(home))
+    pw = b"dist test passphrase\n"
+    base = [gpg, "--batch", "--yes", "--no-tty", "--quiet", "--trust-model", "always"]
+    loop = ["--pinentry-mode", "loopback", "--passphrase-fd", "0"]
+    try:
+        def g(*args: str, inp: Optional[bytes] = None) -> bytes:
+            return subprocess.run(base + list(args), input=inp, env=genv, capture_output=True, check=True).stdout
+
+        g(*loop, "--quick-gen-key", "Dee <dee@example.org>", "future-default", "default", "never", inp=pw)
+        (tmp_path / "keys.asc").write_bytes(g(*loop, "--armor", "--export-secret-keys", "dee@example.org", inp=pw))
+        (tmp_path / "plain.txt").write_text("the rain, the plain, the end\n")
+        g("--encrypt", "-r", "dee@example.org", "-o", str(tmp_path / "s.gpg"), str(tmp_path / "plain.txt"))
+    finally:
+        subprocess.run(["gpgconf", "--kill", "all"], env=genv, capture_output=True)
+        shutil.rmtree(home.parent, ignore_errors=True)
+    (tmp_path / "pw").write_bytes(pw)
+    env = dict(clean_env(wheel_venv), LD_DEBUG="files")
+    run = subprocess.run(
+        [*hide, str(wheel_venv / "bin" / "cryptcount"), "count", "--json", "--cipher", "openpgp",
+         "--keys-file", str(tmp_path / "keys.asc"), "--secret-file", str(tmp_path / "pw"), "-t", "the",
+         str(tmp_path / "s.gpg")],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert json.loads(run.stdout.splitlines()[0])["counts"] == [3], run.stdout
+    # auditwheel renamed the wheel's copy librnp-HASH.so.N: that is the one loaded.
+    assert re.search(r"file=\S*librnp-[0-9a-f]{8}\.so", run.stderr), run.stderr[-3000:]
+    assert not re.search(r"file=\S*librnp\.so\.0\b", run.stderr), run.stderr[-3000:]

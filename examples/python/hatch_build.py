@@ -45,3 +45,8 @@ class CustomBuildHook(BuildHookInterface):
         build_data["pure_python"] = False
         build_data["tag"] = f"py3-none-{platform}"
         build_data["force_include"][binary] = "cryptcount/_bin/cryptcount"
+        # The executable loads librnp (OpenPGP) with dlopen, from this library next to it when
+        # present: its dependency on librnp makes `auditwheel repair` bundle librnp and Botan.
+        anchor = os.path.join(os.path.dirname(binary), "libcryptcount-rnp.so")
+        if os.path.isfile(anchor):
+            build_data["force_include"][anchor] = "cryptcount/_bin/libcryptcount-rnp.so"

@@ -56,6 +56,17 @@ size_t ccsk_count_short(
     const uint8_t *text, size_t count, size_t from, size_t to, const ccsk_short_term *terms, size_t n,
     int64_t *counts, int64_t *next);
 
+/// The widest `ccsk_count_short` kernel this CPU runs: 3 = AVX-512BW (64 positions per step),
+/// 2 = AVX2 (32), 0 = none.
+int ccsk_count_short_best(void);
+
+/// `ccsk_count_short` with the kernel of `level` (lowered to `ccsk_count_short_best()`): tests check
+/// every width against the others. Level 3 takes 64-position steps, then one 32-position step, so
+/// every level returns the same `stop`.
+size_t ccsk_count_short_level(
+    int level, const uint8_t *text, size_t count, size_t from, size_t to, const ccsk_short_term *terms, size_t n,
+    int64_t *counts, int64_t *next);
+
 /// The widest packed-pair kernel this CPU runs: 3 = AVX-512BW (64 positions per step), 2 = AVX2
 /// (32), 1 = SSE2 (16), 0 = none (not x86-64).
 int ccsk_pair_level(void);

@@ -30,10 +30,18 @@ enum BoringCrypto {
     static func hmacSHA256Matches(key: SymmetricKey, data: UnsafeRawBufferPointer, mac: UnsafeRawBufferPointer)
         -> Bool
     {
+        key.withUnsafeBytes { hmacSHA256Matches(key: $0, data: data, mac: mac) }
+    }
+
+    /// The same with the key's bytes.
+    static func hmacSHA256Matches(
+        key: UnsafeRawBufferPointer, data: UnsafeRawBufferPointer, mac: UnsafeRawBufferPointer
+    )
+        -> Bool
+    {
         guard mac.count == 32, let expected = mac.baseAddress else { return false }
         var computed = SHA256Bytes()
-        let ok = key.withUnsafeBytes { k in hmacSHA256(key: k, data: data, into: &computed) }
-        guard ok else { return false }
+        guard hmacSHA256(key: key, data: data, into: &computed) else { return false }
         return withUnsafeBytes(of: &computed.bytes) { c in
             CCryptoBoringSSL_CRYPTO_memcmp(c.baseAddress, expected, 32) == 0
         }
@@ -57,6 +65,16 @@ enum BoringCrypto {
     ) -> SymmetricKey? {
         var out = SHA256Bytes()
         defer { out.wipe() }
+        guard hkdfSHA256(secret: secret, salt: salt, info: info, into: &out) else { return nil }
+        return withUnsafeBytes(of: &out.bytes) { SymmetricKey(data: $0) }
+    }
+
+    /// HKDF-SHA256 into 32 bytes of the caller's (a key used once and wiped by the caller, with
+    /// no `SymmetricKey` allocated for it).
+    static func hkdfSHA256(
+        secret: UnsafeRawBufferPointer, salt: UnsafeRawBufferPointer, info: UnsafeRawBufferPointer,
+        into out: inout SHA256Bytes
+    ) -> Bool {
         // An empty salt still gets a real address: BoringSSL's HMAC reads a null key as "keep
         // the previous key".
         var empty: UInt8 = 0
@@ -69,8 +87,7 @@ enum BoringCrypto {
                     salt.count, info.baseAddress?.assumingMemoryBound(to: UInt8.self), info.count)
             }
         }
-        guard ok == 1 else { return nil }
-        return withUnsafeBytes(of: &out.bytes) { SymmetricKey(data: $0) }
+        return ok == 1
     }
 
     /// AES-128-CBC decryption of `text` in place (a whole number of blocks), IV `iv` (16 bytes).

@@ -491,7 +491,9 @@ final class FileProcessor {
             }
         case .age(let payload):
             var sealed: [UInt8] = []
-            return split.job.plan.countRange(start: start, end: end, size: split.size, carry: carry, scratch: scratch) {
+            let few = UnsafeMutableRawBufferPointer(
+                rebasing: scratch[0..<min(scratch.count, AgeStreamPayload.preferredReadBytes)])
+            return split.job.plan.countRange(start: start, end: end, size: split.size, carry: carry, scratch: few) {
                 offset, buf in
                 let n = payload.read(fd: fd, offset: offset, into: buf, sealed: &sealed)
                 if n > 0 { stats.addRead(n) }

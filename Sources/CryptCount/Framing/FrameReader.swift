@@ -39,6 +39,18 @@ package struct FrameReader {
     /// Polled alongside the input while waiting, so a parent that closes our stdout is noticed
     /// even while no response is being written.
     package var watchFD: Int32?
+    /// Set by `spin(micros:)`: the next wait for input first polls without blocking until this
+    /// monotonic time (nanoseconds), then blocks. 0: block at once.
+    private var spinDeadline: UInt64 = 0
+    /// After a spin that ran out, the next 1, 2, 4... (at most `maxSpinBackoff`) waits block at
+    /// once: a parent that is not in a tight loop, or a machine too loaded for its request to
+    /// come in time, would only lose a CPU to the spinning.
+    private var spinBackoff = 0
+    private var spinSkip = 0
+    private static let maxSpinBackoff = 64
+    /// Nor does it spin while this thread has lately waited for a CPU: then the CPUs are busy,
+    /// none is idle to be woken, and spinning would only take one from other work.
+    private var busy = CPUBusy()
 
     package init(fd: Int32, maxFrame: Int, readSize: Int = 64 * 1024) {
         self.fd = fd
@@ -68,7 +80,18 @@ package struct FrameReader {
             end = tail
         }
         let room = buffer.count - end
-        if let watch = watchFD, !waitForInput(watch: watch) { return .failure(Errno(code: EPIPE)) }
+        var ready = false
+        if spinDeadline != 0 {
+            ready = spinForInput()
+            spinDeadline = 0
+            if ready {
+                spinBackoff = 0
+            } else {
+                spinBackoff = min(max(1, spinBackoff * 2), Self.maxSpinBackoff)
+                spinSkip = spinBackoff
+            }
+        }
+        if !ready, let watch = watchFD, !waitForInput(watch: watch) { return .failure(Errno(code: EPIPE)) }
         while true {
             let n = retryOnEINTR {
                 buffer.withUnsafeMutableBufferPointer { b -> Int in
@@ -92,6 +115,56 @@ package struct FrameReader {
             return .failure(Errno(code: errno))
         }
     }
+
+    /// Asks the next wait for input to poll without blocking for up to `micros` microseconds
+    /// before it blocks (0: block at once). Called after a reply went out from the reading
+    /// thread: a parent in a request-reply loop sends its next request within tens of
+    /// microseconds, and a thread that keeps its CPU busy that long takes it without the wake-up
+    /// of a blocked thread (on a virtual machine, of a halted virtual CPU). Bounded: an idle
+    /// input costs at most `micros` of CPU once, then the reader blocks as before; and a spin
+    /// that runs out makes the next waits block at once (see `spinBackoff`).
+    package mutating func spin(micros: Int) {
+        spinDeadline = 0
+        guard micros > 0 else { return }
+        if spinSkip > 0 {
+            spinSkip -= 1
+            return
+        }
+        let now = Self.monotonicNanos()
+        if busy.check(now: now) { return }
+        spinDeadline = now &+ UInt64(micros) &* 1000
+    }
+
+    fileprivate static func monotonicNanos() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+
+    /// Polls the input (and the watched output) without blocking until the input is readable or
+    /// `spinDeadline` passes. True: the input is readable (or ended) and the output is whole;
+    /// false: wait as usual (which also reports a broken output).
+    private func spinForInput() -> Bool {
+        var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: watchFD ?? -1, events: 0, revents: 0)]
+        var last = Self.monotonicNanos()
+        while true {
+            let n = poll(&fds, 2, 0)  // a negative fd (no watch) is ignored by poll(2)
+            if n > 0 { return fds[1].revents == 0 && fds[0].revents != 0 }
+            if n < 0 && errno != EINTR { return false }
+            // Let a thread waiting for this CPU run first: it may be the parent, woken by our
+            // answer, on its way to send the next request (at once when none is waiting).
+            sched_yield()
+            let now = Self.monotonicNanos()
+            // A round this long means another thread ran on this CPU meanwhile (often the parent
+            // itself): the two take turns on one CPU, where blocking costs no more than
+            // spinning. Block, and count the spin as run out (back off).
+            if now >= spinDeadline || now &- last > Self.sharedCPURound { return false }
+            last = now
+        }
+    }
+
+    /// A spin round (poll, yield, clock) takes a microsecond or two when nothing else runs here.
+    private static let sharedCPURound: UInt64 = 15_000
 
     /// Waits until the input is readable (or ends). Returns false if `watch` broke first.
     private func waitForInput(watch: Int32) -> Bool {
@@ -169,6 +242,55 @@ package struct FrameReader {
             start += k
         }
         return .frame(payload)
+    }
+}
+
+/// Whether the calling thread has lately waited for a CPU: its run-queue wait (from
+/// /proc/thread-self/schedstat, read at most every 10 ms) grew by more than a tenth of the time
+/// since the last reading. Unknown (no such file): not busy. One per thread (the descriptor
+/// names the thread that opened it).
+struct CPUBusy {
+    private var fd: Int32 = -2  // -2: not opened yet; -1: unavailable
+    private var at: UInt64 = 0
+    private var wait: UInt64 = 0
+    private var busy = false
+    private static let interval: UInt64 = 10_000_000
+
+    mutating func check(now: UInt64) -> Bool {
+        if at != 0 && now &- at < Self.interval { return busy }
+        if fd == -2 { fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC) }
+        guard fd >= 0, let w = readWait() else { return false }
+        busy = at != 0 && w >= wait && (w - wait) > (now &- at) / 10
+        at = now
+        wait = w
+        return busy
+    }
+
+    /// The second field of schedstat: nanoseconds runnable but waiting for a CPU.
+    private func readWait() -> UInt64? {
+        var buf = [UInt8](repeating: 0, count: 96)
+        let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        guard n > 0 else { return nil }
+        var field = 0
+        var value: UInt64 = 0
+        var digits = false
+        for byte in buf.prefix(n) {
+            if byte >= 48 && byte <= 57 {
+                if field == 1 {
+                    let (m, o1) = value.multipliedReportingOverflow(by: 10)
+                    let (a, o2) = m.addingReportingOverflow(UInt64(byte - 48))
+                    if o1 || o2 { return nil }
+                    value = a
+                    digits = true
+                }
+            } else if byte == 32 {
+                field += 1
+                if field > 1 { break }
+            } else {
+                return nil
+            }
+        }
+        return digits ? value : nil
     }
 }
 

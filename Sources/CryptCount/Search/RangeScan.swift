@@ -34,8 +34,9 @@ extension SearchPlan {
     var rangeMargins: (before: Int, after: Int) { (lookbehind + 8, lookahead + 8) }
 
     /// Counts the range `start..<end` of a text of `size` bytes. `read(offset, buffer)` fills the
-    /// buffer from that text offset and returns how many bytes it gave (0 at the end, negative on
-    /// a failure): any short read makes the range fail (nil). `carry` comes from `mergeRanges`.
+    /// buffer from that text offset and returns how many bytes it gave (possibly fewer than asked:
+    /// it is asked again from there); 0 (the text ended early) or a negative count (a failure)
+    /// makes the range fail (nil). `carry` comes from `mergeRanges`.
     package func countRange(
         start: Int, end: Int, size: Int, carry: [Int]?, scratch: UnsafeMutableRawBufferPointer,
         read: (Int, UnsafeMutableRawBufferPointer) -> Int

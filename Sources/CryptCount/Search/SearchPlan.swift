@@ -120,6 +120,8 @@ package final class SearchPlan: Sendable {
     let exact: [ExactTerm]
     /// The same for the one-pass SIMD kernel; empty when this CPU has none.
     let shortKernel: [ccsk_short_term]
+    /// Its width (`ccsk_count_short_level`): the widest this CPU runs unless a test asks for less.
+    let shortKernelLevel: Int32
     /// Whether some terms take the exact-term path (the fuzz harness compares it with the anchored one).
     package var hasExactTerms: Bool { !exact.isEmpty }
 
@@ -137,10 +139,11 @@ package final class SearchPlan: Sendable {
     static let defaultExactLimit = ExactTerm.limit
 
     /// `allowTeddy`: tests set false to exercise the portable prefilters on a CPU that has Teddy (or
-    /// the packed pair). `pairLevel`: the packed-pair kernel width (tests force each one).
+    /// the packed pair). `shortKernelLevel`: tests force each width of the short-term kernel (3
+    /// AVX-512, 2 AVX2). `pairLevel`: the packed-pair kernel width (tests force each one).
     package init(
         terms: [[UInt8]], options: SearchOptions, exactLimit: Int, regex: RegexPlan? = nil, allowTeddy: Bool = true,
-        pairLevel: Int32 = PackedPairPrefilter.level
+        shortKernelLevel: Int? = nil, pairLevel: Int32 = PackedPairPrefilter.level
     ) throws(SearchPlanError) {
         for (i, t) in terms.enumerated() where t.isEmpty { throw .emptyTerm(index: i) }
         self.terms = terms
@@ -156,6 +159,7 @@ package final class SearchPlan: Sendable {
             kernel: ExactTerm.hasKernel && !options.wholeWord && !options.offsets)
         self.exact = exact
         shortKernel = ExactTerm.hasKernel ? exact.map(\.kernelTerm) : []
+        self.shortKernelLevel = Int32(min(shortKernelLevel ?? ExactTerm.kernelLevel, ExactTerm.kernelLevel))
         let isExact = Set(exact.map(\.term))
         let fm: UInt8 = options.ignoreCase ? 0x20 : 0
 

@@ -11,6 +11,11 @@ package struct ServerConfig: Sendable {
     package var maxInFlight = 256
     package var inputFD: Int32 = 0
     package var outputFD: Int32 = 1
+    /// After answering a request on the reading thread, poll stdin without blocking for up to
+    /// this many microseconds before blocking (`--spin-us`; 0: block at once). See
+    /// `FrameReader.spin(micros:)`.
+    package var spinMicros = ServerConfig.defaultSpinMicros
+    package static let defaultSpinMicros = 100
     package init() {}
 }
 
@@ -67,9 +72,15 @@ package final class Server: @unchecked Sendable {
                 payload.withUnsafeMutableBytes { raw in
                     if let base = raw.baseAddress { memset(base, 0, raw.count) }
                 }
-                if step == .stop {
+                switch step {
+                case .stop:
                     finish()
                     return .clean
+                case .answered:
+                    // The parent may well send its next request at once (request-reply loop).
+                    reader.spin(micros: config.spinMicros)
+                case .dispatched:
+                    break  // the answer comes from a worker: leave the CPU to the workers
                 }
             case .empty:
                 stats.addRequest()
@@ -121,7 +132,9 @@ package final class Server: @unchecked Sendable {
         output.send(readerEncoder.error(error))
     }
 
-    private enum Next { case goOn, stop }
+    /// `answered`: the request's terminal response was sent from this thread; `dispatched`: it
+    /// went to the workers.
+    private enum Next { case answered, dispatched, stop }
 
     /// `moreWaiting`: further frames are already read; a cached one-file count then goes to the
     /// workers like any other, so a burst of them runs in parallel rather than one by one here.
@@ -136,14 +149,14 @@ package final class Server: @unchecked Sendable {
             } else {
                 reply(error)
             }
-            return .goOn
+            return .answered
         case .success(let (i, r)):
             id = i
             request = r
         }
         if pool.isInFlight(id) {
             reply(.duplicate(id))
-            return .goOn
+            return .answered
         }
         do throws(RequestError) {
             switch request {
@@ -168,7 +181,7 @@ package final class Server: @unchecked Sendable {
                 if let target { pool.cancel(target) }
                 output.send(readerEncoder.ok(id))
             case .count(let c):
-                try startCount(c, id: id, inline: !moreWaiting)
+                if try !startCount(c, id: id, inline: !moreWaiting) { return .dispatched }
             case .shutdown:
                 // Frames after this one are never read; in-flight requests finish first.
                 finish()
@@ -179,7 +192,7 @@ package final class Server: @unchecked Sendable {
         } catch {
             reply(error)
         }
-        return .goOn
+        return .answered
     }
 
     private var helloInfo: ResponseEncoder.HelloInfo {
@@ -276,7 +289,9 @@ package final class Server: @unchecked Sendable {
         return .single(try makeKey(cipher: sel.cipher ?? "plain", secret: sel.secret, options: sel.options, id: id))
     }
 
-    private func startCount(_ c: CountRequest, id: RequestID, inline: Bool) throws(RequestError) {
+    /// Returns true when the request was answered on this thread (a small cached file), false
+    /// when it went to the workers.
+    private func startCount(_ c: CountRequest, id: RequestID, inline: Bool) throws(RequestError) -> Bool {
         let keys = try resolveKeys(c.key, id: id)
         let plan: SearchPlan
         do throws(SearchPlanError) {
@@ -294,10 +309,11 @@ package final class Server: @unchecked Sendable {
         let job = CountJob(id: id, files: c.files, plan: plan, keys: keys, ordered: c.ordered, sink: stream)
         // A small cached file is answered here and now (see `runIfCached`): the request-reply
         // pattern, where its latency is all that counts.
-        if inline && pool.runIfCached(job) { return }
+        if inline && pool.runIfCached(job) { return true }
         if !pool.submit(job) {
             throw .duplicate(id)
         }
+        return false
     }
 }
 

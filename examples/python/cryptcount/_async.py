@@ -116,9 +116,10 @@ class AsyncCoprocess(_Counting[AsyncCountQuery]):
         env: Optional[Mapping[str, str]] = None,
         cwd: Union[str, "os.PathLike[str]", None] = None,
         start_timeout: float = 10.0,
+        spin_us: Optional[int] = None,
     ) -> None:
         self._make = functools.partial(
-            Coprocess, binary, workers, args, env=env, cwd=cwd, start_timeout=start_timeout
+            Coprocess, binary, workers, args, env=env, cwd=cwd, start_timeout=start_timeout, spin_us=spin_us
         )
         self._core: Optional[Coprocess] = None
 

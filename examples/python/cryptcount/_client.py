@@ -9,7 +9,7 @@ from types import TracebackType
 from typing import Any, Dict, Generic, Iterable, List, Mapping, Optional, Sequence, Type, TypeVar, Union
 
 from ._query import CoprocessQuery, SyncQuery
-from ._session import Death, Session
+from ._session import DEFAULT_SPIN, Death, Session
 from ._transport import Transport, find_binary
 from ._types import CountOptions, PathArg, TermArg, strip, unlock_request
 from .errors import CryptCountError, ProtocolError
@@ -84,6 +84,10 @@ class Coprocess(_Counting[CountQuery]):
     the package, else `cryptcount` on PATH).
     ``workers``: passed as ``--workers N``. ``args``: further `serve` options
     (e.g. ``("--cache-mb", "64", "--allow-root", "/data")``).
+    ``spin_us``: after sending a request it reads itself, a caller polls for the answer this
+    many microseconds before blocking (None: 100; 0: block at once). Given explicitly, it is also
+    passed to the coprocess as ``--spin-us`` (unless ``args`` has one), which does the same
+    after answering a request on its reading thread.
     """
 
     def __init__(
@@ -95,14 +99,22 @@ class Coprocess(_Counting[CountQuery]):
         env: Optional[Mapping[str, str]] = None,
         cwd: Union[str, "os.PathLike[str]", None] = None,
         start_timeout: float = 10.0,
+        spin_us: Optional[int] = None,
     ) -> None:
         self._closed = True
         argv = [find_binary(binary), "serve"]
         if workers is not None:
             argv += ["--workers", str(int(workers))]
-        argv += [os.fspath(a) for a in args]
+        extra = [os.fspath(a) for a in args]
+        if spin_us is not None:
+            spin_us = int(spin_us)
+            if spin_us < 0:
+                raise ValueError("spin_us must not be negative")
+            if not any(a == "--spin-us" or str(a).startswith("--spin-us=") for a in extra):
+                argv += ["--spin-us", str(spin_us)]
+        argv += extra
         self._transport = Transport(argv, env=env, cwd=cwd)
-        self._session = Session(self._transport)
+        self._session = Session(self._transport, DEFAULT_SPIN if spin_us is None else spin_us / 1e6)
         self._closed = False
         try:
             info = self._session.call({"op": "hello"}, timeout=start_timeout)

@@ -13,12 +13,20 @@ registered as a waiter; whoever lets go of the role wakes the waiters (a ``_WAKE
 so one of them takes over. The background thread takes the role only for requests nobody waits
 on (asyncio sinks, detached requests, cancel acknowledgements) and to read the end of the stream
 once the coprocess has exited or is being closed.
+
+Spinning: a caller that sent a request and reads its own answer first polls the pipe without
+blocking until ``spin`` seconds after the write, then blocks. A tiny request is answered within
+tens of microseconds, sooner than a blocked thread (on a virtual machine, a halted virtual CPU)
+can be woken; an idle or slow request costs at most ``spin`` of CPU, once. A spin that runs
+out makes the next few waits block at once (_SPIN_BACKOFF_MAX), and a thread that has lately
+waited for a CPU does not spin at all (_BUSY_SHARE).
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+import os
 import queue
 import select
 import subprocess
@@ -39,6 +47,49 @@ TERMINAL_TYPES = frozenset({"hello", "ok", "stats", "done", "error"})
 _WAKE = object()
 # How often the idle background thread checks whether the coprocess has exited unnoticed.
 _IDLE_CHECK = 0.5
+# How long a caller polls for its answer after sending a request before it blocks (seconds).
+DEFAULT_SPIN = 100e-6
+# After a spin that ended without an answer, the next 1, 2, 4... (at most this many) waits
+# block at once: on a machine too loaded for the answer to come in time, or for requests that
+# take longer, spinning would only take a CPU from the coprocess or from other work.
+_SPIN_BACKOFF_MAX = 64
+# Nor does a thread spin while it has lately waited for a CPU (more than this share of the last
+# check's interval, from /proc/thread-self/schedstat, read at most every _BUSY_CHECK seconds):
+# then the CPUs are busy, no idle one would need waking, and spinning would only take one.
+_BUSY_SHARE = 0.1
+_BUSY_CHECK = 0.01
+# A spin round (poll, yield, clock) takes a few microseconds when nothing else runs on the CPU;
+# a longer one means another thread ran there meanwhile: block, and back off (as a spin that ran
+# out).
+_SHARED_CPU_ROUND = 30e-6
+
+
+def _run_queue_wait_ns() -> Optional[int]:
+    """Nanoseconds the calling thread has spent runnable but waiting for a CPU (None: unknown)."""
+    try:
+        with open("/proc/thread-self/schedstat", "rb") as f:
+            return int(f.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class _CpuBusy:
+    """Whether the calling thread has lately waited for a CPU (see _BUSY_SHARE), per thread."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def __call__(self, now: float) -> bool:
+        st = self._local
+        at = getattr(st, "at", None)
+        if at is not None and now - at < _BUSY_CHECK:
+            return st.busy  # type: ignore[no-any-return]
+        wait = _run_queue_wait_ns()
+        busy = wait is not None and at is not None and st.wait is not None and (
+            wait - st.wait > (now - at) * 1e9 * _BUSY_SHARE
+        )
+        st.at, st.wait, st.busy = now, wait, busy
+        return busy
 
 
 class Death:
@@ -63,8 +114,15 @@ def check_response(resp: Any) -> Dict[str, Any]:
 
 
 class Session:
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: Transport, spin: float = DEFAULT_SPIN) -> None:
         self.transport = transport
+        self.spin = max(0.0, spin)
+        self._sent_at = 0.0  # time.monotonic() after the last owned request was written
+        self._spin_backoff = 0  # waits to skip after the last failed spin (doubles per failure)
+        self._spin_skip = 0  # waits still to skip
+        self._cpu_busy = _CpuBusy()
+        self._poller = select.poll()
+        self._poller.register(transport.stdout_fd, select.POLLIN)
         self.max_frame = DEFAULT_MAX_FRAME
         self.closing = False
         self._ids = itertools.count(1)
@@ -125,6 +183,8 @@ class Session:
                 self._pending.pop(rid, None)
                 self._owned.discard(rid)
             raise self.wait_died(reason="writing to the coprocess failed") from None
+        if owned:
+            self._sent_at = time.monotonic()
         return rid
 
     def call(self, msg: Dict[str, Any], timeout: Optional[float] = None) -> Dict[str, Any]:
@@ -232,7 +292,7 @@ class Session:
             # This thread holds the reader role.
             try:
                 while box.empty():
-                    if not self._pump(deadline):
+                    if not self._pump(deadline, spin=True):
                         break
                     if deadline is not None and time.monotonic() >= deadline:
                         break
@@ -261,16 +321,19 @@ class Session:
         for box in waiters:
             box.put(_WAKE)
 
-    def _pump(self, deadline: Optional[float]) -> bool:
+    def _pump(self, deadline: Optional[float], spin: bool = False) -> bool:
         """(Holding the reader role.) Read once and route what arrived. False at the end of the
         stream (the death is then recorded and delivered); True otherwise, also when ``deadline``
-        passed with nothing to read."""
+        passed with nothing to read. ``spin``: first poll without blocking until ``self.spin``
+        after the last request was sent (see the module's docstring)."""
         reason = ""
         try:
             while self._inbox:  # frames left over by an interrupted reader
                 self._route(unpack(self._inbox.popleft()))
             if self._eof:
                 return False
+            if spin and self.spin:
+                self._spin_for_input(deadline)
             if deadline is not None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not select.select([self.transport.stdout_fd], [], [], remaining)[0]:
@@ -290,6 +353,40 @@ class Session:
         self._eof = True
         self._on_eof(reason)
         return False
+
+    def _spin_for_input(self, deadline: Optional[float]) -> None:
+        """(Holding the reader role.) Poll stdout without blocking until it is readable (or hung
+        up) or ``self.spin`` has passed since the last request was sent (or ``deadline``), unless
+        recent spins failed (then block at once for a while: see _SPIN_BACKOFF_MAX) or the CPUs
+        are busy (_BUSY_SHARE)."""
+        clock = time.monotonic
+        until = self._sent_at + self.spin
+        if deadline is not None:
+            until = min(until, deadline)
+        now = clock()
+        if now >= until:
+            return  # not right after a request (e.g. the next result of a long stream)
+        if self._cpu_busy(now):
+            return
+        if self._spin_skip:
+            self._spin_skip -= 1
+            return
+        poll = self._poller.poll
+        yield_cpu = os.sched_yield
+        last = clock()
+        while not poll(0):
+            # A thread waiting for this CPU runs first: it may be the coprocess's reader, on its
+            # way to answer (at once when none is waiting).
+            yield_cpu()
+            now = clock()
+            # A long round means another thread ran on this CPU meanwhile (often the coprocess's
+            # reader): the two take turns on one CPU, where blocking costs no more than spinning.
+            if now >= until or now - last > _SHARED_CPU_ROUND:
+                self._spin_backoff = min(max(1, 2 * self._spin_backoff), _SPIN_BACKOFF_MAX)
+                self._spin_skip = self._spin_backoff
+                return
+            last = now
+        self._spin_backoff = 0
 
     # -- death ---------------------------------------------------------------------------
 

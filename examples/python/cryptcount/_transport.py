@@ -17,7 +17,10 @@ from .errors import BinaryNotFound, ProtocolError
 
 _HEADER = struct.Struct(">I")
 DEFAULT_MAX_FRAME = 16 * 1024 * 1024
-_READ_CHUNK = 256 * 1024
+# A pipe holds 64 KiB (Linux's default), so a larger read rarely returns more; and os.read's
+# buffer of more than 128 KiB is a fresh mmap (then mremap, munmap): three system calls and a
+# page fault per read, which a tiny request pays on every round trip.
+_READ_CHUNK = 64 * 1024
 
 
 # Where a platform wheel puts the executable it carries (absent in the pure-Python install).

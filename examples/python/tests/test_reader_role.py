@@ -26,6 +26,17 @@ def expected(data: bytes, terms: List[str]) -> List[int]:
     return [data.count(t.encode()) for t in terms]
 
 
+# Every test runs with the caller's and the coprocess's spinning off, at its default, and so long
+# (20 ms) that nearly every wait on either side is answered, dies or times out while it spins.
+# (The caller's long spin is not cut short on a busy or shared CPU here: it is always exercised.)
+@pytest.fixture(params=[0, None, 20000], ids=["no-spin", "default-spin", "spin-20ms"])
+def spin_us(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
+    if request.param == 20000:
+        monkeypatch.setattr(_session, "_BUSY_SHARE", float("inf"))
+        monkeypatch.setattr(_session, "_SHARED_CPU_ROUND", float("inf"))
+    return request.param
+
+
 @pytest.fixture
 def decoded_on(monkeypatch: pytest.MonkeyPatch) -> List[str]:
     """The name of the thread that decoded each response frame, in order."""
@@ -41,10 +52,10 @@ def decoded_on(monkeypatch: pytest.MonkeyPatch) -> List[str]:
 
 
 def test_a_lone_request_is_read_on_the_callers_thread(
-    binary: str, plain_corpus: Dict[Path, bytes], decoded_on: List[str]
+    binary: str, plain_corpus: Dict[Path, bytes], decoded_on: List[str], spin_us: Any
 ) -> None:
     paths = list(plain_corpus)
-    with Coprocess(binary) as cc:
+    with Coprocess(binary, spin_us=spin_us) as cc:
         decoded_on.clear()
         results = list(cc.count(paths, terms=TERMS))
         cc.stats()
@@ -57,7 +68,7 @@ def test_a_lone_request_is_read_on_the_callers_thread(
 
     # Nobody waits on an asyncio request: the background thread reads its responses.
     async def main() -> str:
-        async with AsyncCoprocess(binary) as acc:
+        async with AsyncCoprocess(binary, spin_us=spin_us) as acc:
             decoded_on.clear()
             await acc.stats()
             return f"cryptcount-reader-{acc.pid}"
@@ -67,8 +78,13 @@ def test_a_lone_request_is_read_on_the_callers_thread(
 
 
 def test_threads_interleave_tiny_and_streaming_queries(
-    cc: Coprocess, plain_corpus: Dict[Path, bytes], tmp_path: Path
+    binary: str, plain_corpus: Dict[Path, bytes], tmp_path: Path, spin_us: Any
 ) -> None:
+    with Coprocess(binary, spin_us=spin_us) as cc:
+        _interleave(cc, plain_corpus)
+
+
+def _interleave(cc: Coprocess, plain_corpus: Dict[Path, bytes]) -> None:
     paths = list(plain_corpus)
     many = paths * 40  # 800 results, read slowly by one thread while others send tiny requests
     failures: List[str] = []
@@ -113,11 +129,11 @@ def test_threads_interleave_tiny_and_streaming_queries(
 
 
 def test_a_query_cancelled_mid_stream_while_other_threads_read(
-    binary: str, big_corpus: List[Path], plain_corpus: Dict[Path, bytes]
+    binary: str, big_corpus: List[Path], plain_corpus: Dict[Path, bytes], spin_us: Any
 ) -> None:
     paths = list(plain_corpus)
     failures: List[str] = []
-    with Coprocess(binary, args=("--cache-mb", "0")) as cc:
+    with Coprocess(binary, args=("--cache-mb", "0"), spin_us=spin_us) as cc:
         stop = threading.Event()
 
         def tiny() -> None:
@@ -160,10 +176,12 @@ def test_a_query_cancelled_mid_stream_while_other_threads_read(
         assert r.counts == expected(plain_corpus[paths[0]], TERMS)
 
 
-def test_a_call_that_times_out_while_reading_leaves_the_session_usable(binary: str, tmp_path: Path) -> None:
+def test_a_call_that_times_out_while_reading_leaves_the_session_usable(
+    binary: str, tmp_path: Path, spin_us: Any
+) -> None:
     p = tmp_path / "a.txt"
     p.write_bytes(b"rain rain sun\n")
-    with Coprocess(binary) as cc:
+    with Coprocess(binary, spin_us=spin_us) as cc:
         cc.unlock("k", cipher="biographer", secret="pw")
         os.kill(cc.pid, signal.SIGSTOP)
         try:
@@ -179,8 +197,8 @@ def test_a_call_that_times_out_while_reading_leaves_the_session_usable(binary: s
         assert cc.alive
 
 
-def test_a_death_while_idle_is_noticed_without_a_request(binary: str) -> None:
-    cc = Coprocess(binary)
+def test_a_death_while_idle_is_noticed_without_a_request(binary: str, spin_us: Any) -> None:
+    cc = Coprocess(binary, spin_us=spin_us)
     try:
         os.kill(cc.pid, signal.SIGKILL)
         deadline = time.monotonic() + 10
@@ -194,8 +212,10 @@ def test_a_death_while_idle_is_noticed_without_a_request(binary: str) -> None:
         cc.close()
 
 
-def test_a_death_mid_stream_reaches_the_reader_and_every_waiter(binary: str, big_corpus: List[Path]) -> None:
-    cc = Coprocess(binary, workers=1, args=("--cache-mb", "0"))
+def test_a_death_mid_stream_reaches_the_reader_and_every_waiter(
+    binary: str, big_corpus: List[Path], spin_us: Any
+) -> None:
+    cc = Coprocess(binary, workers=1, args=("--cache-mb", "0"), spin_us=spin_us)
     raised: List[str] = []
     other: List[str] = []
     started = threading.Barrier(4)

@@ -101,6 +101,8 @@ struct AgeBinaryDecoder {
         _ input: UnsafeRawBufferPointer, owner: AgeKey, emit: (UnsafeRawBufferPointer) -> Void
     ) throws(CipherFailure) {
         var rest = input[...]
+        // Room for a one-recipient header without growing (most files).
+        if inHeader && header.isEmpty { header.reserveCapacity(512) }
         while inHeader, !rest.isEmpty {
             if let nl = rest.firstIndex(of: 0x0a) {
                 header.append(contentsOf: rest[rest.startIndex...nl])
@@ -139,7 +141,7 @@ struct AgeBinaryDecoder {
             versionChecked = true
             return
         }
-        guard line.starts(with: Array("---".utf8)) else { return }
+        guard line.starts(with: AgeHeaderParser.macPrefix) else { return }
         let parsed = try AgeHeaderParser.parse(header)
         let fileKey = try owner.fileKey(for: parsed, bytes: header)
         inHeader = false

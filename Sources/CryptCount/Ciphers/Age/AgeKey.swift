@@ -201,21 +201,27 @@ package final class AgeKey: CipherKey {
             guard case .fileKey(let k) = result else { throw Self.noMatch }
             fileKey = k
         }
-        let macKey = fileKey.withUnsafeBytes { k in
+        // The MAC key lives on the stack only (no SymmetricKey to allocate per file).
+        var macKey = SHA256Bytes()
+        defer { macKey.wipe() }
+        let derived = fileKey.withUnsafeBytes { k in
             Self.headerInfo.withUnsafeBytes {
-                BoringCrypto.hkdfSHA256(secret: k, salt: UnsafeRawBufferPointer(start: nil, count: 0), info: $0)
+                BoringCrypto.hkdfSHA256(
+                    secret: k, salt: UnsafeRawBufferPointer(start: nil, count: 0), info: $0, into: &macKey)
             }
         }
-        let matches = macKey.map { key in
-            bytes.withUnsafeBytes { b in
-                header.mac.withUnsafeBytes { mac in
-                    header.macCoverage <= b.count
-                        && BoringCrypto.hmacSHA256Matches(
-                            key: key, data: UnsafeRawBufferPointer(rebasing: b[0..<header.macCoverage]), mac: mac)
+        let matches =
+            derived
+            && withUnsafeBytes(of: &macKey.bytes) { key in
+                bytes.withUnsafeBytes { b in
+                    header.mac.withUnsafeBytes { mac in
+                        header.macCoverage <= b.count
+                            && BoringCrypto.hmacSHA256Matches(
+                                key: key, data: UnsafeRawBufferPointer(rebasing: b[0..<header.macCoverage]), mac: mac)
+                    }
                 }
             }
-        }
-        guard matches == true else {
+        guard matches else {
             throw .decryptFailed("the age header MAC does not match (tampered header)")
         }
         return fileKey
@@ -234,17 +240,17 @@ package final class AgeKey: CipherKey {
             switch String(decoding: s.type, as: UTF8.self) {
             case "X25519":
                 guard s.args.count == 2,
-                    Base64.decode(s.args[1], alphabet: .standard, padding: .forbidden)?.count == 32,
+                    Self.decodes(s.args[1], toCount: 32),
                     s.body.count == 32
                 else { throw Self.malformed("bad X25519 stanza") }
             case "mlkem768x25519":
                 guard s.args.count == 2,
-                    Base64.decode(s.args[1], alphabet: .standard, padding: .forbidden)?.count == 1120,
+                    Self.decodes(s.args[1], toCount: 1120),
                     s.body.count == 32
                 else { throw Self.malformed("bad mlkem768x25519 stanza") }
             case "scrypt":
                 guard s.args.count == 3,
-                    Base64.decode(s.args[1], alphabet: .standard, padding: .forbidden)?.count == 16,
+                    Self.decodes(s.args[1], toCount: 16),
                     Self.workFactor(s.args[2]) != nil,
                     s.body.count == 32
                 else { throw Self.malformed("bad scrypt stanza") }
@@ -265,6 +271,15 @@ package final class AgeKey: CipherKey {
             }
         }
         return .noMatch
+    }
+
+    /// Whether `arg` is canonical unpadded base64 of exactly `count` bytes (decoded into scratch:
+    /// no array per stanza checked).
+    static func decodes(_ arg: [UInt8], toCount count: Int) -> Bool {
+        guard Base64.maxDecodedCount(arg.count) <= count + 2 else { return false }
+        return withUnsafeTemporaryAllocation(byteCount: count + 2, alignment: 1) { buf in
+            arg.withUnsafeBytes { Base64.decode($0, alphabet: .standard, padding: .forbidden, into: buf) } == count
+        }
     }
 
     /// `^[1-9][0-9]*$`, at most `maxScryptLogN`.
@@ -298,18 +313,36 @@ package final class AgeKey: CipherKey {
     }
 
     private func unwrapX25519(_ s: AgeStanza) throws(CipherFailure) -> SymmetricKey? {
-        guard !x25519.isEmpty,
-            let share = Base64.decode(s.args[1], alphabet: .standard, padding: .forbidden),
-            let peer = try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: share)
-        else { return nil }
+        guard !x25519.isEmpty else { return nil }
+        // The HKDF salt is the share then our public key: 64 bytes on the stack (the share is
+        // public; no array per file).
+        var salt = (UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        // Room for the decoder's two spare bytes; a share of 32 bytes fills the first half.
+        let decoded = withUnsafeMutableBytes(of: &salt) { b in
+            s.args[1].withUnsafeBytes {
+                Base64.decode(
+                    $0, alphabet: .standard, padding: .forbidden,
+                    into: UnsafeMutableRawBufferPointer(rebasing: b[0..<34]))
+            }
+        }
+        guard decoded == 32 else { return nil }
+        let peer = withUnsafeBytes(of: &salt) {
+            try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: UnsafeRawBufferPointer(rebasing: $0[0..<32]))
+        }
+        guard let peer else { return nil }
         for id in x25519 {
             guard let shared = try? id.key.sharedSecretFromKeyAgreement(with: peer) else { continue }
             // A low-order share gives the all-zero secret; the spec says to abort.
             let zero = shared.withUnsafeBytes { $0.allSatisfy { $0 == 0 } }
             if zero { throw Self.malformed("X25519 share is a low-order point") }
-            let salt = share + id.publicKey
+            guard id.publicKey.count == 32 else { continue }
+            withUnsafeMutableBytes(of: &salt) { p in
+                id.publicKey.withUnsafeBytes {
+                    UnsafeMutableRawBufferPointer(rebasing: p[32..<64]).copyMemory(from: $0)
+                }
+            }
             let wrapKey = shared.withUnsafeBytes { secret in
-                salt.withUnsafeBytes { salt in
+                withUnsafeBytes(of: &salt) { salt in
                     Self.x25519Info.withUnsafeBytes { BoringCrypto.hkdfSHA256(secret: secret, salt: salt, info: $0) }
                 }
             }

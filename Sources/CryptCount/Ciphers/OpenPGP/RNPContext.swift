@@ -1,4 +1,5 @@
 import CLibRNP
+import CLibRNPLoader
 import Crypto
 import CryptoExtras
 
@@ -56,6 +57,8 @@ final class RNPContext: @unchecked Sendable {
             secFormat = home.secFormat
         }
         guard rnp_ffi_create(&handle, pubFormat, secFormat) == rnpOK, let handle else {
+            // librnp is loaded on first use (Sources/CLibRNPLoader): say so when it could not be.
+            if let why = cryptcount_rnp_load_error() { throw SecretError(String(cString: why)) }
             throw SecretError("cannot create an OpenPGP context")
         }
         ffi = handle
