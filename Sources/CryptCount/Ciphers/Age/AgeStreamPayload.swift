@@ -88,7 +88,8 @@ struct AgeStreamPayload: Sendable {
             let room = out.count - given
             if within == 0 && length <= room {
                 let box = UnsafeMutableRawBufferPointer(start: dst + given, count: length)
-                guard let opened = readAndOpen(fd: fd, chunk: c, at: start, into: box) else { return -1 }
+                // An empty chunk here would loop forever: only a wholly empty payload has one.
+                guard let opened = readAndOpen(fd: fd, chunk: c, at: start, into: box), opened > 0 else { return -1 }
                 given += opened
                 pos += opened
                 continue
