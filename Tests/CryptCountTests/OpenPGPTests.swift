@@ -145,4 +145,15 @@ extension CipherKind {
         }
         #expect(open.bytes.starts(with: Array("(11:private-key(3:ecc".utf8)))
     }
+
+    /// A `Key:` value that is not exactly one list is no key (found by the gnupg-key fuzzer, whose
+    /// input is kept in Tests/Fuzz/corpus-crashers): a bare atom, two lists, a stray hint.
+    @Test func gnupgKeyFileNeedsOneList() {
+        for value in ["Created: 15071111T203203", "(a)(b)", "(a) b", "[x] (a)", "(a [b)", "(a"] {
+            #expect(GnuPGKeyFile.canonicalKey(Array("Key: \(value)\n".utf8)) == nil, "\(value)")
+        }
+        for (value, canonical) in [("(a b)", "(1:a1:b)"), ("(a [h] #6869# (c \"d\"))", "(1:a[1:h]2:hi(1:c1:d))")] {
+            #expect(GnuPGKeyFile.canonicalKey(Array("Key: \(value)\n".utf8)) == Array(canonical.utf8), "\(value)")
+        }
+    }
 }

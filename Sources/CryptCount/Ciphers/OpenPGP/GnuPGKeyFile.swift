@@ -5,12 +5,19 @@
 /// so the extended form is converted here. Pure; the result holds the key as stored (protected
 /// by its passphrase, unless the home keeps unprotected keys), so callers wipe it after use.
 package enum GnuPGKeyFile {
-    /// The key's canonical S-expression, or nil if the file is neither form.
+    /// The key's canonical S-expression, or nil if the file is neither form. A converted `Key:`
+    /// value must come out as exactly one list (a bare atom, two lists or a stray display hint
+    /// would be handed to librnp as a key otherwise).
     package static func canonicalKey(_ file: [UInt8]) -> [UInt8]? {
         if file.first == UInt8(ascii: "(") { return file }
         guard var value = keyItem(file) else { return nil }
         defer { SecretBytes.wipe(&value) }
-        return canonical(value)
+        guard var key = canonical(value) else { return nil }
+        guard GnuPGProtectedKey.isOneList(key) else {
+            SecretBytes.wipe(&key)
+            return nil
+        }
+        return key
     }
 
     /// The value of the `Key:` item, continuation lines (those starting with a space or tab)

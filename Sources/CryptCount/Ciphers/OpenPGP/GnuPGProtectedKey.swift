@@ -69,6 +69,43 @@ package enum GnuPGProtectedKey {
         return .atom(bytes, start..<i)
     }
 
+    /// Whether `s` is exactly one canonical S-expression list, by `parse`'s rules, walked without
+    /// copying its atoms (they may be key material).
+    package static func isOneList(_ s: [UInt8]) -> Bool {
+        var i = 0
+        return s.first == UInt8(ascii: "(") && skip(s, &i) && i == s.count
+    }
+
+    /// `parse`'s grammar, moving `i` past one S-expression; false where `parse` would fail.
+    private static func skip(_ s: [UInt8], _ i: inout Int, depth: Int = 0) -> Bool {
+        guard i < s.count, depth < 32 else { return false }
+        let start = i
+        if s[i] == UInt8(ascii: "(") {
+            i += 1
+            while i < s.count, s[i] != UInt8(ascii: ")") {
+                guard skip(s, &i, depth: depth + 1) else { return false }
+            }
+            guard i < s.count else { return false }
+            i += 1
+            return true
+        }
+        if s[i] == UInt8(ascii: "[") {
+            i += 1
+            guard skip(s, &i, depth: depth + 1), i < s.count, s[i] == UInt8(ascii: "]") else { return false }
+            i += 1
+            return skip(s, &i, depth: depth + 1)
+        }
+        var n = 0
+        while i < s.count, s[i] >= UInt8(ascii: "0"), s[i] <= UInt8(ascii: "9") {
+            n = n * 10 + Int(s[i] - UInt8(ascii: "0"))
+            guard n <= 1 << 24 else { return false }
+            i += 1
+        }
+        guard i < s.count, s[i] == UInt8(ascii: ":"), i > start, n <= s.count - i - 1 else { return false }
+        i += 1 + n
+        return true
+    }
+
     package enum Outcome {
         /// Not an OCB-protected key: hand the file to librnp as it is.
         case notOCB
