@@ -36,14 +36,15 @@ package enum GnuPGProtectedKey {
     }
 
     /// Parses one canonical S-expression starting at `i` (depth-limited, lengths checked).
-    package static func parse(_ s: [UInt8], _ i: inout Int, depth: Int = 0) -> Node? {
+    /// `copying: false` checks the shape only: atoms come back empty (their ranges are kept).
+    package static func parse(_ s: [UInt8], _ i: inout Int, depth: Int = 0, copying: Bool = true) -> Node? {
         guard i < s.count, depth < 32 else { return nil }
         let start = i
         if s[i] == UInt8(ascii: "(") {
             i += 1
             var items: [Node] = []
             while i < s.count, s[i] != UInt8(ascii: ")") {
-                guard let n = parse(s, &i, depth: depth + 1) else { return nil }
+                guard let n = parse(s, &i, depth: depth + 1, copying: copying) else { return nil }
                 items.append(n)
             }
             guard i < s.count else { return nil }
@@ -53,9 +54,10 @@ package enum GnuPGProtectedKey {
         if s[i] == UInt8(ascii: "[") {
             // A display hint: skip it, keep the atom after it.
             i += 1
-            guard parse(s, &i, depth: depth + 1) != nil, i < s.count, s[i] == UInt8(ascii: "]") else { return nil }
+            guard parse(s, &i, depth: depth + 1, copying: false) != nil, i < s.count, s[i] == UInt8(ascii: "]")
+            else { return nil }
             i += 1
-            return parse(s, &i, depth: depth + 1)
+            return parse(s, &i, depth: depth + 1, copying: copying)
         }
         var n = 0
         while i < s.count, s[i] >= UInt8(ascii: "0"), s[i] <= UInt8(ascii: "9") {
@@ -64,46 +66,16 @@ package enum GnuPGProtectedKey {
             i += 1
         }
         guard i < s.count, s[i] == UInt8(ascii: ":"), i > start, n <= s.count - i - 1 else { return nil }
-        let bytes = Array(s[(i + 1)..<(i + 1 + n)])
+        let bytes = copying ? Array(s[(i + 1)..<(i + 1 + n)]) : []
         i += 1 + n
         return .atom(bytes, start..<i)
     }
 
-    /// Whether `s` is exactly one canonical S-expression list, by `parse`'s rules, walked without
-    /// copying its atoms (they may be key material).
+    /// Whether `s` is exactly one canonical S-expression list (`parse` walking it without copying
+    /// its atoms, which may be key material).
     package static func isOneList(_ s: [UInt8]) -> Bool {
         var i = 0
-        return s.first == UInt8(ascii: "(") && skip(s, &i) && i == s.count
-    }
-
-    /// `parse`'s grammar, moving `i` past one S-expression; false where `parse` would fail.
-    private static func skip(_ s: [UInt8], _ i: inout Int, depth: Int = 0) -> Bool {
-        guard i < s.count, depth < 32 else { return false }
-        let start = i
-        if s[i] == UInt8(ascii: "(") {
-            i += 1
-            while i < s.count, s[i] != UInt8(ascii: ")") {
-                guard skip(s, &i, depth: depth + 1) else { return false }
-            }
-            guard i < s.count else { return false }
-            i += 1
-            return true
-        }
-        if s[i] == UInt8(ascii: "[") {
-            i += 1
-            guard skip(s, &i, depth: depth + 1), i < s.count, s[i] == UInt8(ascii: "]") else { return false }
-            i += 1
-            return skip(s, &i, depth: depth + 1)
-        }
-        var n = 0
-        while i < s.count, s[i] >= UInt8(ascii: "0"), s[i] <= UInt8(ascii: "9") {
-            n = n * 10 + Int(s[i] - UInt8(ascii: "0"))
-            guard n <= 1 << 24 else { return false }
-            i += 1
-        }
-        guard i < s.count, s[i] == UInt8(ascii: ":"), i > start, n <= s.count - i - 1 else { return false }
-        i += 1 + n
-        return true
+        return s.first == UInt8(ascii: "(") && parse(s, &i, copying: false) != nil && i == s.count
     }
 
     package enum Outcome {
