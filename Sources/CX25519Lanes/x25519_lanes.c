@@ -23,6 +23,9 @@
 // Constant time: the ladder's swap bit is the same in every lane (one scalar) and is applied with
 // masks; no branch or memory index depends on the scalar or the points.
 
+#if defined(__linux__) && !defined(_DEFAULT_SOURCE)
+#define _DEFAULT_SOURCE  // explicit_bzero
+#endif
 #include "CX25519Lanes.h"
 
 #include <string.h>
@@ -37,8 +40,12 @@
 
 // Zeroes memory in a way the optimiser keeps.
 static void cx_wipe(void *p, size_t n) {
+#if defined(__GLIBC__)
+    explicit_bzero(p, n);
+#else
     volatile unsigned char *v = (volatile unsigned char *)p;
     while (n--) *v++ = 0;
+#endif
 }
 
 #if CX25519_X86
