@@ -24,11 +24,11 @@ enum PrefilterBuilder {
     /// The prefilter, and per term the anchors its candidates are keyed on (none for `exact`).
     static func build(
         _ terms: TermAnchors, exact: Set<Int>, foldMask fm: UInt8, allowTeddy: Bool = true,
-        pairLevel: Int32 = PackedPairPrefilter.level
+        pairLevel: Int32 = PackedPairPrefilter.level, teddyLevel: Int = TeddyPrefilter.level
     ) -> (Prefilter, [[AnchorChoice]]) {
         let (prefilter, anchors) = choose(
             terms, exact: exact, foldMask: fm, allowTeddy: allowTeddy,
-            pairLevel: min(pairLevel, PackedPairPrefilter.level))
+            pairLevel: min(pairLevel, PackedPairPrefilter.level), teddyLevel: min(teddyLevel, TeddyPrefilter.level))
         Log.debug(
             "search plan: \(describe(prefilter)) for \(terms.choices.count - exact.count) anchored term(s), \(exact.count) compared at every position"
         )
@@ -36,7 +36,8 @@ enum PrefilterBuilder {
     }
 
     private static func choose(
-        _ terms: TermAnchors, exact: Set<Int>, foldMask fm: UInt8, allowTeddy: Bool, pairLevel: Int32
+        _ terms: TermAnchors, exact: Set<Int>, foldMask fm: UInt8, allowTeddy: Bool, pairLevel: Int32,
+        teddyLevel: Int
     ) -> (Prefilter, [[AnchorChoice]]) {
         let choices = terms.choices
         let active = choices.indices.filter { !exact.contains($0) }
@@ -76,8 +77,8 @@ enum PrefilterBuilder {
 
         let fixed = terms.fixedBytes.map { $0.map { Set($0.map { $0 | fm }) } }
         let m = min(active.map { terms.fixedBytes[$0].count }.min() ?? 0, 64)
-        if allowTeddy && TeddyPrefilter.level > 0 && m >= 3 {
-            let teddy = TeddyPrefilter(fixed: fixed, active: active, length: min(m, 4), foldMask: fm)
+        if allowTeddy && teddyLevel > 0 && m >= 3 {
+            let teddy = TeddyPrefilter(fixed: fixed, active: active, length: min(m, 4), foldMask: fm, level: teddyLevel)
             return (.teddy(teddy), one(folded.map { $0.first { $0.offset == 0 } }))
         }
         if m >= 6 {
@@ -97,7 +98,7 @@ enum PrefilterBuilder {
         case .pairSet(let f): "SIMD compare on \(f.firsts.count) byte pair(s)"
         case .wuManber: "Wu-Manber skipping"
         case .teddy(let f):
-            "Teddy (\(TeddyPrefilter.level == 2 ? "AVX2" : "SSSE3")) on \(f.tables.length) byte(s), \(f.fingerprints) fingerprint(s)"
+            "Teddy (\(["none", "SSSE3", "AVX2", "AVX-512 VBMI"][Int(f.tables.level) & 3])) on \(f.tables.length) byte(s), \(f.fingerprints) fingerprint(s)"
         case .packedPair(let f):
             "packed pair (\(["none", "SSE2", "AVX2", "AVX-512BW"][Int(f.level) & 3])) at distance \(f.pair.distance)"
         case .pairBitmap(let f): "byte-pair bitmap at every \(f.stride == 1 ? "position" : "\(f.stride) positions")"
