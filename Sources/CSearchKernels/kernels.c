@@ -431,12 +431,31 @@ __attribute__((target("avx512bw,avx512f,avx512vbmi2,avx512vpopcntdq,avx2"))) sta
                 continue;
             }
             // A term that can overlap itself: its matches one by one, each at or after the end of
-            // the one before.
+            // the one before. Most vectors have no two matches closer than the term's length and
+            // none before `allowed`: those are counted whole (VPOPCNTQ), only the others bit by bit.
             int64_t allowed = next[i];
+            const int len = length[i];
             for (int v = 0; v < vectors; v++) {
                 const int lanes = blocks - v * 8 < 8 ? blocks - v * 8 : 8;
                 const __mmask8 lm = (__mmask8)((1u << lanes) - 1);
-                _mm512_storeu_si512((void *)words, bm_term(rows, ri, v, lm, length[i]));
+                const __m512i x = bm_term(rows, ri, v, lm, len);
+                const __mmask8 nz = _mm512_test_epi64_mask(x, x);
+                if (!nz) continue;
+                _mm512_storeu_si512((void *)words, x);
+                // Each word joined with the next (the last lane with zero: a match in the next
+                // vector is checked against `allowed` there); a bit of `close` is a match with
+                // another 1-3 positions after it.
+                const __m512i after = _mm512_alignr_epi64(_mm512_setzero_si512(), x, 1);
+                __m512i close = _mm512_and_si512(x, _mm512_shrdi_epi64(x, after, 1));
+                if (len > 2) close = _mm512_ternarylogic_epi64(close, x, _mm512_shrdi_epi64(x, after, 2), 0xF8);
+                if (len > 3) close = _mm512_ternarylogic_epi64(close, x, _mm512_shrdi_epi64(x, after, 3), 0xF8);
+                const int fw = __builtin_ctz(nz), lw = 31 - __builtin_clz(nz);
+                const int64_t first = (int64_t)(q + (size_t)(v * 8 + fw) * 64) + __builtin_ctzll(words[fw]);
+                if (first >= allowed && !_mm512_test_epi64_mask(close, close)) {
+                    acc[i] = _mm512_add_epi64(acc[i], _mm512_popcnt_epi64(x));
+                    allowed = (int64_t)(q + (size_t)(v * 8 + lw) * 64) + 63 - __builtin_clzll(words[lw]) + len;
+                    continue;
+                }
                 for (int w = 0; w < lanes; w++) {
                     uint64_t m = words[w];
                     while (m) {
@@ -453,9 +472,7 @@ __attribute__((target("avx512bw,avx512f,avx512vbmi2,avx512vpopcntdq,avx2"))) sta
         }
         q += (size_t)blocks * 64;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (!terms[i].bordered) counts[i] += (int64_t)_mm512_reduce_add_epi64(acc[i]);
-    }
+    for (size_t i = 0; i < n; i++) counts[i] += (int64_t)_mm512_reduce_add_epi64(acc[i]);
     // A last 32-position step, if any: the same `stop` as the AVX2 kernel.
     return count_short_avx2(p, count, q, to, terms, n, counts, next);
 }
