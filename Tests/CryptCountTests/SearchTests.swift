@@ -739,7 +739,9 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
         }
         var rng = Rng(state: 64)
         for round in 0..<3000 {
-            let alpha = Int.random(in: 2...(round % 10 == 0 ? 60 : 6), using: &rng)
+            // Some rounds with 20 letters: a self-overlapping term's sparse matches take the
+            // AVX-512 kernel's whole-vector count, the close ones its bit-by-bit path.
+            let alpha = Int.random(in: 2...(round % 10 == 0 ? 60 : round % 10 == 1 ? 20 : 6), using: &rng)
             let count = Int.random(in: 0...3000, using: &rng)
             let fold = Bool.random(using: &rng)
             let text = (0..<count).map { _ in UInt8(0x41 + Int.random(in: 0..<alpha, using: &rng)) | (fold ? 0 : 0x20) }
