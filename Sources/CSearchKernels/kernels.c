@@ -338,6 +338,73 @@ bm_count(uint64_t (*rows)[BM_STRIDE], const int *row, int blocks, __m512i a, con
     return a;
 }
 
+// GFNI: the rows of 8 (byte, fold) pairs at once, for blocks 0..`blocks` (and zeros up to the next
+// multiple of 8). A 128-entry lookup (VPERMI2B) gives each text byte a bit per pair of the group;
+// GF2P8AFFINEQB with those bytes as the matrix transposes each 8x8 bit square (8 positions x 8
+// pairs; the positions are reversed first, as the instruction reads the matrix rows backwards), a
+// VPERMB gathers each pair's 8 bytes into one word per block, and an 8x8 transpose of words turns
+// 8 blocks' vectors into 8 rows. About 7 ops per 8 pairs and block against 16 (a compare and a
+// mask store per pair). Bytes of 128 or more select no pair (every pair byte is below 128).
+__attribute__((target("avx512bw,avx512f,avx512vbmi,gfni"))) static void bm_classify(
+    const uint8_t *p, size_t q, size_t count, int blocks, const uint8_t (*table)[128], const uint8_t *groupFold,
+    int groups, uint64_t (*rows)[BM_STRIDE]) {
+    uint8_t revIdx[64], trIdx[64], unit[64];
+    for (int k = 0; k < 64; k++) {
+        revIdx[k] = (uint8_t)((k & ~7) | (7 - (k & 7)));
+        trIdx[k] = (uint8_t)((k & 7) * 8 + (k >> 3));
+        unit[k] = (uint8_t)(1u << (k & 7));
+    }
+    const __m512i rev = _mm512_loadu_si512((const void *)revIdx);
+    const __m512i tr = _mm512_loadu_si512((const void *)trIdx);
+    const __m512i one = _mm512_loadu_si512((const void *)unit);
+    const __m512i lo2 = _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0);
+    const __m512i hi2 = _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2);
+    for (int gb = 0; gb * 8 <= blocks; gb++) {
+        __m512i rv[8];
+        __mmask64 ok[8];
+        for (int i = 0; i < 8; i++) {
+            const int b = gb * 8 + i;
+            __m512i l;
+            if (b < blocks) {
+                l = _mm512_loadu_si512((const void *)(p + q + (size_t)b * 64));
+            } else if (b == blocks) {
+                const size_t left = count - (q + (size_t)b * 64);
+                const __mmask64 m = left >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << left) - 1);
+                l = _mm512_maskz_loadu_epi8(m, (const void *)(p + q + (size_t)b * 64));
+            } else {
+                l = _mm512_setzero_si512();
+            }
+            rv[i] = _mm512_permutexvar_epi8(rev, l);
+            ok[i] = ~_mm512_movepi8_mask(rv[i]);
+        }
+        for (int g = 0; g < groups; g++) {
+            const __m512i t0 = _mm512_loadu_si512((const void *)&table[g][0]);
+            const __m512i t1 = _mm512_loadu_si512((const void *)&table[g][64]);
+            const __m512i f = _mm512_set1_epi8((char)groupFold[g]);
+            __m512i v[8];
+            for (int i = 0; i < 8; i++) {
+                const __m512i c = _mm512_maskz_permutex2var_epi8(ok[i], t0, _mm512_or_si512(rv[i], f), t1);
+                v[i] = _mm512_permutexvar_epi8(tr, _mm512_gf2p8affine_epi64_epi8(one, c, 0));
+            }
+            __m512i a[8], b[8];
+            for (int i = 0; i < 8; i += 2) {
+                a[i] = _mm512_unpacklo_epi64(v[i], v[i + 1]);
+                a[i + 1] = _mm512_unpackhi_epi64(v[i], v[i + 1]);
+            }
+            for (int h = 0; h < 8; h += 4) {
+                b[h] = _mm512_permutex2var_epi64(a[h], lo2, a[h + 2]);
+                b[h + 2] = _mm512_permutex2var_epi64(a[h], hi2, a[h + 2]);
+                b[h + 1] = _mm512_permutex2var_epi64(a[h + 1], lo2, a[h + 3]);
+                b[h + 3] = _mm512_permutex2var_epi64(a[h + 1], hi2, a[h + 3]);
+            }
+            for (int j = 0; j < 4; j++) {
+                _mm512_store_si512((void *)&rows[g * 8 + j][gb * 8], _mm512_shuffle_i64x2(b[j], b[j + 4], 0x44));
+                _mm512_store_si512((void *)&rows[g * 8 + j + 4][gb * 8], _mm512_shuffle_i64x2(b[j], b[j + 4], 0xEE));
+            }
+        }
+    }
+}
+
 __attribute__((target("avx512bw,avx512f,avx512vbmi2,avx512vpopcntdq,avx2"))) static size_t count_short_avx512(
     const uint8_t *p, size_t count, size_t from, size_t to, const ccsk_short_term *terms, size_t n,
     int64_t *counts, int64_t *next) {
@@ -372,20 +439,36 @@ __attribute__((target("avx512bw,avx512f,avx512vbmi2,avx512vpopcntdq,avx2"))) sta
     }
     int plain = 0;
     while (plain < pairs && pairFold[plain] == 0) plain++;
-    int used = pairs;
+    // With GFNI (and every pair byte below 128), pairs are looked up 8 at a time (bm_classify):
+    // the plain pairs' groups first, then the folded ones'; a pair's row is then its group's
+    // 8 rows' slot.
+    int pairRow[BM_PAIRS];
+    const int plainGroups = (plain + 7) / 8, groups = plainGroups + (pairs - plain + 7) / 8;
+    int gfni = __builtin_cpu_supports("gfni") && __builtin_cpu_supports("avx512vbmi") && groups * 8 <= BM_ROWS;
+    for (int k = 0; k < pairs; k++) gfni &= pairByte[k] < 0x80;
+    for (int k = 0; k < pairs; k++) pairRow[k] = !gfni ? k : k < plain ? k : plainGroups * 8 + (k - plain);
+    const int firstShifted = gfni ? groups * 8 : pairs;
+    int used = firstShifted;
     int shiftedFrom[BM_ROWS], shiftBy[BM_ROWS];
     for (size_t i = 0; i < n; i++) {
-        row[i][0] = pairOf[i][0];
+        row[i][0] = pairRow[pairOf[i][0]];
         for (int j = 1; j < length[i]; j++) {
-            int r = pairs;
-            while (r < used && !(shiftedFrom[r] == pairOf[i][j] && shiftBy[r] == j)) r++;
+            int r = firstShifted;
+            while (r < used && !(shiftedFrom[r] == pairRow[pairOf[i][j]] && shiftBy[r] == j)) r++;
             if (r == used) {
                 if (used == BM_ROWS) return count_short_avx2(p, count, from, to, terms, n, counts, next);
-                shiftedFrom[r] = pairOf[i][j];
+                shiftedFrom[r] = pairRow[pairOf[i][j]];
                 shiftBy[r] = j;
                 used++;
             }
             row[i][j] = r;
+        }
+    }
+    uint8_t table[BM_ROWS / 8][128] = {{0}}, groupFold[BM_ROWS / 8] = {0};
+    if (gfni) {
+        for (int k = 0; k < pairs; k++) {
+            table[pairRow[k] / 8][pairByte[k]] |= (uint8_t)(1u << (pairRow[k] % 8));
+            groupFold[pairRow[k] / 8] = k < plain ? 0 : 0x20;
         }
     }
     __m512i value[BM_PAIRS], acc[64];
@@ -402,7 +485,8 @@ __attribute__((target("avx512bw,avx512f,avx512vbmi2,avx512vpopcntdq,avx2"))) sta
         size_t loadable = (count - q - 3) / 64;
         int blocks = (int)(avail < loadable ? avail : loadable);
         if (blocks > BM_BLOCKS) blocks = BM_BLOCKS;
-        for (int b = 0; b <= blocks; b++) {
+        if (gfni) bm_classify(p, q, count, blocks, table, groupFold, groups, rows);
+        for (int b = 0; !gfni && b <= blocks; b++) {
             const uint8_t *c = p + q + (size_t)b * 64;
             __m512i l;
             if (b < blocks) {
@@ -421,7 +505,7 @@ __attribute__((target("avx512bw,avx512f,avx512vbmi2,avx512vpopcntdq,avx2"))) sta
         }
         // Words past `blocks` hold stale bits: masked off below.
         const int vectors = (blocks + 7) / 8;
-        for (int r = pairs; r < used; r++) {
+        for (int r = firstShifted; r < used; r++) {
             const uint64_t *src = rows[shiftedFrom[r]];
             const __m512i by = _mm512_set1_epi64(shiftBy[r]);
             for (int v = 0; v < vectors; v++) {
