@@ -348,12 +348,20 @@ bm_count(uint64_t (*rows)[BM_STRIDE], const int *row, int blocks, __m512i a, con
 __attribute__((target("avx512bw,avx512f,avx512vbmi,gfni"))) static void bm_classify(
     const uint8_t *p, size_t q, size_t count, int blocks, const uint8_t (*table)[128], const uint8_t *groupFold,
     int groups, uint64_t (*rows)[BM_STRIDE]) {
-    uint8_t revIdx[64], trIdx[64], unit[64];
-    for (int k = 0; k < 64; k++) {
-        revIdx[k] = (uint8_t)((k & ~7) | (7 - (k & 7)));
-        trIdx[k] = (uint8_t)((k & 7) * 8 + (k >> 3));
-        unit[k] = (uint8_t)(1u << (k & 7));
-    }
+    // Positions reversed in each word; byte k of the result from byte (k % 8) * 8 + k / 8 (an 8x8
+    // byte transpose); bytes 1 << (k % 8).
+    static const uint8_t revIdx[64] = {
+        7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13, 12, 11, 10, 9, 8, 23, 22, 21, 20, 19, 18, 17, 16, 31, 30, 29,
+        28, 27, 26, 25, 24, 39, 38, 37, 36, 35, 34, 33, 32, 47, 46, 45, 44, 43, 42, 41, 40, 55, 54, 53, 52,
+        51, 50, 49, 48, 63, 62, 61, 60, 59, 58, 57, 56};
+    static const uint8_t trIdx[64] = {
+        0, 8, 16, 24, 32, 40, 48, 56, 1, 9, 17, 25, 33, 41, 49, 57, 2, 10, 18, 26, 34, 42, 50, 58, 3, 11,
+        19, 27, 35, 43, 51, 59, 4, 12, 20, 28, 36, 44, 52, 60, 5, 13, 21, 29, 37, 45, 53, 61, 6, 14, 22, 30,
+        38, 46, 54, 62, 7, 15, 23, 31, 39, 47, 55, 63};
+    static const uint8_t unit[64] = {
+        1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8,
+        16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64,
+        128, 1, 2, 4, 8, 16, 32, 64, 128};
     const __m512i rev = _mm512_loadu_si512((const void *)revIdx);
     const __m512i tr = _mm512_loadu_si512((const void *)trIdx);
     const __m512i one = _mm512_loadu_si512((const void *)unit);
