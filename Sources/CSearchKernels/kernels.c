@@ -13,6 +13,7 @@
 int ccsk_teddy_level(void) {
 #if CCSK_X86
     __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vbmi")) return 3;
     if (__builtin_cpu_supports("avx2")) return 2;
     if (__builtin_cpu_supports("ssse3")) return 1;
 #endif
@@ -30,7 +31,7 @@ int ccsk_pair_level(void) {
 #endif
 }
 
-int ccsk_count_short_available(void) { return ccsk_teddy_level() == 2; }
+int ccsk_count_short_available(void) { return ccsk_teddy_level() >= 2; }
 
 int ccsk_count_short_best(void) {
 #if CCSK_X86
@@ -102,6 +103,65 @@ __attribute__((target("avx2"))) static size_t teddy_avx2(
     case 2: return teddy_avx2_len(t, p, count, position, to, hits, capacity, 2);
     case 3: return teddy_avx2_len(t, p, count, position, to, hits, capacity, 3);
     default: return teddy_avx2_len(t, p, count, position, to, hits, capacity, 4);
+    }
+}
+
+// VBMI Teddy: one VPERMI2B per text byte offset and half of the 16 buckets looks the byte's low 7
+// bits up in a 128-entry table, exact for ASCII where the nibble masks of the SSSE3/AVX2 kernels
+// are not (letters share their high nibble, 6 or 7, so the high-nibble mask tells almost nothing).
+__attribute__((target("avx512bw,avx512f,avx512vbmi"), always_inline)) static inline size_t teddy_vbmi_len(
+    const ccsk_teddy *t, const uint8_t *p, size_t count, size_t *position, size_t to, size_t *hits,
+    size_t capacity, const int len) {
+    __m512i a0[4], a1[4], b0[4], b1[4];
+    for (int j = 0; j < 4; j++) {
+        a0[j] = _mm512_loadu_si512((const void *)&t->exact[j][0]);
+        a1[j] = _mm512_loadu_si512((const void *)&t->exact[j][64]);
+        b0[j] = _mm512_loadu_si512((const void *)&t->exact[j][128]);
+        b1[j] = _mm512_loadu_si512((const void *)&t->exact[j][192]);
+    }
+    const __m512i fold = _mm512_set1_epi8((char)t->fold);
+    size_t q = *position;
+    size_t n = 0;
+    const size_t reach = (size_t)len - 1;
+    while (q + 64 <= to && q + 64 + reach <= count && n + 64 <= capacity) {
+        __m512i c = _mm512_or_si512(_mm512_loadu_si512((const void *)(p + q)), fold);
+        __m512i ra = _mm512_permutex2var_epi8(a0[0], c, a1[0]);
+        __m512i rb = _mm512_permutex2var_epi8(b0[0], c, b1[0]);
+        for (int j = 1; j < len; j++) {
+            c = _mm512_or_si512(_mm512_loadu_si512((const void *)(p + q + j)), fold);
+            ra = _mm512_and_si512(ra, _mm512_permutex2var_epi8(a0[j], c, a1[j]));
+            rb = _mm512_and_si512(rb, _mm512_permutex2var_epi8(b0[j], c, b1[j]));
+        }
+        uint64_t m = (uint64_t)_mm512_test_epi8_mask(_mm512_or_si512(ra, rb), _mm512_or_si512(ra, rb));
+        // Branch-free for the first 4 hits (about half the steps of English text have one, at
+        // random: a loop's exit mispredicted that often cost more than the lookups); entries
+        // past the hits are overwritten later (the room for 64 was checked above).
+        const int k = __builtin_popcountll(m);
+        for (int e = 0; e < 4; e++) {
+            hits[n + e] = q + (size_t)__builtin_ctzll(m | (1ull << 63));
+            m &= m - 1;
+        }
+        if (k > 4) {
+            for (int e = 4; m; e++) {
+                hits[n + e] = q + (size_t)__builtin_ctzll(m);
+                m &= m - 1;
+            }
+        }
+        n += (size_t)k;
+        q += 64;
+    }
+    *position = q;
+    return n;
+}
+
+__attribute__((target("avx512bw,avx512f,avx512vbmi"))) static size_t teddy_vbmi(
+    const ccsk_teddy *t, const uint8_t *p, size_t count, size_t *position, size_t to, size_t *hits,
+    size_t capacity) {
+    switch (t->length) {
+    case 1: return teddy_vbmi_len(t, p, count, position, to, hits, capacity, 1);
+    case 2: return teddy_vbmi_len(t, p, count, position, to, hits, capacity, 2);
+    case 3: return teddy_vbmi_len(t, p, count, position, to, hits, capacity, 3);
+    default: return teddy_vbmi_len(t, p, count, position, to, hits, capacity, 4);
     }
 }
 
@@ -278,6 +338,81 @@ bm_count(uint64_t (*rows)[BM_STRIDE], const int *row, int blocks, __m512i a, con
     return a;
 }
 
+// GFNI: the rows of 8 (byte, fold) pairs at once, for blocks 0..`blocks` (and zeros up to the next
+// multiple of 8). A 128-entry lookup (VPERMI2B) gives each text byte a bit per pair of the group;
+// GF2P8AFFINEQB with those bytes as the matrix transposes each 8x8 bit square (8 positions x 8
+// pairs; the positions are reversed first, as the instruction reads the matrix rows backwards), a
+// VPERMB gathers each pair's 8 bytes into one word per block, and an 8x8 transpose of words turns
+// 8 blocks' vectors into 8 rows. About 7 ops per 8 pairs and block against 16 (a compare and a
+// mask store per pair). Bytes of 128 or more select no pair (every pair byte is below 128).
+__attribute__((target("avx512bw,avx512f,avx512vbmi,gfni"))) static void bm_classify(
+    const uint8_t *p, size_t q, size_t count, int blocks, const uint8_t (*table)[128], const uint8_t *groupFold,
+    int groups, uint64_t (*rows)[BM_STRIDE]) {
+    // Positions reversed in each word; byte k of the result from byte (k % 8) * 8 + k / 8 (an 8x8
+    // byte transpose); bytes 1 << (k % 8).
+    static const uint8_t revIdx[64] = {
+        7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13, 12, 11, 10, 9, 8, 23, 22, 21, 20, 19, 18, 17, 16, 31, 30, 29,
+        28, 27, 26, 25, 24, 39, 38, 37, 36, 35, 34, 33, 32, 47, 46, 45, 44, 43, 42, 41, 40, 55, 54, 53, 52,
+        51, 50, 49, 48, 63, 62, 61, 60, 59, 58, 57, 56};
+    static const uint8_t trIdx[64] = {
+        0, 8, 16, 24, 32, 40, 48, 56, 1, 9, 17, 25, 33, 41, 49, 57, 2, 10, 18, 26, 34, 42, 50, 58, 3, 11,
+        19, 27, 35, 43, 51, 59, 4, 12, 20, 28, 36, 44, 52, 60, 5, 13, 21, 29, 37, 45, 53, 61, 6, 14, 22, 30,
+        38, 46, 54, 62, 7, 15, 23, 31, 39, 47, 55, 63};
+    static const uint8_t unit[64] = {
+        1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8,
+        16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64,
+        128, 1, 2, 4, 8, 16, 32, 64, 128};
+    const __m512i rev = _mm512_loadu_si512((const void *)revIdx);
+    const __m512i tr = _mm512_loadu_si512((const void *)trIdx);
+    const __m512i one = _mm512_loadu_si512((const void *)unit);
+    const __m512i lo2 = _mm512_set_epi64(13, 12, 5, 4, 9, 8, 1, 0);
+    const __m512i hi2 = _mm512_set_epi64(15, 14, 7, 6, 11, 10, 3, 2);
+    for (int gb = 0; gb * 8 <= blocks; gb++) {
+        __m512i rv[8];
+        __mmask64 ok[8];
+        for (int i = 0; i < 8; i++) {
+            const int b = gb * 8 + i;
+            __m512i l;
+            if (b < blocks) {
+                l = _mm512_loadu_si512((const void *)(p + q + (size_t)b * 64));
+            } else if (b == blocks) {
+                const size_t left = count - (q + (size_t)b * 64);
+                const __mmask64 m = left >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << left) - 1);
+                l = _mm512_maskz_loadu_epi8(m, (const void *)(p + q + (size_t)b * 64));
+            } else {
+                l = _mm512_setzero_si512();
+            }
+            rv[i] = _mm512_permutexvar_epi8(rev, l);
+            ok[i] = ~_mm512_movepi8_mask(rv[i]);
+        }
+        for (int g = 0; g < groups; g++) {
+            const __m512i t0 = _mm512_loadu_si512((const void *)&table[g][0]);
+            const __m512i t1 = _mm512_loadu_si512((const void *)&table[g][64]);
+            const __m512i f = _mm512_set1_epi8((char)groupFold[g]);
+            __m512i v[8];
+            for (int i = 0; i < 8; i++) {
+                const __m512i c = _mm512_maskz_permutex2var_epi8(ok[i], t0, _mm512_or_si512(rv[i], f), t1);
+                v[i] = _mm512_permutexvar_epi8(tr, _mm512_gf2p8affine_epi64_epi8(one, c, 0));
+            }
+            __m512i a[8], b[8];
+            for (int i = 0; i < 8; i += 2) {
+                a[i] = _mm512_unpacklo_epi64(v[i], v[i + 1]);
+                a[i + 1] = _mm512_unpackhi_epi64(v[i], v[i + 1]);
+            }
+            for (int h = 0; h < 8; h += 4) {
+                b[h] = _mm512_permutex2var_epi64(a[h], lo2, a[h + 2]);
+                b[h + 2] = _mm512_permutex2var_epi64(a[h], hi2, a[h + 2]);
+                b[h + 1] = _mm512_permutex2var_epi64(a[h + 1], lo2, a[h + 3]);
+                b[h + 3] = _mm512_permutex2var_epi64(a[h + 1], hi2, a[h + 3]);
+            }
+            for (int j = 0; j < 4; j++) {
+                _mm512_store_si512((void *)&rows[g * 8 + j][gb * 8], _mm512_shuffle_i64x2(b[j], b[j + 4], 0x44));
+                _mm512_store_si512((void *)&rows[g * 8 + j + 4][gb * 8], _mm512_shuffle_i64x2(b[j], b[j + 4], 0xEE));
+            }
+        }
+    }
+}
+
 __attribute__((target("avx512bw,avx512f,avx512vbmi2,avx512vpopcntdq,avx2"))) static size_t count_short_avx512(
     const uint8_t *p, size_t count, size_t from, size_t to, const ccsk_short_term *terms, size_t n,
     int64_t *counts, int64_t *next) {
@@ -312,20 +447,36 @@ __attribute__((target("avx512bw,avx512f,avx512vbmi2,avx512vpopcntdq,avx2"))) sta
     }
     int plain = 0;
     while (plain < pairs && pairFold[plain] == 0) plain++;
-    int used = pairs;
+    // With GFNI (and every pair byte below 128), pairs are looked up 8 at a time (bm_classify):
+    // the plain pairs' groups first, then the folded ones'; a pair's row is then its group's
+    // 8 rows' slot.
+    int pairRow[BM_PAIRS];
+    const int plainGroups = (plain + 7) / 8, groups = plainGroups + (pairs - plain + 7) / 8;
+    int gfni = __builtin_cpu_supports("gfni") && __builtin_cpu_supports("avx512vbmi") && groups * 8 <= BM_ROWS;
+    for (int k = 0; k < pairs; k++) gfni &= pairByte[k] < 0x80;
+    for (int k = 0; k < pairs; k++) pairRow[k] = !gfni ? k : k < plain ? k : plainGroups * 8 + (k - plain);
+    const int firstShifted = gfni ? groups * 8 : pairs;
+    int used = firstShifted;
     int shiftedFrom[BM_ROWS], shiftBy[BM_ROWS];
     for (size_t i = 0; i < n; i++) {
-        row[i][0] = pairOf[i][0];
+        row[i][0] = pairRow[pairOf[i][0]];
         for (int j = 1; j < length[i]; j++) {
-            int r = pairs;
-            while (r < used && !(shiftedFrom[r] == pairOf[i][j] && shiftBy[r] == j)) r++;
+            int r = firstShifted;
+            while (r < used && !(shiftedFrom[r] == pairRow[pairOf[i][j]] && shiftBy[r] == j)) r++;
             if (r == used) {
                 if (used == BM_ROWS) return count_short_avx2(p, count, from, to, terms, n, counts, next);
-                shiftedFrom[r] = pairOf[i][j];
+                shiftedFrom[r] = pairRow[pairOf[i][j]];
                 shiftBy[r] = j;
                 used++;
             }
             row[i][j] = r;
+        }
+    }
+    uint8_t table[BM_ROWS / 8][128] = {{0}}, groupFold[BM_ROWS / 8] = {0};
+    if (gfni) {
+        for (int k = 0; k < pairs; k++) {
+            table[pairRow[k] / 8][pairByte[k]] |= (uint8_t)(1u << (pairRow[k] % 8));
+            groupFold[pairRow[k] / 8] = k < plain ? 0 : 0x20;
         }
     }
     __m512i value[BM_PAIRS], acc[64];
@@ -342,7 +493,8 @@ __attribute__((target("avx512bw,avx512f,avx512vbmi2,avx512vpopcntdq,avx2"))) sta
         size_t loadable = (count - q - 3) / 64;
         int blocks = (int)(avail < loadable ? avail : loadable);
         if (blocks > BM_BLOCKS) blocks = BM_BLOCKS;
-        for (int b = 0; b <= blocks; b++) {
+        if (gfni) bm_classify(p, q, count, blocks, table, groupFold, groups, rows);
+        for (int b = 0; !gfni && b <= blocks; b++) {
             const uint8_t *c = p + q + (size_t)b * 64;
             __m512i l;
             if (b < blocks) {
@@ -361,7 +513,7 @@ __attribute__((target("avx512bw,avx512f,avx512vbmi2,avx512vpopcntdq,avx2"))) sta
         }
         // Words past `blocks` hold stale bits: masked off below.
         const int vectors = (blocks + 7) / 8;
-        for (int r = pairs; r < used; r++) {
+        for (int r = firstShifted; r < used; r++) {
             const uint64_t *src = rows[shiftedFrom[r]];
             const __m512i by = _mm512_set1_epi64(shiftBy[r]);
             for (int v = 0; v < vectors; v++) {
@@ -382,12 +534,31 @@ __attribute__((target("avx512bw,avx512f,avx512vbmi2,avx512vpopcntdq,avx2"))) sta
                 continue;
             }
             // A term that can overlap itself: its matches one by one, each at or after the end of
-            // the one before.
+            // the one before. Most vectors have no two matches closer than the term's length and
+            // none before `allowed`: those are counted whole (VPOPCNTQ), only the others bit by bit.
             int64_t allowed = next[i];
+            const int len = length[i];
             for (int v = 0; v < vectors; v++) {
                 const int lanes = blocks - v * 8 < 8 ? blocks - v * 8 : 8;
                 const __mmask8 lm = (__mmask8)((1u << lanes) - 1);
-                _mm512_storeu_si512((void *)words, bm_term(rows, ri, v, lm, length[i]));
+                const __m512i x = bm_term(rows, ri, v, lm, len);
+                const __mmask8 nz = _mm512_test_epi64_mask(x, x);
+                if (!nz) continue;
+                _mm512_storeu_si512((void *)words, x);
+                // Each word joined with the next (the last lane with zero: a match in the next
+                // vector is checked against `allowed` there); a bit of `close` is a match with
+                // another 1-3 positions after it.
+                const __m512i after = _mm512_alignr_epi64(_mm512_setzero_si512(), x, 1);
+                __m512i close = _mm512_and_si512(x, _mm512_shrdi_epi64(x, after, 1));
+                if (len > 2) close = _mm512_ternarylogic_epi64(close, x, _mm512_shrdi_epi64(x, after, 2), 0xF8);
+                if (len > 3) close = _mm512_ternarylogic_epi64(close, x, _mm512_shrdi_epi64(x, after, 3), 0xF8);
+                const int fw = __builtin_ctz(nz), lw = 31 - __builtin_clz(nz);
+                const int64_t first = (int64_t)(q + (size_t)(v * 8 + fw) * 64) + __builtin_ctzll(words[fw]);
+                if (first >= allowed && !_mm512_test_epi64_mask(close, close)) {
+                    acc[i] = _mm512_add_epi64(acc[i], _mm512_popcnt_epi64(x));
+                    allowed = (int64_t)(q + (size_t)(v * 8 + lw) * 64) + 63 - __builtin_clzll(words[lw]) + len;
+                    continue;
+                }
                 for (int w = 0; w < lanes; w++) {
                     uint64_t m = words[w];
                     while (m) {
@@ -404,9 +575,7 @@ __attribute__((target("avx512bw,avx512f,avx512vbmi2,avx512vpopcntdq,avx2"))) sta
         }
         q += (size_t)blocks * 64;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (!terms[i].bordered) counts[i] += (int64_t)_mm512_reduce_add_epi64(acc[i]);
-    }
+    for (size_t i = 0; i < n; i++) counts[i] += (int64_t)_mm512_reduce_add_epi64(acc[i]);
     // A last 32-position step, if any: the same `stop` as the AVX2 kernel.
     return count_short_avx2(p, count, q, to, terms, n, counts, next);
 }
@@ -592,7 +761,9 @@ size_t ccsk_teddy_scan(
     // No AVX-512 Teddy: 64 positions per step measured no faster than AVX2 on this Zen 4 (77 ms
     // either way over 256 MiB with the 52 long terms of target 14.5; its 512-bit shuffles run as
     // two 256-bit halves).
-    const int level = ccsk_teddy_level();  // cheap: reads what __builtin_cpu_init found
+    int level = ccsk_teddy_level();  // cheap: reads what __builtin_cpu_init found
+    if (t->level < level) level = t->level;
+    if (level == 3) return teddy_vbmi(t, text, count, position, to, hits, capacity);
     if (level == 2) return teddy_avx2(t, text, count, position, to, hits, capacity);
     if (level == 1) return teddy_ssse3(t, text, count, position, to, hits, capacity);
 #endif

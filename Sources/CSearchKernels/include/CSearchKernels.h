@@ -10,25 +10,34 @@
 extern "C" {
 #endif
 
-/// Which Teddy kernel this CPU runs: 2 = AVX2 (32 positions per step), 1 = SSSE3 (16), 0 = none
-/// (not x86-64, or too old a CPU: the engine then uses its portable prefilters).
+/// Which Teddy kernel this CPU runs: 3 = AVX-512 VBMI (exact byte tables, 16 buckets, 64 positions
+/// per step), 2 = AVX2 (32 positions per step), 1 = SSSE3 (16), 0 = none (not x86-64, or too old a
+/// CPU: the engine then uses its portable prefilters).
 int ccsk_teddy_level(void);
 
 /// Teddy's tables: for each of the first `length` (1...4) bytes of a term, a bitmask of 8 buckets
 /// per low nibble and per high nibble (16 entries each). A position is a candidate for bucket b
 /// when, for every j < length, the text byte at position + j (or-ed with `fold`) has bit b set in
 /// both `low[j][byte & 15]` and `high[j][byte >> 4]`.
+///
+/// Level 3 looks up each text byte's low 7 bits (or-ed with `fold`) in `exact[j]`: entries 0..<128
+/// hold buckets 0-7, entries 128..<256 buckets 8-15, one bit each, for the byte values a bucket's
+/// fingerprints allow at offset j (a byte of 128 or more sets the entry of its low 7 bits: text bytes
+/// of 128 or more only add candidates). `level` is the kernel the scan uses (lowered to the CPU's).
 typedef struct {
     uint8_t low[4][16];
     uint8_t high[4][16];
+    uint8_t exact[4][256];
     int32_t length;
+    int32_t level;
     uint8_t fold;
 } ccsk_teddy;
 
 /// Scans candidate positions from `*position` while a whole step fits before `to` (and its loads,
 /// which reach `length - 1` bytes past a position, before `count`), writing each candidate's
-/// position to `hits` (at most `capacity`, which must be at least 32). Returns the number written
-/// and leaves `*position` where it stopped (a step boundary: positions before it were all seen).
+/// position to `hits` (at most `capacity`, which must be at least 64: the kernel stops before a step
+/// whose hits might not fit). Returns the number written and leaves `*position` where it stopped (a
+/// step boundary: positions before it were all seen).
 size_t ccsk_teddy_scan(
     const ccsk_teddy *t, const uint8_t *text, size_t count, size_t *position, size_t to, size_t *hits,
     size_t capacity);

@@ -140,10 +140,12 @@ package final class SearchPlan: Sendable {
 
     /// `allowTeddy`: tests set false to exercise the portable prefilters on a CPU that has Teddy (or
     /// the packed pair). `shortKernelLevel`: tests force each width of the short-term kernel (3
-    /// AVX-512, 2 AVX2). `pairLevel`: the packed-pair kernel width (tests force each one).
+    /// AVX-512, 2 AVX2). `pairLevel`: the packed-pair kernel width (tests force each one);
+    /// `teddyLevel` Teddy's (3 VBMI, 2 AVX2, 1 SSSE3).
     package init(
         terms: [[UInt8]], options: SearchOptions, exactLimit: Int, regex: RegexPlan? = nil, allowTeddy: Bool = true,
-        shortKernelLevel: Int? = nil, pairLevel: Int32 = PackedPairPrefilter.level
+        shortKernelLevel: Int? = nil, pairLevel: Int32 = PackedPairPrefilter.level,
+        teddyLevel: Int = TeddyPrefilter.level
     ) throws(SearchPlanError) {
         for (i, t) in terms.enumerated() where t.isEmpty { throw .emptyTerm(index: i) }
         self.terms = terms
@@ -165,7 +167,8 @@ package final class SearchPlan: Sendable {
 
         let anchors = TermAnchors(terms, ignoreCase: options.ignoreCase, reach: Self.anchorReach, skipping: isExact)
         let (prefilter, chosen) = PrefilterBuilder.build(
-            anchors, exact: isExact, foldMask: fm, allowTeddy: allowTeddy, pairLevel: pairLevel)
+            anchors, exact: isExact, foldMask: fm, allowTeddy: allowTeddy, pairLevel: pairLevel,
+            teddyLevel: teddyLevel)
         let table = CandidateTable(anchors: chosen, foldMask: fm, pairKeyed: prefilter.pairKeyed)
 
         // Prefix check: the bytes at fixed offsets with one possible value (after or-ing 0x20 under

@@ -3,7 +3,9 @@ import CSearchKernels
 /// Teddy (after BurntSushi/aho-corasick): every term's first 1-4 fixed bytes (its fingerprint) go
 /// into one of 8 buckets; a SIMD step looks up the low and high nibble of each text byte in
 /// per-bucket bitmasks (PSHUFB) and ANDs them over the fingerprint's bytes, 32 positions at a time
-/// (AVX2) or 16 (SSSE3), chosen at run time (`ccsk_teddy_level`). A position where some bucket
+/// (AVX2) or 16 (SSSE3), chosen at run time (`ccsk_teddy_level`). With AVX-512 VBMI the lookup is
+/// exact instead: 16 buckets, each byte's low 7 bits looked up in a 128-entry table per half of the
+/// buckets (VPERMI2B), 64 positions a step. A position where some bucket
 /// survives is a candidate for the terms whose first two bytes it holds (the pair-keyed candidate
 /// table, anchors at offset 0), verified as with every other prefilter, in text order, so each term's
 /// matches stay its own non-overlapping left-to-right ones.
@@ -13,20 +15,23 @@ struct TeddyPrefilter: @unchecked Sendable {
     /// Distinct fingerprints, and terms behind them (the log and tests).
     let fingerprints: Int
 
-    /// 2 for AVX2, 1 for SSSE3, 0 when this CPU (or platform) has no Teddy kernel.
+    /// 3 for AVX-512 VBMI, 2 for AVX2, 1 for SSSE3, 0 when this CPU (or platform) has no Teddy kernel.
     static let level = Int(ccsk_teddy_level())
+    /// Buckets of the nibble tables (levels 1 and 2) and of the exact tables (level 3).
     static let buckets = 8
+    static let exactBuckets = 16
 
     /// `fixed`: per term, the possible bytes (0x20 or-ed in under ignore_case) at each leading fixed
     /// offset; only the terms in `active` are fingerprinted, on their first `length` (1...4, at most
-    /// the shortest active term's fixed prefix) bytes.
-    init(fixed: [[Set<UInt8>]], active: [Int], length: Int, foldMask: UInt8) {
+    /// the shortest active term's fixed prefix) bytes. `level`: the kernel (tests force each one).
+    init(fixed: [[Set<UInt8>]], active: [Int], length: Int, foldMask: UInt8, level: Int = Self.level) {
         // Equal fingerprints share a bucket; sorted ones are split into contiguous runs, so a
         // bucket's terms tend to share bytes and its nibble masks stay narrow.
         let prints = Set(active.map { t in fixed[t].prefix(length).map { $0.sorted() } })
         let sorted = prints.sorted { a, b in a.lexicographicallyPrecedes(b) { $0.lexicographicallyPrecedes($1) } }
         var t = ccsk_teddy()
         t.length = Int32(length)
+        t.level = Int32(level)
         t.fold = foldMask
         withUnsafeMutableBytes(of: &t.low) { low in
             withUnsafeMutableBytes(of: &t.high) { high in
@@ -38,6 +43,15 @@ struct TeddyPrefilter: @unchecked Sendable {
                             high[j * 16 + Int(b >> 4)] |= bit
                         }
                     }
+                }
+            }
+        }
+        withUnsafeMutableBytes(of: &t.exact) { exact in
+            for (i, print) in sorted.enumerated() {
+                let bucket = i * Self.exactBuckets / max(1, sorted.count)
+                let bit = UInt8(1) << UInt8(bucket & 7)
+                for (j, bytes) in print.enumerated() {
+                    for b in bytes { exact[j * 256 + (bucket >> 3) * 128 + Int(b & 127)] |= bit }
                 }
             }
         }
@@ -67,8 +81,9 @@ struct TeddyPrefilter: @unchecked Sendable {
                         plan.candidates(p, count: count, base: base, at: q, pair: w, final: final, state: &state)
                         i &+= 1
                     }
-                    // A full buffer stopped the kernel: go on; else it reached the end of its range.
-                    if n + 32 <= capacity { break }
+                    // A full buffer stopped the kernel (room for less than a 64-position step): go
+                    // on; else it reached the end of its range.
+                    if n + 64 <= capacity { break }
                 }
             }
         }
