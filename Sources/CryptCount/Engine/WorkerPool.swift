@@ -278,6 +278,7 @@ extension WorkerPool {
     /// monitor held; returns without it, true if this call sent the request's `done`.
     fileprivate func runGroup(_ job: CountJob, key: UnlockedKey, range: Range<Int>, processor: FileProcessor) -> Bool {
         let files = processor.readGroup(paths: range.map { job.files[$0].bytes }, key: key, plan: job.plan)
+        Log.debug("request \(job.id): files \(range.lowerBound)..<\(range.upperBound) as one group")
         for (k, index) in range.enumerated() {
             if k > 0 && monitor.withLock({ job.cancelled }) {
                 for file in files[k...] { processor.discard(file) }
