@@ -389,6 +389,10 @@ package final class AgeKey: CipherKey {
     package var fileGroupWidth: Int { x25519.isEmpty ? 1 : X25519Lanes.width }
 
     package func prepare(files: [UnsafeRawBufferPointer]) {
+        // Without the wide kernel the lanes would be BoringSSL one point at a time, each call
+        // building a key from the scalar (a base-point multiplication) first: the plain unwrap
+        // then costs less.
+        guard X25519Lanes.isWide else { return prepare(files: files, lanes: nil) }
         prepare(files: files) { X25519Lanes.compute(scalar: $0, points: $1, count: $2, into: $3) }
     }
 
@@ -396,10 +400,11 @@ package final class AgeKey: CipherKey {
     /// whole header at least) into `fileKeys`, the X25519 of each identity computed for up to
     /// `X25519Lanes.width` shares at once. Each header then goes through the same `unwrap` as
     /// one file alone, with the shared secrets computed ahead (checked there), and its outcome
-    /// is cached exactly as `fileKey(for:bytes:)` would have cached it; a header that fails
+    /// is cached exactly as `fileKey(for:bytes:)` would have cached it (`lanes` nil: nothing is
+    /// computed ahead, each header is simply unwrapped here); a header that fails
     /// (malformed, low-order share) caches nothing, and the file's own pass reports it. Headers
     /// already cached, armored files and anything not a complete binary header are left alone.
-    func prepare(files: [UnsafeRawBufferPointer], lanes: Lanes) {
+    func prepare(files: [UnsafeRawBufferPointer], lanes: Lanes?) {
         guard !x25519.isEmpty, !files.isEmpty else { return }
         struct Pending {
             var header: AgeHeader
@@ -433,6 +438,12 @@ package final class AgeKey: CipherKey {
         }
         let shares = points.count / 32
         guard shares > 0 else { return }
+        guard let lanes else {
+            for file in pending {
+                if let result = try? unwrap(file.header) { fileKeys.insert(result, for: file.digest) }
+            }
+            return
+        }
         // Identity n's secret with share i at (n * shares + i) * 32; wiped before it is freed.
         let secrets = UnsafeMutableRawBufferPointer.allocate(byteCount: x25519.count * shares * 32, alignment: 64)
         secrets.initializeMemory(as: UInt8.self, repeating: 0)
