@@ -115,6 +115,11 @@ import Testing
                 let got = files.map { Self.describe(decryptStreaming(key, $0, piece: 4096)) }
                 #expect(got == expected, "lanes \(name), \(texts.count) identities")
             }
+            // No lanes (no wide kernel): each header unwrapped plainly, cached the same way.
+            let plainKey = try Self.key(texts)
+            files.withUnsafeRawBuffers { plainKey.prepare(files: $0, lanes: nil) }
+            #expect(plainKey.fileKeys.count == files.count - 1)
+            #expect(files.map { Self.describe(decryptStreaming(plainKey, $0, piece: 4096)) } == expected)
         }
     }
 

@@ -389,10 +389,10 @@ package final class AgeKey: CipherKey {
     package var fileGroupWidth: Int { x25519.isEmpty ? 1 : X25519Lanes.width }
 
     package func prepare(files: [UnsafeRawBufferPointer]) {
-        // Without the wide kernel the lanes would be BoringSSL one point at a time, each call
-        // building a key from the scalar (a base-point multiplication) first: the plain unwrap
-        // then costs less.
-        guard X25519Lanes.isWide else { return prepare(files: files, lanes: nil) }
+        // Without the wide kernel there is nothing to share: the lanes would be BoringSSL one
+        // point at a time (each call building a key from the scalar, a base-point
+        // multiplication, first), and unwrapping here only parses every header twice.
+        guard X25519Lanes.isWide else { return }
         prepare(files: files) { X25519Lanes.compute(scalar: $0, points: $1, count: $2, into: $3) }
     }
 
