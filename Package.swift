@@ -48,12 +48,17 @@ let package = Package(
         // The biographer cipher's AVX2 and AVX-512 kernels: per-function target attributes, no
         // -march, so the binary runs on any x86-64 (BiographerKernel picks one at run time).
         .target(name: "CBiographerKernels"),
+        // X25519 of one scalar with 8 points in AVX-512 IFMA lanes (age cold, issue 14): a
+        // per-function target attribute and a runtime CPU check, like CSearchKernels; -O2 so the
+        // debug build's tests do not run the kernel unoptimised.
+        .target(name: "CX25519Lanes", cSettings: [.unsafeFlags(["-O2"])]),
         .target(
             name: "CryptCount",
             dependencies: [
                 "CSearchKernels",
                 "CMsgPack",
                 "CBiographerKernels",
+                "CX25519Lanes",
                 "CLibRNP",
                 "CLibRNPLoader",
                 "CRE2Shim",

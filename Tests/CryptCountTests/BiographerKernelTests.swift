@@ -81,7 +81,7 @@ import Testing
         for kernel in Self.kernels() {
             for v in vectors where v.cipher == "biographer" {
                 let key = try BiographerKey(password: Array(v.password.utf8), chained: true)
-                let c = try #require([UInt8](hex: v.ciphertext_hex))
+                let c = try #require([UInt8](hex: v.ciphertextHex))
                 let got = Self.decrypt(key, c, kernel: kernel)
                 if v.expect == "decrypt_failed" {
                     #expect(got == nil, "\(kernel)")

@@ -7,8 +7,14 @@ struct BiographerVector: Decodable {
     var cipher: String
     var password: String
     var plaintext: String?
-    var ciphertext_hex: String
+    var ciphertextHex: String
     var expect: String?
+
+    // The vector file's own field names.
+    enum CodingKeys: String, CodingKey {
+        case cipher, password, plaintext, expect
+        case ciphertextHex = "ciphertext_hex"
+    }
 }
 
 @Suite struct BiographerTests {
@@ -26,7 +32,7 @@ struct BiographerVector: Decodable {
         #expect(vectors.count >= 6)
         for v in vectors {
             let key = try BiographerKey(password: Array(v.password.utf8), chained: v.cipher == "biographer")
-            let c = try #require([UInt8](hex: v.ciphertext_hex))
+            let c = try #require([UInt8](hex: v.ciphertextHex))
             var out: [UInt8] = []
             if v.expect == "decrypt_failed" {
                 #expect(throws: CipherFailure.self) {

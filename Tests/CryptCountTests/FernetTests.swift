@@ -6,11 +6,17 @@ import Testing
 struct FernetSpecVector: Decodable {
     var token: String
     var now: String
-    var ttl_sec: Int?
+    var ttlSec: Int?
     var src: String?
     var secret: String
     var iv: [UInt8]?
     var desc: String?
+
+    // The Fernet spec's own field names.
+    enum CodingKeys: String, CodingKey {
+        case token, now, src, secret, iv, desc
+        case ttlSec = "ttl_sec"
+    }
 
     var nowSeconds: Int64? {
         guard let date = ISO8601DateFormatter().date(from: now) else { return nil }
@@ -44,7 +50,7 @@ func decryptWhole(_ key: any CipherKey, _ bytes: [UInt8]) -> Result<[UInt8], Cip
     static func key(_ v: FernetSpecVector) throws -> FernetKey {
         let now = try #require(v.nowSeconds)
         return try FernetKey(
-            secret: .text(copying: Array(v.secret.utf8)), options: CipherOptions(ttlSeconds: v.ttl_sec), clock: { now })
+            secret: .text(copying: Array(v.secret.utf8)), options: CipherOptions(ttlSeconds: v.ttlSec), clock: { now })
     }
 
     @Test func specVerifyVectors() throws {

@@ -2,8 +2,8 @@ import Foundation
 import Testing
 
 @testable import CryptCount
-@testable import CryptCountJSONLines
 @testable import CryptCountFuzzSupport
+@testable import CryptCountJSONLines
 
 /// Replays every input the fuzzers kept (Tests/Fuzz/corpus-crashers/<target>/) through the
 /// same code path as the libFuzzer target (`FuzzHarness.run`): none may crash or break an

@@ -2,8 +2,8 @@ import Foundation
 import Testing
 
 @testable import CryptCount
-@testable import CryptCountJSONLines
 @testable import CryptCountFuzzSupport
+@testable import CryptCountJSONLines
 
 #if canImport(Glibc)
     import Glibc

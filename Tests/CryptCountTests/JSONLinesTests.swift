@@ -1,8 +1,8 @@
 import Testing
 
 @testable import CryptCount
-@testable import CryptCountJSONLines
 @testable import CryptCountFuzzSupport
+@testable import CryptCountJSONLines
 
 @Suite struct JSONLinesTests {
     func parse(_ s: String) throws -> MessagePackValue { try JSONLines.parse(Array(s.utf8)) }

@@ -3,8 +3,8 @@ import Synchronization
 import Testing
 
 @testable import CryptCount
-@testable import CryptCountJSONLines
 @testable import CryptCountFuzzSupport
+@testable import CryptCountJSONLines
 
 /// Checks responses against `protocol/schema.json` with `Tests/Golden/schema_check.py` (Python
 /// `jsonschema`, installed by `make deps`). The golden runner and `ServeProcess` pass every

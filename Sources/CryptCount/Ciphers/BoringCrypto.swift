@@ -113,6 +113,20 @@ enum BoringCrypto {
         return true
     }
 
+    /// X25519 (RFC 7748) of a 32-byte `scalar` (clamped by BoringSSL) and a 32-byte u-coordinate
+    /// `point`, into `out`'s first 32 bytes. False for a low-order point (`out` then holds zeros)
+    /// or wrong sizes (nothing written).
+    static func x25519(
+        scalar: UnsafeRawBufferPointer, point: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer
+    ) -> Bool {
+        guard scalar.count == 32, point.count == 32, out.count >= 32,
+            let s = scalar.baseAddress?.assumingMemoryBound(to: UInt8.self),
+            let u = point.baseAddress?.assumingMemoryBound(to: UInt8.self),
+            let o = out.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        else { return false }
+        return CCryptoBoringSSL_X25519(o, s, u) == 1
+    }
+
     /// ChaCha20-Poly1305 (RFC 8439) opening of `sealed` (ciphertext then 16-byte tag) in place,
     /// no associated data: the plaintext's length (at the start of `sealed`), or nil when it does
     /// not authenticate (what `sealed` then holds is unspecified).

@@ -8,7 +8,10 @@
 /// that are safe to show: paths, counts, codes; never secrets or plaintext.
 package enum Log {
     package enum Level: Int, Sendable, Comparable, CaseIterable {
-        case error = 0, warn, info, debug
+        case error = 0
+        case warn
+        case info
+        case debug
 
         package static func < (a: Level, b: Level) -> Bool { a.rawValue < b.rawValue }
 

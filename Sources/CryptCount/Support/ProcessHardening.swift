@@ -12,7 +12,7 @@ package enum ProcessHardening {
     /// Returns what could not be done (empty when all went well).
     package static func forbidDumps() -> [String] {
         var failures: [String] = []
-        if prctl(PR_SET_DUMPABLE, 0) != 0 { failures.append("prctl(PR_SET_DUMPABLE, 0): \(errnoText())") }
+        if prctl(prSetDumpable, 0) != 0 { failures.append("prctl(PR_SET_DUMPABLE, 0): \(errnoText())") }
         var none = rlimit(rlim_cur: 0, rlim_max: 0)
         if setrlimit(resource(RLIMIT_CORE.rawValue), &none) != 0 {
             failures.append("setrlimit(RLIMIT_CORE, 0): \(errnoText())")
@@ -21,7 +21,7 @@ package enum ProcessHardening {
     }
 
     /// Whether the kernel would dump this process (PR_GET_DUMPABLE).
-    package static var isDumpable: Bool { prctl(PR_GET_DUMPABLE, 0) == 1 }
+    package static var isDumpable: Bool { prctl(prGetDumpable, 0) == 1 }
 
     /// How many bytes may be locked: RLIMIT_MEMLOCK, after raising the soft limit to the hard
     /// one; nil when there is no limit (unlimited, or CAP_IPC_LOCK, which mlock does not count).
@@ -66,8 +66,9 @@ package enum ProcessHardening {
         guard let handle = dlopen(nil, RTLD_NOW), let sym = dlsym(handle, "prctl") else { return nil }
         return unsafeBitCast(sym, to: Prctl.self)
     }()
-    private static let PR_GET_DUMPABLE: Int32 = 3
-    private static let PR_SET_DUMPABLE: Int32 = 4
+    // <linux/prctl.h>'s PR_GET_DUMPABLE and PR_SET_DUMPABLE (not imported: see above).
+    private static let prGetDumpable: Int32 = 3
+    private static let prSetDumpable: Int32 = 4
 
     private static func prctl(_ option: Int32, _ arg: UInt) -> Int32 {
         guard let f = prctlFunction else {
