@@ -1,8 +1,9 @@
 import Foundation
 
 /// The worker threads and the scheduler that feeds them. Requests in flight share the workers
-/// round-robin, one file at a time, so a one-file request is served between two files of a
-/// 100,000-file one. A worker takes the next file only after the job's sink has taken the
+/// round-robin, one file at a time (or a small group of consecutive files, for a key that gains
+/// from seeing them together: `CipherKey.fileGroupWidth`), so a one-file request is served
+/// between two files of a 100,000-file one. A worker takes the next file only after the job's sink has taken the
 /// previous result, and the server's sink blocks while the parent is not reading: that is the
 /// backpressure that keeps memory bounded.
 package final class WorkerPool: @unchecked Sendable {

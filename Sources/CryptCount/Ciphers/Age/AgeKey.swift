@@ -10,6 +10,8 @@ import Synchronization
 ///
 /// File keys unwrapped from a header are cached by the header's SHA-256 (a bounded cache in
 /// this object), so counting the same files again costs no X25519, ML-KEM or scrypt work.
+/// The engine may hand it a group of files first (`prepare(files:)`): their X25519 shares are
+/// then computed 8 at a time in SIMD lanes (`X25519Lanes`) and their file keys cached ahead.
 package final class AgeKey: CipherKey {
     /// Work factors above 2^22 (4 GiB of scrypt memory) are refused, as age itself does.
     package static let maxScryptLogN = 22
