@@ -126,11 +126,23 @@ package protocol CipherKey: AnyObject, Sendable {
     /// False when a file's decryption can change without the file changing (a Fernet key with
     /// a ttl: the same token expires), so its plaintext must not be cached.
     var plaintextIsCacheable: Bool { get }
+
+    /// How many consecutive files the engine may hand `prepare(files:)` at once; 1 (the
+    /// default): the key gains nothing from seeing files together, and files are never grouped.
+    var fileGroupWidth: Int { get }
+
+    /// Work shared by several files, done before they are decrypted one by one (the age key
+    /// unwraps their file keys with one X25519 pass over them all). `files`: each file's
+    /// bytes, whole or at least its start. Only saves work: results stay those of each file
+    /// alone, and a file this call skips or gets wrong is simply unwrapped on its own.
+    func prepare(files: [UnsafeRawBufferPointer])
 }
 
 extension CipherKey {
     package var cipherName: String { kind.rawValue }
     package var plaintextIsCacheable: Bool { true }
+    package var fileGroupWidth: Int { 1 }
+    package func prepare(files: [UnsafeRawBufferPointer]) {}
     package static func recognises(_ prefix: UnsafeRawBufferPointer) -> Bool { false }
     package func applying(_ options: CipherOptions) throws(SecretError) -> any CipherKey { self }
 

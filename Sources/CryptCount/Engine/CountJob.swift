@@ -48,6 +48,9 @@ package final class CountJob: @unchecked Sendable {
     var finished = false
     /// Split files with ranges still to hand out (a split file counts once in `outstanding`).
     var splits: [SplitFile] = []
+    /// Files handed out in a group but never started (the request was cancelled first): they
+    /// count as never dispatched.
+    var notStarted = 0
 
     // Guarded by `resultLock`.
     private let resultLock = Monitor()

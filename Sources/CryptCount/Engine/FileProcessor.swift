@@ -13,6 +13,11 @@ final class FileProcessor {
     let stats: EngineStats
     /// The whole file, for formats read whole (and small plain files).
     private var input: UnsafeMutableRawBufferPointer
+    /// A group's files read ahead (`readGroup`), one after the other. Ciphertext only.
+    private var ahead = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    /// Files of a group up to this size are read ahead whole (once: their pass decrypts them from
+    /// `ahead`); bigger ones are opened ahead and read as usual.
+    static let aheadFileLimit = 256 << 10
     /// Plaintext of whole-file formats.
     private var plain: [UInt8] = []
     /// The current path, NUL-terminated.
@@ -36,7 +41,10 @@ final class FileProcessor {
         input = .allocate(byteCount: Self.chunkSize, alignment: 64)
     }
 
-    deinit { input.deallocate() }
+    deinit {
+        input.deallocate()
+        ahead.deallocate()
+    }
 
     private func ensureInput(_ n: Int) {
         guard n > input.count else { return }
@@ -334,8 +342,10 @@ final class FileProcessor {
             fd: fd, key: key, plan: plan, cacheKey: cacheable ? cacheKey : nil, sizeHint: size, cipher: cipher)
     }
 
+    /// `preread`: the whole file, already read (a group's file): decrypted from it, not from `fd`.
     private func streamAndCount(
-        fd: Int32, key: UnlockedKey, plan: SearchPlan, cacheKey: PlaintextCache.Key?, sizeHint: Int, cipher: String?
+        fd: Int32, key: UnlockedKey, plan: SearchPlan, cacheKey: PlaintextCache.Key?, sizeHint: Int, cipher: String?,
+        preread: UnsafeRawBufferPointer? = nil
     )
         -> FileOutcome
     {
@@ -365,7 +375,16 @@ final class FileProcessor {
             }
         }
         let chunk = UnsafeMutableRawBufferPointer(rebasing: input[0..<Self.chunkSize])
-        if let puller = key.key as? any PullingCipherKey {
+        if let preread {
+            // As the loop below does for a file that one read returns whole.
+            var decryptor = key.key.makeStreamDecryptor()
+            do throws(CipherFailure) {
+                if !preread.isEmpty { try decryptor.feed(preread, emit: sink) }
+                try decryptor.finish(emit: sink)
+            } catch {
+                return Self.outcome(for: error)
+            }
+        } else if let puller = key.key as? any PullingCipherKey {
             // The cipher's library reads the file itself, through this reader.
             var readErrno: Int32 = 0
             do throws(CipherFailure) {
@@ -413,6 +432,131 @@ final class FileProcessor {
             keep?.withUnsafeBytes { cache.insert(cacheKey, plaintext: $0, cipher: key.cipherName) }
         }
         return .counted(CountedFile(result: result, bytes: plainBytes, cached: false, cipher: cipher))
+    }
+
+    // MARK: - Groups of files
+
+    /// One file of a group, as `readGroup` left it for its own pass (`processGroupFile`).
+    enum GroupFile {
+        /// Its outcome is known without decrypting (it cannot be opened, it is not a file).
+        case outcome(FileOutcome)
+        /// Its plaintext is cached.
+        case cached(PlaintextCache.Entry)
+        /// Read whole into `ahead` at this range; the file is closed.
+        case read(FileIdentity, Range<Int>)
+        /// Opened (checked as `open` checks), to be read as usual.
+        case opened(Int32, FileIdentity)
+    }
+
+    /// Opens the files of a group (consecutive files of one request with a single key whose
+    /// `fileGroupWidth` is above 1), reads the small ones whole, and lets the key prepare them
+    /// all at once (`CipherKey.prepare(files:)`). Each file then goes through
+    /// `processGroupFile`, or `discard` if it is not to be started: every one, exactly once.
+    func readGroup(paths: [[UInt8]], key: UnlockedKey, plan: SearchPlan) -> [GroupFile] {
+        var cacheKey: KeyIdentity? = nil
+        if key.identity != .plain, key.key.plaintextIsCacheable { cacheKey = key.identity }
+        // Read ahead only what the usual pass would read in one piece and never split.
+        let streamed = key.key.mode == .streamed && !(key.key is any PullingCipherKey)
+        let splits = config.workers > 1 && plan.splittable
+        var files: [GroupFile] = []
+        files.reserveCapacity(paths.count)
+        var used = 0
+        for path in paths {
+            var hit: PlaintextCache.Entry? = nil
+            let opened: Opened
+            switch open(path, key: cacheKey, cacheHit: &hit) {
+            case .failure(let f):
+                files.append(.outcome(.failed(f.code, f.message)))
+                continue
+            case .success(let o): opened = o
+            }
+            if let hit {
+                files.append(.cached(hit))
+                continue
+            }
+            let size = Int(clamping: opened.identity.size)
+            guard streamed, size <= Self.aheadFileLimit, size <= Self.chunkSize,
+                !splits || size / 2 < max(1, config.rangeBytes)
+            else {
+                files.append(.opened(opened.fd, opened.identity))
+                continue
+            }
+            switch readAhead(fd: opened.fd, size: size, at: used) {
+            case .some(let n):
+                close(opened.fd)
+                files.append(.read(opened.identity, used..<(used + n)))
+                used += n
+            case .none:
+                // A read error or a file that grew: the usual pass reads it again (and reports it).
+                if lseek(opened.fd, 0, SEEK_SET) < 0 {
+                    let outcome = Self.failure(forErrno: errno, what: "cannot rewind")
+                    close(opened.fd)
+                    files.append(.outcome(outcome))
+                } else {
+                    files.append(.opened(opened.fd, opened.identity))
+                }
+            }
+        }
+        var starts: [UnsafeRawBufferPointer] = []
+        for file in files {
+            if case .read(_, let r) = file { starts.append(UnsafeRawBufferPointer(rebasing: ahead[r])) }
+        }
+        if starts.count > 1 { key.key.prepare(files: starts) }
+        return files
+    }
+
+    /// Reads a file of `size` bytes whole into `ahead` at `offset`: its length, or nil on a read
+    /// error or if it holds more than `size` bytes. Stops where the usual streamed pass stops.
+    private func readAhead(fd: Int32, size: Int, at offset: Int) -> Int? {
+        let room = size + 1
+        if offset + room > ahead.count {
+            var bigger = max(ahead.count * 2, 1 << 16)
+            while bigger < offset + room { bigger *= 2 }
+            let grown = UnsafeMutableRawBufferPointer.allocate(byteCount: bigger, alignment: 64)
+            if offset > 0 { grown.copyMemory(from: UnsafeRawBufferPointer(rebasing: ahead[0..<offset])) }
+            ahead.deallocate()
+            ahead = grown
+        }
+        var total = 0
+        while total < room {
+            let asked = room - total
+            let n = retryOnEINTR { Glibc.read(fd, ahead.baseAddress.map { $0 + offset + total }, asked) }
+            if n < 0 { return nil }
+            if n == 0 { break }
+            stats.addRead(n)
+            total += n
+            if total == size && n < asked { break }
+        }
+        return total > size ? nil : total
+    }
+
+    /// A file of a group: its own pass, as `process` would run it.
+    func processGroupFile(_ file: GroupFile, key: UnlockedKey, plan: SearchPlan) -> Processed {
+        switch file {
+        case .outcome(let o):
+            return .outcome(o)
+        case .cached(let hit):
+            stats.addPlain(hit.plaintext.count)
+            let result = hit.plaintext.withUnsafeBytes { plan.count($0) }
+            return .outcome(
+                .counted(CountedFile(result: result, bytes: hit.plaintext.count, cached: true, cipher: nil)))
+        case .opened(let fd, let identity):
+            defer { close(fd) }
+            return decryptAndCount(fd: fd, identity: identity, key: key, plan: plan, reportCipher: false)
+        case .read(let identity, let range):
+            let size = Int(clamping: identity.size)
+            let cacheable = key.identity != .plain && cache.isEnabled && key.key.plaintextIsCacheable
+            let cacheKey = PlaintextCache.Key(file: identity, key: key.identity)
+            return .outcome(
+                streamAndCount(
+                    fd: -1, key: key, plan: plan, cacheKey: cacheable ? cacheKey : nil, sizeHint: size, cipher: nil,
+                    preread: UnsafeRawBufferPointer(rebasing: ahead[range])))
+        }
+    }
+
+    /// A file of a group that will not be started (its request was cancelled).
+    func discard(_ file: GroupFile) {
+        if case .opened(let fd, _) = file { close(fd) }
     }
 
     // MARK: - Split files

@@ -1,8 +1,9 @@
 import Foundation
 
 /// The worker threads and the scheduler that feeds them. Requests in flight share the workers
-/// round-robin, one file at a time, so a one-file request is served between two files of a
-/// 100,000-file one. A worker takes the next file only after the job's sink has taken the
+/// round-robin, one file at a time (or a small group of consecutive files, for a key that gains
+/// from seeing them together: `CipherKey.fileGroupWidth`), so a one-file request is served
+/// between two files of a 100,000-file one. A worker takes the next file only after the job's sink has taken the
 /// previous result, and the server's sink blocks while the parent is not reading: that is the
 /// backpressure that keeps memory bounded.
 package final class WorkerPool: @unchecked Sendable {
@@ -136,13 +137,27 @@ package final class WorkerPool: @unchecked Sendable {
             jobs.remove(at: i)
             if cursor > i { cursor -= 1 }
         }
-        return job.summary(dispatched: job.nextIndex, cancelled: job.cancelled)
+        return job.summary(dispatched: job.nextIndex - job.notStarted, cancelled: job.cancelled)
     }
 
     /// Work for a worker: a file of a request, or a range of a split file.
     private enum Work {
         case file(CountJob, Int)
         case range(SplitFile, Int)
+        /// Consecutive files for a key that gains from seeing them together (`fileGroupWidth`).
+        case group(CountJob, UnlockedKey, Range<Int>)
+    }
+
+    /// With the monitor held: how many files from `job.nextIndex` on to hand out as one group
+    /// (0: none). Only while plenty are left, so the tail still spreads over every worker; never
+    /// for ordered requests (a cancel inside a group would leave a gap their sink waits on).
+    private func groupSize(_ job: CountJob) -> (UnlockedKey, Int)? {
+        guard !job.ordered, case .single(let key) = job.keys else { return nil }
+        let width = min(key.key.fileGroupWidth, 64)
+        guard width > 1 else { return nil }
+        let left = job.files.count - job.nextIndex
+        guard left >= (max(1, config.workers) + 1) * width else { return nil }
+        return (key, width)
     }
 
     /// With the monitor held: the next piece of work in round-robin order over the requests, if
@@ -165,9 +180,14 @@ package final class WorkerPool: @unchecked Sendable {
             guard !job.cancelled, job.nextIndex < job.files.count else { continue }
             if job.ordered && job.nextIndex >= job.lowestUnfinishedHint + orderedWindow { continue }
             let index = job.nextIndex
+            cursor = (i + 1) % n
+            if let (key, width) = groupSize(job) {
+                job.nextIndex += width
+                job.outstanding += width
+                return .group(job, key, index..<(index + width))
+            }
             job.nextIndex += 1
             job.outstanding += 1
-            cursor = (i + 1) % n
             return .file(job, index)
         }
         return nil
@@ -228,6 +248,11 @@ package final class WorkerPool: @unchecked Sendable {
                     continue
                 }
                 (job, index, outcome) = (split.job, split.index, o)
+            case .group(let j, let key, let range):
+                let sent = runGroup(j, key: key, range: range, processor: processor)
+                monitor.lock()
+                if sent { sentDone = true }
+                continue
             }
             stats.addFile()
             if case .failed = outcome { stats.addError() }
@@ -243,6 +268,52 @@ package final class WorkerPool: @unchecked Sendable {
                 sentDone = true
             }
         }
+    }
+}
+
+extension WorkerPool {
+    /// Runs a group of files (`Work.group`) on this worker: reads them and lets the key prepare
+    /// them together, then runs and completes each in turn as a single file. A cancel is
+    /// honoured between files: the group's files not yet started get no result and count as
+    /// never dispatched (`skipped`), as they would have without the group. Call without the
+    /// monitor held; returns without it, true if this call sent the request's `done`.
+    fileprivate func runGroup(_ job: CountJob, key: UnlockedKey, range: Range<Int>, processor: FileProcessor) -> Bool {
+        let files = processor.readGroup(paths: range.map { job.files[$0].bytes }, key: key, plan: job.plan)
+        Log.debug("request \(job.id): files \(range.lowerBound)..<\(range.upperBound) as one group")
+        for (k, index) in range.enumerated() {
+            if k > 0 && monitor.withLock({ job.cancelled }) {
+                for file in files[k...] { processor.discard(file) }
+                let left = range.count - k
+                let done = monitor.withLock {
+                    job.outstanding -= left
+                    job.notStarted += left
+                    return finishIfComplete(job)
+                }
+                guard let done else { return false }
+                job.sink.jobFinished(done)
+                return true
+            }
+            switch processor.processGroupFile(files[k], key: key, plan: job.plan) {
+            case .outcome(let outcome):
+                stats.addFile()
+                if case .failed = outcome { stats.addError() }
+                job.complete(index: index, outcome: outcome)
+                if let done = monitor.withLock({
+                    job.outstanding -= 1
+                    return finishIfComplete(job)
+                }) {
+                    job.sink.jobFinished(done)
+                    return true
+                }
+            case .split(let source):
+                let split = SplitFile(job: job, index: index, source: source)
+                monitor.withLock {
+                    job.splits.append(split)
+                    monitor.broadcast()
+                }
+            }
+        }
+        return false
     }
 }
 

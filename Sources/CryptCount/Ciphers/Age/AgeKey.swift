@@ -10,6 +10,8 @@ import Synchronization
 ///
 /// File keys unwrapped from a header are cached by the header's SHA-256 (a bounded cache in
 /// this object), so counting the same files again costs no X25519, ML-KEM or scrypt work.
+/// The engine may hand it a group of files first (`prepare(files:)`): their X25519 shares are
+/// then computed 8 at a time in SIMD lanes (`X25519Lanes`) and their file keys cached ahead.
 package final class AgeKey: CipherKey {
     /// Work factors above 2^22 (4 GiB of scrypt memory) are refused, as age itself does.
     package static let maxScryptLogN = 22
@@ -17,6 +19,8 @@ package final class AgeKey: CipherKey {
     struct X25519Identity: Sendable {
         let key: Curve25519.KeyAgreement.PrivateKey
         let publicKey: [UInt8]
+        /// The same private key as raw bytes, for `X25519Lanes` (batched unwraps).
+        let scalar: SecretBytes
     }
 
     let x25519: [X25519Identity]
@@ -161,7 +165,9 @@ package final class AgeKey: CipherKey {
                 guard let key = try? Curve25519.KeyAgreement.PrivateKey(rawRepresentation: data) else {
                     throw SecretError("line \(lineNumber) of the age identities is not a valid X25519 key")
                 }
-                x25519.append(X25519Identity(key: key, publicKey: Array(key.publicKey.rawRepresentation)))
+                x25519.append(
+                    X25519Identity(
+                        key: key, publicKey: Array(key.publicKey.rawRepresentation), scalar: SecretBytes(data)))
             case "age-secret-key-pq-":
                 guard let key = try? XWingMLKEM768X25519.PrivateKey(seedRepresentation: data, publicKey: nil) else {
                     throw SecretError("line \(lineNumber) of the age identities is not a valid hybrid key")
@@ -231,7 +237,11 @@ package final class AgeKey: CipherKey {
 
     static func malformed(_ what: String) -> CipherFailure { AgeHeaderParser.malformed(what) }
 
-    private func unwrap(_ header: AgeHeader) throws(CipherFailure) -> Unwrapped {
+    /// `precomputed(stanza, identity)`: a shared secret computed ahead for that X25519 stanza
+    /// and identity (by `prepare(files:)`), believed only if it opens the stanza.
+    private func unwrap(
+        _ header: AgeHeader, precomputed: (Int, Int) -> UnsafeRawBufferPointer? = { _, _ in nil }
+    ) throws(CipherFailure) -> Unwrapped {
         // Check every recognised stanza's shape first, so a malformed header fails the same
         // way whichever identities the key holds.
         let hasScrypt = header.stanzas.contains { $0.type.elementsEqual("scrypt".utf8) }
@@ -258,10 +268,10 @@ package final class AgeKey: CipherKey {
                 continue
             }
         }
-        for s in header.stanzas {
+        for (index, s) in header.stanzas.enumerated() {
             switch String(decoding: s.type, as: UTF8.self) {
             case "X25519":
-                if let k = try unwrapX25519(s) { return .fileKey(k) }
+                if let k = try unwrapX25519(s, precomputed: { precomputed(index, $0) }) { return .fileKey(k) }
             case "mlkem768x25519":
                 if let k = unwrapHybrid(s) { return .fileKey(k) }
             case "scrypt":
@@ -312,7 +322,9 @@ package final class AgeKey: CipherKey {
         }
     }
 
-    private func unwrapX25519(_ s: AgeStanza) throws(CipherFailure) -> SymmetricKey? {
+    private func unwrapX25519(_ s: AgeStanza, precomputed: (Int) -> UnsafeRawBufferPointer?) throws(CipherFailure)
+        -> SymmetricKey?
+    {
         guard !x25519.isEmpty else { return nil }
         // The HKDF salt is the share then our public key: 64 bytes on the stack (the share is
         // public; no array per file).
@@ -330,7 +342,23 @@ package final class AgeKey: CipherKey {
             try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: UnsafeRawBufferPointer(rebasing: $0[0..<32]))
         }
         guard let peer else { return nil }
-        for id in x25519 {
+        for (index, id) in x25519.enumerated() {
+            // A secret computed ahead (in SIMD lanes) is believed only if it is not zero and opens
+            // the body; otherwise it is computed again here, as without it: a wrong lane can cost
+            // time, never change a result.
+            if let ahead = precomputed(index), ahead.count == 32, !ahead.allSatisfy({ $0 == 0 }),
+                id.publicKey.count == 32
+            {
+                withUnsafeMutableBytes(of: &salt) { p in
+                    id.publicKey.withUnsafeBytes {
+                        UnsafeMutableRawBufferPointer(rebasing: p[32..<64]).copyMemory(from: $0)
+                    }
+                }
+                let wrapKey = withUnsafeBytes(of: &salt) { salt in
+                    Self.x25519Info.withUnsafeBytes { BoringCrypto.hkdfSHA256(secret: ahead, salt: salt, info: $0) }
+                }
+                if let wrapKey, let k = Self.openBody(s.body, with: wrapKey) { return k }
+            }
             guard let shared = try? id.key.sharedSecretFromKeyAgreement(with: peer) else { continue }
             // A low-order share gives the all-zero secret; the spec says to abort.
             let zero = shared.withUnsafeBytes { $0.allSatisfy { $0 == 0 } }
@@ -347,6 +375,121 @@ package final class AgeKey: CipherKey {
                 }
             }
             if let wrapKey, let k = Self.openBody(s.body, with: wrapKey) { return k }
+        }
+        return nil
+    }
+
+    // MARK: Unwrapping several files at once
+
+    /// `X25519Lanes.compute`'s shape: (scalar, points, count, out).
+    typealias Lanes = (UnsafeRawBufferPointer, UnsafeRawBufferPointer, Int, UnsafeMutableRawBufferPointer) -> Void
+
+    /// At most this many X25519 stanzas of one header are computed ahead (the rest, if reached,
+    /// one at a time as usual).
+    static let maxSharesAhead = 4
+
+    package var fileGroupWidth: Int { x25519.isEmpty ? 1 : X25519Lanes.width }
+
+    package func prepare(files: [UnsafeRawBufferPointer]) {
+        // Without the wide kernel there is nothing to share: the lanes would be BoringSSL one
+        // point at a time (each call building a key from the scalar, a base-point
+        // multiplication, first), and unwrapping here only parses every header twice.
+        guard X25519Lanes.isWide else { return }
+        prepare(files: files) { X25519Lanes.compute(scalar: $0, points: $1, count: $2, into: $3) }
+    }
+
+    /// Unwraps the file keys of several binary age files (`files`: each file's first bytes, its
+    /// whole header at least) into `fileKeys`, the X25519 of each identity computed for up to
+    /// `X25519Lanes.width` shares at once. Each header then goes through the same `unwrap` as
+    /// one file alone, with the shared secrets computed ahead (checked there), and its outcome
+    /// is cached exactly as `fileKey(for:bytes:)` would have cached it (`lanes` nil: nothing is
+    /// computed ahead, each header is simply unwrapped here); a header that fails
+    /// (malformed, low-order share) caches nothing, and the file's own pass reports it. Headers
+    /// already cached, armored files and anything not a complete binary header are left alone.
+    func prepare(files: [UnsafeRawBufferPointer], lanes: Lanes?) {
+        guard !x25519.isEmpty, !files.isEmpty else { return }
+        struct Pending {
+            var header: AgeHeader
+            var digest: Digest256
+            /// Stanza index -> index of its share in `points`.
+            var shareOf: [Int: Int]
+        }
+        var pending: [Pending] = []
+        var points: [UInt8] = []
+        var digests = Set<Digest256>()
+        for file in files {
+            guard let bytes = Self.binaryHeader(file) else { continue }
+            let digest = bytes.withUnsafeBytes { BoringCrypto.sha256($0) }
+            guard fileKeys.value(for: digest) == nil, digests.insert(digest).inserted,
+                let header = try? AgeHeaderParser.parse(bytes)
+            else { continue }
+            var shareOf: [Int: Int] = [:]
+            for (index, s) in header.stanzas.enumerated() where shareOf.count < Self.maxSharesAhead {
+                guard s.type.elementsEqual("X25519".utf8), s.args.count == 2 else { continue }
+                var share = [UInt8](repeating: 0, count: 34)
+                let n = share.withUnsafeMutableBytes { out in
+                    s.args[1].withUnsafeBytes {
+                        Base64.decode($0, alphabet: .standard, padding: .forbidden, into: out)
+                    }
+                }
+                guard n == 32 else { continue }
+                shareOf[index] = points.count / 32
+                points.append(contentsOf: share[0..<32])
+            }
+            if !shareOf.isEmpty { pending.append(Pending(header: header, digest: digest, shareOf: shareOf)) }
+        }
+        let shares = points.count / 32
+        guard shares > 0 else { return }
+        guard let lanes else {
+            for file in pending {
+                if let result = try? unwrap(file.header) { fileKeys.insert(result, for: file.digest) }
+            }
+            return
+        }
+        // Identity n's secret with share i at (n * shares + i) * 32; wiped before it is freed.
+        let secrets = UnsafeMutableRawBufferPointer.allocate(byteCount: x25519.count * shares * 32, alignment: 64)
+        secrets.initializeMemory(as: UInt8.self, repeating: 0)
+        defer {
+            if let p = secrets.baseAddress { explicit_bzero(p, secrets.count) }
+            secrets.deallocate()
+        }
+        let width = max(1, X25519Lanes.width)
+        points.withUnsafeBytes { p in
+            for (n, id) in x25519.enumerated() {
+                id.scalar.withBytes { scalar in
+                    var start = 0
+                    while start < shares {
+                        let count = min(width, shares - start)
+                        let base = (n * shares + start) * 32
+                        lanes(
+                            UnsafeRawBufferPointer(scalar),
+                            UnsafeRawBufferPointer(rebasing: p[(start * 32)..<((start + count) * 32)]), count,
+                            UnsafeMutableRawBufferPointer(rebasing: secrets[base..<(base + count * 32)]))
+                        start += count
+                    }
+                }
+            }
+        }
+        for file in pending {
+            let result = try? unwrap(file.header) { stanza, identity in
+                guard let i = file.shareOf[stanza], identity < self.x25519.count else { return nil }
+                let base = (identity * shares + i) * 32
+                return UnsafeRawBufferPointer(rebasing: secrets[base..<(base + 32)])
+            }
+            if let result { fileKeys.insert(result, for: file.digest) }
+        }
+    }
+
+    /// A binary age file's header as `AgeBinaryDecoder` collects it (the version line, then
+    /// every line up to and including the first that starts with `---`), or nil.
+    static func binaryHeader(_ file: UnsafeRawBufferPointer) -> [UInt8]? {
+        guard file.starts(with: binaryMagic) else { return nil }
+        let limit = min(file.count, AgeBinaryDecoder.maxHeaderBytes)
+        var pos = binaryMagic.count
+        while pos < limit {
+            guard let end = file[pos..<limit].firstIndex(of: 0x0a) else { return nil }
+            if file[pos..<end].starts(with: AgeHeaderParser.macPrefix) { return Array(file[0...end]) }
+            pos = end + 1
         }
         return nil
     }
