@@ -3,6 +3,8 @@
 // after a runtime CPU check, so the package needs no -march flags and runs on any x86-64.
 #include "CSearchKernels.h"
 
+#include <string.h>
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define CCSK_X86 1
@@ -807,4 +809,51 @@ size_t ccsk_pair_scan(
 #endif
     (void)pair, (void)level, (void)text, (void)count, (void)position, (void)to, (void)hits, (void)capacity;
     return 0;
+}
+
+// Confirming Teddy's candidates for terms of up to 16 bytes: per hit, the terms hashed on its first
+// `key` bytes (about one), each compared under its mask with two 8-byte loads; most candidates on
+// English text are real matches, so this is the per-match cost of counting them. Compiled per key
+// length (3 or 4) so that the hash is straight-line code.
+__attribute__((always_inline)) static inline void confirm_long_key(
+    const ccsk_long_table *table, const uint8_t *text, size_t count, const size_t *hits, size_t n, intptr_t base,
+    intptr_t limit, intptr_t *counts, intptr_t *next, intptr_t *first, const int32_t key) {
+    const uint32_t *start = table->start;
+    const ccsk_long_term *terms = table->terms;
+    const int32_t bits = table->bits;
+    for (size_t i = 0; i < n; i++) {
+        const size_t s = hits[i];
+        const uint32_t h = ccsk_long_hash(text + s, key, bits);
+        for (uint32_t e = start[h], stop = start[h + 1]; e < stop; e++) {
+            const ccsk_long_term *c = &terms[e];
+            const size_t len = (size_t)c->length;
+            if (__builtin_expect(count - s >= 16, 1)) {
+                uint64_t a, b, pa, pb, ma, mb;
+                memcpy(&a, text + s, 8);
+                memcpy(&b, text + s + 8, 8);
+                memcpy(&pa, c->bytes, 8);
+                memcpy(&pb, c->bytes + 8, 8);
+                memcpy(&ma, c->mask, 8);
+                memcpy(&mb, c->mask + 8, 8);
+                if (((a ^ pa) & ma) | ((b ^ pb) & mb)) continue;
+            } else if (len > count - s || memcmp(text + s, c->bytes, len) != 0) {
+                continue;
+            }
+            const intptr_t at = base + (intptr_t)s, t = c->term;
+            if (at < next[t] || at >= limit) continue;
+            next[t] = at + (intptr_t)len;
+            if (counts[t] == 0) first[t] = at;
+            counts[t] += 1;
+        }
+    }
+}
+
+void ccsk_confirm_long(
+    const ccsk_long_table *table, const uint8_t *text, size_t count, const size_t *hits, size_t n, intptr_t base,
+    intptr_t limit, intptr_t *counts, intptr_t *next, intptr_t *first) {
+    if (table->key >= 4) {
+        confirm_long_key(table, text, count, hits, n, base, limit, counts, next, first, 4);
+    } else {
+        confirm_long_key(table, text, count, hits, n, base, limit, counts, next, first, 3);
+    }
 }

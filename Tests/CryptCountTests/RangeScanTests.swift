@@ -128,4 +128,56 @@ import Testing
             }
         }
     }
+
+    /// Teddy's C-confirmed terms (every Teddy level this CPU runs) over long texts dense with
+    /// self-overlapping matches, read in big pieces, ranges cutting matches anywhere: each match
+    /// counted once (resume positions and first starts carried across range edges), equal to one
+    /// pass and to a plain left-to-right count.
+    @Test func teddyConfirmRanges() throws {
+        var rng = SystemRandomNumberGenerator()
+        let terms = [
+            "aaaaa", "abcab", "abcabcab", "bcabc", "cabca", "aabaa", "abcdefghijklmnop", "abcdefghijklmnopq", "baaab",
+            "ccccc", "acbac", "xyzzy", "quick", "jumps", "vowel", "foxes",
+        ].map { Array($0.utf8) }
+        let alphabet = Array("abc".utf8)
+        func naive(_ text: [UInt8], _ term: [UInt8]) -> Int {
+            var n = 0
+            var i = 0
+            while i + term.count <= text.count {
+                if Array(text[i..<(i + term.count)]) == term {
+                    n += 1
+                    i += term.count
+                } else {
+                    i += 1
+                }
+            }
+            return n
+        }
+        for round in 0..<8 {
+            var text = (0..<Int.random(in: 2000...9000, using: &rng)).map { _ in
+                alphabet.randomElement(using: &rng) ?? 0
+            }
+            text += Array("abcdefghijklmnopqabcdefghijklmnop".utf8) + text.prefix(100)
+            text += Array("abcdefghijklmnop".utf8).prefix(Int.random(in: 0...15, using: &rng))
+            for level in 1...max(1, TeddyPrefilter.level) {
+                let o = SearchOptions(ignoreCase: round % 4 == 3)
+                let plan = try SearchPlan(
+                    terms: terms, options: o, exactLimit: SearchPlan.defaultExactLimit, teddyLevel: level)
+                if TeddyPrefilter.level > 0, case .teddy(let f) = plan.prefilter {
+                    #expect(f.confirmed.count == (o.ignoreCase ? 0 : terms.count - 1))  // all but the 17-byte term
+                } else {
+                    #expect(TeddyPrefilter.level == 0)
+                }
+                let whole = plan.count(text)
+                if !o.ignoreCase { #expect(whole.counts == terms.map { naive(text, $0) }, "level \(level)") }
+                for range in [97, 640, 1000, 4099] {
+                    for read in [65, 4099] {
+                        #expect(
+                            Self.split(plan, text, range: range, read: read) == whole,
+                            "level \(level) range \(range) read \(read)")
+                    }
+                }
+            }
+        }
+    }
 }

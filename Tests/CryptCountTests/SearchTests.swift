@@ -597,6 +597,74 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
         }
     }
 
+    /// Teddy's candidates confirmed and counted in C (terms of up to 16 bytes without ignore_case,
+    /// whole_word or offsets; the others through the Swift check) against the reference, at each
+    /// Teddy level this CPU runs: self-overlapping terms (`aaaaa`, `abcab`), terms of exactly 16 and
+    /// of 17+ bytes, duplicates, texts dense with matches over a small alphabet that sometimes end
+    /// mid-term, whole and streamed in small, medium and big pieces (matches on piece edges).
+    @Test func teddyConfirmDifferential() throws {
+        var rng = Rng(state: 1405)
+        let pool = [
+            "aaaaa", "abcab", "abcabcab", "zebra", "zebras", "garden", "gardener", "windowsill", "mississippi",
+            "abcdefghijklmnop", "abcdefghijklmnopq", "aaaaaaaaaaaaaaaa", "abab ab", "the cat", "thermometer",
+            "therein", "there", "Zebra", "caf\u{E9}s", "qrstu", "bcabc", "cabca",
+        ]
+        let fragments = [
+            "a", "b", "c", "ab", "abc", " ", "z", "the", "gard", "\u{E9}", "Z", "\n", "mississ", "abcdefgh",
+        ]
+        let words = (pool + fragments).map { Array($0.utf8) }
+        let levels = TeddyPrefilter.level
+        var confirmedRounds = 0
+        for round in 0..<240 {
+            var text: [UInt8] = []
+            for _ in 0..<Int.random(in: 0...(round % 4 == 0 ? 1500 : 200), using: &rng) {
+                text += words[Int.random(in: 0..<words.count, using: &rng)]
+            }
+            // Text ending inside a term.
+            if Bool.random(using: &rng), let t = pool.randomElement(using: &rng) {
+                text += Array(t.utf8).prefix(Int.random(in: 1..<t.utf8.count, using: &rng))
+            }
+            let terms = (0..<Int.random(in: 9...20, using: &rng)).map { _ in
+                Array(pool[Int.random(in: 0..<pool.count, using: &rng)].utf8)
+            }
+            let plain = round % 2 == 0
+            let o =
+                plain
+                ? SearchOptions()
+                : SearchOptions(
+                    ignoreCase: Bool.random(using: &rng), wholeWord: Bool.random(using: &rng),
+                    offsets: Bool.random(using: &rng), maxOffsets: 1000)
+            let level = levels > 0 ? 1 + round % levels : 0
+            let plan = try SearchPlan(
+                terms: terms, options: o, exactLimit: SearchPlan.defaultExactLimit, teddyLevel: level)
+            if case .teddy(let f) = plan.prefilter {
+                let expected =
+                    o.ignoreCase || o.wholeWord || o.offsets ? [] : Set(terms.indices.filter { terms[$0].count <= 16 })
+                #expect(f.confirmed == expected, "round \(round)")
+                #expect(f.checksInSwift == (f.confirmed.count < terms.count), "round \(round)")
+                if !f.confirmed.isEmpty { confirmedRounds += 1 }
+            }
+            let whole = plan.count(text)
+            let ref = reference(text, terms, o)
+            #expect(whole.counts == ref.counts, "round \(round) \(plan.mode)")
+            #expect(whole.offsets == ref.offsets, "round \(round)")
+            var scanner = plan.makeScanner()
+            for attempt in 0..<3 {
+                if attempt > 0 { scanner.reset() }
+                let most = [7, 64, 3000][attempt]
+                var i = 0
+                while i < text.count {
+                    let n = min(text.count - i, Int.random(in: 1...most, using: &rng))
+                    text[i..<(i + n)].withUnsafeBytes { scanner.feed($0) }
+                    i += n
+                }
+                #expect(scanner.finish() == whole, "round \(round) attempt \(attempt)")
+            }
+        }
+        print("teddyConfirmDifferential: terms confirmed in C in \(confirmedRounds) of 240 rounds")
+        #expect(levels == 0 ? confirmedRounds == 0 : confirmedRounds > 60)  // of 120 plain rounds
+    }
+
     /// The packed pair (one anchored term, two of its bytes compared at their distance) against the
     /// reference, at each kernel width this CPU runs (SSE2, AVX2, AVX-512BW): random texts over a
     /// small alphabet (many candidates and self-overlapping matches), needles of 1...40 bytes,

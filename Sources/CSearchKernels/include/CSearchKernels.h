@@ -42,6 +42,41 @@ size_t ccsk_teddy_scan(
     const ccsk_teddy *t, const uint8_t *text, size_t count, size_t *position, size_t to, size_t *hits,
     size_t capacity);
 
+/// A term Teddy's candidates are confirmed against in C (`ccsk_confirm_long`): its bytes (at most
+/// 16), zero-padded, and a mask of 0xFF over its `length` bytes, 0 past them.
+typedef struct {
+    uint8_t bytes[16];
+    uint8_t mask[16];
+    intptr_t term;
+    intptr_t length;
+} ccsk_long_term;
+
+/// The terms by the hash of their first `key` (3 or 4: Teddy's fingerprint length, which every
+/// term has) bytes: `terms[start[h]..<start[h + 1]]` for h = `ccsk_long_hash` of those bytes, h
+/// < 2^`bits`; in each slot's list a term appears once.
+typedef struct {
+    const uint32_t *start;
+    const ccsk_long_term *terms;
+    int32_t key;
+    int32_t bits;
+} ccsk_long_table;
+
+/// The slot of a term or a text position by its first `key` (3 or 4) bytes.
+static inline uint32_t ccsk_long_hash(const uint8_t *p, int32_t key, int32_t bits) {
+    uint32_t k = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16;
+    if (key >= 4) k |= (uint32_t)p[3] << 24;
+    return (k * 0x9E3779B1u) >> (32 - bits);
+}
+
+/// Confirms candidates at `hits[0..<n]` (ascending text positions, each with `key` readable bytes)
+/// against the table's terms and counts each term's non-overlapping matches, left to right, as
+/// the engine's Swift check does: a match of term t at position s counts when `base + s` is at
+/// or after `next[t]` and before `limit`; then `next[t]` moves to its end, `counts[t]` grows by
+/// one and, on the first, `first[t]` is set to `base + s`. A match must end by `count`.
+void ccsk_confirm_long(
+    const ccsk_long_table *table, const uint8_t *text, size_t count, const size_t *hits, size_t n, intptr_t base,
+    intptr_t limit, intptr_t *counts, intptr_t *next, intptr_t *first);
+
 /// A short term counted at every position: `bytes[j]` must equal text byte j or-ed with
 /// `folds[j]`; unused bytes (j >= its length) are 0xFF in both (always equal).
 /// A term with a border (a proper prefix that is also a suffix, as in "that") can overlap itself:

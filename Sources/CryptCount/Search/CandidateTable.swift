@@ -16,12 +16,13 @@ struct CandidateTable {
     /// Most bytes an anchor sits after its match start.
     var maxAnchorOffset: Int
 
-    init(anchors: [[AnchorChoice]], foldMask fm: UInt8, pairKeyed: Bool) {
+    /// `pairSkipping`: terms left out of the pair keys (Teddy confirms them itself).
+    init(anchors: [[AnchorChoice]], foldMask fm: UInt8, pairKeyed: Bool, pairSkipping: Set<Int> = []) {
         var perByte = [Set<Entry>](repeating: [], count: 256)
         var perPair: [Int: Set<Entry>] = [:]
         for (t, choice) in anchors.enumerated().flatMap({ t, list in list.map { (t, $0) } }) {
             for b in choice.firstBytes { perByte[Int(b | fm)].insert(Entry(term: t, offset: choice.offset)) }
-            guard pairKeyed else { continue }
+            guard pairKeyed, !pairSkipping.contains(t) else { continue }
             for pair in choice.pairs {
                 for second in pair.second == Pair.any ? Array(0..<256) : [Int(pair.second)] {
                     perPair[Int(pair.first) << 8 | second, default: []].insert(Entry(term: t, offset: choice.offset))

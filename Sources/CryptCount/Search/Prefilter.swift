@@ -31,6 +31,12 @@ enum Prefilter: Sendable {
         }
     }
 
+    /// Terms the strategy confirms and counts itself (left out of the pair-keyed candidate table).
+    var confirmed: Set<Int> {
+        if case .teddy(let f) = self { return f.confirmed }
+        return []
+    }
+
     /// Tries the candidates whose anchor lies in `from..<to` (see `SearchPlan.scan`).
     @inline(__always)
     func scan(

@@ -15,7 +15,9 @@
 ///    16 terms of 6+ bytes 76 ms against 494 for Wu-Manber; with 2-byte fingerprints (100 mixed
 ///    terms) 1.8x slower than the pair bitmap, hence 3 bytes at least; 4 when every anchored term
 ///    has them (100 terms common to rare: a 3-byte "the" fingerprint for "there" made most of the
-///    candidates, a check each).
+///    candidates, a check each). Its candidates for terms of up to 16 bytes without ignore_case,
+///    whole_word or offsets are confirmed and counted in C per batch (`ccsk_confirm_long`), not by
+///    a Swift call per candidate (most candidates of English text are real matches).
 /// 6. Wu-Manber: every term has 6+ leading fixed bytes (many long terms).
 /// 7. pair bitmap: anything else; sampled at every k-th position when every term has k+1 >= 3
 ///    leading fixed bytes.
@@ -26,11 +28,13 @@ enum PrefilterBuilder {
     /// The prefilter, and per term the anchors its candidates are keyed on (none for `exact`).
     static func build(
         _ terms: TermAnchors, exact: Set<Int>, foldMask fm: UInt8, allowTeddy: Bool = true,
-        pairLevel: Int32 = PackedPairPrefilter.level, teddyLevel: Int = TeddyPrefilter.level
+        pairLevel: Int32 = PackedPairPrefilter.level, teddyLevel: Int = TeddyPrefilter.level,
+        plainTerms: [[UInt8]]? = nil
     ) -> (Prefilter, [[AnchorChoice]]) {
         let (prefilter, anchors) = choose(
             terms, exact: exact, foldMask: fm, allowTeddy: allowTeddy,
-            pairLevel: min(pairLevel, PackedPairPrefilter.level), teddyLevel: min(teddyLevel, TeddyPrefilter.level))
+            pairLevel: min(pairLevel, PackedPairPrefilter.level), teddyLevel: min(teddyLevel, TeddyPrefilter.level),
+            plainTerms: plainTerms)
         Log.debug(
             "search plan: \(describe(prefilter)) for \(terms.choices.count - exact.count) anchored term(s), \(exact.count) compared at every position"
         )
@@ -39,7 +43,7 @@ enum PrefilterBuilder {
 
     private static func choose(
         _ terms: TermAnchors, exact: Set<Int>, foldMask fm: UInt8, allowTeddy: Bool, pairLevel: Int32,
-        teddyLevel: Int
+        teddyLevel: Int, plainTerms: [[UInt8]]?
     ) -> (Prefilter, [[AnchorChoice]]) {
         let choices = terms.choices
         let active = choices.indices.filter { !exact.contains($0) }
@@ -80,7 +84,13 @@ enum PrefilterBuilder {
         let fixed = terms.fixedBytes.map { $0.map { Set($0.map { $0 | fm }) } }
         let m = min(active.map { terms.fixedBytes[$0].count }.min() ?? 0, 64)
         if allowTeddy && teddyLevel > 0 && m >= 3 {
-            let teddy = TeddyPrefilter(fixed: fixed, active: active, length: min(m, 4), foldMask: fm, level: teddyLevel)
+            // Terms of up to 16 bytes, counted without options, are confirmed in C (see TeddyPrefilter).
+            var confirm: [Int: [UInt8]] = [:]
+            if let plain = plainTerms, fm == 0 {
+                for t in active where t < plain.count && plain[t].count <= 16 { confirm[t] = plain[t] }
+            }
+            let teddy = TeddyPrefilter(
+                fixed: fixed, active: active, length: min(m, 4), foldMask: fm, level: teddyLevel, confirm: confirm)
             return (.teddy(teddy), one(folded.map { $0.first { $0.offset == 0 } }))
         }
         if m >= 6 {
@@ -100,7 +110,7 @@ enum PrefilterBuilder {
         case .pairSet(let f): "SIMD compare on \(f.firsts.count) byte pair(s)"
         case .wuManber: "Wu-Manber skipping"
         case .teddy(let f):
-            "Teddy (\(["none", "SSSE3", "AVX2", "AVX-512 VBMI"][Int(f.tables.level) & 3])) on \(f.tables.length) byte(s), \(f.fingerprints) fingerprint(s)"
+            "Teddy (\(["none", "SSSE3", "AVX2", "AVX-512 VBMI"][Int(f.tables.level) & 3])) on \(f.tables.length) byte(s), \(f.fingerprints) fingerprint(s), \(f.confirmed.count) term(s) confirmed in C"
         case .packedPair(let f):
             "packed pair (\(["none", "SSE2", "AVX2", "AVX-512BW"][Int(f.level) & 3])) at distance \(f.pair.distance)"
         case .pairBitmap(let f): "byte-pair bitmap at every \(f.stride == 1 ? "position" : "\(f.stride) positions")"

@@ -168,8 +168,11 @@ package final class SearchPlan: Sendable {
         let anchors = TermAnchors(terms, ignoreCase: options.ignoreCase, reach: Self.anchorReach, skipping: isExact)
         let (prefilter, chosen) = PrefilterBuilder.build(
             anchors, exact: isExact, foldMask: fm, allowTeddy: allowTeddy, pairLevel: pairLevel,
-            teddyLevel: teddyLevel)
-        let table = CandidateTable(anchors: chosen, foldMask: fm, pairKeyed: prefilter.pairKeyed)
+            teddyLevel: teddyLevel,
+            // Exact bytes and counts only: the other options need the Swift check.
+            plainTerms: options.ignoreCase || options.wholeWord || options.offsets ? nil : terms)
+        let table = CandidateTable(
+            anchors: chosen, foldMask: fm, pairKeyed: prefilter.pairKeyed, pairSkipping: prefilter.confirmed)
 
         // Prefix check: the bytes at fixed offsets with one possible value (after or-ing 0x20 under
         // ignore_case) must match; other positions are masked out.

@@ -9,11 +9,24 @@ import CSearchKernels
 /// survives is a candidate for the terms whose first two bytes it holds (the pair-keyed candidate
 /// table, anchors at offset 0), verified as with every other prefilter, in text order, so each term's
 /// matches stay its own non-overlapping left-to-right ones.
+///
+/// The terms in `confirmed` (plain bytes, at most 16, no whole_word, offsets or ignore_case: see
+/// `PrefilterBuilder`) are confirmed and counted in C right after each batch of candidates
+/// (`ccsk_confirm_long`: a hash of the fingerprint bytes, a masked 16-byte compare), not one Swift
+/// call per candidate: on English text most candidates are real matches. The candidate table
+/// leaves them out of its pair keys; the other terms go through the Swift check as before.
 struct TeddyPrefilter: @unchecked Sendable {
     // @unchecked: `ccsk_teddy` is a C struct of byte tuples, immutable here.
     let tables: ccsk_teddy
     /// Distinct fingerprints, and terms behind them (the log and tests).
     let fingerprints: Int
+    /// The terms confirmed in C, and their table (`ccsk_long_table`: slot starts, terms, hash bits).
+    let confirmed: Set<Int>
+    let confirmStart: [UInt32]
+    let confirmTerms: [ccsk_long_term]
+    let confirmBits: Int32
+    /// Some fingerprinted term is left to the Swift check.
+    let checksInSwift: Bool
 
     /// 3 for AVX-512 VBMI, 2 for AVX2, 1 for SSSE3, 0 when this CPU (or platform) has no Teddy kernel.
     static let level = Int(ccsk_teddy_level())
@@ -24,7 +37,12 @@ struct TeddyPrefilter: @unchecked Sendable {
     /// `fixed`: per term, the possible bytes (0x20 or-ed in under ignore_case) at each leading fixed
     /// offset; only the terms in `active` are fingerprinted, on their first `length` (1...4, at most
     /// the shortest active term's fixed prefix) bytes. `level`: the kernel (tests force each one).
-    init(fixed: [[Set<UInt8>]], active: [Int], length: Int, foldMask: UInt8, level: Int = Self.level) {
+    /// `confirm`: the terms of `active` to confirm in C, with their bytes (1...16 of them, at least
+    /// `length`; compared exactly, so no fold).
+    init(
+        fixed: [[Set<UInt8>]], active: [Int], length: Int, foldMask: UInt8, level: Int = Self.level,
+        confirm: [Int: [UInt8]] = [:]
+    ) {
         // Equal fingerprints share a bucket; sorted ones are split into contiguous runs, so a
         // bucket's terms tend to share bytes and its nibble masks stay narrow.
         let prints = Set(active.map { t in fixed[t].prefix(length).map { $0.sorted() } })
@@ -57,6 +75,34 @@ struct TeddyPrefilter: @unchecked Sendable {
         }
         tables = t
         fingerprints = sorted.count
+
+        // About 4 slots per term: most slots hold at most one, so a candidate is compared with ~1 term.
+        var bits: Int32 = 6
+        while bits < 16 && (1 << bits) < 4 * confirm.count { bits += 1 }
+        var slots = [[ccsk_long_term]](repeating: [], count: 1 << bits)
+        for (term, bytes) in confirm.sorted(by: { $0.key < $1.key }) where (length...16).contains(bytes.count) {
+            var c = ccsk_long_term()
+            withUnsafeMutableBytes(of: &c.bytes) { b in
+                withUnsafeMutableBytes(of: &c.mask) { m in
+                    for (j, byte) in bytes.enumerated() {
+                        b[j] = byte
+                        m[j] = 0xFF
+                    }
+                }
+            }
+            c.term = term
+            c.length = bytes.count
+            let h = bytes.withUnsafeBufferPointer { b in
+                b.baseAddress.map { Int(ccsk_long_hash($0, Int32(length), bits)) } ?? 0
+            }
+            slots[h].append(c)
+        }
+        confirmTerms = slots.flatMap { $0 }
+        confirmStart = [0] + slots.reduce(into: [UInt32]()) { $0.append(($0.last ?? 0) + UInt32($1.count)) }
+        confirmBits = bits
+        let confirmed = Set(confirmTerms.map(\.term))
+        self.confirmed = confirmed
+        checksInSwift = active.contains { !confirmed.contains($0) }
     }
 
     /// Returns where the SIMD steps stopped; the last few positions are left to the byte loop.
@@ -70,23 +116,52 @@ struct TeddyPrefilter: @unchecked Sendable {
         let fm = Int(tables.fold)
         withUnsafePointer(to: tables) { tables in
             withUnsafeTemporaryAllocation(of: Int.self, capacity: capacity) { hits in
-                guard let h = hits.baseAddress else { return }
-                while true {
-                    let n = ccsk_teddy_scan(tables, p, count, &position, to, h, capacity)
-                    // Candidates are keyed by their first two bytes (the kernel read at least three: `length` >= 3).
-                    var i = 0
-                    while i < n {
-                        let q = h[i]
-                        let w = (Int(p[q]) | fm) << 8 | (Int(p[q &+ 1]) | fm)
-                        plan.candidates(p, count: count, base: base, at: q, pair: w, final: final, state: &state)
-                        i &+= 1
+                confirmStart.withUnsafeBufferPointer { start in
+                    confirmTerms.withUnsafeBufferPointer { terms in
+                        guard let h = hits.baseAddress else { return }
+                        var confirm = ccsk_long_table(
+                            start: start.baseAddress, terms: terms.baseAddress, key: tables.pointee.length,
+                            bits: confirmBits)
+                        while true {
+                            let n = ccsk_teddy_scan(tables, p, count, &position, to, h, capacity)
+                            if !terms.isEmpty {
+                                Self.confirm(&confirm, p, count: count, base: base, hits: h, n: n, state: &state)
+                            }
+                            // Candidates are keyed by their first two bytes (the kernel read at least
+                            // three: `length` >= 3).
+                            var i = 0
+                            while checksInSwift && i < n {
+                                let q = h[i]
+                                let w = (Int(p[q]) | fm) << 8 | (Int(p[q &+ 1]) | fm)
+                                plan.candidates(
+                                    p, count: count, base: base, at: q, pair: w, final: final, state: &state)
+                                i &+= 1
+                            }
+                            // A full buffer stopped the kernel (room for less than a 64-position step): go
+                            // on; else it reached the end of its range.
+                            if n + 64 <= capacity { break }
+                        }
                     }
-                    // A full buffer stopped the kernel (room for less than a 64-position step): go
-                    // on; else it reached the end of its range.
-                    if n + 64 <= capacity { break }
                 }
             }
         }
         return position
+    }
+
+    /// Counts the confirmed terms' matches at `hits[0..<n]` into `state` (see `ccsk_confirm_long`).
+    @inline(__always)
+    private static func confirm(
+        _ table: inout ccsk_long_table, _ p: UnsafePointer<UInt8>, count: Int, base: Int, hits: UnsafePointer<Int>,
+        n: Int, state: inout ScanState
+    ) {
+        let limit = state.startLimit
+        state.counts.withUnsafeMutableBufferPointer { counts in
+            state.nextAllowed.withUnsafeMutableBufferPointer { next in
+                state.firstStart.withUnsafeMutableBufferPointer { first in
+                    ccsk_confirm_long(
+                        &table, p, count, hits, n, base, limit, counts.baseAddress, next.baseAddress, first.baseAddress)
+                }
+            }
+        }
     }
 }
