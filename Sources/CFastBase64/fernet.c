@@ -148,19 +148,43 @@ FERNET_TARGET INLINE __m128i aes_dec1(const __m128i rk[11], __m128i x) {
     return _mm_aesdeclast_si128(x, rk[10]);
 }
 
-FERNET_TARGET INLINE void aes_cbc4(const __m128i rk[11], const uint8_t *in, uint8_t *out, __m128i *prev) {
+// One SHA-256 block of `p` and four AES-CBC blocks of `in`, the AES rounds issued between the
+// SHA rounds so that the compiler's order already interleaves the two chains.
+FERNET_TARGET INLINE void sha_aes_block(sha_state *st, const uint8_t *p, const __m128i rk[11], const uint8_t *in,
+                                       uint8_t *out, __m128i *prev) {
+    const __m128i mask = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
+    __m128i s0 = st->abef, s1 = st->cdgh;
+    __m128i m0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p), mask);
+    __m128i m1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16)), mask);
+    __m128i m2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 32)), mask);
+    __m128i m3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 48)), mask);
     __m128i c0 = _mm_loadu_si128((const __m128i *)in);
     __m128i c1 = _mm_loadu_si128((const __m128i *)(in + 16));
     __m128i c2 = _mm_loadu_si128((const __m128i *)(in + 32));
     __m128i c3 = _mm_loadu_si128((const __m128i *)(in + 48));
     __m128i x0 = _mm_xor_si128(c0, rk[0]), x1 = _mm_xor_si128(c1, rk[0]);
     __m128i x2 = _mm_xor_si128(c2, rk[0]), x3 = _mm_xor_si128(c3, rk[0]);
-    for (int r = 1; r < 10; r++) {
-        x0 = _mm_aesdec_si128(x0, rk[r]);
-        x1 = _mm_aesdec_si128(x1, rk[r]);
-        x2 = _mm_aesdec_si128(x2, rk[r]);
-        x3 = _mm_aesdec_si128(x3, rk[r]);
-    }
+    __m128i k;
+#define ROUNDS4(w, i)                                                            \
+    k = _mm_add_epi32((w), _mm_loadu_si128((const __m128i *)(K256 + 4 * (i)))); \
+    s1 = _mm_sha256rnds2_epu32(s1, s0, k);                                      \
+    s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(k, 0x0E));
+#define SCHEDULE(a, b, c, d) \
+    a = _mm_sha256msg2_epu32(_mm_add_epi32(_mm_sha256msg1_epu32(a, b), _mm_alignr_epi8(d, c, 4)), d);
+#define AESR(r)                             \
+    x0 = _mm_aesdec_si128(x0, rk[r]);       \
+    x1 = _mm_aesdec_si128(x1, rk[r]);       \
+    x2 = _mm_aesdec_si128(x2, rk[r]);       \
+    x3 = _mm_aesdec_si128(x3, rk[r]);
+    ROUNDS4(m0, 0) AESR(1)
+    ROUNDS4(m1, 1) AESR(2)
+    ROUNDS4(m2, 2) AESR(3)
+    ROUNDS4(m3, 3) AESR(4)
+    SCHEDULE(m0, m1, m2, m3) ROUNDS4(m0, 4) AESR(5)
+    SCHEDULE(m1, m2, m3, m0) ROUNDS4(m1, 5) AESR(6)
+    SCHEDULE(m2, m3, m0, m1) ROUNDS4(m2, 6) AESR(7)
+    SCHEDULE(m3, m0, m1, m2) ROUNDS4(m3, 7) AESR(8)
+    SCHEDULE(m0, m1, m2, m3) ROUNDS4(m0, 8) AESR(9)
     x0 = _mm_aesdeclast_si128(x0, rk[10]);
     x1 = _mm_aesdeclast_si128(x1, rk[10]);
     x2 = _mm_aesdeclast_si128(x2, rk[10]);
@@ -170,6 +194,18 @@ FERNET_TARGET INLINE void aes_cbc4(const __m128i rk[11], const uint8_t *in, uint
     _mm_storeu_si128((__m128i *)(out + 32), _mm_xor_si128(x2, c1));
     _mm_storeu_si128((__m128i *)(out + 48), _mm_xor_si128(x3, c2));
     *prev = c3;
+    SCHEDULE(m1, m2, m3, m0) ROUNDS4(m1, 9)
+    SCHEDULE(m2, m3, m0, m1) ROUNDS4(m2, 10)
+    SCHEDULE(m3, m0, m1, m2) ROUNDS4(m3, 11)
+    SCHEDULE(m0, m1, m2, m3) ROUNDS4(m0, 12)
+    SCHEDULE(m1, m2, m3, m0) ROUNDS4(m1, 13)
+    SCHEDULE(m2, m3, m0, m1) ROUNDS4(m2, 14)
+    SCHEDULE(m3, m0, m1, m2) ROUNDS4(m3, 15)
+#undef ROUNDS4
+#undef SCHEDULE
+#undef AESR
+    st->abef = _mm_add_epi32(st->abef, s0);
+    st->cdgh = _mm_add_epi32(st->cdgh, s1);
 }
 
 // Url-safe base64 values, 0xFF outside the alphabet.
@@ -255,8 +291,7 @@ FERNET_TARGET static long open_token(const uint8_t *src, size_t n, const uint8_t
         size_t end = base + have;
         size_t lim = end < mac_start ? end : mac_start;
         while (sha_pos + 64 <= lim && aes_pos + 64 <= lim) {
-            sha_block(&st, buf + (sha_pos - base));
-            aes_cbc4(rk, buf + (aes_pos - base), out + (aes_pos - 25), &prev);
+            sha_aes_block(&st, buf + (sha_pos - base), rk, buf + (aes_pos - base), out + (aes_pos - 25), &prev);
             sha_pos += 64;
             aes_pos += 64;
         }
