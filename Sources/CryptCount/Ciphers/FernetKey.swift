@@ -10,7 +10,10 @@ import Foundation
 /// Failure mapping (Python raises `InvalidToken` for all of these): data that is not a Fernet
 /// token at all (not url-safe base64, wrong version byte, shorter than the smallest token) is
 /// `badFormat`; a TTL violation, a MAC that no key matches, a misaligned ciphertext or bad
-/// padding is `decryptFailed`. The MAC is checked, in constant time, before any decryption.
+/// padding is `decryptFailed`. The MAC is checked, in constant time, before any plaintext is
+/// used: the one-pass path (`FernetFusedContext`) decrypts alongside the MAC into the output
+/// buffer and zeroes it unless the MAC, the padding and the ttl hold; the step-by-step path
+/// checks the MAC before decrypting, and alone reports failures.
 package final class FernetKey: CipherKey {
     struct KeyPair: Sendable {
         let signing: SymmetricKey
