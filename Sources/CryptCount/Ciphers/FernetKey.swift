@@ -1,3 +1,4 @@
+import CFastBase64
 import Crypto
 import CryptoExtras
 import Foundation
@@ -9,11 +10,16 @@ import Foundation
 /// Failure mapping (Python raises `InvalidToken` for all of these): data that is not a Fernet
 /// token at all (not url-safe base64, wrong version byte, shorter than the smallest token) is
 /// `badFormat`; a TTL violation, a MAC that no key matches, a misaligned ciphertext or bad
-/// padding is `decryptFailed`. The MAC is checked, in constant time, before any decryption.
+/// padding is `decryptFailed`. The MAC is checked, in constant time, before any plaintext is
+/// used: the one-pass path (`FernetFusedContext`) decrypts alongside the MAC into the output
+/// buffer and zeroes it unless the MAC, the padding and the ttl hold; the step-by-step path
+/// checks the MAC before decrypting, and alone reports failures.
 package final class FernetKey: CipherKey {
     struct KeyPair: Sendable {
         let signing: SymmetricKey
         let encryption: SymmetricKey
+        /// The same key prepared for the one-pass path; nil where the CPU lacks SHA-NI or AES-NI.
+        let fused: FernetFusedContext?
     }
 
     /// Tried in order, like `MultiFernet`.
@@ -124,7 +130,9 @@ package final class FernetKey: CipherKey {
             return Base64.decode(trimmed, alphabet: .either, padding: .required, canonical: false, appendingTo: &raw)
         }
         guard decoded, raw.count == 32 else { throw SecretError("a Fernet key must be url-safe base64 of 32 bytes") }
-        return KeyPair(signing: SymmetricKey(data: raw[0..<16]), encryption: SymmetricKey(data: raw[16..<32]))
+        return KeyPair(
+            signing: SymmetricKey(data: raw[0..<16]), encryption: SymmetricKey(data: raw[16..<32]),
+            fused: raw.withUnsafeBytes { FernetFusedContext(key: $0) })
     }
 
     package func decrypt(whole ciphertext: UnsafeRawBufferPointer, into output: inout [UInt8]) throws(CipherFailure) {
@@ -141,6 +149,22 @@ package final class FernetKey: CipherKey {
             output.append(contentsOf: repeatElement(0, count: room - output.count))
         } else {
             output.removeLast(output.count - room)
+        }
+        // The one pass (decode, authenticate and decrypt together) for tokens that verify under
+        // a key; anything else (a failure, an expired token) takes the step-by-step path below,
+        // which reports exactly why.
+        for key in keys {
+            guard let fused = key.fused else { break }
+            var timestamp: UInt64 = 0
+            let opened = output.withUnsafeMutableBytes { fused.open(token, into: $0, timestamp: &timestamp) }
+            guard let opened else { continue }
+            if ttlFailure(timestamp: timestamp) == nil {
+                output.removeLast(output.count - opened)
+                return
+            }
+            // Expired: nothing of it may be counted; the path below reports the ttl failure.
+            output.withUnsafeMutableBytes { if let p = $0.baseAddress { explicit_bzero(p, opened) } }
+            break
         }
         let result = output.withUnsafeMutableBytes { decrypt(token: token, buffer: $0) }
         switch result {
@@ -166,14 +190,10 @@ package final class FernetKey: CipherKey {
         }
         guard count >= Self.minimumTokenBytes else { return .failure(.badFormat("too short for a Fernet token")) }
 
-        if let ttl {
+        if ttl != nil {
             var timestamp: UInt64 = 0
             for b in buffer[1..<9] { timestamp = timestamp << 8 | UInt64(b) }
-            let now = Int128(clock())
-            if Int128(timestamp) + Int128(ttl) < now { return .failure(.decryptFailed("the token has expired (ttl)")) }
-            if now + Self.maxClockSkew < Int128(timestamp) {
-                return .failure(.decryptFailed("the token's timestamp is too far in the future"))
-            }
+            if let failure = ttlFailure(timestamp: timestamp) { return .failure(failure) }
         }
 
         let macStart = count - 32
@@ -205,6 +225,17 @@ package final class FernetKey: CipherKey {
         return .failure(lastFailure)
     }
 
+    /// Why a token with this timestamp is refused under the ttl, or nil (always nil without one).
+    private func ttlFailure(timestamp: UInt64) -> CipherFailure? {
+        guard let ttl else { return nil }
+        let now = Int128(clock())
+        if Int128(timestamp) + Int128(ttl) < now { return .decryptFailed("the token has expired (ttl)") }
+        if now + Self.maxClockSkew < Int128(timestamp) {
+            return .decryptFailed("the token's timestamp is too far in the future")
+        }
+        return nil
+    }
+
     /// Makes a token (tests and demos): the same layout Python writes.
     package func encrypt(_ plain: [UInt8], timestamp: UInt64, iv: [UInt8]) throws -> String {
         guard let key = keys.first else { return "" }
@@ -216,6 +247,43 @@ package final class FernetKey: CipherKey {
         data += try AES._CBC.encrypt(plain, using: key.encryption, iv: AES._CBC.IV(ivBytes: iv))
         data += HMAC<SHA256>.authenticationCode(for: data, using: key.signing)
         return Base64.encode(data, alphabet: .urlSafe, padded: true)
+    }
+}
+
+/// A Fernet key prepared for `cfb64_fernet_open` (CFastBase64's one-pass Fernet): the HMAC's
+/// inner and outer SHA-256 states and the AES-128 decryption schedule, computed once per key
+/// instead of once per token. Secret: memory of its own, zeroed when the key goes.
+final class FernetFusedContext: @unchecked Sendable {
+    // Written only in init; read by any thread after.
+    private let context: UnsafeMutableRawPointer
+    private static let size = Int(CFB64_FERNET_CONTEXT)
+
+    /// From the key's 32 raw bytes; nil where the CPU lacks what the one pass needs.
+    init?(key raw: UnsafeRawBufferPointer) {
+        guard cfb64_fernet_supported() != 0, raw.count == 32,
+            let k = raw.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        else { return nil }
+        context = UnsafeMutableRawPointer.allocate(byteCount: Self.size, alignment: 16)
+        cfb64_fernet_prepare(k, k + 16, context.assumingMemoryBound(to: UInt8.self))
+    }
+
+    deinit {
+        explicit_bzero(context, Self.size)
+        context.deallocate()
+    }
+
+    /// The plaintext's length at the start of `output`, when `token` (base64, trimmed) is a
+    /// Fernet token that authenticates under this key and unpads; its timestamp in `timestamp`.
+    /// Nil otherwise, with nothing of the token's plaintext left in `output`.
+    func open(_ token: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer, timestamp: inout UInt64)
+        -> Int?
+    {
+        guard let src = token.baseAddress?.assumingMemoryBound(to: UInt8.self),
+            let dst = output.baseAddress?.assumingMemoryBound(to: UInt8.self)
+        else { return nil }
+        let n = cfb64_fernet_open(
+            src, token.count, UnsafePointer(context.assumingMemoryBound(to: UInt8.self)), dst, output.count, &timestamp)
+        return n >= 0 && n <= output.count ? n : nil
     }
 }
 
