@@ -53,6 +53,16 @@ FERNET_TARGET INLINE void sha_digest(sha_state s, uint8_t out[32]) {
     _mm_storeu_si128((__m128i *)(out + 16), _mm_shuffle_epi8(hgfe, swap));
 }
 
+// Four SHA-256 rounds with message words w (K256 row i), and the message schedule: W[t] for the
+// next four rounds from the last sixteen, a (t-16..), b (t-12..), c (t-8..), d (t-4..); the result
+// replaces a. Both functions that run SHA-256 blocks use them on their own s0, s1 and k.
+#define ROUNDS4(w, i)                                                            \
+    k = _mm_add_epi32((w), _mm_loadu_si128((const __m128i *)(K256 + 4 * (i)))); \
+    s1 = _mm_sha256rnds2_epu32(s1, s0, k);                                      \
+    s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(k, 0x0E));
+#define SCHEDULE(a, b, c, d) \
+    a = _mm_sha256msg2_epu32(_mm_add_epi32(_mm_sha256msg1_epu32(a, b), _mm_alignr_epi8(d, c, 4)), d);
+
 FERNET_TARGET INLINE void sha_block(sha_state *st, const uint8_t *p) {
     const __m128i mask = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
     __m128i s0 = st->abef, s1 = st->cdgh;
@@ -61,14 +71,6 @@ FERNET_TARGET INLINE void sha_block(sha_state *st, const uint8_t *p) {
     __m128i m2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 32)), mask);
     __m128i m3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 48)), mask);
     __m128i k;
-#define ROUNDS4(w, i)                                                            \
-    k = _mm_add_epi32((w), _mm_loadu_si128((const __m128i *)(K256 + 4 * (i)))); \
-    s1 = _mm_sha256rnds2_epu32(s1, s0, k);                                      \
-    s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(k, 0x0E));
-    // W[t] for the next four rounds from the last sixteen: a (t-16..), b (t-12..), c (t-8..),
-    // d (t-4..); the result replaces a.
-#define SCHEDULE(a, b, c, d) \
-    a = _mm_sha256msg2_epu32(_mm_add_epi32(_mm_sha256msg1_epu32(a, b), _mm_alignr_epi8(d, c, 4)), d);
     ROUNDS4(m0, 0)
     ROUNDS4(m1, 1)
     ROUNDS4(m2, 2)
@@ -85,8 +87,6 @@ FERNET_TARGET INLINE void sha_block(sha_state *st, const uint8_t *p) {
     SCHEDULE(m1, m2, m3, m0) ROUNDS4(m1, 13)
     SCHEDULE(m2, m3, m0, m1) ROUNDS4(m2, 14)
     SCHEDULE(m3, m0, m1, m2) ROUNDS4(m3, 15)
-#undef ROUNDS4
-#undef SCHEDULE
     st->abef = _mm_add_epi32(st->abef, s0);
     st->cdgh = _mm_add_epi32(st->cdgh, s1);
 }
@@ -165,12 +165,6 @@ FERNET_TARGET INLINE void sha_aes_block(sha_state *st, const uint8_t *p, const _
     __m128i x0 = _mm_xor_si128(c0, rk[0]), x1 = _mm_xor_si128(c1, rk[0]);
     __m128i x2 = _mm_xor_si128(c2, rk[0]), x3 = _mm_xor_si128(c3, rk[0]);
     __m128i k;
-#define ROUNDS4(w, i)                                                            \
-    k = _mm_add_epi32((w), _mm_loadu_si128((const __m128i *)(K256 + 4 * (i)))); \
-    s1 = _mm_sha256rnds2_epu32(s1, s0, k);                                      \
-    s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(k, 0x0E));
-#define SCHEDULE(a, b, c, d) \
-    a = _mm_sha256msg2_epu32(_mm_add_epi32(_mm_sha256msg1_epu32(a, b), _mm_alignr_epi8(d, c, 4)), d);
 #define AESR(r)                             \
     x0 = _mm_aesdec_si128(x0, rk[r]);       \
     x1 = _mm_aesdec_si128(x1, rk[r]);       \

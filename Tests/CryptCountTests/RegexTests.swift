@@ -85,7 +85,7 @@ private func refusal(_ patterns: [String]) -> SearchPlanError? {
 
     /// Counts, offsets and snippets are the same for every chunking of the stream.
     @Test func streamedEqualsWhole() throws {
-        var rng = SplitMix(seed: 13)
+        var rng = Rng(seed: 13)
         let words = ["rain", "rainy", "singing", "café", "2024-01-02", "John", "Smith", "\n", "\n", " ", "é\u{0301}"]
         var text: [UInt8] = []
         while text.count < 20000 { text += b(words[Int(rng.next() % UInt64(words.count))] + " ") }
@@ -116,17 +116,5 @@ private func refusal(_ patterns: [String]) -> SearchPlanError? {
         let line = [UInt8](repeating: 0x61, count: 100_000) + [0x0A]
         let r = try plan(["(a|aa)*b", #"(a|aa)*\d"#, #"(a*)*\w\d"#, "(?:a+)+[bc]", "(x+x+)+y"]).count(line + line)
         #expect(r.counts == [0, 0, 0, 0, 0])
-    }
-}
-
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

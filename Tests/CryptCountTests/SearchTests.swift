@@ -338,17 +338,6 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
 }
 
 @Suite struct SearchRandomizedTests {
-    struct Rng: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let pieces: [[UInt8]] =
         [
             "a", "b", "A", "k", "K", "s", "S", " ", " ", "\n", "\r\n", "_", "1", "-", "é", "É", "ß", "ẞ", "σ", "ς",

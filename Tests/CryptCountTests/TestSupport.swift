@@ -49,3 +49,19 @@ func makeKey(_ cipher: String, secret: SecretInput?, options: CipherOptions = Ci
     guard let kind = CipherKind(rawValue: cipher) else { throw SecretError("unknown cipher \(cipher)") }
     return try kind.makeKey(secret: secret, options: options)
 }
+
+/// A fixed-seed SplitMix64 for the randomized tests: a failure reproduces from its seed.
+struct Rng: RandomNumberGenerator {
+    var state: UInt64
+    init(state: UInt64) { self.state = state }
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// `n` random bytes.
+    mutating func bytes(_ n: Int) -> [UInt8] { (0..<n).map { _ in UInt8(truncatingIfNeeded: next()) } }
+}
