@@ -352,6 +352,24 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
         return out
     }
 
+    /// Feeds `text` to one scanner of `plan` once per entry of `piecesUpTo`, in random pieces of
+    /// at most that many bytes (the scanner reset between passes), and expects `whole` each time.
+    static func expectStreamed(
+        _ plan: SearchPlan, _ text: [UInt8], equals whole: SearchResult, piecesUpTo: [Int], rng: inout Rng, round: Int
+    ) {
+        var scanner = plan.makeScanner()
+        for (attempt, most) in piecesUpTo.enumerated() {
+            if attempt > 0 { scanner.reset() }
+            var i = 0
+            while i < text.count {
+                let n = min(text.count - i, Int.random(in: 1...most, using: &rng))
+                text[i..<(i + n)].withUnsafeBytes { scanner.feed($0) }
+                i += n
+            }
+            #expect(scanner.finish() == whole, "round \(round) attempt \(attempt)")
+        }
+    }
+
     @Test func streamingEqualsWholeAndReference() throws {
         var rng = Rng(state: 20_261_126)
         for round in 0..<1500 {
@@ -375,18 +393,7 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
             if o.words {
                 #expect(whole.words == text.split(whereSeparator: { TextUnits.isSpace($0) }).count)
             }
-            var scanner = plan.makeScanner()
-            for attempt in 0..<3 {
-                if attempt > 0 { scanner.reset() }
-                var i = 0
-                while i < text.count {
-                    let n = min(text.count - i, Int.random(in: 1...(attempt == 2 ? 64 : 7), using: &rng))
-                    text[i..<(i + n)].withUnsafeBytes { scanner.feed($0) }
-                    i += n
-                }
-                let streamed = scanner.finish()
-                #expect(streamed == whole, "round \(round) attempt \(attempt)")
-            }
+            Self.expectStreamed(plan, text, equals: whole, piecesUpTo: [7, 7, 64], rng: &rng, round: round)
         }
     }
 
@@ -563,18 +570,7 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
             let ref = reference(text, terms, o)
             #expect(whole.counts == ref.counts, "round \(round) \(plan.mode)")
             #expect(whole.offsets == ref.offsets, "round \(round)")
-            var scanner = plan.makeScanner()
-            for attempt in 0..<3 {
-                if attempt > 0 { scanner.reset() }
-                let most = [7, 64, 3000][attempt]
-                var i = 0
-                while i < text.count {
-                    let n = min(text.count - i, Int.random(in: 1...most, using: &rng))
-                    text[i..<(i + n)].withUnsafeBytes { scanner.feed($0) }
-                    i += n
-                }
-                #expect(scanner.finish() == whole, "round \(round) attempt \(attempt)")
-            }
+            Self.expectStreamed(plan, text, equals: whole, piecesUpTo: [7, 64, 3000], rng: &rng, round: round)
         }
         // Teddy is chosen when every anchored term has 3+ fixed leading bytes and the CPU has it.
         print("teddyDifferential: Teddy in \(teddyRounds) of 300 rounds, \(fourByteRounds) on 4 bytes")
@@ -637,18 +633,7 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
             let ref = reference(text, terms, o)
             #expect(whole.counts == ref.counts, "round \(round) \(plan.mode)")
             #expect(whole.offsets == ref.offsets, "round \(round)")
-            var scanner = plan.makeScanner()
-            for attempt in 0..<3 {
-                if attempt > 0 { scanner.reset() }
-                let most = [7, 64, 3000][attempt]
-                var i = 0
-                while i < text.count {
-                    let n = min(text.count - i, Int.random(in: 1...most, using: &rng))
-                    text[i..<(i + n)].withUnsafeBytes { scanner.feed($0) }
-                    i += n
-                }
-                #expect(scanner.finish() == whole, "round \(round) attempt \(attempt)")
-            }
+            Self.expectStreamed(plan, text, equals: whole, piecesUpTo: [7, 64, 3000], rng: &rng, round: round)
         }
         print("teddyConfirmDifferential: terms confirmed in C in \(confirmedRounds) of 240 rounds")
         #expect(levels == 0 ? confirmedRounds == 0 : confirmedRounds > 60)  // of 120 plain rounds

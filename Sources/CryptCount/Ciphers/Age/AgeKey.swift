@@ -342,39 +342,33 @@ package final class AgeKey: CipherKey {
             try? Curve25519.KeyAgreement.PublicKey(rawRepresentation: UnsafeRawBufferPointer(rebasing: $0[0..<32]))
         }
         guard let peer else { return nil }
+        // The wrap key from a shared secret (HKDF; the salt's second half is our public key),
+        // and the body opened with it.
+        func open(with secret: UnsafeRawBufferPointer, publicKey: [UInt8]) -> SymmetricKey? {
+            withUnsafeMutableBytes(of: &salt) { p in
+                publicKey.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: p[32..<64]).copyMemory(from: $0) }
+            }
+            let wrapKey = withUnsafeBytes(of: &salt) { salt in
+                Self.x25519Info.withUnsafeBytes { BoringCrypto.hkdfSHA256(secret: secret, salt: salt, info: $0) }
+            }
+            guard let wrapKey else { return nil }
+            return Self.openBody(s.body, with: wrapKey)
+        }
         for (index, id) in x25519.enumerated() {
             // A secret computed ahead (in SIMD lanes) is believed only if it is not zero and opens
             // the body; otherwise it is computed again here, as without it: a wrong lane can cost
             // time, never change a result.
             if let ahead = precomputed(index), ahead.count == 32, !ahead.allSatisfy({ $0 == 0 }),
-                id.publicKey.count == 32
+                id.publicKey.count == 32, let k = open(with: ahead, publicKey: id.publicKey)
             {
-                withUnsafeMutableBytes(of: &salt) { p in
-                    id.publicKey.withUnsafeBytes {
-                        UnsafeMutableRawBufferPointer(rebasing: p[32..<64]).copyMemory(from: $0)
-                    }
-                }
-                let wrapKey = withUnsafeBytes(of: &salt) { salt in
-                    Self.x25519Info.withUnsafeBytes { BoringCrypto.hkdfSHA256(secret: ahead, salt: salt, info: $0) }
-                }
-                if let wrapKey, let k = Self.openBody(s.body, with: wrapKey) { return k }
+                return k
             }
             guard let shared = try? id.key.sharedSecretFromKeyAgreement(with: peer) else { continue }
             // A low-order share gives the all-zero secret; the spec says to abort.
             let zero = shared.withUnsafeBytes { $0.allSatisfy { $0 == 0 } }
             if zero { throw Self.malformed("X25519 share is a low-order point") }
             guard id.publicKey.count == 32 else { continue }
-            withUnsafeMutableBytes(of: &salt) { p in
-                id.publicKey.withUnsafeBytes {
-                    UnsafeMutableRawBufferPointer(rebasing: p[32..<64]).copyMemory(from: $0)
-                }
-            }
-            let wrapKey = shared.withUnsafeBytes { secret in
-                withUnsafeBytes(of: &salt) { salt in
-                    Self.x25519Info.withUnsafeBytes { BoringCrypto.hkdfSHA256(secret: secret, salt: salt, info: $0) }
-                }
-            }
-            if let wrapKey, let k = Self.openBody(s.body, with: wrapKey) { return k }
+            if let k = shared.withUnsafeBytes({ open(with: $0, publicKey: id.publicKey) }) { return k }
         }
         return nil
     }
