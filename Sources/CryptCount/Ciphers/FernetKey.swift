@@ -252,24 +252,26 @@ package final class FernetKey: CipherKey {
 
 /// A Fernet key prepared for `cfb64_fernet_open` (CFastBase64's one-pass Fernet): the HMAC's
 /// inner and outer SHA-256 states and the AES-128 decryption schedule, computed once per key
-/// instead of once per token. Secret: memory of its own, zeroed when the key goes.
+/// instead of once per token. Secret: `SecureMemory`, as `SecretBytes` (out of core dumps,
+/// locked under `--lock-memory`), zeroed when the key goes.
 final class FernetFusedContext: @unchecked Sendable {
     // Written only in init; read by any thread after.
-    private let context: UnsafeMutableRawPointer
-    private static let size = Int(CFB64_FERNET_CONTEXT)
+    private let block: SecureMemory.Block
+    private var context: UnsafeMutableRawPointer? { block.bytes.baseAddress }
 
     /// From the key's 32 raw bytes; nil where the CPU lacks what the one pass needs.
     init?(key raw: UnsafeRawBufferPointer) {
         guard cfb64_fernet_supported() != 0, raw.count == 32,
             let k = raw.baseAddress?.assumingMemoryBound(to: UInt8.self)
         else { return nil }
-        context = UnsafeMutableRawPointer.allocate(byteCount: Self.size, alignment: 16)
+        block = SecureMemory.allocate(Int(CFB64_FERNET_CONTEXT))  // zeroed, at least that many bytes
+        // (A nil return from here on still runs deinit, which frees the block.)
+        guard let context = block.bytes.baseAddress, block.bytes.count >= Int(CFB64_FERNET_CONTEXT) else { return nil }
         cfb64_fernet_prepare(k, k + 16, context.assumingMemoryBound(to: UInt8.self))
     }
 
     deinit {
-        explicit_bzero(context, Self.size)
-        context.deallocate()
+        SecureMemory.free(block)  // zeroes it first
     }
 
     /// The plaintext's length at the start of `output`, when `token` (base64, trimmed) is a
@@ -279,7 +281,7 @@ final class FernetFusedContext: @unchecked Sendable {
         -> Int?
     {
         guard let src = token.baseAddress?.assumingMemoryBound(to: UInt8.self),
-            let dst = output.baseAddress?.assumingMemoryBound(to: UInt8.self)
+            let dst = output.baseAddress?.assumingMemoryBound(to: UInt8.self), let context
         else { return nil }
         let n = cfb64_fernet_open(
             src, token.count, UnsafePointer(context.assumingMemoryBound(to: UInt8.self)), dst, output.count, &timestamp)
