@@ -174,27 +174,35 @@ final class FileProcessor {
 
     // MARK: - Processing
 
+    /// Whether a file's plaintext under this key goes to (and comes from) the plaintext cache.
+    static func cachesPlaintext(_ key: UnlockedKey) -> Bool {
+        key.identity != .plain && key.key.plaintextIsCacheable
+    }
+
+    /// A plaintext cache hit, counted.
+    private func count(_ hit: PlaintextCache.Entry, plan: SearchPlan, cipher: String?) -> FileOutcome {
+        stats.addPlain(hit.plaintext.count)
+        let result = hit.plaintext.withUnsafeBytes { plan.count($0) }
+        return .counted(CountedFile(result: result, bytes: hit.plaintext.count, cached: true, cipher: cipher))
+    }
+
     /// A file's outcome from the plaintext cache alone, if it is there (single cacheable key) and
     /// holds at most `maxBytes`; nil otherwise, without opening the file (the caller then runs it
     /// as usual). Costs one stat(2) and a count of at most `maxBytes`.
     func countIfCached(path: [UInt8], keys: KeyChoice, plan: SearchPlan, maxBytes: Int) -> FileOutcome? {
-        guard cache.isEnabled, case .single(let k) = keys, k.identity != .plain, k.key.plaintextIsCacheable else {
-            return nil
-        }
+        guard cache.isEnabled, case .single(let k) = keys, Self.cachesPlaintext(k) else { return nil }
         var hit: PlaintextCache.Entry? = nil
         guard case .success = open(path, key: k.identity, cacheHit: &hit, cacheOnly: true), let hit,
             hit.plaintext.count <= maxBytes
         else { return nil }
-        stats.addPlain(hit.plaintext.count)
-        let result = hit.plaintext.withUnsafeBytes { plan.count($0) }
-        return .counted(CountedFile(result: result, bytes: hit.plaintext.count, cached: true, cipher: nil))
+        return count(hit, plan: plan, cipher: nil)
     }
 
     func process(path: [UInt8], keys: KeyChoice, plan: SearchPlan) -> Processed {
         // Which key's cache entries apply is known up front except for `auto`, where the sniff
         // decides; `auto` looks the cache up after sniffing.
         var cacheKey: KeyIdentity? = nil
-        if case .single(let k) = keys, k.identity != .plain, k.key.plaintextIsCacheable { cacheKey = k.identity }
+        if case .single(let k) = keys, Self.cachesPlaintext(k) { cacheKey = k.identity }
         var hit: PlaintextCache.Entry? = nil
         let opened: Opened
         switch open(path, key: cacheKey, cacheHit: &hit) {
@@ -202,12 +210,9 @@ final class FileProcessor {
         case .success(let o): opened = o
         }
         if let hit {
-            stats.addPlain(hit.plaintext.count)
-            let result = hit.plaintext.withUnsafeBytes { plan.count($0) }
             var auto: String? = nil
             if case .auto = keys { auto = hit.cipher }
-            return .outcome(
-                .counted(CountedFile(result: result, bytes: hit.plaintext.count, cached: true, cipher: auto)))
+            return .outcome(count(hit, plan: plan, cipher: auto))
         }
         defer { close(opened.fd) }
 
@@ -237,13 +242,8 @@ final class FileProcessor {
         } else {
             key = Self.plainKey
         }
-        if key.identity != .plain, key.key.plaintextIsCacheable,
-            let hit = cache.lookup(PlaintextCache.Key(file: identity, key: key.identity))
-        {
-            stats.addPlain(hit.plaintext.count)
-            let result = hit.plaintext.withUnsafeBytes { plan.count($0) }
-            return .outcome(
-                .counted(CountedFile(result: result, bytes: hit.plaintext.count, cached: true, cipher: hit.cipher)))
+        if Self.cachesPlaintext(key), let hit = cache.lookup(PlaintextCache.Key(file: identity, key: key.identity)) {
+            return .outcome(count(hit, plan: plan, cipher: hit.cipher))
         }
         switch decryptAndCount(fd: fd, identity: identity, key: key, plan: plan, reportCipher: true) {
         case .outcome(let o): return .outcome(o.sniffed(as: key.cipherName))
@@ -304,7 +304,7 @@ final class FileProcessor {
         let cipher = reportCipher ? key.cipherName : nil
         let size = Int(clamping: identity.size)
         let cacheKey = PlaintextCache.Key(file: identity, key: key.identity)
-        let cacheable = key.identity != .plain && cache.isEnabled && key.key.plaintextIsCacheable
+        let cacheable = cache.isEnabled && Self.cachesPlaintext(key)
 
         if key.key.mode == .wholeFile {
             let total: Int
@@ -454,7 +454,7 @@ final class FileProcessor {
     /// `processGroupFile`, or `discard` if it is not to be started: every one, exactly once.
     func readGroup(paths: [[UInt8]], key: UnlockedKey, plan: SearchPlan) -> [GroupFile] {
         var cacheKey: KeyIdentity? = nil
-        if key.identity != .plain, key.key.plaintextIsCacheable { cacheKey = key.identity }
+        if Self.cachesPlaintext(key) { cacheKey = key.identity }
         // Read ahead only what the usual pass would read in one piece and never split.
         let streamed = key.key.mode == .streamed && !(key.key is any PullingCipherKey)
         let splits = config.workers > 1 && plan.splittable
@@ -536,16 +536,13 @@ final class FileProcessor {
         case .outcome(let o):
             return .outcome(o)
         case .cached(let hit):
-            stats.addPlain(hit.plaintext.count)
-            let result = hit.plaintext.withUnsafeBytes { plan.count($0) }
-            return .outcome(
-                .counted(CountedFile(result: result, bytes: hit.plaintext.count, cached: true, cipher: nil)))
+            return .outcome(count(hit, plan: plan, cipher: nil))
         case .opened(let fd, let identity):
             defer { close(fd) }
             return decryptAndCount(fd: fd, identity: identity, key: key, plan: plan, reportCipher: false)
         case .read(let identity, let range):
             let size = Int(clamping: identity.size)
-            let cacheable = key.identity != .plain && cache.isEnabled && key.key.plaintextIsCacheable
+            let cacheable = cache.isEnabled && Self.cachesPlaintext(key)
             let cacheKey = PlaintextCache.Key(file: identity, key: key.identity)
             return .outcome(
                 streamAndCount(
