@@ -53,8 +53,8 @@ struct ExactTerm: Sendable {
     static let perMatchLimit = 8
     /// Whether this CPU runs the one-pass kernel (`ccsk_count_short`).
     static let hasKernel = ccsk_count_short_available() != 0
-    /// Its widest kernel on this CPU: 3 AVX-512 (a bitmap per distinct byte, shared by the terms),
-    /// 2 AVX2 (a pass per term), 0 none.
+    /// Its widest kernel on this CPU: 4 and 3 AVX-512 (a bitmap per distinct byte, shared by the
+    /// terms; 4 makes them from the text's bit planes with GFNI), 2 AVX2 (a pass per term), 0 none.
     static let kernelLevel = Int(ccsk_count_short_best())
 
     init(term: Int, bytes: [UInt8], folds: [UInt8], bordered: Bool = false) {
