@@ -327,7 +327,8 @@ __attribute__((target("avx2"))) static size_t count_short_avx2(
 // each word with the next) give byte j of a term starting at each position, once per (pair, j); a
 // term is then the AND of its bytes' rows, counted by VPOPCNTQ, 512 positions per instruction.
 // On 48 common short terms (256 MiB, one core) 2.2x faster than a pass per term (AVX2); compares
-// on loads at each offset instead of shifts measured 1.3x slower.
+// on loads at each offset instead of shifts measured 1.3x slower. With GFNI (level 4) the bitmaps
+// come from the text's bit planes instead of a compare per pair (`bm_classify_planes`).
 // Rows are 64-byte aligned (one word more than the blocks would misalign every load).
 enum { BM_BLOCKS = 32, BM_STRIDE = BM_BLOCKS + 8, BM_ROWS = 96, BM_PAIRS = 48 };
 
@@ -410,7 +411,9 @@ __attribute__((target("avx512bw,avx512f,avx512vbmi2,avx512vpopcntdq,avx2"))) sta
 // positions. A pair's row is then a minterm of planes 0-2 (its byte's low 3 bits: one ternary-logic
 // op per value, in registers) ANDed with its "high part", the minterm of the planes of bits 3-7
 // (those not folded), computed once per distinct high part. 5 shuffles per 64 positions against 16
-// for a lookup and a transpose per 8 pairs; one store per row, as before.
+// for a table lookup and a transpose per 8 pairs (the kernel before this one), one store per row.
+// Any byte value works (the lookup took 7 bits). On the 48 short terms of target 14.5 (one core,
+// in L2) the kernel went from about 400 to 340 cycles per 512 positions with this and the trie.
 typedef struct {
     // Pairs by their low 3 bits: `pair[start[u]..<start[u + 1]]`, each with its high part's slot.
     uint8_t start[9];
