@@ -1,0 +1,44 @@
+"""Statements of the contracts (shared/design/protocol-v1.md, protocol/PROTOCOL.md, README.md)
+that no other suite pinned, found by an acceptance audit. Real binary, real files made by the
+real tools (openssl)."""
+
+import shutil
+import subprocess
+
+import pytest
+
+from cc_harness import Serve
+
+TEXT = b"Dear diary, the rain came. Rain again, rain!\n"
+PASSWORD = b"audit pw"
+
+
+def openssl(tmp_path, name, *flags):
+    src = tmp_path / "plain.txt"
+    src.write_bytes(TEXT)
+    pw = tmp_path / "pw"
+    pw.write_bytes(PASSWORD)
+    out = tmp_path / name
+    subprocess.run(["openssl", "enc", *flags, "-in", str(src), "-out", str(out), "-pass", f"file:{pw}"],
+                   check=True, capture_output=True)
+    return str(out)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_openssl_variants_outside_the_format_fail_as_documented(tmp_path):
+    """PROTOCOL.md, openssl: no Salted__ header (-nosalt) and base64 output (-a) are bad_format;
+    another cipher or digest has the header and fails through the padding (decrypt_failed)."""
+    files = {
+        openssl(tmp_path, "ok.bin", "-aes-256-cbc", "-pbkdf2"): None,
+        openssl(tmp_path, "b64.txt", "-aes-256-cbc", "-pbkdf2", "-a"): "bad_format",
+        openssl(tmp_path, "nosalt.bin", "-aes-256-cbc", "-pbkdf2", "-nosalt"): "bad_format",
+        openssl(tmp_path, "sha512.bin", "-aes-256-cbc", "-pbkdf2", "-md", "sha512"): "decrypt_failed",
+        openssl(tmp_path, "aes128.bin", "-aes-128-cbc", "-pbkdf2"): "decrypt_failed",
+    }
+    with Serve() as s:
+        rs = s.request({"id": 1, "op": "count", "files": list(files), "cipher": "openssl",
+                        "secret": PASSWORD, "terms": ["rain"], "ordered": True})
+    got = {r["path"]: r.get("error", {}).get("code") for r in rs if r["type"] == "file"}
+    assert got == files
+    ok = next(r for r in rs if r["type"] == "file" and "error" not in r)
+    assert ok["counts"] == [TEXT.count(b"rain")] and ok["bytes"] == len(TEXT)
