@@ -42,3 +42,27 @@ def test_openssl_variants_outside_the_format_fail_as_documented(tmp_path):
     assert got == files
     ok = next(r for r in rs if r["type"] == "file" and "error" not in r)
     assert ok["counts"] == [TEXT.count(b"rain")] and ok["bytes"] == len(TEXT)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_cli_auto_uses_the_secret_for_every_format_it_fits(tmp_path):
+    """README, `cryptcount count --cipher auto`: the one secret is a key of every format it can
+    be one of; a file of no encrypted format is plain text; --json rows carry "cipher"."""
+    import json
+
+    from cryptography.fernet import Fernet
+
+    from cc_harness import binary
+
+    enc = openssl(tmp_path, "o.bin", "-aes-256-cbc", "-pbkdf2")  # writes plain.txt and pw too
+    (tmp_path / "t.fernet").write_bytes(Fernet(Fernet.generate_key()).encrypt(TEXT))
+    r = subprocess.run([binary(), "count", "--json", "-t", "rain", "--cipher", "auto", "--secret-file",
+                        str(tmp_path / "pw"), enc, "t.fernet", "plain.txt"], capture_output=True, cwd=tmp_path,
+                       timeout=60)
+    assert r.returncode == 2, r.stderr  # the Fernet file fails: the password is no Fernet key
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    n = TEXT.count(b"rain")
+    assert rows[0] == {"path": enc, "counts": [n], "bytes": len(TEXT), "cipher": "openssl"}
+    assert rows[1]["cipher"] == "fernet" and rows[1]["error"]["code"] == "decrypt_failed"
+    assert rows[2] == {"path": "plain.txt", "counts": [n], "bytes": len(TEXT), "cipher": "plain"}
+    assert PASSWORD not in r.stdout + r.stderr
