@@ -66,3 +66,50 @@ def test_cli_auto_uses_the_secret_for_every_format_it_fits(tmp_path):
     assert rows[1]["cipher"] == "fernet" and rows[1]["error"]["code"] == "decrypt_failed"
     assert rows[2] == {"path": "plain.txt", "counts": [n], "bytes": len(TEXT), "cipher": "plain"}
     assert PASSWORD not in r.stdout + r.stderr
+
+
+def cache_entries(s, rid):
+    return s.one({"id": rid, "op": "stats"})["cache"]["entries"]
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_forget_drops_plaintexts_decrypted_under_a_requests_options(tmp_path):
+    """protocol-v1 (forget): "it drops the key and every cached plaintext that was decrypted with
+    it", also one decrypted with the key under a request's `iter` (was kept: cached under the
+    identity of the key with that iter, which forget never purged)."""
+    enc = openssl(tmp_path, "o5000.bin", "-aes-256-cbc", "-pbkdf2", "-iter", "5000")
+    with Serve() as s:
+        assert s.one({"id": 1, "op": "unlock", "name": "o", "cipher": "openssl", "secret": PASSWORD})["type"] == "ok"
+        rs = s.request({"id": 2, "op": "count", "files": [enc], "key": "o", "iter": 5000, "terms": ["rain"]})
+        assert rs[0]["counts"] == [TEXT.count(b"rain")]
+        assert cache_entries(s, 3) == 1
+        assert s.one({"id": 4, "op": "forget", "name": "o"})["type"] == "ok"
+        assert cache_entries(s, 5) == 0
+        # The same password given inline decrypts it again (not answered from a leftover entry).
+        rs = s.request({"id": 6, "op": "count", "files": [enc], "cipher": "openssl", "secret": PASSWORD,
+                        "iter": 5000, "terms": ["rain"]})
+        assert rs[0]["cached"] is False
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_unlock_over_a_name_drops_the_replaced_keys_plaintexts(tmp_path):
+    """protocol-v1 (unlock): "Unlocking an existing name replaces it"; the replaced key is gone as
+    by forget, and so are its cached plaintexts (were kept with no name left to forget them),
+    unless another name holds the same key."""
+    enc = openssl(tmp_path, "o.bin", "-aes-256-cbc", "-pbkdf2")
+
+    def count(s, rid):
+        return s.request({"id": rid, "op": "count", "files": [enc], "key": "o", "terms": ["rain"]})[0]
+
+    with Serve() as s:
+        assert s.one({"id": 1, "op": "unlock", "name": "o", "cipher": "openssl", "secret": PASSWORD})["type"] == "ok"
+        assert count(s, 2)["counts"] == [TEXT.count(b"rain")]
+        assert count(s, 3)["cached"] is True
+        assert s.one({"id": 4, "op": "unlock", "name": "o", "cipher": "openssl", "secret": b"other"})["type"] == "ok"
+        assert cache_entries(s, 5) == 0
+        assert s.one({"id": 6, "op": "unlock", "name": "o", "cipher": "openssl", "secret": PASSWORD})["type"] == "ok"
+        assert count(s, 7)["cached"] is False
+        # Another name holding the same key keeps the entries.
+        assert s.one({"id": 8, "op": "unlock", "name": "o2", "cipher": "openssl", "secret": PASSWORD})["type"] == "ok"
+        assert s.one({"id": 9, "op": "unlock", "name": "o", "cipher": "openssl", "secret": b"other"})["type"] == "ok"
+        assert cache_entries(s, 10) == 1

@@ -28,6 +28,9 @@ package final class PlaintextCache: Sendable {
     private struct Slot {
         var entry: Entry
         var lastUse: UInt64
+        /// The key made by `unlock` (or given inline) that decrypted it, when a request's options
+        /// made `Key.key` another identity (see `UnlockedKey.origin`).
+        var origin: KeyIdentity
     }
 
     private struct Shard {
@@ -86,7 +89,7 @@ package final class PlaintextCache: Sendable {
     /// Keeps a copy of `plaintext` (the caller's buffer stays its own). Too large, or no memory
     /// to put it in (under `--lock-memory`: the cache's share of RLIMIT_MEMLOCK is in use by
     /// entries still being read): not kept.
-    package func insert(_ key: Key, plaintext: UnsafeRawBufferPointer, cipher: String) {
+    package func insert(_ key: Key, plaintext: UnsafeRawBufferPointer, cipher: String, origin: KeyIdentity? = nil) {
         guard isEnabled, let pages = SecureBuffer.cost(of: plaintext.count), pages + 128 <= maxEntryBytes,
             let buffer = SecureBuffer(copying: plaintext)
         else { return }
@@ -95,7 +98,7 @@ package final class PlaintextCache: Sendable {
         shard(for: key).mutex.withLock { s in
             s.clock &+= 1
             if let old = s.slots[key] { s.bytes -= Self.cost(old.entry.plaintext) }
-            s.slots[key] = Slot(entry: entry, lastUse: s.clock)
+            s.slots[key] = Slot(entry: entry, lastUse: s.clock, origin: origin ?? key.key)
             s.bytes += size
             if s.bytes > shardLimit { Self.evict(&s, downTo: shardLimit - shardLimit / 8) }
         }
@@ -112,11 +115,11 @@ package final class PlaintextCache: Sendable {
         }
     }
 
-    /// Drops every entry decrypted with `key` (on `forget`).
+    /// Drops every entry decrypted with `key` (on `forget`), also under a request's options.
     package func purge(key: KeyIdentity) {
         for shard in shards {
             shard.mutex.withLock { s in
-                for (k, slot) in s.slots where k.key == key {
+                for (k, slot) in s.slots where k.key == key || slot.origin == key {
                     s.slots[k] = nil
                     s.bytes -= Self.cost(slot.entry.plaintext)
                 }

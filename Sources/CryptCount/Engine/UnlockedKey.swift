@@ -29,10 +29,21 @@ package struct KeyIdentity: Hashable, Sendable {
 package final class UnlockedKey: Sendable {
     package let key: any CipherKey
     package let identity: KeyIdentity
+    /// The identity of the key as it was made (unlocked, or given inline), before a request's
+    /// options (`iter`) were applied: plaintexts decrypted with this key under other options
+    /// are cached under another identity, and `forget` must drop them too.
+    package let origin: KeyIdentity
 
     package init(key: any CipherKey) {
         self.key = key
         self.identity = KeyIdentity(of: key)
+        self.origin = identity
+    }
+
+    private init(key: any CipherKey, origin: KeyIdentity) {
+        self.key = key
+        self.identity = KeyIdentity(of: key)
+        self.origin = origin
     }
 
     package var cipherName: String { key.cipherName }
@@ -41,7 +52,7 @@ package final class UnlockedKey: Sendable {
     /// This key with a request's options (`iter`, `ttl`) over its own; itself when they change nothing.
     package func applying(_ options: CipherOptions) throws(SecretError) -> UnlockedKey {
         let applied = try key.applying(options)
-        return applied === key ? self : UnlockedKey(key: applied)
+        return applied === key ? self : UnlockedKey(key: applied, origin: origin)
     }
 
     /// Builds a key from a secret; errors are `SecretError`s safe to show.
