@@ -89,6 +89,18 @@ def test_forget_drops_plaintexts_decrypted_under_a_requests_options(tmp_path):
         rs = s.request({"id": 6, "op": "count", "files": [enc], "cipher": "openssl", "secret": PASSWORD,
                         "iter": 5000, "terms": ["rain"]})
         assert rs[0]["cached"] is False
+        # Unless another name holds the key with that iter (PROTOCOL.md's Choice on shared entries).
+        assert s.one({"id": 7, "op": "unlock", "name": "o", "cipher": "openssl", "secret": PASSWORD})["type"] == "ok"
+        assert s.one({"id": 8, "op": "unlock", "name": "o5", "cipher": "openssl", "secret": PASSWORD,
+                      "iter": 5000})["type"] == "ok"
+        enc2 = openssl(tmp_path, "second.bin", "-aes-256-cbc", "-pbkdf2", "-iter", "5000")
+        rs = s.request({"id": 9, "op": "count", "files": [enc2], "key": "o", "iter": 5000, "terms": ["rain"]})
+        assert rs[0]["cached"] is False
+        assert cache_entries(s, 10) == 2
+        assert s.one({"id": 11, "op": "forget", "name": "o"})["type"] == "ok"
+        assert cache_entries(s, 12) == 2
+        rs = s.request({"id": 13, "op": "count", "files": [enc2], "key": "o5", "terms": ["rain"]})
+        assert rs[0]["cached"] is True
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")

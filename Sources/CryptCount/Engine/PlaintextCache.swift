@@ -115,11 +115,12 @@ package final class PlaintextCache: Sendable {
         }
     }
 
-    /// Drops every entry decrypted with `key` (on `forget`), also under a request's options.
-    package func purge(key: KeyIdentity) {
+    /// Drops every entry decrypted with `key` (on `forget`), also under a request's options,
+    /// except entries whose identity is in `keeping` (keys other names still hold).
+    package func purge(key: KeyIdentity, keeping: Set<KeyIdentity> = []) {
         for shard in shards {
             shard.mutex.withLock { s in
-                for (k, slot) in s.slots where k.key == key || slot.origin == key {
+                for (k, slot) in s.slots where (k.key == key || slot.origin == key) && !keeping.contains(k.key) {
                     s.slots[k] = nil
                     s.bytes -= Self.cost(slot.entry.plaintext)
                 }

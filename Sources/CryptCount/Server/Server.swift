@@ -233,8 +233,9 @@ package final class Server: @unchecked Sendable {
     /// A key left the key store (`forget`, or replaced by `unlock`): drop its plaintexts unless
     /// another name still holds the same secret.
     private func dropped(_ key: UnlockedKey) {
-        if !keys.values.contains(where: { $0.identity == key.identity }) {
-            pool.cache.purge(key: key.identity)
+        let held = Set(keys.values.map(\.identity))
+        if !held.contains(key.identity) {
+            pool.cache.purge(key: key.identity, keeping: held)
         }
     }
 
