@@ -125,3 +125,25 @@ def test_unlock_over_a_name_drops_the_replaced_keys_plaintexts(tmp_path):
         assert s.one({"id": 8, "op": "unlock", "name": "o2", "cipher": "openssl", "secret": PASSWORD})["type"] == "ok"
         assert s.one({"id": 9, "op": "unlock", "name": "o", "cipher": "openssl", "secret": b"other"})["type"] == "ok"
         assert cache_entries(s, 10) == 1
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_forget_while_a_count_runs_leaves_no_plaintext_cached(tmp_path):
+    """protocol-v1 (forget): every cached plaintext decrypted with the key is dropped, also those
+    a request still running with it decrypts after the forget (PROTOCOL.md: such requests finish
+    with the key). Was: the running request kept filling the cache after the purge."""
+    enc = openssl(tmp_path, "o.bin", "-aes-256-cbc", "-pbkdf2", "-iter", "1")
+    files = [enc]
+    for i in range(1, 3000):  # copies (each its own inode, so its own cache entry) of real output
+        files.append(str(tmp_path / f"{i}.bin"))
+        shutil.copyfile(enc, files[-1])
+    with Serve("--workers", "2") as s:
+        assert s.one({"id": 1, "op": "unlock", "name": "o", "cipher": "openssl", "secret": PASSWORD,
+                      "iter": 1})["type"] == "ok"
+        s.send({"id": 2, "op": "count", "files": files, "key": "o", "terms": ["rain"]})
+        s.send({"id": 3, "op": "forget", "name": "o"})
+        out = s.until_terminal(2)
+        done = out[-1]
+        assert done["type"] == "done" and done["files"] == len(files) and done["failed"] == 0
+        assert done["counts"] == [TEXT.count(b"rain") * len(files)]
+        assert cache_entries(s, 4) == 0

@@ -88,17 +88,20 @@ package final class PlaintextCache: Sendable {
 
     /// Keeps a copy of `plaintext` (the caller's buffer stays its own). Too large, or no memory
     /// to put it in (under `--lock-memory`: the cache's share of RLIMIT_MEMLOCK is in use by
-    /// entries still being read): not kept.
-    package func insert(_ key: Key, plaintext: UnsafeRawBufferPointer, cipher: String, origin: KeyIdentity? = nil) {
+    /// entries still being read): not kept. Nor when `owner`, the key that decrypted it, is
+    /// retired: checked under the shard's lock, which `purge` takes after the key was retired,
+    /// so an entry is either purged or never kept.
+    package func insert(_ key: Key, plaintext: UnsafeRawBufferPointer, cipher: String, owner: UnlockedKey? = nil) {
         guard isEnabled, let pages = SecureBuffer.cost(of: plaintext.count), pages + 128 <= maxEntryBytes,
             let buffer = SecureBuffer(copying: plaintext)
         else { return }
         let entry = Entry(plaintext: buffer, cipher: cipher)
         let size = Self.cost(buffer)
         shard(for: key).mutex.withLock { s in
+            if owner?.isRetired == true { return }
             s.clock &+= 1
             if let old = s.slots[key] { s.bytes -= Self.cost(old.entry.plaintext) }
-            s.slots[key] = Slot(entry: entry, lastUse: s.clock, origin: origin ?? key.key)
+            s.slots[key] = Slot(entry: entry, lastUse: s.clock, origin: owner?.origin ?? key.key)
             s.bytes += size
             if s.bytes > shardLimit { Self.evict(&s, downTo: shardLimit - shardLimit / 8) }
         }

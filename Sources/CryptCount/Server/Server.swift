@@ -233,6 +233,7 @@ package final class Server: @unchecked Sendable {
     /// A key left the key store (`forget`, or replaced by `unlock`): drop its plaintexts unless
     /// another name still holds the same secret.
     private func dropped(_ key: UnlockedKey) {
+        key.retire()  // before the purge: requests still running with it cache nothing more
         let held = Set(keys.values.map(\.identity))
         if !held.contains(key.identity) {
             pool.cache.purge(key: key.identity, keeping: held)
