@@ -121,6 +121,23 @@ def test_symlinked_directories(tree):
         "top/a.txt", "top/alink", "top/olink/c.txt", "top/sub/b.txt"]
 
 
+def test_hidden_files_and_ignore_files_are_walked(tmp_path):
+    """README: every file is counted, hidden ones included, and no ignore file is read (rg skips
+    both); names sorted byte-wise."""
+    top = tmp_path / "top"
+    (top / ".hid").mkdir(parents=True)
+    (top / ".h.txt").write_bytes(b"cat\n")
+    (top / ".hid" / "x.txt").write_bytes(b"cat cat\n")
+    (top / "a.txt").write_bytes(b"cat\n")
+    (top / ".gitignore").write_bytes(b"a.txt\n")
+    (top / ".ignore").write_bytes(b"*.txt\n")
+    r = run("--json", "-t", "cat", "top", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    got = [(o["path"], o["counts"]) for o in map(json.loads, r.stdout.splitlines())]
+    assert got == [("top/.gitignore", [0]), ("top/.h.txt", [1]), ("top/.hid/x.txt", [2]), ("top/.ignore", [0]),
+                   ("top/a.txt", [1])]
+
+
 def as_nobody():
     """argv prefix that runs a command as an unprivileged user (root reads any directory)."""
     if os.geteuid() != 0:

@@ -41,7 +41,7 @@ done
 shift $((OPTIND - 1))
 (($# > 0)) || usage
 [[ $cipher =~ ^[A-Za-z0-9_-]+$ ]] || { echo "${0##*/}: bad cipher name: $cipher" >&2; exit 2; }
-if [[ $cipher != plain && -z $keyfile ]]; then
+if [[ $cipher != plain && $cipher != auto && -z $keyfile ]]; then
     echo "${0##*/}: cipher $cipher needs -k SECRET_FILE" >&2
     exit 2
 fi
@@ -65,7 +65,7 @@ request_error() {
 }
 
 key_json=
-if [[ $cipher != plain ]]; then
+if [[ $cipher != plain && -n $keyfile ]]; then
     # read -d '' keeps every byte up to a NUL (a secret cannot contain NUL bytes).
     secret=
     IFS= read -r -d '' secret <"$keyfile" || true
@@ -76,12 +76,33 @@ if [[ $cipher != plain ]]; then
         secret=${secret%$'\r'}
     fi
     [[ -n $secret ]] || { echo "${0##*/}: $keyfile holds no secret" >&2; exit 2; }
-    send "{\"id\":\"unlock\",\"op\":\"unlock\",\"name\":\"search\",\"cipher\":\"$cipher\",\"secret\":$(b64str "$secret")}"
-    unset secret
-    receive
-    rtype
-    [[ $type == ok ]] || request_error unlock
-    key_json='"key":"search"'
+    if [[ $cipher == auto ]]; then
+        # As `cryptcount count --cipher auto`: the secret is unlocked as a key of every format
+        # auto recognises that it can be a key of (an age identity is no Fernet key...), and
+        # each file is decrypted with the one of its kind.
+        keys=
+        for kind in age fernet openssl openpgp; do
+            send "{\"id\":\"unlock-$kind\",\"op\":\"unlock\",\"name\":\"search-$kind\",\"cipher\":\"$kind\",\"secret\":$(b64str "$secret")}"
+            receive
+            rtype
+            if [[ $type == ok ]]; then
+                keys+=${keys:+,}\"search-$kind\"
+            elif ! [[ $line =~ $re_code && ${BASH_REMATCH[1]} == bad_secret ]]; then
+                request_error "unlock as $kind"
+            fi
+        done
+        unset secret
+        key_json="\"cipher\":\"auto\",\"keys\":[$keys]"
+    else
+        send "{\"id\":\"unlock\",\"op\":\"unlock\",\"name\":\"search\",\"cipher\":\"$cipher\",\"secret\":$(b64str "$secret")}"
+        unset secret
+        receive
+        rtype
+        [[ $type == ok ]] || request_error unlock
+        key_json='"key":"search"'
+    fi
+elif [[ $cipher == auto ]]; then
+    key_json='"cipher":"auto","keys":[]'
 else
     key_json='"cipher":"plain"'
 fi

@@ -141,3 +141,28 @@ def test_regular_expressions(diary):
     assert b"pattern 'x(': bad_request" in r.stderr and b"pattern 'a*': bad_request" in r.stderr
     r = run(["-e", "-i", "day2.txt"], b"cat\\b\n", diary)
     assert r.stdout.decode().splitlines() == ["cat\\b\tday2.txt\t2", "cat\\b\tTOTAL\t2"]
+
+
+def test_auto_sniffs_each_file(tmp_path):
+    """-c auto (README: any cipher hello lists, as `cryptcount count --cipher auto`): an age file,
+    a Fernet file and a plain file in one search; the secret fits the age file only."""
+    from cryptography.fernet import Fernet
+
+    if shutil.which("age-keygen") is None:
+        pytest.skip("age is not installed")
+    text = b"the rain came, rain again\n"
+    (tmp_path / "plain.txt").write_bytes(text)
+    subprocess.run(["age-keygen", "-o", "id.txt"], cwd=tmp_path, check=True, capture_output=True)
+    recipient = subprocess.run(["age-keygen", "-y", "id.txt"], cwd=tmp_path, check=True,
+                               capture_output=True).stdout.strip().decode()
+    subprocess.run(["age", "-r", recipient, "-o", "a.age", "plain.txt"], cwd=tmp_path, check=True)
+    (tmp_path / "t.fernet").write_bytes(Fernet(Fernet.generate_key()).encrypt(text))
+    r = run(["-c", "auto", "-k", "id.txt", "a.age", "t.fernet", "plain.txt"], b"rain\n", tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().splitlines() == ["rain\ta.age\t2", "rain\tplain.txt\t2", "rain\tTOTAL\t4"]
+    assert r.stderr.decode() == "t.fernet: decrypt_failed: the file looks like fernet, but no fernet key was given\n"
+    assert b"AGE-SECRET-KEY" not in r.stderr
+    r = run(["-c", "auto", "a.age", "plain.txt"], b"rain\n", tmp_path)  # no secret: plain files only
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().splitlines() == ["rain\tplain.txt\t2", "rain\tTOTAL\t2"]
+    assert b"a.age: decrypt_failed" in r.stderr

@@ -321,7 +321,9 @@ final class FileProcessor {
             let result = plain.withUnsafeBytes { plan.count($0) }
             // A file that changed size while read is not cached under its old identity.
             if cacheable && total == size {
-                plain.withUnsafeBytes { cache.insert(cacheKey, plaintext: $0, cipher: key.cipherName) }
+                plain.withUnsafeBytes {
+                    cache.insert(cacheKey, plaintext: $0, cipher: key.cipherName, owner: key)
+                }
             }
             return .counted(CountedFile(result: result, bytes: plain.count, cached: false, cipher: cipher))
         }
@@ -429,7 +431,7 @@ final class FileProcessor {
         stats.addPlain(plainBytes)
         let result = scanner.finish()
         if let cacheKey, keep != nil {
-            keep?.withUnsafeBytes { cache.insert(cacheKey, plaintext: $0, cipher: key.cipherName) }
+            keep?.withUnsafeBytes { cache.insert(cacheKey, plaintext: $0, cipher: key.cipherName, owner: key) }
         }
         return .counted(CountedFile(result: result, bytes: plainBytes, cached: false, cipher: cipher))
     }

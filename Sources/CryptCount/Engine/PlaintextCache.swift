@@ -28,6 +28,9 @@ package final class PlaintextCache: Sendable {
     private struct Slot {
         var entry: Entry
         var lastUse: UInt64
+        /// The key made by `unlock` (or given inline) that decrypted it, when a request's options
+        /// made `Key.key` another identity (see `UnlockedKey.origin`).
+        var origin: KeyIdentity
     }
 
     private struct Shard {
@@ -85,17 +88,20 @@ package final class PlaintextCache: Sendable {
 
     /// Keeps a copy of `plaintext` (the caller's buffer stays its own). Too large, or no memory
     /// to put it in (under `--lock-memory`: the cache's share of RLIMIT_MEMLOCK is in use by
-    /// entries still being read): not kept.
-    package func insert(_ key: Key, plaintext: UnsafeRawBufferPointer, cipher: String) {
+    /// entries still being read): not kept. Nor when `owner`, the key that decrypted it, is
+    /// retired: checked under the shard's lock, which `purge` takes after the key was retired,
+    /// so an entry is either purged or never kept.
+    package func insert(_ key: Key, plaintext: UnsafeRawBufferPointer, cipher: String, owner: UnlockedKey? = nil) {
         guard isEnabled, let pages = SecureBuffer.cost(of: plaintext.count), pages + 128 <= maxEntryBytes,
             let buffer = SecureBuffer(copying: plaintext)
         else { return }
         let entry = Entry(plaintext: buffer, cipher: cipher)
         let size = Self.cost(buffer)
         shard(for: key).mutex.withLock { s in
+            if owner?.isRetired == true { return }
             s.clock &+= 1
             if let old = s.slots[key] { s.bytes -= Self.cost(old.entry.plaintext) }
-            s.slots[key] = Slot(entry: entry, lastUse: s.clock)
+            s.slots[key] = Slot(entry: entry, lastUse: s.clock, origin: owner?.origin ?? key.key)
             s.bytes += size
             if s.bytes > shardLimit { Self.evict(&s, downTo: shardLimit - shardLimit / 8) }
         }
@@ -112,11 +118,12 @@ package final class PlaintextCache: Sendable {
         }
     }
 
-    /// Drops every entry decrypted with `key` (on `forget`).
-    package func purge(key: KeyIdentity) {
+    /// Drops every entry decrypted with `key` (on `forget`), also under a request's options,
+    /// except entries whose identity is in `keeping` (keys other names still hold).
+    package func purge(key: KeyIdentity, keeping: Set<KeyIdentity> = []) {
         for shard in shards {
             shard.mutex.withLock { s in
-                for (k, slot) in s.slots where k.key == key {
+                for (k, slot) in s.slots where (k.key == key || slot.origin == key) && !keeping.contains(k.key) {
                     s.slots[k] = nil
                     s.bytes -= Self.cost(slot.entry.plaintext)
                 }

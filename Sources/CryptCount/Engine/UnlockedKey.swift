@@ -1,3 +1,5 @@
+import Synchronization
+
 /// The plaintext cache's notion of a key: its `KeyFingerprint`, which summarises the key
 /// material the cipher parsed and decrypts with, never the secret as sent. So an entry is only
 /// ever read by a key that could decrypt the file itself: equal identities mean equal material.
@@ -29,11 +31,32 @@ package struct KeyIdentity: Hashable, Sendable {
 package final class UnlockedKey: Sendable {
     package let key: any CipherKey
     package let identity: KeyIdentity
+    /// The identity of the key as it was made (unlocked, or given inline), before a request's
+    /// options (`iter`) were applied: plaintexts decrypted with this key under other options
+    /// are cached under another identity, and `forget` must drop them too.
+    package let origin: KeyIdentity
+    /// Set when the key is forgotten or replaced, shared with the keys made from it by a
+    /// request's options: requests still running with it finish, but cache nothing more, so
+    /// no plaintext decrypted with it stays cached after `forget`.
+    private let retiredFlag: RetiredFlag
 
     package init(key: any CipherKey) {
         self.key = key
         self.identity = KeyIdentity(of: key)
+        self.origin = identity
+        self.retiredFlag = RetiredFlag()
     }
+
+    private init(key: any CipherKey, from base: UnlockedKey) {
+        self.key = key
+        self.identity = KeyIdentity(of: key)
+        self.origin = base.origin
+        self.retiredFlag = base.retiredFlag
+    }
+
+    /// No longer held by any name (`forget`, or replaced by `unlock`).
+    package func retire() { retiredFlag.value.store(true, ordering: .sequentiallyConsistent) }
+    package var isRetired: Bool { retiredFlag.value.load(ordering: .sequentiallyConsistent) }
 
     package var cipherName: String { key.cipherName }
     package var kind: CipherKind { key.kind }
@@ -41,7 +64,7 @@ package final class UnlockedKey: Sendable {
     /// This key with a request's options (`iter`, `ttl`) over its own; itself when they change nothing.
     package func applying(_ options: CipherOptions) throws(SecretError) -> UnlockedKey {
         let applied = try key.applying(options)
-        return applied === key ? self : UnlockedKey(key: applied)
+        return applied === key ? self : UnlockedKey(key: applied, from: self)
     }
 
     /// Builds a key from a secret; errors are `SecretError`s safe to show.
@@ -50,4 +73,8 @@ package final class UnlockedKey: Sendable {
     {
         UnlockedKey(key: try kind.makeKey(secret: secret, options: options))
     }
+}
+
+private final class RetiredFlag: Sendable {
+    let value = Atomic<Bool>(false)
 }

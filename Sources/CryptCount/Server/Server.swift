@@ -172,10 +172,7 @@ package final class Server: @unchecked Sendable {
                     throw RequestError(
                         .unknownKey, "no key is unlocked under the name \"\(RequestDecoder.printable(name))\"", id: id)
                 }
-                // Drop its plaintexts unless another name still holds the same secret.
-                if !keys.values.contains(where: { $0.identity == key.identity }) {
-                    pool.cache.purge(key: key.identity)
-                }
+                dropped(key)
                 output.send(readerEncoder.ok(id))
             case .cancel(let target):
                 if let target { pool.cancel(target) }
@@ -228,7 +225,19 @@ package final class Server: @unchecked Sendable {
     }
 
     private func unlock(_ u: UnlockRequest, id: RequestID) throws(RequestError) {
-        keys[u.name] = try makeKey(cipher: u.cipher, secret: u.secret, options: u.options, id: id)
+        let key = try makeKey(cipher: u.cipher, secret: u.secret, options: u.options, id: id)
+        // Unlocking an existing name replaces its key: the old one is dropped as by `forget`.
+        if let old = keys.updateValue(key, forKey: u.name) { dropped(old) }
+    }
+
+    /// A key left the key store (`forget`, or replaced by `unlock`): drop its plaintexts unless
+    /// another name still holds the same secret.
+    private func dropped(_ key: UnlockedKey) {
+        key.retire()  // before the purge: requests still running with it cache nothing more
+        let held = Set(keys.values.map(\.identity))
+        if !held.contains(key.identity) {
+            pool.cache.purge(key: key.identity, keeping: held)
+        }
     }
 
     private func namedKey(_ name: String, id: RequestID) throws(RequestError) -> UnlockedKey {
