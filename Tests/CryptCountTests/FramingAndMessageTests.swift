@@ -226,3 +226,30 @@ private func events(_ bytes: [UInt8], maxFrame: Int = 64, readSize: Int = 16) ->
         #expect(after.bytes == upFront.bytes)
     }
 }
+
+@Suite struct ResponseFitTests {
+    /// A failed file's message is cut, at a character boundary, so that the frame fits in
+    /// max_frame; the bound a count request is checked against leaves room for a short one.
+    @Test func failedFileMessageIsCutToFit() throws {
+        let path = WireBytes(Array(repeating: UInt8(ascii: "p"), count: 150), isBinary: false)
+        let long = String(repeating: "é", count: 400)
+        for maxFrame in [260, 300, 333, 1000] {
+            let frame = ResponseEncoder(maxFrame: maxFrame).file(
+                .number(7), index: 3, path: path, outcome: .failed(.ioError, long), options: SearchOptions())
+            let payload = Array(frame.dropFirst(4))
+            #expect(payload.count <= maxFrame, "max_frame \(maxFrame)")
+            let value = try MessagePackDecoder.decode(payload)
+            let message = try #require(value["error"]?["message"]?.stringValue)
+            #expect(long.hasPrefix(message) && (maxFrame == 1000 || message.count < 400))
+            #expect(value["error"]?["code"]?.stringValue == "io_error")
+        }
+        // The bound: the longest path and a count per term, each at its widest.
+        let bound = ResponseEncoder.countFrameBound(.number(7), longestPath: 150, terms: 1)
+        let tight = ResponseEncoder(maxFrame: bound).file(
+            .number(7), index: Int.max, path: path, outcome: .failed(.ioError, long), options: SearchOptions())
+        #expect(tight.count - 4 <= bound)
+        let message = try #require(
+            try MessagePackDecoder.decode(Array(tight.dropFirst(4)))["error"]?["message"]?.stringValue)
+        #expect(message.utf8.count >= ResponseEncoder.errorRoom - 2)
+    }
+}

@@ -147,3 +147,37 @@ def test_forget_while_a_count_runs_leaves_no_plaintext_cached(tmp_path):
         assert done["type"] == "done" and done["files"] == len(files) and done["failed"] == 0
         assert done["counts"] == [TEXT.count(b"rain") * len(files)]
         assert cache_entries(s, 4) == 0
+
+
+def frame_sizes(raw):
+    sizes, pos = [], 0
+    while pos + 4 <= len(raw):
+        n = int.from_bytes(raw[pos:pos + 4], "big")
+        sizes.append(n)
+        pos += 4 + n
+    return sizes
+
+
+def test_no_count_response_exceeds_max_frame(tmp_path):
+    """protocol-v1.md, framing: `1 <= N <= max_frame` in both directions. A count request whose
+    file or done responses could not fit (a count per term, its path, its id) is refused up front
+    (bad_request naming max_frame); one that fits is answered in frames within the limit, a file
+    error included; the session goes on."""
+    text = tmp_path / "a.txt"
+    text.write_bytes(b"a" * 300)
+    terms = [chr(c) for c in range(1, 128)] * 7  # 889 one-byte terms (2 bytes each in the request)
+    long_missing = str(tmp_path / ("m" * 200))
+    with Serve("--max-frame", "2500") as s:
+        s.keep_raw = True
+        refused = s.one({"id": 1, "op": "count", "files": [str(text)], "terms": terms})
+        assert refused["type"] == "error" and refused["code"] == "bad_request"
+        assert "max_frame" in refused["message"]
+        rs = s.request({"id": 2, "op": "count", "files": [str(text), long_missing], "terms": terms[:200],
+                        "ordered": True})
+        files = [r for r in rs if r["type"] == "file"]
+        assert files[0]["counts"][ord("a") - 1] == 300 and sum(files[0]["counts"]) == 300
+        assert files[1]["error"]["code"] == "not_found"
+        assert rs[-1]["type"] == "done" and rs[-1]["files"] == 2
+        assert s.hello_ok()
+        sizes = frame_sizes(s.out_raw)
+    assert len(sizes) == 5 and max(sizes) <= 2500

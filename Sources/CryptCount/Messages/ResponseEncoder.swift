@@ -168,22 +168,15 @@ package final class ResponseEncoder {
     {
         switch outcome {
         case .failed(let code, let message, let cipher):
-            return frame(id, type: "file") {
-                field("index")
-                w.pack(index)
-                packPath(path)
-                field("error")
-                map {
-                    field("code")
-                    w.pack(code.rawValue)
-                    field("message")
-                    w.pack(message)
-                }
-                if let cipher {
-                    field("cipher")
-                    w.pack(cipher)
-                }
-            }
+            let whole = encodeFailed(id, index: index, path: path, code: code, message: message, cipher: cipher)
+            let over = whole.count - 4 - maxFrame
+            guard over > 0 else { return whole }
+            // Our own text, cut to fit (a count request is refused when not even a short one
+            // would fit: `countFrameBound`).
+            return encodeFailed(
+                id, index: index, path: path, code: code,
+                message: Self.prefix(message, bytes: message.utf8.count - over),
+                cipher: cipher)
         case .counted(let f):
             var result = f.result
             var encoded = encodeCounted(id, index: index, path: path, file: f, result: result, options: options)
@@ -197,6 +190,57 @@ package final class ResponseEncoder {
             return encoded
         }
     }
+
+    private func encodeFailed(
+        _ id: RequestID, index: Int, path: WireBytes, code: FileErrorCode, message: String, cipher: String?
+    ) -> [UInt8] {
+        frame(id, type: "file") {
+            field("index")
+            w.pack(index)
+            packPath(path)
+            field("error")
+            map {
+                field("code")
+                w.pack(code.rawValue)
+                field("message")
+                w.pack(message)
+            }
+            if let cipher {
+                field("cipher")
+                w.pack(cipher)
+            }
+        }
+    }
+
+    /// At most `bytes` UTF-8 bytes of `text`, cut at a character boundary.
+    static func prefix(_ text: String, bytes: Int) -> String {
+        var out = ""
+        var used = 0
+        for c in text {
+            let n = c.utf8.count
+            guard used + n <= bytes else { break }
+            out.append(c)
+            used += n
+        }
+        return out
+    }
+
+    /// The largest `file` or `done` frame payload a count request's results can need, offsets and
+    /// snippets aside (they are cut to fit): every count at its widest (9 bytes), every field
+    /// present, an error's message cut to `errorRoom` bytes. Above `max_frame`, the request is
+    /// refused (`bad_request`) rather than answered with frames the client did not allow.
+    package static func countFrameBound(_ id: RequestID, longestPath: Int, terms: Int) -> Int {
+        var idBytes = 9
+        if case .text(let t) = id { idBytes = t.count + 5 }
+        let counts = 5 + 9 * terms
+        return fieldsRoom + idBytes + longestPath + 5 + max(counts, errorRoom)
+    }
+
+    /// Keys and fixed-size values of a `file` frame (type, index, bytes, cached, words,
+    /// truncated, cipher, error code) with room to spare.
+    static let fieldsRoom = 160
+    /// The shortest error message a file result is guaranteed.
+    static let errorRoom = 64
 
     private func encodeCounted(
         _ id: RequestID, index: Int, path: WireBytes, file f: CountedFile, result: SearchResult, options: SearchOptions
