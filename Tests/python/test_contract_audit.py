@@ -162,7 +162,8 @@ def test_no_count_response_exceeds_max_frame(tmp_path):
     """protocol-v1.md, framing: `1 <= N <= max_frame` in both directions. A count request whose
     file or done responses could not fit (a count per term, its path, its id) is refused up front
     (bad_request naming max_frame); one that fits is answered in frames within the limit, a file
-    error included; the session goes on."""
+    error included; the session goes on. (Under 4 KiB, what cannot be cut may take 4 KiB: the
+    golden case frame-too-large counts under --max-frame 64.)"""
     text = tmp_path / "a.txt"
     text.write_bytes(b"a" * 300)
     terms = [chr(c) for c in range(1, 128)] * 7  # 889 one-byte terms (2 bytes each in the request)

@@ -301,10 +301,11 @@ package final class Server: @unchecked Sendable {
     /// Returns true when the request was answered on this thread (a small cached file), false
     /// when it went to the workers.
     private func startCount(_ c: CountRequest, id: RequestID, inline: Bool) throws(RequestError) -> Bool {
-        // Every frame of the answer must fit in max_frame (both directions use the same framing).
+        // Every frame of the answer must fit in max_frame (both directions use the same framing),
+        // or in the few KiB a response may always take (see `ResponseEncoder.responseFloor`).
         let need = ResponseEncoder.countFrameBound(
             id, longestPath: c.files.lazy.map(\.bytes.count).max() ?? 0, terms: c.terms.count)
-        if need > config.maxFrame {
+        if need > max(config.maxFrame, ResponseEncoder.responseFloor) {
             throw RequestError(
                 .badRequest,
                 "its file and done responses could need \(need) bytes, more than max_frame (\(config.maxFrame), --max-frame): send fewer terms or shorter paths",
