@@ -62,14 +62,26 @@ FERNET_TARGET INLINE void sha_digest(sha_state s, uint8_t out[32]) {
     s0 = _mm_sha256rnds2_epu32(s0, s1, _mm_shuffle_epi32(k, 0x0E));
 #define SCHEDULE(a, b, c, d) \
     a = _mm_sha256msg2_epu32(_mm_add_epi32(_mm_sha256msg1_epu32(a, b), _mm_alignr_epi8(d, c, 4)), d);
+// A block's start: the state and its 64 bytes at p as big-endian words m0..m3.
+#define BLOCK_START                                                                         \
+    const __m128i mask = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);     \
+    __m128i s0 = st->abef, s1 = st->cdgh;                                                   \
+    __m128i m0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p), mask);               \
+    __m128i m1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16)), mask);        \
+    __m128i m2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 32)), mask);        \
+    __m128i m3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 48)), mask);
+// Rounds 36-63 (after round group 8), the same in both block functions.
+#define ROUNDS_9_TO_15                          \
+    SCHEDULE(m1, m2, m3, m0) ROUNDS4(m1, 9)     \
+    SCHEDULE(m2, m3, m0, m1) ROUNDS4(m2, 10)    \
+    SCHEDULE(m3, m0, m1, m2) ROUNDS4(m3, 11)    \
+    SCHEDULE(m0, m1, m2, m3) ROUNDS4(m0, 12)    \
+    SCHEDULE(m1, m2, m3, m0) ROUNDS4(m1, 13)    \
+    SCHEDULE(m2, m3, m0, m1) ROUNDS4(m2, 14)    \
+    SCHEDULE(m3, m0, m1, m2) ROUNDS4(m3, 15)
 
 FERNET_TARGET INLINE void sha_block(sha_state *st, const uint8_t *p) {
-    const __m128i mask = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
-    __m128i s0 = st->abef, s1 = st->cdgh;
-    __m128i m0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p), mask);
-    __m128i m1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16)), mask);
-    __m128i m2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 32)), mask);
-    __m128i m3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 48)), mask);
+    BLOCK_START
     __m128i k;
     ROUNDS4(m0, 0)
     ROUNDS4(m1, 1)
@@ -80,13 +92,7 @@ FERNET_TARGET INLINE void sha_block(sha_state *st, const uint8_t *p) {
     SCHEDULE(m2, m3, m0, m1) ROUNDS4(m2, 6)
     SCHEDULE(m3, m0, m1, m2) ROUNDS4(m3, 7)
     SCHEDULE(m0, m1, m2, m3) ROUNDS4(m0, 8)
-    SCHEDULE(m1, m2, m3, m0) ROUNDS4(m1, 9)
-    SCHEDULE(m2, m3, m0, m1) ROUNDS4(m2, 10)
-    SCHEDULE(m3, m0, m1, m2) ROUNDS4(m3, 11)
-    SCHEDULE(m0, m1, m2, m3) ROUNDS4(m0, 12)
-    SCHEDULE(m1, m2, m3, m0) ROUNDS4(m1, 13)
-    SCHEDULE(m2, m3, m0, m1) ROUNDS4(m2, 14)
-    SCHEDULE(m3, m0, m1, m2) ROUNDS4(m3, 15)
+    ROUNDS_9_TO_15
     st->abef = _mm_add_epi32(st->abef, s0);
     st->cdgh = _mm_add_epi32(st->cdgh, s1);
 }
@@ -152,12 +158,7 @@ FERNET_TARGET INLINE __m128i aes_dec1(const __m128i rk[11], __m128i x) {
 // SHA rounds so that the compiler's order already interleaves the two chains.
 FERNET_TARGET INLINE void sha_aes_block(sha_state *st, const uint8_t *p, const __m128i rk[11], const uint8_t *in,
                                        uint8_t *out, __m128i *prev) {
-    const __m128i mask = _mm_set_epi64x(0x0c0d0e0f08090a0bULL, 0x0405060700010203ULL);
-    __m128i s0 = st->abef, s1 = st->cdgh;
-    __m128i m0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p), mask);
-    __m128i m1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16)), mask);
-    __m128i m2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 32)), mask);
-    __m128i m3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 48)), mask);
+    BLOCK_START
     __m128i c0 = _mm_loadu_si128((const __m128i *)in);
     __m128i c1 = _mm_loadu_si128((const __m128i *)(in + 16));
     __m128i c2 = _mm_loadu_si128((const __m128i *)(in + 32));
@@ -188,15 +189,11 @@ FERNET_TARGET INLINE void sha_aes_block(sha_state *st, const uint8_t *p, const _
     _mm_storeu_si128((__m128i *)(out + 32), _mm_xor_si128(x2, c1));
     _mm_storeu_si128((__m128i *)(out + 48), _mm_xor_si128(x3, c2));
     *prev = c3;
-    SCHEDULE(m1, m2, m3, m0) ROUNDS4(m1, 9)
-    SCHEDULE(m2, m3, m0, m1) ROUNDS4(m2, 10)
-    SCHEDULE(m3, m0, m1, m2) ROUNDS4(m3, 11)
-    SCHEDULE(m0, m1, m2, m3) ROUNDS4(m0, 12)
-    SCHEDULE(m1, m2, m3, m0) ROUNDS4(m1, 13)
-    SCHEDULE(m2, m3, m0, m1) ROUNDS4(m2, 14)
-    SCHEDULE(m3, m0, m1, m2) ROUNDS4(m3, 15)
+    ROUNDS_9_TO_15
 #undef ROUNDS4
 #undef SCHEDULE
+#undef BLOCK_START
+#undef ROUNDS_9_TO_15
 #undef AESR
     st->abef = _mm_add_epi32(st->abef, s0);
     st->cdgh = _mm_add_epi32(st->cdgh, s1);

@@ -572,19 +572,17 @@ __attribute__((target("avx512bw,avx512f,avx512vbmi2,avx512vpopcntdq,avx2"))) sta
         }
         pp.start[u + 1] = (uint8_t)e;
     }
-    int pairRow[BM_PAIRS];
-    for (int k = 0; k < pairs; k++) pairRow[k] = k;
     const int firstShifted = pairs;
     int used = firstShifted;
     int shiftedFrom[BM_ROWS], shiftBy[BM_ROWS];
     for (size_t i = 0; i < n; i++) {
-        row[i][0] = pairRow[pairOf[i][0]];
+        row[i][0] = pairOf[i][0];
         for (int j = 1; j < length[i]; j++) {
             int r = firstShifted;
-            while (r < used && !(shiftedFrom[r] == pairRow[pairOf[i][j]] && shiftBy[r] == j)) r++;
+            while (r < used && !(shiftedFrom[r] == pairOf[i][j] && shiftBy[r] == j)) r++;
             if (r == used) {
                 if (used == BM_ROWS) return count_short_avx2(p, count, from, to, terms, n, counts, next);
-                shiftedFrom[r] = pairRow[pairOf[i][j]];
+                shiftedFrom[r] = pairOf[i][j];
                 shiftBy[r] = j;
                 used++;
             }

@@ -370,6 +370,17 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
         }
     }
 
+    /// The whole text's counts and offsets equal the reference's, and streamed pieces the whole.
+    static func expectReference(
+        _ plan: SearchPlan, _ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions, rng: inout Rng, round: Int
+    ) {
+        let whole = plan.count(text)
+        let ref = reference(text, terms, o)
+        #expect(whole.counts == ref.counts, "round \(round) \(plan.mode)")
+        #expect(whole.offsets == ref.offsets, "round \(round)")
+        expectStreamed(plan, text, equals: whole, piecesUpTo: [7, 64, 3000], rng: &rng, round: round)
+    }
+
     @Test func streamingEqualsWholeAndReference() throws {
         var rng = Rng(state: 20_261_126)
         for round in 0..<1500 {
@@ -566,11 +577,7 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
             if plan.mode == .teddy { teddyRounds += 1 }
             if case .teddy(let f) = plan.prefilter { #expect(Int(f.tables.level) == level) }
             if case .teddy(let f) = plan.prefilter, f.tables.length == 4 { fourByteRounds += 1 }
-            let whole = plan.count(text)
-            let ref = reference(text, terms, o)
-            #expect(whole.counts == ref.counts, "round \(round) \(plan.mode)")
-            #expect(whole.offsets == ref.offsets, "round \(round)")
-            Self.expectStreamed(plan, text, equals: whole, piecesUpTo: [7, 64, 3000], rng: &rng, round: round)
+            Self.expectReference(plan, text, terms, o, rng: &rng, round: round)
         }
         // Teddy is chosen when every anchored term has 3+ fixed leading bytes and the CPU has it.
         print("teddyDifferential: Teddy in \(teddyRounds) of 300 rounds, \(fourByteRounds) on 4 bytes")
@@ -629,11 +636,7 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
                 #expect(f.checksInSwift == (f.confirmed.count < terms.count), "round \(round)")
                 if !f.confirmed.isEmpty { confirmedRounds += 1 }
             }
-            let whole = plan.count(text)
-            let ref = reference(text, terms, o)
-            #expect(whole.counts == ref.counts, "round \(round) \(plan.mode)")
-            #expect(whole.offsets == ref.offsets, "round \(round)")
-            Self.expectStreamed(plan, text, equals: whole, piecesUpTo: [7, 64, 3000], rng: &rng, round: round)
+            Self.expectReference(plan, text, terms, o, rng: &rng, round: round)
         }
         print("teddyConfirmDifferential: terms confirmed in C in \(confirmedRounds) of 240 rounds")
         #expect(levels == 0 ? confirmedRounds == 0 : confirmedRounds > 60)  // of 120 plain rounds

@@ -231,10 +231,7 @@ package final class ResponseEncoder {
     /// `responseFloor`), the request is refused (`bad_request`) rather than answered with
     /// frames the client did not allow.
     package static func countFrameBound(_ id: RequestID, longestPath: Int, terms: Int) -> Int {
-        var idBytes = 9
-        if case .text(let t) = id { idBytes = t.count + 5 }
-        let counts = 5 + 9 * terms
-        return fieldsRoom + idBytes + longestPath + 5 + max(counts, errorRoom)
+        fieldsRoom + idRoom(id) + longestPath + 5 + max(5 + 9 * terms, errorRoom)
     }
 
     /// Keys and fixed-size values of a `file` frame (type, index, bytes, cached, words,
@@ -291,9 +288,13 @@ package final class ResponseEncoder {
     /// Most payload bytes of packed `file` maps that one `files` frame for `id` can carry within
     /// `maxFrame` (the frame's own fields take the rest).
     package static func filesRoom(_ id: RequestID, maxFrame: Int) -> Int {
-        var idBytes = 9
-        if case .text(let t) = id { idBytes = t.count + 5 }
-        return maxFrame - 64 - idBytes
+        maxFrame - 64 - idRoom(id)
+    }
+
+    /// Most bytes `id` takes packed.
+    static func idRoom(_ id: RequestID) -> Int {
+        if case .text(let t) = id { return t.count + 5 }
+        return 9
     }
 
     /// A `files` frame: `count` file responses (their packed maps, concatenated) in one frame.
