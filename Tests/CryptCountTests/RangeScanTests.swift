@@ -106,7 +106,7 @@ import Testing
     /// start across range edges.
     @Test func shortKernelRanges() throws {
         var rng = SystemRandomNumberGenerator()
-        let levels = [2, 3, 4].filter { $0 <= ExactTerm.kernelLevel }
+        let levels = [2, 3, 4, 5].filter { $0 <= ExactTerm.kernelLevel }
         let terms = ["aa", "abab", "that", "a", "ab", "b", "hat", "th", "t", "ba", "aba"].map { Array($0.utf8) }
         let alphabet = Array("abth".utf8)
         for round in 0..<12 {

@@ -589,6 +589,39 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
         }
     }
 
+    /// Teddy's C-confirmed terms get a hash table with one term per slot where 16 times more slots
+    /// than the least allow it (a candidate is then compared with one term): the 52 long terms
+    /// of target 14.5 shared slots at 256 ("there" with "mymyohu"), none at 1,024. Counts as the
+    /// reference.
+    @Test func teddyConfirmSlotsHoldOneTerm() throws {
+        guard TeddyPrefilter.level > 0 else {
+            print("teddyConfirmSlotsHoldOneTerm: skipped, no Teddy kernel on this CPU")
+            return
+        }
+        let words = [
+            "there", "about", "would", "could", "garden", "morning", "letter", "window", "river", "evening", "mother",
+            "father", "village", "winter", "summer", "journey", "kitchen", "doctor", "church", "market", "forest",
+            "station", "harbour", "bridge", "lighthouse", "zeppelin", "marmalade", "telegram", "gramophone",
+            "velocipede", "aaaoutys", "cfhlpnsa", "ctndio", "dlhesvnvsc", "eaowul", "erifmo", "fitea", "hfunds",
+            "huloeonh", "iymsuleliy", "lomwsoy", "miwpftse", "mymyohu", "ocpfswswbd", "opedeiiw", "pynucdmn",
+            "rnoam", "srusde", "tenecroewl", "ttppouurri", "vcfitnpria", "wtlanuoivi",
+        ]
+        let terms = words.map { Array($0.utf8) }
+        let plan = try SearchPlan(terms: terms, options: SearchOptions(), exactLimit: SearchPlan.defaultExactLimit)
+        guard case .teddy(let f) = plan.prefilter else {
+            Issue.record("expected Teddy, got \(plan.mode)")
+            return
+        }
+        #expect(f.confirmTerms.count == terms.count)
+        let sizes = zip(f.confirmStart.dropFirst(), f.confirmStart).map { $0 - $1 }
+        #expect(sizes.allSatisfy { $0 <= 1 }, "slots of 2+ terms: \(sizes.filter { $0 > 1 }.count)")
+        #expect(f.confirmBits >= 8 && f.confirmBits <= 12)
+        var rng = Rng(state: 52)
+        var text: [UInt8] = []
+        for _ in 0..<3000 { text += Array((words[Int.random(in: 0..<words.count, using: &rng)] + " ").utf8) }
+        #expect(plan.count(text).counts == reference(text, terms, SearchOptions()).counts)
+    }
+
     /// Teddy's candidates confirmed and counted in C (terms of up to 16 bytes without ignore_case,
     /// whole_word or offsets; the others through the Swift check) against the reference, at each
     /// Teddy level this CPU runs: self-overlapping terms (`aaaaa`, `abcab`), terms of exactly 16 and
@@ -734,24 +767,29 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
         }
     }
 
-    /// The short-term kernel at every width this CPU has (AVX-512 bitmaps from bit planes and from
-    /// compares, AVX2 passes) against the
+    /// The short-term kernel at every width this CPU has (AVX-512 table lookups per group of
+    /// terms, bitmaps from bit planes and from compares, AVX2 passes) against the
     /// reference: up to 48 short terms (1-byte, self-overlapping such as "aa" and "abab", shared
     /// bytes, ignore_case), texts of many 64-byte steps with odd lengths, whole and streamed in pieces
     /// of odd sizes (the kernel's edges: its last 32-position step, the 3 bytes its loads reach past).
     @Test func shortKernelWidths() throws {
         var rng = Rng(state: 1130)
-        let levels = [2, 3, 4].filter { $0 <= ExactTerm.kernelLevel }
+        let levels = [2, 3, 4, 5].filter { $0 <= ExactTerm.kernelLevel }
         // NUL in terms and text: the AVX-512 kernel reads the block after the last one with a
-        // masked load (zeros past the text), whose bytes must never complete a match.
-        let alphabet = Array("abthe\u{0}AB n".utf8) + [0xFF]
+        // masked load (zeros past the text), whose bytes must never complete a match. Terms of
+        // letters alone (a third of the rounds) take level 5, whose tables hold bytes 0x40-0x7F by
+        // their low 6 bits: "!" (0x21), 0xE2, 0xB4 and "(" share them with a, b, t and h.
+        let alphabet = Array("abthe\u{0}AB n!(".utf8) + [0xFF, 0xE2, 0xB4]
         var rounds = 0
         for round in 0..<120 {
             let size = Int.random(in: 0...(round % 4 == 0 ? 9000 : 1500), using: &rng)
             // A small alphabet: many matches, long runs for the self-overlapping terms.
             let text = (0..<size).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &rng)] }
+            let termBytes = round % 3 == 0 ? Array("abtheAB".utf8) : Array(alphabet[0..<8])
             let terms = (0..<Int.random(in: 1...48, using: &rng)).map { _ in
-                (0..<Int.random(in: 1...4, using: &rng)).map { _ in alphabet[Int.random(in: 0..<8, using: &rng)] }
+                (0..<Int.random(in: 1...4, using: &rng)).map { _ in
+                    termBytes[Int.random(in: 0..<termBytes.count, using: &rng)]
+                }
             }
             let o = SearchOptions(ignoreCase: Bool.random(using: &rng))
             let ref = reference(text, terms, o)
@@ -790,7 +828,12 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
             let alpha = Int.random(in: 2...(round % 10 == 0 ? 60 : round % 10 == 1 ? 20 : 6), using: &rng)
             let count = Int.random(in: 0...3000, using: &rng)
             let fold = Bool.random(using: &rng)
-            let text = (0..<count).map { _ in UInt8(0x41 + Int.random(in: 0..<alpha, using: &rng)) | (fold ? 0 : 0x20) }
+            // A byte in 40 outside 0x40-0x7F with the low 6 bits of a letter: level 5's tables must
+            // not take it for the letter.
+            let text = (0..<count).map { _ in
+                let letter = UInt8(0x41 + Int.random(in: 0..<alpha, using: &rng)) | (fold ? 0 : 0x20)
+                return Int.random(in: 0..<40, using: &rng) == 0 ? letter ^ [0x40, 0x80, 0xC0][round % 3] : letter
+            }
             let terms = (0..<Int.random(in: 1...64, using: &rng)).map { _ in
                 let bytes = (0..<Int.random(in: 1...4, using: &rng)).map { _ in
                     UInt8(0x61 + Int.random(in: 0..<alpha, using: &rng))
@@ -804,7 +847,7 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
             let to = Int.random(in: from...count, using: &rng)
             let start = terms.map { _ in Int64(from + Int.random(in: 0...3, using: &rng)) }
             var results: [(Int, [Int64], [Int64])] = []
-            for level in [2, 3, 4] where level <= ExactTerm.kernelLevel {
+            for level in [2, 3, 4, 5] where level <= ExactTerm.kernelLevel {
                 var counts = [Int64](repeating: 0, count: terms.count)
                 var next = start
                 let stop = text.withUnsafeBufferPointer { t in

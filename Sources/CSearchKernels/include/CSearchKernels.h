@@ -100,13 +100,15 @@ size_t ccsk_count_short(
     const uint8_t *text, size_t count, size_t from, size_t to, const ccsk_short_term *terms, size_t n,
     int64_t *counts, int64_t *next);
 
-/// The widest `ccsk_count_short` kernel this CPU runs: 4 = AVX-512 with GFNI (64 positions per
-/// step, each distinct byte's bitmap from the text's bit planes), 3 = AVX-512BW (the bitmaps from
-/// a compare per byte), 2 = AVX2 (32 positions per step, a pass per term), 0 = none.
+/// The widest `ccsk_count_short` kernel this CPU runs: 5 = AVX-512 with VBMI, GFNI and BITALG
+/// (the terms in groups of 8, a table lookup per group and byte offset at 64 positions a step;
+/// terms whose bytes all lie in 0x40-0x7F, others go to 4), 4 = AVX-512 with GFNI (64 positions
+/// per step, each distinct byte's bitmap from the text's bit planes), 3 = AVX-512BW (the bitmaps
+/// from a compare per byte), 2 = AVX2 (32 positions per step, a pass per term), 0 = none.
 int ccsk_count_short_best(void);
 
 /// `ccsk_count_short` with the kernel of `level` (lowered to `ccsk_count_short_best()`): tests check
-/// every width against the others. Levels 3 and 4 take 64-position steps, then one 32-position step, so
+/// every width against the others. Levels 3-5 take 64- or 128-position steps, then 32-position steps, so
 /// every level returns the same `stop`.
 size_t ccsk_count_short_level(
     int level, const uint8_t *text, size_t count, size_t from, size_t to, const ccsk_short_term *terms, size_t n,

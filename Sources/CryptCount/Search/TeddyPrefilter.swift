@@ -76,11 +76,24 @@ struct TeddyPrefilter: @unchecked Sendable {
         tables = t
         fingerprints = sorted.count
 
-        // About 4 slots per term: most slots hold at most one, so a candidate is compared with ~1 term.
+        // At least 4 slots per term, and up to 16 times more while two terms share a slot: a
+        // candidate is then compared with one term. On the 52 long terms of target 14.5 "there",
+        // the most common, shared its slot with another at 256 slots (each of its candidates
+        // compared twice, a mispredicted branch on the second): 1,024 slots hold one term each, and
+        // the confirm took 10 ms of CPU instead of 13 over 256 MiB.
+        let confirmable = confirm.sorted(by: { $0.key < $1.key }).filter { (length...16).contains($0.value.count) }
+        func slot(_ bytes: [UInt8], _ bits: Int32) -> Int {
+            let h = bytes.withUnsafeBufferPointer { b in b.baseAddress.map { ccsk_long_hash($0, Int32(length), bits) } }
+            return Int(h ?? 0)
+        }
         var bits: Int32 = 6
         while bits < 16 && (1 << bits) < 4 * confirm.count { bits += 1 }
+        let least = bits
+        while bits < min(16, least + 4) && Set(confirmable.map { slot($0.value, bits) }).count < confirmable.count {
+            bits += 1
+        }
         var slots = [[ccsk_long_term]](repeating: [], count: 1 << bits)
-        for (term, bytes) in confirm.sorted(by: { $0.key < $1.key }) where (length...16).contains(bytes.count) {
+        for (term, bytes) in confirmable {
             var c = ccsk_long_term()
             withUnsafeMutableBytes(of: &c.bytes) { b in
                 withUnsafeMutableBytes(of: &c.mask) { m in
@@ -92,10 +105,7 @@ struct TeddyPrefilter: @unchecked Sendable {
             }
             c.term = term
             c.length = bytes.count
-            let h = bytes.withUnsafeBufferPointer { b in
-                b.baseAddress.map { Int(ccsk_long_hash($0, Int32(length), bits)) } ?? 0
-            }
-            slots[h].append(c)
+            slots[slot(bytes, bits)].append(c)
         }
         confirmTerms = slots.flatMap { $0 }
         confirmStart = [0] + slots.reduce(into: [UInt32]()) { $0.append(($0.last ?? 0) + UInt32($1.count)) }
