@@ -7,7 +7,10 @@
 ///    21 ms of CPU per request against 45-52 with the pair set, 14-15 of either being the pread
 ///    copy; see PackedPairPrefilter). After memchr: one rare byte is cheaper still (glibc memchr
 ///    scans about 1.5x faster than the two compares).
-/// 4. pair set: on at most 8 byte pairs, each term at its rarest pair.
+/// 4. pair set: on at most 8 byte pairs, each term at its rarest pair; not when Teddy runs on
+///    AVX-512 VBMI with 4-byte fingerprints, which is faster from two terms on (CLI, one 256 MiB
+///    file, CPU: `garden` and `morning` 90 -> 50 ms, six 5- to 7-letter words 170 -> 50,
+///    `there` and `about` 160 -> 60; 2,000 stories unchanged).
 /// 5. Teddy: every anchored term has 3+ leading fixed bytes and the CPU has SSSE3, AVX2 or AVX-512 VBMI
 ///    (exact byte tables, 16 buckets: the 52 long terms of target 14.5 get 8,400 candidates a MB, 7,700
 ///    of them real 4-byte prefixes, where the AVX2 nibble masks gave 17,800). Measured on a
@@ -75,14 +78,14 @@ enum PrefilterBuilder {
             return (.packedPair(f), anchors)
         }
 
+        let fixed = terms.fixedBytes.map { $0.map { Set($0.map { $0 | fm }) } }
+        let m = min(active.map { terms.fixedBytes[$0].count }.min() ?? 0, 64)
         let pairChoice = folded.map { $0.min { $0.pairScore < $1.pairScore } }
         let pairs = Set(pairChoice.flatMap { $0?.pairs ?? [] })
-        if pairs.count <= 8 {
+        if pairs.count <= 8 && !(allowTeddy && teddyLevel >= 3 && m >= 4) {
             return (.pairSet(PairSetPrefilter(pairs: pairs.sorted(), foldMask: fm)), one(pairChoice))
         }
 
-        let fixed = terms.fixedBytes.map { $0.map { Set($0.map { $0 | fm }) } }
-        let m = min(active.map { terms.fixedBytes[$0].count }.min() ?? 0, 64)
         if allowTeddy && teddyLevel > 0 && m >= 3 {
             // Terms of up to 16 bytes, counted without options, are confirmed in C (see TeddyPrefilter).
             var confirm: [Int: [UInt8]] = [:]
