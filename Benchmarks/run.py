@@ -245,6 +245,7 @@ def main():
     binary = os.path.abspath(args.bin)
     big_bytes = (256 << 20) if QUICK else (1 << 30)
     c = corpus.ensure(os.path.join(HERE, "corpus"), big_bytes, log)
+    corpus.fresh_in_page_cache(c["big"])
     pw = corpus.PASSWORD.decode()
     n_stories = len(c["plain"])
     bio_bytes = sum(os.path.getsize(p) for p in c["bio"])

@@ -11,6 +11,8 @@ import os
 import shutil
 import subprocess
 
+import corpus
+
 
 def ensure_age(ctx):
     big = ctx.corpus["big"]
@@ -35,9 +37,7 @@ def run(ctx):
         return
     path, identity = ensure_age(ctx)
     size = os.path.getsize(path)
-    with open(path, "rb") as f:  # page cache
-        while f.read(1 << 24):
-            pass
+    corpus.fresh_in_page_cache(path)
     _, rg_total = ctx.rg_count([ctx.corpus["big"]], ctx.term)
     one = ctx.Coprocess(ctx.binary, "--workers", "1", "--cache-mb", "0")
     two = ctx.Coprocess(ctx.binary, "--workers", "2", "--cache-mb", "0")
