@@ -303,6 +303,16 @@ __attribute__((target("avx2"))) static int64_t count_bordered_avx2(
     return found;
 }
 
+// A short term's length: its bytes up to the last that is not unused (0xFF in both bytes and
+// folds), at least 1.
+static inline int short_term_length(const ccsk_short_term *t) {
+    int len = 1;
+    for (int j = 1; j < 4; j++) {
+        if (!(t->bytes[j] == 0xFF && t->folds[j] == 0xFF)) len = j + 1;
+    }
+    return len;
+}
+
 __attribute__((target("avx2"))) static size_t count_short_avx2(
     const uint8_t *p, size_t count, size_t from, size_t to, const ccsk_short_term *terms, size_t n,
     int64_t *counts, int64_t *next) {
@@ -310,12 +320,9 @@ __attribute__((target("avx2"))) static size_t count_short_avx2(
     int length[64];
     int64_t rel[64];  // `next`, relative to the current step
     for (size_t i = 0; i < n; i++) {
-        int len = 0, folding = 0;
-        for (int j = 0; j < 4; j++) {
-            if (!(terms[i].bytes[j] == 0xFF && terms[i].folds[j] == 0xFF)) len = j + 1;
-        }
-        for (int j = 0; j < len; j++) folding |= terms[i].folds[j] != 0;
-        length[i] = len < 1 ? 1 : len;
+        int folding = 0;
+        length[i] = short_term_length(&terms[i]);
+        for (int j = 0; j < length[i]; j++) folding |= terms[i].folds[j] != 0;
         kind[i] = terms[i].bordered ? 0 : length[i] * 2 + folding;
         rel[i] = next[i] - (int64_t)from;
     }
@@ -545,13 +552,7 @@ __attribute__((target("avx512bw,avx512f,avx512vbmi2,avx512vpopcntdq,avx2"))) sta
     uint8_t pairByte[BM_PAIRS], pairFold[BM_PAIRS];
     int pairOf[64][4], row[64][4], length[64];
     int pairs = 0;
-    for (size_t i = 0; i < n; i++) {
-        int len = 0;
-        for (int j = 0; j < 4; j++) {
-            if (!(terms[i].bytes[j] == 0xFF && terms[i].folds[j] == 0xFF)) len = j + 1;
-        }
-        length[i] = len < 1 ? 1 : len;
-    }
+    for (size_t i = 0; i < n; i++) length[i] = short_term_length(&terms[i]);
     for (int f = 0; f < 2; f++) {
         for (size_t i = 0; i < n; i++) {
             for (int j = 0; j < length[i]; j++) {
@@ -846,8 +847,8 @@ __attribute__((target("bmi,lzcnt,popcnt"), always_inline)) static inline void sg
 
 #define SG_TARGET "avx512bw,avx512f,avx512vbmi,gfni,avx512bitalg,avx512vpopcntdq,avx2,bmi,popcnt,lzcnt"
 
-// One group's lookups at two vectors (`a` and `b`, each loaded at offsets 0-3, with each offset's
-// quadrant mask): the ANDs of its `len` (a constant) lookups.
+// One group's lookups at two vectors (`a` and `b`, each loaded at offsets 0-3, with a mask per
+// offset of the bytes in 0x40-0x7F): the ANDs of its `len` (a constant) lookups.
 __attribute__((target(SG_TARGET), always_inline)) static inline void sg_group(
     const sg_plan *sp, int g, const int len, __m512i a0, __m512i a1, __m512i a2, __m512i a3, __m512i b0, __m512i b1,
     __m512i b2, __m512i b3, __mmask64 am0, __mmask64 am1, __mmask64 am2, __mmask64 am3, __mmask64 bm0,
@@ -885,11 +886,23 @@ __attribute__((target(SG_TARGET), always_inline)) static inline void sg_group(
     *outB = xb;
 }
 
+// Adds `weight` times a group's byte counters to its terms' counts: byte 8w + t of `c` holds term
+// t's count among the positions of word w; transposed (`tr`), qword t sums them.
+__attribute__((target(SG_TARGET), always_inline)) static inline void sg_flush(
+    const sg_plan *sp, int g, __m512i c, int64_t weight, __m512i tr, int64_t *counts) {
+    uint64_t sums[8];
+    _mm512_storeu_si512((void *)sums, _mm512_sad_epu8(_mm512_permutexvar_epi8(tr, c), _mm512_setzero_si512()));
+    for (int t = 0; t < 8; t++) {
+        const int i = sp->term[g][t];
+        if (i >= 0) counts[i] += weight * (int64_t)sums[t];
+    }
+}
+
 // Counts from `from` while a round of 128 positions fits before `to` (and its loads, 3 bytes past
 // it, before `count`); returns where it stopped. `G` is a constant in every caller, so the loop over
 // the groups unrolls and their counters stay in registers (8% faster than in memory).
 __attribute__((target(SG_TARGET), always_inline)) static inline size_t sg_run(
-    const sg_plan *sp, const ccsk_short_term *terms, const int *length, const uint8_t *p, size_t count,
+    const sg_plan *sp, const int *length, const uint8_t *p, size_t count,
     size_t from, size_t to, int64_t *counts, int64_t *next, const int G) {
     static const uint8_t unitBytes[64] = {
         1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8,
@@ -902,11 +915,11 @@ __attribute__((target(SG_TARGET), always_inline)) static inline size_t sg_run(
     const __m512i unit = _mm512_loadu_si512((const void *)unitBytes);
     // A text byte the tables hold: 0x40-0x7F, the only bytes that compare (signed) at or above 0x40.
     const __m512i at40 = _mm512_set1_epi8(0x40);
-    int64_t allowed[64], fix[64];
+    int64_t allowed[64], fix[64];  // per self-overlapping term (`sg_bordered`)
     for (int g = 0; g < G; g++) {
-        for (int t = 0; t < 8; t++) {
-            const int i = sp->term[g][t];
-            if (i >= 0) allowed[i] = next[i], fix[i] = 0;
+        for (int k = 0; k < sp->bordCount[g]; k++) {
+            const int i = sp->term[g][sp->bordBit[g][k]];
+            allowed[i] = next[i], fix[i] = 0;
         }
     }
     __m512i ones[SG_GROUPS];
@@ -951,30 +964,13 @@ __attribute__((target(SG_TARGET), always_inline)) static inline size_t sg_run(
                 cnt[g] = _mm512_add_epi8(cnt[g], _mm512_popcnt_epi8(_mm512_gf2p8affine_epi64_epi8(unit, carry, 0)));
             }
         }
-        // Byte 8w + t of a counter: term t's matches among the positions of word w. Transposed,
-        // qword t sums them.
-        for (int g = 0; g < G; g++) {
-            uint64_t sums[8];
-            _mm512_storeu_si512((void *)sums, _mm512_sad_epu8(_mm512_permutexvar_epi8(tr, cnt[g]), _mm512_setzero_si512()));
-            for (int t = 0; t < 8; t++) {
-                const int i = sp->term[g][t];
-                if (i >= 0) counts[i] += 2 * (int64_t)sums[t];
-            }
-        }
+        for (int g = 0; g < G; g++) sg_flush(sp, g, cnt[g], 2, tr, counts);
     }
     for (int g = 0; g < G; g++) {
-        uint64_t sums[8];
-        const __m512i c = _mm512_popcnt_epi8(_mm512_gf2p8affine_epi64_epi8(unit, ones[g], 0));
-        _mm512_storeu_si512((void *)sums, _mm512_sad_epu8(_mm512_permutexvar_epi8(tr, c), _mm512_setzero_si512()));
-        for (int t = 0; t < 8; t++) {
-            const int i = sp->term[g][t];
-            if (i >= 0) counts[i] += (int64_t)sums[t];
-        }
-    }
-    for (int g = 0; g < G; g++) {
-        for (int t = 0; t < 8; t++) {
-            const int i = sp->term[g][t];
-            if (i >= 0 && terms[i].bordered) next[i] = allowed[i], counts[i] += fix[i];
+        sg_flush(sp, g, _mm512_popcnt_epi8(_mm512_gf2p8affine_epi64_epi8(unit, ones[g], 0)), 1, tr, counts);
+        for (int k = 0; k < sp->bordCount[g]; k++) {
+            const int i = sp->term[g][sp->bordBit[g][k]];
+            next[i] = allowed[i], counts[i] += fix[i];
         }
     }
     return q;
@@ -984,26 +980,20 @@ __attribute__((target(SG_TARGET))) static size_t count_short_groups(
     const uint8_t *p, size_t count, size_t from, size_t to, const ccsk_short_term *terms, size_t n,
     int64_t *counts, int64_t *next) {
     int length[64];
-    for (size_t i = 0; i < n; i++) {
-        int len = 0;
-        for (int j = 0; j < 4; j++) {
-            if (!(terms[i].bytes[j] == 0xFF && terms[i].folds[j] == 0xFF)) len = j + 1;
-        }
-        length[i] = len < 1 ? 1 : len;
-    }
+    for (size_t i = 0; i < n; i++) length[i] = short_term_length(&terms[i]);
     sg_plan sp;
     // A term matching a byte outside 0x40-0x7F: the bitmap kernel.
     if (n == 0 || !sg_build(terms, n, length, &sp)) return count_short_avx512(p, count, from, to, terms, n, counts, next, 1);
     size_t q;
     switch (sp.groups) {
-    case 1: q = sg_run(&sp, terms, length, p, count, from, to, counts, next, 1); break;
-    case 2: q = sg_run(&sp, terms, length, p, count, from, to, counts, next, 2); break;
-    case 3: q = sg_run(&sp, terms, length, p, count, from, to, counts, next, 3); break;
-    case 4: q = sg_run(&sp, terms, length, p, count, from, to, counts, next, 4); break;
-    case 5: q = sg_run(&sp, terms, length, p, count, from, to, counts, next, 5); break;
-    case 6: q = sg_run(&sp, terms, length, p, count, from, to, counts, next, 6); break;
-    case 7: q = sg_run(&sp, terms, length, p, count, from, to, counts, next, 7); break;
-    default: q = sg_run(&sp, terms, length, p, count, from, to, counts, next, 8); break;
+    case 1: q = sg_run(&sp, length, p, count, from, to, counts, next, 1); break;
+    case 2: q = sg_run(&sp, length, p, count, from, to, counts, next, 2); break;
+    case 3: q = sg_run(&sp, length, p, count, from, to, counts, next, 3); break;
+    case 4: q = sg_run(&sp, length, p, count, from, to, counts, next, 4); break;
+    case 5: q = sg_run(&sp, length, p, count, from, to, counts, next, 5); break;
+    case 6: q = sg_run(&sp, length, p, count, from, to, counts, next, 6); break;
+    case 7: q = sg_run(&sp, length, p, count, from, to, counts, next, 7); break;
+    default: q = sg_run(&sp, length, p, count, from, to, counts, next, 8); break;
     }
     // Fewer than 128 positions left (small pieces between reads are common): AVX2, whose set-up
     // costs nothing (the bitmap kernel's takes 2-3 us a call). It stops where the others do.

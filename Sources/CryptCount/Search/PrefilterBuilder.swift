@@ -78,7 +78,6 @@ enum PrefilterBuilder {
             return (.packedPair(f), anchors)
         }
 
-        let fixed = terms.fixedBytes.map { $0.map { Set($0.map { $0 | fm }) } }
         let m = min(active.map { terms.fixedBytes[$0].count }.min() ?? 0, 64)
         let pairChoice = folded.map { $0.min { $0.pairScore < $1.pairScore } }
         let pairs = Set(pairChoice.flatMap { $0?.pairs ?? [] })
@@ -86,6 +85,7 @@ enum PrefilterBuilder {
             return (.pairSet(PairSetPrefilter(pairs: pairs.sorted(), foldMask: fm)), one(pairChoice))
         }
 
+        let fixed = terms.fixedBytes.map { $0.map { Set($0.map { $0 | fm }) } }
         if allowTeddy && teddyLevel > 0 && m >= 3 {
             // Terms of up to 16 bytes, counted without options, are confirmed in C (see TeddyPrefilter).
             var confirm: [Int: [UInt8]] = [:]

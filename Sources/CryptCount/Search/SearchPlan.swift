@@ -140,8 +140,9 @@ package final class SearchPlan: Sendable {
 
     /// `allowTeddy`: tests set false to exercise the portable prefilters on a CPU that has Teddy (or
     /// the packed pair). `shortKernelLevel`: tests force each width of the short-term kernel (5
-    /// AVX-512 table lookups per group of 8 terms, 4 AVX-512 with GFNI bit planes, 3 AVX-512, 2 AVX2). `pairLevel`: the packed-pair kernel width (tests force each one);
-    /// `teddyLevel` Teddy's (3 VBMI, 2 AVX2, 1 SSSE3).
+    /// AVX-512 table lookups per group of 8 terms, 4 AVX-512 with GFNI bit planes, 3 AVX-512, 2
+    /// AVX2). `pairLevel`: the packed-pair kernel width (tests force each one); `teddyLevel` Teddy's
+    /// (3 VBMI, 2 AVX2, 1 SSSE3).
     package init(
         terms: [[UInt8]], options: SearchOptions, exactLimit: Int, regex: RegexPlan? = nil, allowTeddy: Bool = true,
         shortKernelLevel: Int? = nil, pairLevel: Int32 = PackedPairPrefilter.level,
