@@ -622,6 +622,20 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
         #expect(plan.count(text).counts == reference(text, terms, SearchOptions()).counts)
     }
 
+    /// Terms whose first 4 bytes are equal hash to one slot however many slots there are: the
+    /// table is not grown for them.
+    @Test func teddyConfirmSlotsNotGrownForEqualKeys() throws {
+        let terms = ["there", "therefore", "thereby", "garden", "gardener"].map { Array($0.utf8) }
+        let plan = try SearchPlan(terms: terms, options: SearchOptions(), exactLimit: SearchPlan.defaultExactLimit)
+        guard case .teddy(let f) = plan.prefilter, f.tables.length == 4 else {
+            print("teddyConfirmSlotsNotGrownForEqualKeys: skipped, these terms take \(plan.mode) here")
+            return
+        }
+        #expect(f.confirmBits == 6)  // the least: 64 slots, at least 4 per term
+        let text = Array("there therefore thereby garden gardener gardens theretherefore".utf8)
+        #expect(plan.count(text).counts == reference(text, terms, SearchOptions()).counts)
+    }
+
     /// Teddy's candidates confirmed and counted in C (terms of up to 16 bytes without ignore_case,
     /// whole_word or offsets; the others through the Swift check) against the reference, at each
     /// Teddy level this CPU runs: self-overlapping terms (`aaaaa`, `abcab`), terms of exactly 16 and
