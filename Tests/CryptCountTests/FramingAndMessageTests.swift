@@ -252,4 +252,40 @@ private func events(_ bytes: [UInt8], maxFrame: Int = 64, readSize: Int = 16) ->
             try MessagePackDecoder.decode(Array(tight.dropFirst(4)))["error"]?["message"]?.stringValue)
         #expect(message.utf8.count >= ResponseEncoder.errorRoom - 2)
     }
+
+    /// A request error's message (which may quote the request) is cut, at a character
+    /// boundary, to fit max_frame, or `responseFloor` under a smaller limit; the id is kept.
+    @Test func requestErrorMessageIsCutToFit() throws {
+        let long = String(repeating: "é", count: 6000)
+        let id = RequestID.text(Array(repeating: UInt8(ascii: "i"), count: 1000))
+        for maxFrame in [100, 5000, 9000, 20000] {
+            let frame = ResponseEncoder(maxFrame: maxFrame).error(id, "unknown_key", long)
+            let payload = Array(frame.dropFirst(4))
+            #expect(payload.count <= max(maxFrame, ResponseEncoder.responseFloor), "max_frame \(maxFrame)")
+            let value = try MessagePackDecoder.decode(payload)
+            let message = try #require(value["message"]?.stringValue)
+            #expect(long.hasPrefix(message) && (maxFrame == 20000) == (message == long))
+            #expect(value["id"]?.stringValue == String(repeating: "i", count: 1000))
+        }
+    }
+
+    /// The longest string id is what leaves every response that is not cut room within
+    /// max_frame; one byte more is refused as unreadable (bad_request, id nil).
+    @Test func idsLongerThanAResponseCanHoldAreRefused() {
+        var limits = RequestLimits()
+        limits.maxIDBytes = ResponseEncoder.longestID(maxFrame: 10000)
+        #expect(limits.maxIDBytes == 10000 - 2048)
+        #expect(ResponseEncoder.longestID(maxFrame: 100) == ResponseEncoder.responseFloor - 2048)
+        let decoder = RequestDecoder(limits: limits)
+        for (length, accepted) in [(limits.maxIDBytes, true), (limits.maxIDBytes + 1, false)] {
+            let id = MessagePackValue.string(Array(repeating: UInt8(ascii: "i"), count: length))
+            let request = MessagePackValue.map([
+                MessagePackPair(.text("id"), id), MessagePackPair(.text("op"), .text("hello")),
+            ])
+            switch decoder.decode(request) {
+            case .success: #expect(accepted)
+            case .failure(let e): #expect(!accepted && e.code == .badRequest && e.id == nil)
+            }
+        }
+    }
 }

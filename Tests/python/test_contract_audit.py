@@ -182,3 +182,28 @@ def test_no_count_response_exceeds_max_frame(tmp_path):
         assert s.hello_ok()
         sizes = frame_sizes(s.out_raw)
     assert len(sizes) == 5 and max(sizes) <= 2500
+
+
+@pytest.mark.parametrize("max_frame", [10000, 16 << 20])
+def test_no_response_exceeds_max_frame_whatever_the_id(max_frame):
+    """Every response echoes the id, so a string id too long for any response to hold within
+    max_frame is refused like an unreadable one (bad_request, id nil); the longest accepted id
+    is answered within the limit by every op, errors included."""
+    longest = max_frame - 2048  # PROTOCOL.md, `id`
+    with Serve("--max-frame", str(max_frame)) as s:
+        s.keep_raw = True
+        s.send({"id": "i" * (longest + 1), "op": "hello"})
+        too_long = s.recv()
+        assert too_long["type"] == "error" and too_long["code"] == "bad_request" and too_long["id"] is None
+        assert "max_frame" in too_long["message"]
+        rid = "i" * longest
+        assert s.one({"id": rid, "op": "hello"})["type"] == "hello"
+        assert s.one({"id": rid, "op": "stats"})["type"] == "stats"
+        assert s.one({"id": rid, "op": "no-such-op-" + "x" * 1000})["code"] == "unknown_op"
+        assert s.one({"id": rid, "op": "forget", "name": "k" * 1500})["code"] == "unknown_key"
+        assert s.one({"id": rid, "op": "count", "files": [], "key": "k" * 1500})["code"] == "unknown_key"
+        done = s.one({"id": rid, "op": "count", "files": []})
+        assert done["type"] == "done" and done["id"] == rid
+        assert s.hello_ok()
+        sizes = frame_sizes(s.out_raw)
+    assert len(sizes) == 8 and max(sizes) <= max_frame and max(sizes) > longest

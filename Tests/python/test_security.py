@@ -65,7 +65,14 @@ def test_allow_root_confines_every_path(tree, root_arg):
         assert codes(s, inside) == ["ok"] * len(inside)
         assert codes(s, outside, rid=2) == ["outside_root"] * len(outside)
         # The root directory itself and missing files inside it.
-        assert codes(s, [str(r), str(r / "missing")], rid=3) == ["not_a_file", "not_found"]
+        assert codes(s, [str(r), str(r / "missing"), str(r / "sub" / "missing"), "missing"], rid=3) == [
+            "not_a_file", "not_found", "not_found", "not_found"]
+        # Files that cannot be opened outside are refused as well, whatever the reason (else
+        # not_found against permission_denied would tell what exists there).
+        unopenable = [str(tree / "outside" / "missing"), "/etc/no-such-file", str(r / "dir-out" / "missing"),
+                      str(r / "link-out" / "x"), "../outside/missing", str(r / "missing" / ".." / ".." / "outside"),
+                      str(r / ".." / "no-such-dir" / "x")]
+        assert codes(s, unopenable, rid=4) == ["outside_root"] * len(unopenable)
         # Sniffing (cipher auto) opens the same way.
         assert codes(s, outside, rid=5, cipher="auto") == ["outside_root"] * len(outside)
 

@@ -114,7 +114,15 @@ final class FileProcessor {
             }
         } else {
             pathFD = withCString(pathBuffer) { Glibc.open($0, openPathOnly | O_CLOEXEC) }
-            if pathFD < 0 { return .failure(FileFailure(outcome: Self.failure(forErrno: errno, what: "cannot open"))) }
+            if pathFD < 0 {
+                let e = errno
+                // A path that cannot be opened is still refused when it lies outside: otherwise
+                // not_found against permission_denied would tell which files exist there.
+                if Self.resolvesOutside(path, roots: config.allowedRoots) {
+                    return .failure(FileFailure(.outsideRoot, "the path resolves outside every allowed root"))
+                }
+                return .failure(FileFailure(outcome: Self.failure(forErrno: e, what: "cannot open")))
+            }
             if fstat(pathFD, &st) != 0 {
                 return .failure(FileFailure(outcome: Self.failure(forErrno: errno, what: "cannot stat")))
             }
@@ -158,6 +166,50 @@ final class FileProcessor {
         }
         guard n > 0 && n < buf.count - 1 else { return nil }
         return Array(buf[0..<n])
+    }
+
+    /// Where a path that could not be opened lies: its longest leading part that opens (O_PATH),
+    /// resolved, then the rest of its components taken by name (`..` removes one). Outside every
+    /// root: true.
+    static func resolvesOutside(_ path: [UInt8], roots: [[UInt8]]) -> Bool {
+        let slash = UInt8(ascii: "/")
+        var rest: [ArraySlice<UInt8>] = []  // the components after `head`, last first
+        var head = path[...]
+        while let cut = head.lastIndex(of: slash) {
+            rest.append(head[head.index(after: cut)...])
+            head = head[..<cut]
+            if let real = resolved(head.isEmpty ? [slash] : Array(head)) {
+                return !isUnderAllowedRoot(appending(rest.reversed(), to: real), roots: roots)
+            }
+            if head.isEmpty { return true }
+        }
+        rest.append(head)  // a relative path's first component: below the working directory
+        guard let real = resolved(Array(".".utf8)) else { return true }
+        return !isUnderAllowedRoot(appending(rest.reversed(), to: real), roots: roots)
+    }
+
+    /// The resolved path of what `path` names, or nil when it cannot be opened.
+    private static func resolved(_ path: [UInt8]) -> [UInt8]? {
+        let fd = withCString(path + [0]) { Glibc.open($0, openPathOnly | O_CLOEXEC) }
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        return realPath(ofFD: fd)
+    }
+
+    /// `base` (an absolute resolved path) followed by `names`, `.` and `..` taken by name.
+    private static func appending(_ names: ReversedCollection<[ArraySlice<UInt8>]>, to base: [UInt8]) -> [UInt8] {
+        let slash = UInt8(ascii: "/")
+        var out = base
+        for name in names {
+            if name.isEmpty || name.elementsEqual(".".utf8) { continue }
+            if name.elementsEqual("..".utf8) {
+                if let cut = out.lastIndex(of: slash) { out.removeSubrange(Swift.max(cut, 1)...) }
+                continue
+            }
+            if out.last != slash { out.append(slash) }
+            out.append(contentsOf: name)
+        }
+        return out
     }
 
     static func isUnderAllowedRoot(_ path: [UInt8], roots: [[UInt8]]) -> Bool {

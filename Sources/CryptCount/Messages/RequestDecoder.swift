@@ -12,6 +12,9 @@ package struct RequestLimits: Sendable {
     package var maxTerms = 1_000
     package var maxTermBytes = 4096
     package var maxContext = 100
+    /// The longest string `id`: every response echoes it, and each must fit in max_frame
+    /// (`ResponseEncoder.longestID`).
+    package var maxIDBytes = Int.max
     /// RE2's memory budget per regular expression (`--regex-max-mem`).
     package var regexMaxMemory = SearchOptions.defaultRegexMaxMemory
     package init() {}
@@ -63,7 +66,14 @@ package struct RequestDecoder: Sendable {
         let id: RequestID
         switch fields["id"] {
         case .uint(let n): id = .number(n)
-        case .string(let s): id = .text(s)
+        case .string(let s):
+            guard s.count <= limits.maxIDBytes else {
+                return .failure(
+                    RequestError(
+                        .badRequest,
+                        "\"id\" takes \(s.count) bytes; at most \(limits.maxIDBytes) fit in a response within max_frame"))
+            }
+            id = .text(s)
         case .none:
             return .failure(RequestError(.badRequest, "the request has no \"id\""))
         default:

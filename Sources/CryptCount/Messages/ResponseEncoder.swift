@@ -49,6 +49,14 @@ package final class ResponseEncoder {
     package func ok(_ id: RequestID?) -> [UInt8] { frame(id, type: "ok") }
 
     package func error(_ id: RequestID?, _ code: String, _ message: String) -> [UInt8] {
+        let whole = encodeError(id, code, message)
+        let over = whole.count - 4 - max(maxFrame, Self.responseFloor)
+        guard over > 0 else { return whole }
+        // A message may quote the request (an op, a key name): cut to fit.
+        return encodeError(id, code, Self.prefix(message, bytes: max(0, message.utf8.count - over)))
+    }
+
+    private func encodeError(_ id: RequestID?, _ code: String, _ message: String) -> [UInt8] {
         frame(id, type: "error") {
             field("code")
             w.pack(code)
@@ -243,6 +251,13 @@ package final class ResponseEncoder {
     /// takes about 300 bytes, so a limit of a few dozen bytes (which tests of `frame_too_large`
     /// use) cannot hold every response; such a session still gets its answers.
     package static let responseFloor = 4096
+    /// What a response that is not cut to fit takes besides its id: `hello` and `stats` are
+    /// under 1 KiB.
+    static let fixedRoom = 2048
+
+    /// The longest string id a request may have: every response echoes it and must fit in
+    /// `maxFrame` (or `responseFloor`).
+    package static func longestID(maxFrame: Int) -> Int { max(maxFrame, responseFloor) - fixedRoom }
 
     private func encodeCounted(
         _ id: RequestID, index: Int, path: WireBytes, file f: CountedFile, result: SearchResult, options: SearchOptions

@@ -51,7 +51,9 @@ package final class Server: @unchecked Sendable {
             Log.warn("stdout closed (\(String(cString: strerror(error)))); exiting")
             _exit(ServeExit.outputClosed.rawValue)
         }
-        self.decoder = RequestDecoder(limits: config.limits)
+        var limits = config.limits
+        limits.maxIDBytes = min(limits.maxIDBytes, ResponseEncoder.longestID(maxFrame: config.maxFrame))
+        self.decoder = RequestDecoder(limits: limits)
         self.readerEncoder = ResponseEncoder(maxFrame: config.maxFrame)
         self.encoders = EncoderPool(maxFrame: config.maxFrame)
     }
