@@ -157,3 +157,42 @@ extension CipherKind {
         }
     }
 }
+
+/// `OpenPGPFraming` finds bytes after the encrypted data packet, whatever the length formats and
+/// however the bytes are split into reads.
+@Suite struct OpenPGPFramingTests {
+    /// Feeds `bytes` in pieces of `piece` bytes; whether trailing data was seen.
+    private func trailing(_ bytes: [UInt8], piece: Int) -> Bool {
+        let framing = OpenPGPFraming()
+        var i = 0
+        while i < bytes.count {
+            let end = min(bytes.count, i + piece)
+            bytes[i..<end].withUnsafeBytes { framing.consume($0) }
+            i = end
+        }
+        return framing.trailing
+    }
+
+    @Test func messagesAndTheirExtensions() {
+        let skesk: [UInt8] = [0xC3, 4] + [1, 2, 3, 4]  // new format, tag 3, 4 bytes
+        let oldSED: [UInt8] = [0x80 | 9 << 2 | 1, 0x01, 0x2C] + [UInt8](repeating: 7, count: 300)  // old format, tag 9
+        let twoOctet: [UInt8] = [0xD2, 0xC0 + 1, 0x10] + [UInt8](repeating: 9, count: 464)  // 256 + 0x10 + 192 bytes
+        let fiveOctet: [UInt8] = [0xD2, 0xFF, 0, 0, 0x01, 0x00] + [UInt8](repeating: 9, count: 256)
+        // Partial lengths: 512, 1024, then a final 5 bytes.
+        let partial: [UInt8] =
+            [0xD2, 0xE9] + [UInt8](repeating: 1, count: 512) + [0xEA] + [UInt8](repeating: 2, count: 1024) + [5]
+            + [UInt8](repeating: 3, count: 5)
+        for message in [skesk + oldSED, skesk + twoOctet, skesk + fiveOctet, skesk + partial, skesk + skesk + partial] {
+            for piece in [1, 2, 3, 7, 64, 4096] {
+                #expect(!trailing(message, piece: piece), "whole message, piece \(piece)")
+                #expect(trailing(message + [0], piece: piece), "one byte more, piece \(piece)")
+                #expect(trailing(message + message, piece: piece), "two messages, piece \(piece)")
+            }
+            #expect(!trailing(Array(message.dropLast()), piece: 5), "truncated: librnp's to judge")
+        }
+        // Not framing this follows: an old-format packet of indeterminate length runs to the
+        // end; a first byte without bit 7 is not OpenPGP.
+        #expect(!trailing([0x80 | 9 << 2 | 3] + [UInt8](repeating: 1, count: 100), piece: 10))
+        #expect(!trailing([0x41] + [UInt8](repeating: 1, count: 100), piece: 10))
+    }
+}

@@ -204,6 +204,41 @@ def test_failures(pgp):
             assert one(cc, path, "k").error.code == "bad_format"
 
 
+def test_data_after_the_message_is_refused(pgp):
+    """A binary message ends with its encrypted data packet: bytes after it (an extended file,
+    two messages joined) make gpg call the file manipulated, and here decrypt_failed, on every
+    path: in memory (small), streamed (over 1 MiB, compressed inside), librnp's (TWOFISH).
+    After an armored message's END line, text is ignored, as gpg ignores it."""
+    g, root = pgp
+    big = root / "trail-big.txt"
+    big.write_bytes(TEXTS["lines"] * 20)  # about 1.2 MB of text, compressed by gpg
+    made = {
+        "small": symmetric(g, root, "t-small.gpg", "--compress-algo", "none"),
+        "streamed": symmetric(g, root, "t-big.gpg", text="trail-big"),
+        "librnp": symmetric(g, root, "t-twofish.gpg", "--cipher-algo", "TWOFISH", text="lines"),
+        "public-key": encrypt(g, root, "t-pk.gpg", "--compress-algo", "none"),
+    }
+    expect = {"small": counts(TEXTS["small"]), "streamed": [c * 20 for c in counts(TEXTS["lines"])],
+              "librnp": counts(TEXTS["lines"]), "public-key": counts(TEXTS["small"])}
+    armored = symmetric(g, root, "t-armor.asc", "--armor")
+    armored_trailing = root / "t-armor-trailing.asc"
+    armored_trailing.write_bytes(armored.read_bytes() + b"some text after the END line\n")
+    with Coprocess() as cc:
+        cc.unlock("sym", cipher="openpgp", secret=SYM_PW)
+        cc.unlock("k", cipher="openpgp", secret=keys_secret(root, "alice", ALICE_PW))
+        for name, path in made.items():
+            key = "k" if name == "public-key" else "sym"
+            assert one(cc, path, key).counts == expect[name], name
+            for suffix, extra in (("byte", b"\x00"), ("newline", b"\n"), ("text", b"garbage"),
+                                  ("packet", b"\xc0"), ("joined", made["small"].read_bytes())):
+                extended = root / f"t-{name}-{suffix}.gpg"
+                extended.write_bytes(path.read_bytes() + extra)
+                r = one(cc, extended, key)
+                assert r.error is not None and r.error.code == "decrypt_failed", (name, suffix, r)
+                assert "data follows the encrypted message" in r.error.message, (name, suffix)
+        assert one(cc, armored_trailing, "sym").counts == counts(TEXTS["small"])
+
+
 def test_bad_secrets(pgp):
     _, root = pgp
     with Coprocess() as cc:

@@ -202,12 +202,21 @@ package final class OpenPGPKey: CipherKey, PullingCipherKey {
         }
         // The first bytes decide between "not OpenPGP" and "OpenPGP that did not decrypt".
         let head = Array(buffered[0..<min(filled, 64)])
+        let framing = OpenPGPFraming()
         let outcome = withoutActuallyEscaping(read) { read in
             // librnp gets the file from its first byte: the buffered bytes again, then the rest.
             let replay = OpenPGPStream.RawInput(buffered: buffered, filled: filled, ended: ended, pull: read)
             replay.committed = true
-            return withContext { $0.decrypt(read: replay.read, emit: emit) }
+            // A binary message's framing is followed, and what librnp leaves unread is read,
+            // to find data after the message (armor is checked by its END line).
+            let binary = filled > 0 && buffered[0] & 0x80 != 0
+            let input = binary ? framing.observing(replay.read) : replay.read
+            let outcome = withContext { $0.decrypt(read: input, emit: emit) }
+            if binary, case .success(let o) = outcome, o.result == rnpOK { framing.drain(input) }
+            return outcome
         }
+        // Bytes after a whole encrypted packet are the finding, whatever librnp made of them.
+        if framing.trailing { throw .decryptFailed(OpenPGPFraming.trailingMessage) }
         switch outcome {
         case .failure(let f): throw f
         case .success(let o): try Self.check(o, looksLikeOpenPGP: OpenPGPSniffer.looksLikeOpenPGP(head))
@@ -219,14 +228,16 @@ package final class OpenPGPKey: CipherKey, PullingCipherKey {
     private func streamed(_ raw: OpenPGPStream.RawInput, hit: inout Bool, emit: (UnsafeRawBufferPointer) -> Void)
         throws(CipherFailure) -> Bool
     {
-        let bytes = OpenPGPStream.ByteReader(raw.read)
-        let reader: OpenPGPStream.ByteReader
+        // The message's framing is followed (binary, or what the armor holds), and what is
+        // left after the encrypted packet is read, to find data after the message.
+        let framing = OpenPGPFraming()
+        let source: OpenPGPStream.Reader
         if raw.buffered.first.map({ $0 & 0x80 != 0 }) == true {
-            reader = bytes
+            source = framing.observing(raw.read)
         } else {
-            let dearmor = OpenPGPStream.Dearmor(bytes)
-            reader = OpenPGPStream.ByteReader(dearmor.read)
+            source = framing.observing(OpenPGPStream.Dearmor(OpenPGPStream.ByteReader(raw.read)).read)
         }
+        let reader = OpenPGPStream.ByteReader(source)
         guard
             case .committed(let seipd, let cacheKey, let sessionKey, let cached) = fastPath.beginStream(
                 reader, raw: raw)
@@ -237,8 +248,10 @@ package final class OpenPGPKey: CipherKey, PullingCipherKey {
         // after a failure, which stands anyway: no need to decrypt the rest of a large file).
         if case .success(let o) = outcome, o.result == rnpOK || Int(o.result) == RNP_ERROR_SIGNATURE_INVALID {
             seipd.drain()
+            framing.drain(source)
         }
         try Self.checkInner(outcome, verified: seipd.verified)
+        if framing.trailing { throw .decryptFailed(OpenPGPFraming.trailingMessage) }
         if !cached { fastPath.sessionKeys.insert(sessionKey, for: cacheKey) }
         return true
     }
