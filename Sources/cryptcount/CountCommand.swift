@@ -218,7 +218,7 @@ struct CountCommand: ParsableCommand {
         let columns = regex ? terms.map(Self.escaped) + patterns : terms
         do throws(SearchPlanError) {
             plan = try SearchPlan(
-                terms: columns.map { Array($0.utf8) },
+                terms: regex ? columns.map { Array($0.utf8) } : RawArguments.termBytes(of: terms),
                 options: SearchOptions(ignoreCase: ignoreCase, wholeWord: wholeWord, words: words, regex: regex))
         } catch {
             throw fail(error.message.replacingOccurrences(of: "\"terms\"", with: "column "))
@@ -350,6 +350,32 @@ enum RawArguments {
                 i += 1
             }
             return bytes
+        }
+    }
+}
+
+extension RawArguments {
+    /// The command line's own bytes for `-t` values that are not valid UTF-8 (given as
+    /// `-t V`, `--term V` or `--term=V`), so such bytes are counted as given.
+    static func termBytes(of parsed: [String]) -> [[UInt8]] {
+        let raw: [[UInt8]] = (0..<Int(CommandLine.argc)).map { i in
+            CommandLine.unsafeArgv[i].map { cStringBytes($0) } ?? []
+        }
+        let prefixes = [Array("--term=".utf8), []]
+        var next = 1
+        return parsed.map { term in
+            guard term.unicodeScalars.contains("\u{FFFD}") else { return Array(term.utf8) }
+            // Values keep their order in argv: take the next raw argument that holds it.
+            for i in next..<max(next, raw.count) {
+                for prefix in prefixes where raw[i].starts(with: prefix) {
+                    let value = Array(raw[i].dropFirst(prefix.count))
+                    if String(decoding: value, as: UTF8.self) == term {
+                        next = i + 1
+                        return value
+                    }
+                }
+            }
+            return Array(term.utf8)
         }
     }
 }

@@ -21,7 +21,8 @@ struct CryptCountCommand: ParsableCommand {
     /// the parser's 64.
     static func main() {
         do {
-            var command = try CountCommand.quick(CommandLine.arguments.dropFirst()) ?? parseAsRoot()
+            let arguments = Self.splittingJoinedValues(Array(CommandLine.arguments.dropFirst()))
+            var command = try CountCommand.quick(arguments[...]) ?? parseAsRoot(arguments)
             try command.run()
         } catch let code as ExitCode where code != .validationFailure {
             // As exit(withError:) does for an ExitCode (no message), without building its
@@ -34,6 +35,21 @@ struct CryptCountCommand: ParsableCommand {
                 Glibc.exit(1)
             }
             exit(withError: error)
+        }
+    }
+
+    /// `--name=value` as `--name value` where the value begins with a combining mark (U+0301,
+    /// a ZWJ): the `=` and the mark are then one Character, and the parser, which splits at a
+    /// Character `=`, would call the whole argument an unknown option.
+    static func splittingJoinedValues(_ arguments: [String]) -> [String] {
+        arguments.flatMap { arg -> [String] in
+            guard arg.hasPrefix("--"), !arg.contains("="), let eq = arg.utf8.firstIndex(of: UInt8(ascii: "=")) else {
+                return [arg]
+            }
+            return [
+                String(decoding: arg.utf8[..<eq], as: UTF8.self),
+                String(decoding: arg.utf8[arg.utf8.index(after: eq)...], as: UTF8.self),
+            ]
         }
     }
 }

@@ -316,6 +316,23 @@ def test_ignore_case_leaves_caseless_terms_alone(tmp_path):
             assert responses[0]["counts"] == want, ignore_case
 
 
+@pytest.mark.parametrize("extra", [[], ["--cipher", "plain"]])  # the quick parser, and swift-argument-parser
+def test_terms_are_counted_by_their_own_bytes(tmp_path, extra):
+    """A -t value that is not UTF-8 is counted by the command line's bytes (as a `bin` term is),
+    not as U+FFFD; `--term=V` works when V begins with a combining mark (which, with the `=`,
+    makes one Character)."""
+    text = b"a\xc3\xa9b\xc3 \xa9\xff a\xcc\x81 x\xe2\x80\x8dy\n"
+    (tmp_path / "t.txt").write_bytes(text)
+    terms = [b"\xc3", b"\xff", b"b\xc3", "\u0301".encode(), "\u200d".encode(), "é".encode()]
+    args = []
+    for i, t in enumerate(terms):
+        args += [b"--term=" + t] if i % 2 else [b"-t", t]
+    r = subprocess.run([binary().encode(), b"count", b"--json", *map(os.fsencode, extra), *args,
+                        os.fsencode(tmp_path / "t.txt")], capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["counts"] == [text.count(t) for t in terms]
+
+
 def test_table_pads_names_by_characters_and_never_cuts_them(tmp_path):
     # Characters outside the BMP are two UTF-16 units: a table padded by UTF-16 units (as
     # NSString's padding did) cut the widest such name short.

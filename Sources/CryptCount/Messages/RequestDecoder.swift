@@ -71,7 +71,8 @@ package struct RequestDecoder: Sendable {
                 return .failure(
                     RequestError(
                         .badRequest,
-                        "\"id\" takes \(s.count) bytes; at most \(limits.maxIDBytes) fit in a response within max_frame"))
+                        "\"id\" takes \(s.count) bytes; at most \(limits.maxIDBytes) fit in a response within max_frame"
+                    ))
             }
             id = .text(s)
         case .none:
