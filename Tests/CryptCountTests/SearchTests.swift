@@ -254,6 +254,27 @@ private func counts(_ text: String, _ terms: [String], _ options: SearchOptions 
         #expect(s.utf8.count <= 2 * w + 6)
         #expect(s.contains(" needle "))
     }
+
+    /// The window drops only a character it cuts (one the text completes past it); bytes at its
+    /// edges that are invalid in the text itself stay, U+FFFD each, as inside the window.
+    @Test func snippetWindowCutsCharactersNotInvalidBytes() throws {
+        let w = SearchPlan.snippetWindow
+        let xs = [UInt8](repeating: UInt8(ascii: "x"), count: w - 1)
+        let options = SearchOptions(offsets: true, context: 1)
+        func snippet(_ text: [UInt8]) throws -> String {
+            try #require(try run(text, ["Q"], options).snippets?.first?.first)
+        }
+        // After the match: its last window byte 0xFF / a lone lead, then more text.
+        #expect(try snippet(b("Q") + xs + [0xFF] + b("xx")) == "Q" + String(repeating: "x", count: w - 1) + "\u{FFFD}")
+        #expect(try snippet(b("Q") + xs + [0xC3] + b("xx")) == "Q" + String(repeating: "x", count: w - 1) + "\u{FFFD}")
+        // A character the window cuts is dropped whole.
+        #expect(try snippet(b("Q") + xs + b("é") + b("xx")) == "Q" + String(repeating: "x", count: w - 1))
+        // Before the match: a stray continuation byte stays; the tail of a cut character goes.
+        let before = [UInt8](repeating: UInt8(ascii: "x"), count: 100)
+        #expect(try snippet(before + [0x80] + xs + b("Q")).hasPrefix("\u{FFFD}x"))
+        let cut = try snippet(before.dropLast() + b("é") + xs + b("Q"))
+        #expect(cut == String(repeating: "x", count: w - 1) + "Q")
+    }
 }
 
 /// A direct, slow statement of the semantics: try every position left to right.

@@ -53,26 +53,42 @@ extension SearchPlan {
             n += 1
         }
         if cutLeft && a == lo {
-            // Don't start inside a character the window cut.
+            // Don't start inside a character the window cut: skip the bytes at its start that
+            // continue a character begun before it (bytes that continue nothing stay: they are
+            // the text's own invalid bytes, U+FFFD each).
             var k = 0
-            while k < 3 && a < s && p[a] & 0xC0 == 0x80 {
-                a += 1
-                k += 1
+            while k < 3 && a + k < s && p[a + k] & 0xC0 == 0x80 { k += 1 }
+            if lo > 0 {
+                var j = 1  // back to the byte that starts the character holding lo - 1
+                while j <= 3 && j <= lo && p[lo - j] & 0xC0 == 0x80 { j += 1 }
+                k = j <= 3 && j <= lo ? min(k, max(0, Self.utf8Length(p[lo - j]) - j)) : 0
             }
+            a += k
         }
         if cutRight && z == hi {
-            // Drop a character the window cut (its lead byte promises more bytes than remain).
+            // Drop a character the window cut: a lead byte whose character the text completes
+            // past the window.
             var k = 1
             while k <= 3 && z - k > e {
                 let b = p[z - k]
                 if b & 0xC0 != 0x80 {
-                    let need = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1
-                    if need > k { z -= k }
+                    let end = z - k + Self.utf8Length(b)
+                    if end > z && end <= count && (z..<end).allSatisfy({ p[$0] & 0xC0 == 0x80 }) { z -= k }
                     break
                 }
                 k += 1
             }
         }
         return String(decoding: UnsafeBufferPointer(start: p + a, count: z - a), as: UTF8.self)
+    }
+
+    /// The length of the UTF-8 sequence `lead` starts, 1 for a byte that starts none.
+    static func utf8Length(_ lead: UInt8) -> Int {
+        switch lead {
+        case 0xC2...0xDF: 2
+        case 0xE0...0xEF: 3
+        case 0xF0...0xF4: 4
+        default: 1
+        }
     }
 }
