@@ -16,6 +16,8 @@ from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
 
 import msgpack
 
+from ._types import wire_secret
+
 # Cipher options that belong to the key when the secret is unlocked (protocol section 6).
 KEY_OPTIONS = ("iter", "ttl")
 
@@ -51,7 +53,7 @@ _TOKEN_SALT = os.urandom(32)
 
 def token(cipher: str, secret: Any, options: Tuple[Tuple[str, Any], ...]) -> str:
     try:
-        material = msgpack.packb([cipher, secret, [list(o) for o in options]], use_bin_type=True)
+        material = msgpack.packb([cipher, wire_secret(secret), [list(o) for o in options]], use_bin_type=True)
     except (TypeError, ValueError):
         return uuid.uuid4().hex  # not serialisable here: the coprocess will say what is wrong
     return hmac.new(_TOKEN_SALT, material, hashlib.sha256).hexdigest()

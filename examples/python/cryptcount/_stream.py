@@ -18,12 +18,20 @@ def pack(value: Any) -> bytes:
     packer = getattr(_local, "packer", None)
     if packer is None:
         packer = _local.packer = msgpack.Packer(use_bin_type=True)
+    unencodable = False
     try:
         data: bytes = packer.pack(value)
+    except UnicodeEncodeError:
+        # Its message holds the whole str, which may be a secret: raised below, outside this
+        # handler, so no __context__ keeps it either.
+        _local.packer = None
+        unencodable = True
     except BaseException:
         # A failed pack can leave the packer's buffer dirty; start afresh next time.
         _local.packer = None
         raise
+    if unencodable:
+        raise ValueError("the request holds a str that is not valid UTF-8 (a lone surrogate): pass bytes")
     return data
 
 

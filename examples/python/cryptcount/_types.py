@@ -103,6 +103,31 @@ def wire_term(term: TermArg) -> Union[str, bytes]:
     raise TypeError(f"a term must be str or bytes, not {type(term).__name__}")
 
 
+def wire_secret(secret: Any) -> Any:
+    """The secret as sent: a str holding surrogate escapes (a password read with os.fsdecode)
+    as its bytes, as paths and terms are; in lists and maps too. Never echoes the secret: a str
+    that cannot be sent raises an error that does not hold it."""
+    if isinstance(secret, str):
+        try:
+            secret.encode("utf-8")
+            return secret
+        except UnicodeEncodeError:
+            pass
+        encoded = None
+        try:
+            encoded = os.fsencode(secret)
+        except UnicodeEncodeError:
+            pass  # raised below, outside this handler: no __context__ holds the secret
+        if encoded is None:
+            raise ValueError("the secret is a str with a lone surrogate that is not an escaped byte: pass bytes")
+        return encoded
+    if isinstance(secret, (list, tuple)):
+        return [wire_secret(s) for s in secret]
+    if isinstance(secret, Mapping):
+        return {k: wire_secret(v) for k, v in secret.items()}
+    return secret
+
+
 class CountOptions(NamedTuple):
     """The options of one ``count`` request, as the caller gave them (one type for every API).
 
@@ -154,7 +179,7 @@ class CountOptions(NamedTuple):
         if self.cipher is not None:
             msg["cipher"] = self.cipher
         if self.secret is not None:
-            msg["secret"] = self.secret
+            msg["secret"] = wire_secret(self.secret)
         if self.ignore_case:
             msg["ignore_case"] = True
         if self.whole_word:
@@ -179,7 +204,7 @@ class CountOptions(NamedTuple):
 def unlock_request(name: str, cipher: str, secret: Any, options: Mapping[str, Any]) -> Dict[str, Any]:
     msg: Dict[str, Any] = {"op": "unlock", "name": name, "cipher": cipher}
     if secret is not None:
-        msg["secret"] = secret
+        msg["secret"] = wire_secret(secret)
     msg.update(options)
     return msg
 

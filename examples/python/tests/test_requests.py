@@ -154,6 +154,31 @@ def test_inline_secret(cc: Coprocess, tmp_path: Path) -> None:
     assert r.counts == [3]
 
 
+def test_secrets_with_surrogate_escapes_are_their_bytes_and_never_echoed(cc: Coprocess, tmp_path: Path) -> None:
+    """A password read with os.fsdecode (bytes that are not UTF-8 as surrogate escapes) is sent as
+    its bytes, as paths and terms are; a str that cannot be sent at all raises an error that holds
+    neither the secret nor (as __context__) an exception that does."""
+    p = tmp_path / "s.bio"
+    p.write_bytes(biographer.encrypt(b"sun sun", b"pw-\xff"))
+    escaped = os.fsdecode(b"pw-\xff")
+    (r,) = cc.count([p], terms=["sun"], cipher="biographer", secret=escaped)
+    assert r.counts == [2]
+    cc.unlock("esc", cipher="biographer", secret=escaped)
+    (r,) = cc.count([p], terms=["sun"], key="esc")
+    assert r.counts == [2]
+    for call in (
+        lambda: cc.unlock("x", cipher="biographer", secret="SECRET-VALUE\ud800"),
+        lambda: list(cc.count([p], terms=["sun"], cipher="biographer", secret="SECRET-VALUE\ud800")),
+        lambda: list(cc.count([p], terms=["sun"], cipher="age", secret={"passphrase": "SECRET-VALUE\ud800"})),
+        lambda: cc.unlock("x", cipher="fernet", secret=["a", "SECRET-VALUE\ud800"]),
+    ):
+        with pytest.raises(ValueError) as e:
+            call()
+        shown = repr(e.value) + str(e.value) + repr(e.value.__context__) + repr(e.value.__cause__)
+        assert "SECRET-VALUE" not in shown
+    assert cc.alive
+
+
 @pytest.mark.parametrize(
     "kwargs, code",
     [
