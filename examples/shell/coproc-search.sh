@@ -64,6 +64,17 @@ request_error() {
     exit 1
 }
 
+# The secret as a key of cipher $1, as `cryptcount count` takes a secret file: for age, identity
+# text (AGE-SECRET-KEY- lines) or else a passphrase; for openpgp, a PGP PRIVATE KEY BLOCK or else
+# a passphrase.
+secret_json() {
+    case $1 in
+    age) [[ $secret == *AGE-SECRET-KEY-* ]] && b64str "$secret" || printf '{"passphrase":%s}' "$(b64str "$secret")" ;;
+    openpgp) [[ $secret == *"-----BEGIN PGP PRIVATE KEY BLOCK-----"* ]] && printf '{"keys":%s}' "$(b64str "$secret")" || b64str "$secret" ;;
+    *) b64str "$secret" ;;
+    esac
+}
+
 key_json=
 if [[ $cipher != plain && -n $keyfile ]]; then
     # read -d '' keeps every byte up to a NUL (a secret cannot contain NUL bytes).
@@ -82,7 +93,7 @@ if [[ $cipher != plain && -n $keyfile ]]; then
         # each file is decrypted with the one of its kind.
         keys=
         for kind in age fernet openssl openpgp; do
-            send "{\"id\":\"unlock-$kind\",\"op\":\"unlock\",\"name\":\"search-$kind\",\"cipher\":\"$kind\",\"secret\":$(b64str "$secret")}"
+            send "{\"id\":\"unlock-$kind\",\"op\":\"unlock\",\"name\":\"search-$kind\",\"cipher\":\"$kind\",\"secret\":$(secret_json "$kind")}"
             receive
             rtype
             if [[ $type == ok ]]; then
@@ -94,7 +105,7 @@ if [[ $cipher != plain && -n $keyfile ]]; then
         unset secret
         key_json="\"cipher\":\"auto\",\"keys\":[$keys]"
     else
-        send "{\"id\":\"unlock\",\"op\":\"unlock\",\"name\":\"search\",\"cipher\":\"$cipher\",\"secret\":$(b64str "$secret")}"
+        send "{\"id\":\"unlock\",\"op\":\"unlock\",\"name\":\"search\",\"cipher\":\"$cipher\",\"secret\":$(secret_json "$cipher")}"
         unset secret
         receive
         rtype

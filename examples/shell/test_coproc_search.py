@@ -166,3 +166,35 @@ def test_auto_sniffs_each_file(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.decode().splitlines() == ["rain\tplain.txt\t2", "rain\tTOTAL\t2"]
     assert b"a.age: decrypt_failed" in r.stderr
+
+
+def test_age_passphrase_and_openpgp_key_files(tmp_path):
+    """-k takes a secret file as `cryptcount count --secret-file` does: for age, identity text or
+    else a passphrase (scrypt); for openpgp, a PGP PRIVATE KEY BLOCK or else a passphrase; with
+    -c age, and with -c auto."""
+    pyrage = pytest.importorskip("pyrage")
+    text = b"the sun, the sun again\n"
+    (tmp_path / "p.age").write_bytes(pyrage.passphrase.encrypt(text, "sun and moon"))
+    (tmp_path / "age.pw").write_bytes(b"sun and moon\n")
+    for cipher in ("age", "auto"):
+        r = run(["-c", cipher, "-k", "age.pw", "p.age"], b"sun\n", tmp_path)
+        assert r.returncode == 0, (cipher, r.stderr)
+        assert r.stdout.decode().splitlines() == ["sun\tp.age\t2", "sun\tTOTAL\t2"], cipher
+    if shutil.which("gpg") is None:
+        pytest.skip("gpg is not installed")
+    home = tmp_path / "g"
+    home.mkdir(mode=0o700)
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    gpg = ["gpg", "--batch", "--yes", "--no-tty", "--quiet", "--pinentry-mode", "loopback", "--passphrase", ""]
+    subprocess.run([*gpg, "--quick-gen-key", "Sun <sun@example.org>", "future-default", "default", "never"],
+                   env=env, check=True, capture_output=True)
+    (tmp_path / "keys.asc").write_bytes(
+        subprocess.run([*gpg, "--armor", "--export-secret-keys"], env=env, check=True, capture_output=True).stdout)
+    (tmp_path / "plain.txt").write_bytes(text)
+    subprocess.run([*gpg, "--trust-model", "always", "-r", "sun@example.org", "-e", "-o", "m.gpg", "plain.txt"],
+                   cwd=tmp_path, env=env, check=True, capture_output=True)
+    subprocess.run(["gpgconf", "--kill", "all"], env=env, capture_output=True)
+    for cipher in ("openpgp", "auto"):
+        r = run(["-c", cipher, "-k", "keys.asc", "m.gpg"], b"sun\n", tmp_path)
+        assert r.returncode == 0, (cipher, r.stderr)
+        assert r.stdout.decode().splitlines() == ["sun\tm.gpg\t2", "sun\tTOTAL\t2"], cipher
