@@ -40,6 +40,7 @@ done
 shift $((OPTIND - 1))
 (($# > 0)) || usage
 [[ -d $store ]] || { echo "$me: no password store at $store" >&2; exit 2; }
+while [[ $store == */ && $store != / ]]; do store=${store%/}; done  # names are relative to it
 
 cryptcount=${CRYPTCOUNT:-cryptcount}
 command -v "$cryptcount" >/dev/null || { echo "$me: $cryptcount not found (set CRYPTCOUNT)" >&2; exit 2; }
@@ -57,14 +58,14 @@ elif [[ -t 0 ]]; then
     echo >&2
 fi
 
-# The entries, sorted, as pass shows them (relative name without .gpg).
+# The entries as pass shows them (the name relative to the store, without .gpg), sorted by that
+# name, byte by byte.
 entries=()
 paths=()
-while IFS= read -r -d '' f; do
-    paths+=("$f")
-    rel=${f#"$store"/}
-    entries+=("${rel%.gpg}")
-done < <(find "$store" -name .git -prune -o -type f -name '*.gpg' -print0 | sort -z)
+while IFS= read -r -d '' name; do
+    entries+=("$name")
+    paths+=("$store/$name.gpg")
+done < <(find "$store" -name .git -prune -o -type f -name '*.gpg' -printf '%P\0' | sed -z 's/\.gpg$//' | LC_ALL=C sort -z)
 ((${#paths[@]} > 0)) || { echo "$me: no entries in $store" >&2; exit 0; }
 
 files_json=

@@ -89,3 +89,16 @@ def test_pass_grep_with_gnupg_home(store):
     root, s, home = store
     r = run("-s", str(s), "-g", str(home), "-p", str(root / "pw"), "-i", "THE")
     assert r.stdout.decode().splitlines() == ["bank\t2", "email/work\t1", "TOTAL\t3"]
+
+
+def test_pass_grep_names_entries_as_pass_does(store):
+    """Entries are named relative to the store however its path is written (a trailing /), and
+    sorted by that name, byte by byte (a, a-b, a/b; not by file name, where a-b.gpg sorts first)."""
+    root, s, _ = store
+    (s / "a").mkdir()
+    for name in ("a", "a-b", "a/b"):
+        shutil.copy(s / "bank.gpg", s / f"{name}.gpg")
+    want = ["a\t2", "a-b\t2", "a/b\t2", "bank\t2", "email/work\t1", "TOTAL\t9"]
+    for store_arg in (str(s), str(s) + "/", str(s) + "//"):
+        r = run("-s", store_arg, "-K", str(root / "keys.asc"), "-p", str(root / "pw"), "the")
+        assert r.stdout.decode().splitlines() == want, store_arg
