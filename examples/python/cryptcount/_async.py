@@ -153,6 +153,16 @@ class AsyncCoprocess(_Counting[AsyncCountQuery]):
     def server_info(self) -> Dict[str, Any]:
         return self.core.server_info
 
+    @property
+    def closed(self) -> bool:
+        """True once closed (an AsyncCoprocess never started is not closed)."""
+        return self._core is not None and self._core.closed
+
+    @property
+    def alive(self) -> bool:
+        """True while the coprocess can take requests: started, not closed, not exited."""
+        return self._core is not None and self._core.alive
+
     def stderr_tail(self) -> str:
         return self.core.stderr_tail()
 
@@ -170,13 +180,17 @@ class AsyncCoprocess(_Counting[AsyncCountQuery]):
     ) -> None:
         await self.close()
 
-    async def _call(self, msg: Dict[str, Any]) -> Dict[str, Any]:
+    async def _call(self, msg: Dict[str, Any], timeout: Optional[float] = None) -> Dict[str, Any]:
         loop = asyncio.get_running_loop()
         fut: "asyncio.Future[Any]" = loop.create_future()
         session = self._session
         rid = session.start(msg, _loop_sink(loop, functools.partial(_resolve, fut)))
         try:
-            resp = await fut
+            resp = await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            # As the thread-based call: the answer, when it comes, is dropped.
+            session.detach(rid)
+            raise TimeoutError(f"no response to {msg.get('op')!r} within {timeout} s") from None
         except asyncio.CancelledError:
             session.detach(rid)
             raise
@@ -188,8 +202,10 @@ class AsyncCoprocess(_Counting[AsyncCountQuery]):
     async def unlock(self, name: str, cipher: str, secret: Any = None, **options: Any) -> None:
         await self._call(unlock_request(name, cipher, secret, options))
 
-    async def forget(self, name: str) -> None:
-        await self._call({"op": "forget", "name": name})
+    async def forget(self, name: str, timeout: Optional[float] = None) -> None:
+        """As :meth:`Coprocess.forget`: ``timeout`` seconds to wait for the answer, then
+        ``TimeoutError``."""
+        await self._call({"op": "forget", "name": name}, timeout)
 
     async def stats(self) -> Dict[str, Any]:
         return strip(await self._call({"op": "stats"}))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 from pathlib import Path
 from typing import Iterator, List
 
@@ -101,5 +102,29 @@ def test_close_makes_a_running_async_query_raise_coprocess_died(binary: str, tmp
                 await q.wait()
         with pytest.raises(CoprocessDied):
             [r async for r in it]
+
+    asyncio.run(main())
+
+
+def test_async_coprocess_alive_closed_and_forget_timeout(binary: str) -> None:
+    """As on Coprocess: `alive`, `closed`, and forget's `timeout` (TimeoutError when the answer
+    does not come in time: here the coprocess is stopped)."""
+
+    async def main() -> None:
+        ac = AsyncCoprocess(binary)
+        assert not ac.alive and not ac.closed  # not started
+        await ac.start()
+        assert ac.alive and not ac.closed
+        await ac.unlock("k", cipher="biographer", secret="pw")
+        await ac.forget("k", timeout=5)
+        os.kill(ac.pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(TimeoutError):
+                await ac.forget("k", timeout=0.2)
+        finally:
+            os.kill(ac.pid, signal.SIGCONT)
+        assert (await ac.stats())["workers"] >= 1  # the late answer was dropped, the session goes on
+        await ac.close()
+        assert ac.closed and not ac.alive
 
     asyncio.run(main())
