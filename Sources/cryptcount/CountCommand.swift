@@ -329,53 +329,36 @@ enum Interrupt {
 }
 
 /// The command line's own bytes for arguments that are not valid UTF-8 (the parser only has
-/// them with U+FFFD in place of each bad byte), so such file names can be opened.
+/// them with U+FFFD in place of each bad byte), so such file names can be opened and such terms
+/// counted as given.
 enum RawArguments {
-    static func bytes(of parsed: [String]) -> [[UInt8]] {
-        let argc = Int(CommandLine.argc)
-        let raw: [[UInt8]] = (0..<argc).map { i in
+    /// Operands (paths), as given.
+    static func bytes(of parsed: [String]) -> [[UInt8]] { bytes(of: parsed, after: [[]]) }
+
+    /// `-t` values (given as `-t V`, `--term V` or `--term=V`).
+    static func termBytes(of parsed: [String]) -> [[UInt8]] {
+        bytes(of: parsed, after: [Array("--term=".utf8), []])
+    }
+
+    /// Each of `parsed` that holds U+FFFD as the raw argument, less one of `prefixes`, that
+    /// decodes to it: they keep their order in argv, so the search goes on after the last found.
+    private static func bytes(of parsed: [String], after prefixes: [[UInt8]]) -> [[UInt8]] {
+        let raw: [[UInt8]] = (0..<Int(CommandLine.argc)).map { i in
             CommandLine.unsafeArgv[i].map { cStringBytes($0) } ?? []
         }
         var next = 1
         return parsed.map { arg in
-            let bytes = Array(arg.utf8)
-            guard arg.unicodeScalars.contains("\u{FFFD}") else { return bytes }
-            // Operands keep their order in argv: take the next raw argument that decodes to it.
-            var i = next
-            while i < raw.count {
-                if String(decoding: raw[i], as: UTF8.self) == arg {
-                    next = i + 1
-                    return raw[i]
-                }
-                i += 1
-            }
-            return bytes
-        }
-    }
-}
-
-extension RawArguments {
-    /// The command line's own bytes for `-t` values that are not valid UTF-8 (given as
-    /// `-t V`, `--term V` or `--term=V`), so such bytes are counted as given.
-    static func termBytes(of parsed: [String]) -> [[UInt8]] {
-        let raw: [[UInt8]] = (0..<Int(CommandLine.argc)).map { i in
-            CommandLine.unsafeArgv[i].map { cStringBytes($0) } ?? []
-        }
-        let prefixes = [Array("--term=".utf8), []]
-        var next = 1
-        return parsed.map { term in
-            guard term.unicodeScalars.contains("\u{FFFD}") else { return Array(term.utf8) }
-            // Values keep their order in argv: take the next raw argument that holds it.
+            guard arg.unicodeScalars.contains("\u{FFFD}") else { return Array(arg.utf8) }
             for i in next..<max(next, raw.count) {
                 for prefix in prefixes where raw[i].starts(with: prefix) {
                     let value = Array(raw[i].dropFirst(prefix.count))
-                    if String(decoding: value, as: UTF8.self) == term {
+                    if String(decoding: value, as: UTF8.self) == arg {
                         next = i + 1
                         return value
                     }
                 }
             }
-            return Array(term.utf8)
+            return Array(arg.utf8)
         }
     }
 }

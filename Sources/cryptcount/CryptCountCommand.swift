@@ -38,18 +38,24 @@ struct CryptCountCommand: ParsableCommand {
         }
     }
 
-    /// `--name=value` as `--name value` where the value begins with a combining mark (U+0301,
+    /// `--term=V` and `--regexp=V` as two arguments where V begins with a combining mark (U+0301,
     /// a ZWJ): the `=` and the mark are then one Character, and the parser, which splits at a
-    /// Character `=`, would call the whole argument an unknown option.
+    /// Character `=`, would call the whole argument an unknown option. Not after `--`, nor where
+    /// the argument is itself an option's value.
     static func splittingJoinedValues(_ arguments: [String]) -> [String] {
-        arguments.flatMap { arg -> [String] in
-            guard arg.hasPrefix("--"), !arg.contains("="), let eq = arg.utf8.firstIndex(of: UInt8(ascii: "=")) else {
-                return [arg]
+        var out: [String] = []
+        for (i, arg) in arguments.enumerated() {
+            let previous = i > 0 ? arguments[i - 1] : ""
+            guard !arguments[..<i].contains("--"), !["-t", "--term", "-e", "--regexp"].contains(previous),
+                arg.utf8.starts(with: "--term=".utf8) || arg.utf8.starts(with: "--regexp=".utf8), !arg.contains("="),
+                let eq = arg.utf8.firstIndex(of: UInt8(ascii: "="))
+            else {
+                out.append(arg)
+                continue
             }
-            return [
-                String(decoding: arg.utf8[..<eq], as: UTF8.self),
-                String(decoding: arg.utf8[arg.utf8.index(after: eq)...], as: UTF8.self),
-            ]
+            out.append(String(decoding: arg.utf8[..<eq], as: UTF8.self))
+            out.append(String(decoding: arg.utf8[arg.utf8.index(after: eq)...], as: UTF8.self))
         }
+        return out
     }
 }
