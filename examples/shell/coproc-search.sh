@@ -144,9 +144,10 @@ while IFS= read -r term || [[ -n $term ]]; do
                 break
                 ;;
             error)
-                # A refused pattern is the user's typo, not a broken coprocess: say so, go on.
-                if [[ $regex == true ]]; then
-                    echo "${0##*/}: pattern '$term': $(describe_error)" >&2
+                # A refused pattern or term (a typo, a term over --max-term-bytes) is the
+                # user's, not a broken coprocess: say so, go on with the next line.
+                if [[ $line =~ $re_code && ${BASH_REMATCH[1]} == bad_request ]]; then
+                    echo "${0##*/}: $([[ $regex == true ]] && echo pattern || echo term) '$term': $(describe_error)" >&2
                     break
                 fi
                 request_error "count for '$term'"

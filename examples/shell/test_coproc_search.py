@@ -143,6 +143,14 @@ def test_regular_expressions(diary):
     assert r.stdout.decode().splitlines() == ["cat\\b\tday2.txt\t2", "cat\\b\tTOTAL\t2"]
 
 
+def test_a_refused_term_is_reported_and_skipped(diary):
+    # A term over the server's --max-term-bytes (4096) is the user's, as a bad pattern is.
+    r = run(["day2.txt"], b"x" * 5000 + b"\ncat\n", diary)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().splitlines() == ["cat\tday2.txt\t1", "cat\tTOTAL\t1"]
+    assert b"term 'xxxx" in r.stderr and b"bad_request" in r.stderr
+
+
 def test_auto_sniffs_each_file(tmp_path):
     """-c auto (README: any cipher hello lists, as `cryptcount count --cipher auto`): an age file,
     a Fernet file and a plain file in one search; the secret fits the age file only."""
