@@ -177,13 +177,20 @@ struct CountCommand: ParsableCommand {
     func run() throws {
         try harden(allowDumps: allowDumps, lockMemory: lockMemory, cacheBytes: 0)
         Interrupt.install()
-        let secret = try openPGPKeys(with: loadSecret())
+        // The secret; with --gnupg-home or --keys-file, the openpgp key is those keys with it
+        // as their passphrase (and under auto the secret is still every other format's key).
+        let passphrase = try loadSecret()
+        let pgpSecret = try openPGPKeys(with: passphrase)
+        func secret(for kind: CipherKind) -> SecretInput? { kind == .openpgp ? pgpSecret : passphrase }
         var config = EngineConfig()
         config.cacheBytes = 0
         var kind: CipherKind? = nil
         if case .one(let k) = cipher {
             kind = k
-            if k.needsSecret && secret == nil {
+            if k != .openpgp && (gnupgHome != nil || keysFile != nil) {
+                throw fail("--gnupg-home and --keys-file go with --cipher openpgp or auto")
+            }
+            if k.needsSecret && secret(for: k) == nil {
                 throw fail("cipher \(k.name) needs --secret-file or --secret-env")
             }
         }
@@ -192,16 +199,16 @@ struct CountCommand: ParsableCommand {
             let options = CipherOptions(iterations: iter)
             if let kind {
                 keys = .single(
-                    try UnlockedKey.make(kind: kind, secret: secret.map { adapt($0, for: kind) }, options: options))
+                    try UnlockedKey.make(
+                        kind: kind, secret: secret(for: kind).map { adapt($0, for: kind) }, options: options))
             } else {
                 var list: [UnlockedKey] = []
-                if let secret {
-                    for candidate in CipherKind.allCases where candidate.canBeSniffed {
-                        if let k = try? UnlockedKey.make(
-                            kind: candidate, secret: adapt(secret, for: candidate), options: options)
-                        {
-                            list.append(k)
-                        }
+                for candidate in CipherKind.allCases where candidate.canBeSniffed {
+                    guard let s = secret(for: candidate) else { continue }
+                    if let k = try? UnlockedKey.make(
+                        kind: candidate, secret: adapt(s, for: candidate), options: options)
+                    {
+                        list.append(k)
                     }
                 }
                 keys = .auto(list)
@@ -226,7 +233,9 @@ struct CountCommand: ParsableCommand {
 
         config.workers = workers ?? Self.defaultWorkers(for: walker.entries)
         let pool = WorkerPool(config: config)
-        let printer = CountPrinter(terms: terms + patterns, json: json, words: words, entries: walker.entries)
+        let printer = CountPrinter(
+            columns: RawArguments.termBytes(of: terms) + patterns.map { Array($0.utf8) }, json: json, words: words,
+            entries: walker.entries)
         let job = CountJob(
             id: .number(1), files: printer.files.map { WireBytes($0, isBinary: false) }, plan: plan, keys: keys,
             ordered: true, sink: printer)
@@ -453,7 +462,8 @@ struct FileWalker {
 final class CountPrinter: CountSink, @unchecked Sendable {
     /// The engine's files: the walk's file entries, in order.
     let files: [[UInt8]]
-    let terms: [String]
+    /// The columns' terms and patterns, as given.
+    let columns: [[UInt8]]
     let json: Bool
     let words: Bool
     let total: Int
@@ -473,8 +483,8 @@ final class CountPrinter: CountSink, @unchecked Sendable {
     private let started = monotonicMicros()
     private var lastProgress: UInt64 = 0
 
-    init(terms: [String], json: Bool, words: Bool, entries: [WalkEntry]) {
-        self.terms = terms
+    init(columns: [[UInt8]], json: Bool, words: Bool, entries: [WalkEntry]) {
+        self.columns = columns
         self.json = json
         self.words = words
         self.entries = entries
@@ -587,8 +597,9 @@ final class CountPrinter: CountSink, @unchecked Sendable {
 
     private func table(_ summary: CountSummary) -> String {
         // With no terms, the table says how big each file is.
-        let showBytes = terms.isEmpty
-        var header = ["path"] + terms
+        let showBytes = columns.isEmpty
+        // Escaped as paths are, so the header stays one row whatever a term holds.
+        var header = ["path"] + columns.map(TablePath.escape)
         if showBytes { header.append("bytes") }
         if words { header.append("words") }
         var body: [[String]] = []
@@ -657,7 +668,7 @@ final class CountPrinter: CountSink, @unchecked Sendable {
     static func writeErr(_ s: String) { try? writeAll(fd: 2, Array(s.utf8)) }
 }
 
-/// A path as one line of a table or message: control characters (C0, DEL, C1) as `\n`, `\r`,
+/// A path (or a term) as one line of a table or message: control characters (C0, DEL, C1) as `\n`, `\r`,
 /// `\t` or `\xHH` / `\u{HH}`, bytes that are not UTF-8 as `\xHH`, and `\` as `\\`, so each
 /// name stays on its row and can be told apart (`ls -b` style). --json is the lossless form.
 enum TablePath {

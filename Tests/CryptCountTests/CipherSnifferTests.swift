@@ -25,6 +25,10 @@ import Testing
             ("gAAAAA", nil),  // too short to be a token
             ("gAAAAABpX3k2AAECAwQF but then words", nil),
             ("gAAAAABpX3k2AAECAwQF+/ABCDEFGH", nil),  // standard, not url-safe, alphabet
+            // The seventh character bounds the timestamp: A-D before 2^32 s (2106), E on after.
+            ("gAAAAADpX3k2AAECAwQFBgcICQoLDA0ODy021cpG", "fernet"),
+            ("gAAAAAEAAAAFAAECAwQFBgcICQoLDA0ODy021cpG", nil),
+            ("gAAAAA_pX3k2AAECAwQFBgcICQoLDA0ODy021cpG", nil),
         ]
         for (text, expected) in cases {
             #expect(sniff(Array(text.utf8)) == expected, "\(text.prefix(20))")

@@ -348,3 +348,52 @@ def test_table_pads_names_by_characters_and_never_cuts_them(tmp_path):
         assert row.split()[-1] == str(i + 1), lines
     # The count column ends at the same character in every row.
     assert len({len(line) for line in lines}) == 1, lines
+
+
+def test_table_header_escapes_terms_as_names(tmp_path):
+    (tmp_path / "t.txt").write_bytes(b"a\nb a\tb \xff\n")
+    r = subprocess.run([binary().encode(), b"count", b"-t", b"a\nb", b"-t", b"a\tb", b"-t", b"\xff",
+                        os.fsencode(tmp_path / "t.txt")], capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.decode().splitlines()
+    assert len(lines) == 3 and lines[0].split() == ["path", "a\\nb", "a\\tb", "\\xFF"]
+    assert lines[1].split()[1:] == ["1", "1", "1"]
+
+
+@pytest.mark.skipif(shutil.which("gpg") is None or shutil.which("openssl") is None, reason="gpg or openssl missing")
+def test_auto_with_openpgp_keys_still_uses_the_secret_for_other_formats(tmp_path):
+    """--cipher auto takes the secret as a key of every format it can be one of: with
+    --keys-file or --gnupg-home it is also the keys' passphrase, and still openssl's password and
+    an age passphrase. Those options with another cipher are a usage error."""
+    import pyrage
+
+    pw = "sun and moon"
+    (tmp_path / "pw").write_text(pw + "\n")
+    text = b"the sun, the sun again\n"
+    (tmp_path / "plain.txt").write_bytes(text)
+    (tmp_path / "p.age").write_bytes(pyrage.passphrase.encrypt(text, pw))
+    subprocess.run(["openssl", "enc", "-aes-256-cbc", "-pbkdf2", "-pass", "env:CC_PW", "-in", "plain.txt",
+                    "-out", "o.enc"], cwd=tmp_path, env={**os.environ, "CC_PW": pw}, check=True)
+    home = tmp_path / "g"
+    home.mkdir(mode=0o700)
+    env = {**os.environ, "GNUPGHOME": str(home)}
+    gpg = ["gpg", "--batch", "--yes", "--no-tty", "--quiet", "--pinentry-mode", "loopback", "--passphrase", pw]
+    try:
+        subprocess.run([*gpg, "--quick-gen-key", "Sun <sun@example.org>", "future-default", "default", "never"],
+                       env=env, check=True, capture_output=True)
+        (tmp_path / "keys.asc").write_bytes(subprocess.run([*gpg, "--armor", "--export-secret-keys"], env=env,
+                                                           check=True, capture_output=True).stdout)
+        subprocess.run([*gpg, "--trust-model", "always", "-r", "sun@example.org", "-e", "-o", "m.gpg", "plain.txt"],
+                       cwd=tmp_path, env=env, check=True, capture_output=True)
+    finally:
+        subprocess.run(["gpgconf", "--kill", "all"], env=env, capture_output=True)
+    files = ["p.age", "o.enc", "m.gpg"]
+    for extra in (["--keys-file", "keys.asc"], ["--gnupg-home", str(home)]):
+        r = run("--cipher", "auto", "--secret-file", "pw", "--json", *extra, "-t", "sun", *files, cwd=tmp_path)
+        assert r.returncode == 0, (extra, r.stderr)
+        got = [json.loads(line) for line in r.stdout.decode().splitlines()]
+        assert [(g["path"], g["counts"], g["cipher"]) for g in got] == [
+            ("p.age", [2], "age"), ("o.enc", [2], "openssl"), ("m.gpg", [2], "openpgp")], extra
+    r = run("--cipher", "openssl", "--secret-file", "pw", "--keys-file", "keys.asc", "-t", "sun", "o.enc", cwd=tmp_path)
+    assert r.returncode == 1 and b"--keys-file go with --cipher openpgp or auto" in r.stderr
+

@@ -43,12 +43,15 @@ package final class FernetKey: CipherKey {
         try FernetKey(secret: secret, options: options)
     }
 
-    /// Version byte 0x80 and a timestamp below 2^32 seconds encode as `gAAAAA`; the token runs
-    /// to the end of the prefix or to trailing whitespace only.
+    /// Version byte 0x80 and a timestamp below 2^32 seconds (before 2106) encode as `gAAAAA`
+    /// and a seventh character of `A`-`D` (the timestamp's top 32 bits are zero; `gAAAAA` alone
+    /// bounds it by 2^36); the token runs to the end of the prefix or to trailing whitespace only.
     package static func recognises(_ prefix: UnsafeRawBufferPointer) -> Bool {
         var i = 0
         while i < prefix.count, ASCII.isWhitespace(prefix[i]) { i += 1 }
-        guard prefix[i...].starts(with: tokenStart) else { return false }
+        guard prefix[i...].starts(with: tokenStart), i + 6 < prefix.count,
+            (UInt8(ascii: "A")...UInt8(ascii: "D")).contains(prefix[i + 6])
+        else { return false }
         var j = i
         while j < prefix.count, Base64.isURLSafe(prefix[j]) || prefix[j] == UInt8(ascii: "=") { j += 1 }
         let tokenLength = j - i
