@@ -162,6 +162,9 @@ struct CountCommand: ParsableCommand {
         if terms.contains(where: \.isEmpty) { throw ValidationError("a term must not be empty") }
         if patterns.contains(where: \.isEmpty) { throw ValidationError("a pattern must not be empty") }
         if let workers, workers < 1 || workers > 1024 { throw ValidationError("--workers must be between 1 and 1024") }
+        if let iter, iter < 1 || iter > OpenSSLKey.maxIterations {
+            throw ValidationError("--iter must be between 1 and \(OpenSSLKey.maxIterations)")
+        }
         if paths.isEmpty { throw ValidationError("give at least one file or directory") }
         if case .failure(let error) = BiographerKernel.requested(BiographerKernel.environmentValue) {
             throw ValidationError(error.message)
@@ -175,7 +178,11 @@ struct CountCommand: ParsableCommand {
     }
 
     func run() throws {
-        try harden(allowDumps: allowDumps, lockMemory: lockMemory, cacheBytes: 0)
+        do {
+            try harden(allowDumps: allowDumps, lockMemory: lockMemory, cacheBytes: 0)
+        } catch let error as ValidationError {
+            throw fail(error.message)  // a run-time refusal: no usage line
+        }
         Interrupt.install()
         // The secret; with --gnupg-home or --keys-file, the openpgp key is those keys with it
         // as their passphrase (and under auto the secret is still every other format's key).

@@ -396,4 +396,6 @@ def test_auto_with_openpgp_keys_still_uses_the_secret_for_other_formats(tmp_path
             ("p.age", [2], "age"), ("o.enc", [2], "openssl"), ("m.gpg", [2], "openpgp")], extra
     r = run("--cipher", "openssl", "--secret-file", "pw", "--keys-file", "keys.asc", "-t", "sun", "o.enc", cwd=tmp_path)
     assert r.returncode == 1 and b"--keys-file go with --cipher openpgp or auto" in r.stderr
+    r = run("--cipher", "openssl", "--secret-file", "pw", "--iter", "0", "-t", "sun", "o.enc", cwd=tmp_path)
+    assert r.returncode == 1 and b"--iter must be between 1 and" in r.stderr and b"secret" not in r.stderr
 

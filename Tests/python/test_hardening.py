@@ -291,6 +291,20 @@ def test_lock_memory_locks_keys_and_cache(shared_dir, nobody_bin):
         assert status_kib(s.pid, "VmLck") < cached
 
 
+def test_count_lock_memory_over_the_limit_names_only_what_count_locks(nobody_bin, tmp_path):
+    # `count` has no plaintext cache: its message is about the keys, with no --cache-mb advice
+    # and no usage line (the command line was right), exit status 1; before any file is read.
+    f = tmp_path / "t.txt"
+    f.write_bytes(b"x\n")
+    p = subprocess.run(["prlimit", "--memlock=65536:65536"] + NOBODY +
+                       [nobody_bin, "count", "--lock-memory", "-t", "x", str(f)],
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=20)
+    err = p.stderr.decode()
+    assert p.returncode == 1, err
+    assert "RLIMIT_MEMLOCK is 64 KiB, but locking the keys (1 MiB) needs 1024 KiB" in err
+    assert "--cache-mb" not in err and "Usage" not in err
+
+
 @pytest.mark.parametrize("cache_mb,memlock", [("256", 64 << 10), ("0", 64 << 10), ("16", 8 << 20)])
 def test_lock_memory_over_the_limit_is_a_clear_startup_error(nobody_bin, cache_mb, memlock):
     p = subprocess.run(["prlimit", f"--memlock={memlock}:{memlock}"] + NOBODY +

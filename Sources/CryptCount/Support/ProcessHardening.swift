@@ -44,9 +44,11 @@ package enum ProcessHardening {
         let needed = cacheBytes + SecureMemory.keyReserve
         if let limit, limit < needed {
             let kib = { (n: Int) in (n + 1023) / 1024 }
+            let keys = "the keys (\(SecureMemory.keyReserve >> 20) MiB)"
+            // `count` has no cache: only `serve`'s message names --cache-mb.
+            let what = cacheBytes > 0 ? "the plaintext cache (\(cacheBytes >> 20) MiB, --cache-mb) and \(keys)" : keys
             var message = """
-                --lock-memory: RLIMIT_MEMLOCK is \(kib(limit)) KiB, but locking the plaintext cache \
-                (\(cacheBytes >> 20) MiB, --cache-mb) and the keys (\(SecureMemory.keyReserve >> 20) MiB) needs \
+                --lock-memory: RLIMIT_MEMLOCK is \(kib(limit)) KiB, but locking \(what) needs \
                 \(kib(needed)) KiB. Raise the limit (ulimit -l \(kib(needed)), prlimit --memlock=\(needed), \
                 systemd LimitMEMLOCK=, the memlock item of /etc/security/limits.conf)
                 """
