@@ -49,11 +49,17 @@ package final class ResponseEncoder {
     package func ok(_ id: RequestID?) -> [UInt8] { frame(id, type: "ok") }
 
     package func error(_ id: RequestID?, _ code: String, _ message: String) -> [UInt8] {
-        let whole = encodeError(id, code, message)
-        let over = whole.count - 4 - max(maxFrame, Self.responseFloor)
-        guard over > 0 else { return whole }
         // A message may quote the request (an op, a key name): cut to fit.
-        return encodeError(id, code, Self.prefix(message, bytes: max(0, message.utf8.count - over)))
+        fitting(message, within: max(maxFrame, Self.responseFloor)) { encodeError(id, code, $0) }
+    }
+
+    /// The frame `encode` makes of `message`, or of as much of it as keeps the payload within
+    /// `limit` bytes.
+    private func fitting(_ message: String, within limit: Int, _ encode: (String) -> [UInt8]) -> [UInt8] {
+        let whole = encode(message)
+        let over = whole.count - 4 - limit
+        guard over > 0 else { return whole }
+        return encode(Self.prefix(message, bytes: message.utf8.count - over))
     }
 
     private func encodeError(_ id: RequestID?, _ code: String, _ message: String) -> [UInt8] {
@@ -176,15 +182,11 @@ package final class ResponseEncoder {
     {
         switch outcome {
         case .failed(let code, let message, let cipher):
-            let whole = encodeFailed(id, index: index, path: path, code: code, message: message, cipher: cipher)
-            let over = whole.count - 4 - maxFrame
-            guard over > 0 else { return whole }
             // Our own text, cut to fit (a count request is refused when not even a short one
             // would fit: `countFrameBound`).
-            return encodeFailed(
-                id, index: index, path: path, code: code,
-                message: Self.prefix(message, bytes: message.utf8.count - over),
-                cipher: cipher)
+            return fitting(message, within: maxFrame) {
+                encodeFailed(id, index: index, path: path, code: code, message: $0, cipher: cipher)
+            }
         case .counted(let f):
             var result = f.result
             var encoded = encodeCounted(id, index: index, path: path, file: f, result: result, options: options)

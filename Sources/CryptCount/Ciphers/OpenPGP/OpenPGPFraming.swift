@@ -114,17 +114,7 @@ final class OpenPGPFraming {
 
     /// A new-format length (RFC 4880 4.2.2) from its bytes so far, or nil while incomplete.
     private static func newLength(_ l: ArraySlice<UInt8>) -> (Int, Bool)? {
-        guard let a = l.first.map(Int.init) else { return nil }
-        switch a {
-        case 0..<192: return (a, false)
-        case 192..<224:
-            guard l.count == 2 else { return nil }
-            return ((a - 192) << 8 + Int(l[l.startIndex + 1]) + 192, false)
-        case 255:
-            guard l.count == 5 else { return nil }
-            return (l.dropFirst().reduce(0) { $0 << 8 | Int($1) }, false)
-        default:
-            return (1 << (a & 0x1f), true)
-        }
+        var bytes = l.makeIterator()
+        return OpenPGPStream.newLength { bytes.next().map(Int.init) }
     }
 }
