@@ -757,17 +757,19 @@ __attribute__((target("avx512bw,avx512f,avx512vbmi2,avx512vpopcntdq,avx2"))) sta
 // Level 5 (AVX-512 VBMI, GFNI, BITALG): the terms in groups of 8, sorted by length, a bit each.
 // Per byte offset j a group has a table of 64 bytes: entry b holds the bits of the terms whose
 // byte j matches the text byte 0x40 + b. One VPERMB per group and offset looks up 64 positions
-// (zeroed where the text byte is outside 0x40-0x7F: exact for any text), the lookups ANDed give a
-// byte per position with a bit per term matching there, and GF2P8AFFINEQB transposes each 8
-// positions x 8 terms square so that VPOPCNTB counts 8 positions of one term per byte (after a
-// carry-save add of two vectors). Nothing is stored and reloaded, the bitmap kernels' cost: on
-// the 48 short terms of target 14.5 (one core, in cache) 0.165 ms per MiB against 0.24 for level
-// 4, 18 lookups per 64 positions where 17.25 is the floor at 8 bits a lookup. Terms that match a
-// byte outside 0x40-0x7F (digits, punctuation, UTF-8) go to level 4.
+// (a text byte outside 0x40-0x7F first raised to 0x40 by one VPMAXSB, '@', which no term may
+// match: exact for any text), the lookups ANDed give a byte per position with a bit per term
+// matching there, and GF2P8AFFINEQB transposes each 8 positions x 8 terms square so that
+// VPOPCNTB counts 8 positions of one term per byte (after a carry-save add of two vectors).
+// Nothing is stored and reloaded, the bitmap kernels' cost: on the 48 short terms of target 14.5
+// (one core, in cache) 0.136 ms per MiB against 0.24 for level 4, 18 lookups per 64 positions
+// where 17.25 is the floor at 8 bits a lookup. Zeroing the outside bytes' lookups by a mask per
+// offset instead (a compare into a mask register, masked VPERMB) took 0.166: the clamp is one
+// plain ALU operation where the compares competed with the lookups. Terms that match a byte
+// outside 0x41-0x7F (digits, punctuation, '@', UTF-8) go to level 4.
 enum { SG_GROUPS = 8, SG_ROUNDS = 31 };  // a round adds at most 8 carries to a byte: 31 fit
 typedef struct {
     uint8_t table[SG_GROUPS][4][64] __attribute__((aligned(64)));
-    uint64_t dc[SG_GROUPS][4];  // per offset, the bits of terms shorter than it (they match), in every byte
     int len[SG_GROUPS];         // the group's longest term
     int bordCount[SG_GROUPS];   // its terms that can overlap themselves (`sg_bordered`): their bits
     int bordBit[SG_GROUPS][8];
@@ -775,7 +777,7 @@ typedef struct {
     int groups;
 } sg_plan;
 
-// Builds the plan; 0 when a term matches a byte outside 0x40-0x7F (then level 4 counts).
+// Builds the plan; 0 when a term matches a byte outside 0x41-0x7F (then level 4 counts).
 static int sg_build(const ccsk_short_term *terms, size_t n, const int *length, sg_plan *sp) {
     memset(sp, 0, sizeof *sp);
     int order[64];
@@ -798,7 +800,6 @@ static int sg_build(const ccsk_short_term *terms, size_t n, const int *length, s
         const int i = order[idx], g = (int)idx / 8, t = (int)idx % 8;
         for (int j = 0; j < sp->len[g]; j++) {
             if (j >= length[i]) {  // shorter than the group: matches any byte there
-                sp->dc[g][j] |= (0x0101010101010101ull << t);
                 for (int e = 0; e < 64; e++) sp->table[g][j][e] |= (uint8_t)(1u << t);
                 continue;
             }
@@ -809,7 +810,7 @@ static int sg_build(const ccsk_short_term *terms, size_t n, const int *length, s
             uint8_t sub = 0;
             do {
                 const uint8_t x = (uint8_t)(fixed | sub);
-                if (x >> 6 != 1) return 0;
+                if (x >> 6 != 1 || x == 0x40) return 0;
                 sp->table[g][j][x & 63] |= (uint8_t)(1u << t);
                 sub = (uint8_t)((sub - free) & free);  // the next subset of `free`
             } while (sub != 0);
@@ -847,41 +848,28 @@ __attribute__((target("bmi,lzcnt,popcnt"), always_inline)) static inline void sg
 
 #define SG_TARGET "avx512bw,avx512f,avx512vbmi,gfni,avx512bitalg,avx512vpopcntdq,avx2,bmi,popcnt,lzcnt"
 
-// One group's lookups at two vectors (`a` and `b`, each loaded at offsets 0-3, with a mask per
-// offset of the bytes in 0x40-0x7F): the ANDs of its `len` (a constant) lookups.
+// One group's lookups at two vectors (`a` and `b`, each loaded at offsets 0-3 and clamped).
 __attribute__((target(SG_TARGET), always_inline)) static inline void sg_group(
     const sg_plan *sp, int g, const int len, __m512i a0, __m512i a1, __m512i a2, __m512i a3, __m512i b0, __m512i b1,
-    __m512i b2, __m512i b3, __mmask64 am0, __mmask64 am1, __mmask64 am2, __mmask64 am3, __mmask64 bm0,
-    __mmask64 bm1, __mmask64 bm2, __mmask64 bm3, __m512i *outA, __m512i *outB) {
-    __m512i tb = _mm512_load_si512((const void *)sp->table[g][0]);
-    __m512i xa = _mm512_maskz_permutexvar_epi8(am0, a0, tb);
-    __m512i xb = _mm512_maskz_permutexvar_epi8(bm0, b0, tb);
-#define SG_STEP(j)                                                                                      \
-    do {                                                                                                \
-        tb = _mm512_load_si512((const void *)sp->table[g][j]);                                          \
-        const __m512i la_ = _mm512_maskz_permutexvar_epi8(am##j, a##j, tb);                             \
-        const __m512i lb_ = _mm512_maskz_permutexvar_epi8(bm##j, b##j, tb);                             \
-        if (sp->dc[g][j]) {                                                                             \
-            const __m512i d_ = _mm512_set1_epi64((long long)sp->dc[g][j]);                              \
-            xa = _mm512_ternarylogic_epi64(xa, d_, la_, 0xE0);                                          \
-            xb = _mm512_ternarylogic_epi64(xb, d_, lb_, 0xE0);                                          \
-        } else {                                                                                        \
-            xa = _mm512_and_si512(xa, la_);                                                             \
-            xb = _mm512_and_si512(xb, lb_);                                                             \
-        }                                                                                               \
-    } while (0)
-    if (len > 2 && !(sp->dc[g][1] | sp->dc[g][2])) {
-        // Two lookups ANDed in one ternary-logic op.
+    __m512i b2, __m512i b3, __m512i *outA, __m512i *outB) {
+    const __m512i t0 = _mm512_load_si512((const void *)sp->table[g][0]);
+    __m512i xa = _mm512_permutexvar_epi8(a0, t0), xb = _mm512_permutexvar_epi8(b0, t0);
+    if (len == 2) {
+        const __m512i t1 = _mm512_load_si512((const void *)sp->table[g][1]);
+        xa = _mm512_and_si512(xa, _mm512_permutexvar_epi8(a1, t1));
+        xb = _mm512_and_si512(xb, _mm512_permutexvar_epi8(b1, t1));
+    }
+    if (len > 2) {
         const __m512i t1 = _mm512_load_si512((const void *)sp->table[g][1]);
         const __m512i t2 = _mm512_load_si512((const void *)sp->table[g][2]);
-        xa = _mm512_ternarylogic_epi64(xa, _mm512_maskz_permutexvar_epi8(am1, a1, t1), _mm512_maskz_permutexvar_epi8(am2, a2, t2), 0x80);
-        xb = _mm512_ternarylogic_epi64(xb, _mm512_maskz_permutexvar_epi8(bm1, b1, t1), _mm512_maskz_permutexvar_epi8(bm2, b2, t2), 0x80);
-    } else {
-        if (len > 1) SG_STEP(1);
-        if (len > 2) SG_STEP(2);
+        xa = _mm512_ternarylogic_epi64(xa, _mm512_permutexvar_epi8(a1, t1), _mm512_permutexvar_epi8(a2, t2), 0x80);
+        xb = _mm512_ternarylogic_epi64(xb, _mm512_permutexvar_epi8(b1, t1), _mm512_permutexvar_epi8(b2, t2), 0x80);
     }
-    if (len > 3) SG_STEP(3);
-#undef SG_STEP
+    if (len > 3) {
+        const __m512i t3 = _mm512_load_si512((const void *)sp->table[g][3]);
+        xa = _mm512_and_si512(xa, _mm512_permutexvar_epi8(a3, t3));
+        xb = _mm512_and_si512(xb, _mm512_permutexvar_epi8(b3, t3));
+    }
     *outA = xa;
     *outB = xb;
 }
@@ -913,7 +901,8 @@ __attribute__((target(SG_TARGET), always_inline)) static inline size_t sg_run(
         19, 27, 35, 43, 51, 59, 4, 12, 20, 28, 36, 44, 52, 60, 5, 13, 21, 29, 37, 45, 53, 61, 6, 14, 22, 30,
         38, 46, 54, 62, 7, 15, 23, 31, 39, 47, 55, 63};
     const __m512i unit = _mm512_loadu_si512((const void *)unitBytes);
-    // A text byte the tables hold: 0x40-0x7F, the only bytes that compare (signed) at or above 0x40.
+    // Every text byte outside 0x40-0x7F is raised to 0x40 (a signed max: 0x80-0xFF are negative),
+    // whose entries hold only the bits of terms shorter than the offset (`sg_build`).
     const __m512i at40 = _mm512_set1_epi8(0x40);
     int64_t allowed[64], fix[64];  // per self-overlapping term (`sg_bordered`)
     for (int g = 0; g < G; g++) {
@@ -931,26 +920,18 @@ __attribute__((target(SG_TARGET), always_inline)) static inline size_t sg_run(
         for (int g = 0; g < G; g++) cnt[g] = _mm512_setzero_si512();
         for (int r = 0; r < SG_ROUNDS && q + 128 <= to && q + 131 <= count; r++, q += 128) {
             const uint8_t *c = p + q;
-            const __m512i a0 = _mm512_loadu_si512((const void *)c), b0 = _mm512_loadu_si512((const void *)(c + 64));
-            const __m512i a1 = _mm512_loadu_si512((const void *)(c + 1)), b1 = _mm512_loadu_si512((const void *)(c + 65));
-            const __m512i a2 = _mm512_loadu_si512((const void *)(c + 2)), b2 = _mm512_loadu_si512((const void *)(c + 66));
-            const __m512i a3 = _mm512_loadu_si512((const void *)(c + 3)), b3 = _mm512_loadu_si512((const void *)(c + 67));
-            const __mmask64 am0 = _mm512_cmpge_epi8_mask(a0, at40);
-            const __mmask64 bm0 = _mm512_cmpge_epi8_mask(b0, at40);
-            const __mmask64 am1 = _mm512_cmpge_epi8_mask(a1, at40);
-            const __mmask64 bm1 = _mm512_cmpge_epi8_mask(b1, at40);
-            const __mmask64 am2 = _mm512_cmpge_epi8_mask(a2, at40);
-            const __mmask64 bm2 = _mm512_cmpge_epi8_mask(b2, at40);
-            const __mmask64 am3 = _mm512_cmpge_epi8_mask(a3, at40);
-            const __mmask64 bm3 = _mm512_cmpge_epi8_mask(b3, at40);
+#define SG_LOAD(o) _mm512_max_epi8(_mm512_loadu_si512((const void *)(c + (o))), at40)
+            const __m512i a0 = SG_LOAD(0), b0 = SG_LOAD(64), a1 = SG_LOAD(1), b1 = SG_LOAD(65);
+            const __m512i a2 = SG_LOAD(2), b2 = SG_LOAD(66), a3 = SG_LOAD(3), b3 = SG_LOAD(67);
+#undef SG_LOAD
 #pragma clang loop unroll(full)
             for (int g = 0; g < G; g++) {
                 __m512i xa, xb;
                 switch (sp->len[g]) {
-                case 1: sg_group(sp, g, 1, a0, a1, a2, a3, b0, b1, b2, b3, am0, am1, am2, am3, bm0, bm1, bm2, bm3, &xa, &xb); break;
-                case 2: sg_group(sp, g, 2, a0, a1, a2, a3, b0, b1, b2, b3, am0, am1, am2, am3, bm0, bm1, bm2, bm3, &xa, &xb); break;
-                case 3: sg_group(sp, g, 3, a0, a1, a2, a3, b0, b1, b2, b3, am0, am1, am2, am3, bm0, bm1, bm2, bm3, &xa, &xb); break;
-                default: sg_group(sp, g, 4, a0, a1, a2, a3, b0, b1, b2, b3, am0, am1, am2, am3, bm0, bm1, bm2, bm3, &xa, &xb); break;
+                case 1: sg_group(sp, g, 1, a0, a1, a2, a3, b0, b1, b2, b3, &xa, &xb); break;
+                case 2: sg_group(sp, g, 2, a0, a1, a2, a3, b0, b1, b2, b3, &xa, &xb); break;
+                case 3: sg_group(sp, g, 3, a0, a1, a2, a3, b0, b1, b2, b3, &xa, &xb); break;
+                default: sg_group(sp, g, 4, a0, a1, a2, a3, b0, b1, b2, b3, &xa, &xb); break;
                 }
                 for (int k = 0; k < sp->bordCount[g]; k++) {
                     const int t = sp->bordBit[g][k], i = sp->term[g][t];

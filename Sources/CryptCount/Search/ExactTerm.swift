@@ -55,7 +55,7 @@ struct ExactTerm: Sendable {
     /// Whether this CPU runs the one-pass kernel (`ccsk_count_short`).
     static let hasKernel = ccsk_count_short_available() != 0
     /// Its widest kernel on this CPU: 5 AVX-512 with VBMI, GFNI and BITALG (per group of 8 terms a
-    /// byte lookup per offset, the matches counted 8 terms at a time; terms of bytes 0x40-0x7F,
+    /// byte lookup per offset, the matches counted 8 terms at a time; terms of bytes 0x41-0x7F,
     /// letters in either case, else 4 does the work), 4 and 3 AVX-512 (a bitmap per distinct byte,
     /// shared by the terms; 4 makes them from the text's bit planes with GFNI), 2 AVX2 (a pass per
     /// term), 0 none.
