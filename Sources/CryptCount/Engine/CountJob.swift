@@ -45,7 +45,10 @@ package final class CountJob: @unchecked Sendable {
     var nextIndex = 0
     var outstanding = 0
     var cancelled = false
+    /// Nothing is left to run; the id stays in flight until the `done` is handed to the output.
     var finished = false
+    /// The `done`'s contents are fixed (a cancel read from now on no longer changes them).
+    var sealed = false
     /// Split files with ranges still to hand out (a split file counts once in `outstanding`).
     var splits: [SplitFile] = []
     /// Files handed out in a group but never started (the request was cancelled first): they

@@ -16,8 +16,10 @@ package final class WorkerPool: @unchecked Sendable {
     private var jobs: [CountJob] = []
     private var byID: [RequestID: CountJob] = [:]
     private var cursor = 0
-    /// Jobs removed from `byID` whose `done` is still being written.
+    /// Finished jobs whose `done` is still being written, or whose worker still holds them.
     private var finishing = 0
+    /// Cancels waiting for a finished target's `done` to be handed to the output.
+    private var doneWaiters = 0
     /// Threads in `waitUntilIdle`: only they need a wake-up when the last job ends.
     private var idleWaiters = 0
     private var threads: [Thread] = []
@@ -65,9 +67,9 @@ package final class WorkerPool: @unchecked Sendable {
         }
         byID[job.id] = job
         // No files: it is finished as soon as it exists.
-        if let done = finishIfComplete(job) {
+        if finishIfComplete(job) {
             monitor.unlock()
-            sendDone(job, done)
+            sendDone(job)
             return true
         }
         jobs.append(job)
@@ -94,27 +96,55 @@ package final class WorkerPool: @unchecked Sendable {
         return true
     }
 
-    /// Stops handing out a request's files; its `done` follows once running files finish.
+    /// Stops handing out a request's files; its `done` follows once running files finish. Read
+    /// before the target's `done` is sent, a cancel makes it say `"cancelled": true`; when
+    /// nothing of the target is left running, this returns once that `done` is handed to the
+    /// output, so the cancel's `ok` comes after it.
     package func cancel(_ id: RequestID) {
         monitor.lock()
-        guard let job = byID[id], !job.finished else {
+        guard let job = byID[id] else {
+            monitor.unlock()
+            return
+        }
+        if job.finished {
+            // Its `done` is about to be written: counted as cancelled unless already sealed.
+            if !job.sealed { job.cancelled = true }
+            doneWaiters += 1
+            while byID[id] === job { monitor.wait() }
+            doneWaiters -= 1
             monitor.unlock()
             return
         }
         job.cancelled = true
-        let done = finishIfComplete(job)
+        let finished = finishIfComplete(job)
         monitor.unlock()
-        if let done { sendDone(job, done) }
+        if finished { sendDone(job) }
     }
 
-    /// Hands a finished job's totals to its sink (call without the monitor held), then lets
-    /// `waitUntilIdle` know its `done` is written.
-    private func sendDone(_ job: CountJob, _ summary: CountSummary) {
-        job.sink.jobFinished(summary)
+    /// Writes a finished job's `done` (`writeDone`), then lets `waitUntilIdle` know it is
+    /// written. Call without the monitor held.
+    private func sendDone(_ job: CountJob) {
+        writeDone(job)
         monitor.lock()
         finishing -= 1
         if idleWaiters > 0 && byID.isEmpty && finishing == 0 { monitor.broadcast() }
         monitor.unlock()
+    }
+
+    /// Seals a finished job's totals, hands them to its sink, and only then frees its id: until
+    /// its `done` is queued for output the id is in flight (a frame reusing it is
+    /// `duplicate_id`, a cancel of it waits for it and is reflected in it). Call without the
+    /// monitor held.
+    private func writeDone(_ job: CountJob) {
+        let summary = monitor.withLock {
+            job.sealed = true
+            return job.summary(dispatched: job.nextIndex - job.notStarted, cancelled: job.cancelled)
+        }
+        job.sink.jobFinished(summary)
+        monitor.withLock {
+            if byID[job.id] === job { byID[job.id] = nil }
+            if doneWaiters > 0 || (idleWaiters > 0 && byID.isEmpty) { monitor.broadcast() }
+        }
     }
 
     /// Blocks until no request is in flight and every `done` has been handed to the output.
@@ -126,18 +156,19 @@ package final class WorkerPool: @unchecked Sendable {
         monitor.unlock()
     }
 
-    /// With the monitor held: if nothing is left to run, marks the job finished and returns its
-    /// summary (to be sent after unlocking).
-    private func finishIfComplete(_ job: CountJob) -> CountSummary? {
-        guard !job.finished, job.outstanding == 0, job.cancelled || job.nextIndex >= job.files.count else { return nil }
+    /// With the monitor held: if nothing is left to run, marks the job finished and returns
+    /// true; its `done` is then written after unlocking (`writeDone`).
+    private func finishIfComplete(_ job: CountJob) -> Bool {
+        guard !job.finished, job.outstanding == 0, job.cancelled || job.nextIndex >= job.files.count else {
+            return false
+        }
         job.finished = true
-        byID[job.id] = nil
         finishing += 1
         if let i = jobs.firstIndex(where: { $0 === job }) {
             jobs.remove(at: i)
             if cursor > i { cursor -= 1 }
         }
-        return job.summary(dispatched: job.nextIndex - job.notStarted, cancelled: job.cancelled)
+        return true
     }
 
     /// Work for a worker: a file of a request, or a range of a split file.
@@ -261,9 +292,9 @@ package final class WorkerPool: @unchecked Sendable {
             monitor.lock()
             job.outstanding -= 1
             if job.ordered { monitor.broadcast() }
-            if let done = finishIfComplete(job) {
+            if finishIfComplete(job) {
                 monitor.unlock()
-                job.sink.jobFinished(done)
+                writeDone(job)
                 monitor.lock()
                 sentDone = true
             }
@@ -284,13 +315,13 @@ extension WorkerPool {
             if k > 0 && monitor.withLock({ job.cancelled }) {
                 for file in files[k...] { processor.discard(file) }
                 let left = range.count - k
-                let done = monitor.withLock {
+                let finished = monitor.withLock {
                     job.outstanding -= left
                     job.notStarted += left
                     return finishIfComplete(job)
                 }
-                guard let done else { return false }
-                job.sink.jobFinished(done)
+                guard finished else { return false }
+                writeDone(job)
                 return true
             }
             switch processor.processGroupFile(files[k], key: key, plan: job.plan) {
@@ -298,11 +329,11 @@ extension WorkerPool {
                 stats.addFile()
                 if case .failed = outcome { stats.addError() }
                 job.complete(index: index, outcome: outcome)
-                if let done = monitor.withLock({
+                if monitor.withLock({
                     job.outstanding -= 1
                     return finishIfComplete(job)
                 }) {
-                    job.sink.jobFinished(done)
+                    writeDone(job)
                     return true
                 }
             case .split(let source):
