@@ -259,6 +259,28 @@ def test_bad_secrets(pgp):
             assert ALICE_PW not in str(e.value)
 
 
+def test_message_passphrase_limit_is_librnps_on_every_path(pgp):
+    """librnp opens no message with a passphrase over 255 bytes; the fast path (AES) could, which
+    made the same passphrase open an AES message and not a Camellia one. 255 bytes opens both;
+    256, for messages alone, is refused at unlock."""
+    g, root = pgp
+    ok_pw, long_pw = "p" * 255, "q" * 256
+    files = [
+        symmetric(g, root, "lim255-aes.gpg", "--cipher-algo", "AES256", pw=ok_pw),
+        symmetric(g, root, "lim255-camellia.gpg", "--cipher-algo", "CAMELLIA128", pw=ok_pw),
+    ]
+    with Coprocess() as cc:
+        cc.unlock("ok", cipher="openpgp", secret=ok_pw)
+        for f in files:
+            r = one(cc, f, "ok")
+            assert r.error is None and r.counts == counts(TEXTS["small"]), (f.name, r.error)
+        for secret in (long_pw, {"passphrase": long_pw}):
+            with pytest.raises(RequestError) as e:
+                cc.unlock("long", cipher="openpgp", secret=secret)
+            assert e.value.code == "bad_secret" and "255" in str(e.value)
+            assert long_pw not in str(e.value)
+
+
 def test_large_file_streamed(pgp):
     g, root = pgp
     line = b"a 20 MB message: the rain, the password, and more text to fill the line\n"

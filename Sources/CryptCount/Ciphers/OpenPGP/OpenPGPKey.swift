@@ -67,10 +67,16 @@ package final class OpenPGPKey: CipherKey, PullingCipherKey {
             }
         }
         keyFingerprints = first.usableKeys
+        // librnp tries no message passphrase longer than it accepts: neither does the fast path,
+        // which may only make a count faster, never different.
+        let messagePass = pass.flatMap { $0.count <= Self.maxMessagePassphrase ? $0 : nil }
         fastPath = OpenPGPFastPath(
-            recipients: first.x25519Recipients(), rsaRecipients: first.rsaRecipients(), passphrase: pass)
+            recipients: first.x25519Recipients(), rsaRecipients: first.rsaRecipients(), passphrase: messagePass)
         pool = Mutex([first])
     }
+
+    /// The longest passphrase librnp tries on a message (SKESK).
+    static let maxMessagePassphrase = 255
 
     /// The one place that reads the wire's secret shapes: a passphrase (`str`/`bin`), or a map
     /// with `keys` or `gnupg_home`, and `passphrase`.
@@ -82,11 +88,18 @@ package final class OpenPGPKey: CipherKey, PullingCipherKey {
             }
             return b
         }
+        // A passphrase for messages alone: librnp opens no message with a longer one.
+        func messagePassphrase(_ b: SecretBytes) throws(SecretError) -> SecretBytes {
+            guard b.count <= maxMessagePassphrase else {
+                throw SecretError("an OpenPGP message passphrase has at most \(maxMessagePassphrase) bytes (librnp's limit)")
+            }
+            return try passphrase(b)
+        }
         switch secret {
         case .none:
             throw SecretError("an OpenPGP passphrase, keys or GnuPG home is required")
         case .text(let b)?, .bytes(let b)?:
-            return (.none, try passphrase(b))
+            return (.none, try messagePassphrase(b))
         case .list?:
             throw SecretError("an OpenPGP secret is a passphrase or a map")
         case .map(let m)?:
@@ -117,7 +130,7 @@ package final class OpenPGPKey: CipherKey, PullingCipherKey {
                 guard let pass else {
                     throw SecretError("an OpenPGP secret map needs \"keys\", \"gnupg_home\" or \"passphrase\"")
                 }
-                return (.none, pass)
+                return (.none, try messagePassphrase(pass))
             }
         }
     }
