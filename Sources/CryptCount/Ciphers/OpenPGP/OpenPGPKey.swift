@@ -91,7 +91,8 @@ package final class OpenPGPKey: CipherKey, PullingCipherKey {
         // A passphrase for messages alone: librnp opens no message with a longer one.
         func messagePassphrase(_ b: SecretBytes) throws(SecretError) -> SecretBytes {
             guard b.count <= maxMessagePassphrase else {
-                throw SecretError("an OpenPGP message passphrase has at most \(maxMessagePassphrase) bytes (librnp's limit)")
+                throw SecretError(
+                    "an OpenPGP message passphrase has at most \(maxMessagePassphrase) bytes (librnp's limit)")
             }
             return try passphrase(b)
         }
