@@ -9,7 +9,7 @@ from types import TracebackType
 from typing import Any, AsyncIterator, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Type, Union
 
 from ._client import Coprocess, _Counting
-from ._query import CoprocessQuery
+from ._query import CLOSED, CoprocessQuery
 from ._session import Session, Sink, check_response
 from ._types import CountOptions, FileResult, PathArg, Summary, TermArg, strip, unlock_request
 from .errors import CryptCountError
@@ -45,11 +45,19 @@ class AsyncCountQuery(CoprocessQuery):
         loop: asyncio.AbstractEventLoop,
     ) -> None:
         self._init_query(originals, progress)
+        self._loop = loop
         self._queue: "asyncio.Queue[Any]" = asyncio.Queue()
         self._start(session, msg, _loop_sink(loop, self._queue.put_nowait))
 
     async def _receive(self) -> None:
         self._handle(await self._queue.get())
+
+    def _wake(self) -> None:
+        # close() may come from any thread (a finalizer): the queue belongs to the loop.
+        try:
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, CLOSED)
+        except RuntimeError:  # the loop is closed: no task can be waiting
+            pass
 
     def __aiter__(self) -> AsyncIterator[FileResult]:
         return self._iterate()

@@ -8,7 +8,7 @@ import subprocess
 from types import TracebackType
 from typing import Any, Dict, Generic, Iterable, List, Mapping, Optional, Sequence, Type, TypeVar, Union
 
-from ._query import CoprocessQuery, SyncQuery
+from ._query import CLOSED, CoprocessQuery, SyncQuery
 from ._session import DEFAULT_SPIN, Death, Session
 from ._transport import Transport, find_binary
 from ._types import CountOptions, PathArg, TermArg, strip, unlock_request
@@ -32,6 +32,9 @@ class CountQuery(CoprocessQuery, SyncQuery):
     def _receive(self) -> None:
         # Reads the coprocess's output on this thread when no other thread is (Session.receive).
         self._handle(self._session.receive(self._box))
+
+    def _wake(self) -> None:
+        self._box.put(CLOSED)
 
     def __enter__(self) -> "CountQuery":
         return self

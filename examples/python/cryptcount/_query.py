@@ -30,6 +30,14 @@ def progress_bar(enabled: bool, total: int) -> Any:
     return tqdm(total=total, unit="file", desc="cryptcount")
 
 
+class _Closed:
+    """Put in a closed query's receive queue: wakes a thread or task blocked on it, which then
+    finds the query finished."""
+
+
+CLOSED = _Closed()
+
+
 class Query:
     """State and ending shared by every query. Subclasses call :meth:`_init_query` first."""
 
@@ -172,6 +180,8 @@ class CoprocessQuery(Query):
         session.active_counts.add(rid)
 
     def _handle(self, msg: Any) -> None:
+        if msg is CLOSED:
+            return
         if isinstance(msg, Death):
             self._finish(error=msg.error)
             return
@@ -198,8 +208,15 @@ class CoprocessQuery(Query):
     def _send_cancel(self) -> None:
         self._session.send_nowait({"op": "cancel", "target": self.id})
 
+    def _wake(self) -> None:
+        """Wake whoever waits in the receive step (put :data:`CLOSED` where it waits); must not
+        block."""
+
     def _abandon(self) -> None:
         self._session.detach(self.id)
         self.cancel()
         self._buffer.clear()
         self._finish()
+        # Detached, no response reaches the receive step any more: a `wait` or iteration blocked
+        # there (another thread, another task) would wait forever.
+        self._wake()

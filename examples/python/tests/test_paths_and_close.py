@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
+import time
 from pathlib import Path
 from typing import Iterator, List
 
 import pytest
 
-from cryptcount import AsyncCoprocess, Coprocess, CoprocessDied
+from cryptcount import AsyncCoprocess, Coprocess, CoprocessDied, CryptCountError
 
 
 @pytest.fixture
@@ -102,6 +104,61 @@ def test_close_makes_a_running_async_query_raise_coprocess_died(binary: str, tmp
                 await q.wait()
         with pytest.raises(CoprocessDied):
             [r async for r in it]
+
+    asyncio.run(main())
+
+
+def test_query_close_wakes_a_wait_in_another_thread(binary: str, tmp_path: Path) -> None:
+    """q.close() from one thread while another blocks in q.wait(): the waiter returns at once
+    with "closed before it finished" (it used to wait forever: the closed query's responses no
+    longer reached it)."""
+    files = _many_files(tmp_path, 40) * 500
+    with Coprocess(binary, workers=1, args=("--cache-mb", "0")) as cc:
+        for _ in range(3):
+            q = cc.count(files, ["cat"])
+            out: List[object] = []
+
+            def wait() -> None:
+                try:
+                    out.append(q.wait())
+                except BaseException as e:  # noqa: BLE001 - recorded for the assertion
+                    out.append(e)
+
+            t = threading.Thread(target=wait, daemon=True)
+            t.start()
+            time.sleep(0.05)
+            q.close()
+            t.join(10)
+            assert not t.is_alive(), "wait() still blocked after close()"
+            assert isinstance(out[0], CryptCountError) and "closed" in str(out[0])
+        assert cc.count(files[:1], ["cat"]).wait().files == 1  # the coprocess is fine
+
+
+def test_async_query_close_or_break_wakes_a_waiting_task(binary: str, tmp_path: Path) -> None:
+    """The asyncio query likewise: close() from another task, and `break` out of `async for`
+    followed by `await q.wait()` (the generator's cleanup closes the query a moment later), end
+    the wait (a summary if the query finished first) instead of hanging."""
+    files = _many_files(tmp_path, 40) * 500
+
+    async def main() -> None:
+        async with AsyncCoprocess(binary, workers=1, args=("--cache-mb", "0")) as ac:
+            q = ac.count(files, ["cat"])
+            w = asyncio.create_task(q.wait())
+            await asyncio.sleep(0.05)
+            q.close()
+            with pytest.raises(CryptCountError, match="closed"):
+                await asyncio.wait_for(w, 10)
+            for _ in range(3):
+                q = ac.count(files, ["cat"])
+                async for _r in q:
+                    break
+                try:
+                    s = await asyncio.wait_for(q.wait(), 10)
+                except CryptCountError as e:
+                    assert "closed" in str(e)
+                else:
+                    assert s.files + s.skipped == len(files)
+            assert (await ac.count(files[:1], ["cat"]).wait()).files == 1
 
     asyncio.run(main())
 
