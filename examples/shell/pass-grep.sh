@@ -6,10 +6,11 @@
 #
 #   pass-grep.sh [-s STORE] [-g GNUPGHOME | -K KEYS_FILE] [-p PASSPHRASE_FILE] [-i] [-w] TERM...
 #
-# - STORE: $PASSWORD_STORE_DIR, else ~/.password-store. Every *.gpg file below it is an entry.
+# - STORE: $PASSWORD_STORE_DIR, else ~/.password-store. Every *.gpg file below it is an entry
+#   (symbolic links followed, as pass follows them; .git skipped).
 # - The secret keys: the GnuPG home (-g; default $GNUPGHOME, else ~/.gnupg), or exported secret
 #   keys (-K, `gpg --export-secret-keys` output, armored or binary).
-# - The passphrase of those keys: read from PASSPHRASE_FILE (-p; one trailing newline stripped),
+# - The passphrase of those keys: read from PASSPHRASE_FILE (-p; one trailing \n or \r\n stripped),
 #   else asked for on the terminal. It never appears on a command line.
 # Needs bash 4+, coreutils `base64`, and the cryptcount binary ($CRYPTCOUNT, else on PATH).
 set -euo pipefail
@@ -52,7 +53,11 @@ b64file() { printf '{"$bin":"%s"}' "$(base64 -w0 <"$1")"; }
 passphrase=
 if [[ -n $pass_file ]]; then
     IFS= read -r -d '' passphrase <"$pass_file" || true
-    passphrase=${passphrase%$'\n'}
+    # Less exactly one trailing line ending, \n or \r\n (the secret-file rule of cryptcount).
+    if [[ $passphrase == *$'\n' ]]; then
+        passphrase=${passphrase%$'\n'}
+        passphrase=${passphrase%$'\r'}
+    fi
 elif [[ -t 0 ]]; then
     IFS= read -r -s -p "Passphrase for the keys of the password store: " passphrase
     echo >&2
@@ -65,7 +70,7 @@ paths=()
 while IFS= read -r -d '' name; do
     entries+=("$name")
     paths+=("$store/$name.gpg")
-done < <(find "$store" -name .git -prune -o -type f -name '*.gpg' -printf '%P\0' | sed -z 's/\.gpg$//' | LC_ALL=C sort -z)
+done < <(find -L "$store" -name .git -prune -o -type f -name '*.gpg' -printf '%P\0' | sed -z 's/\.gpg$//' | LC_ALL=C sort -z)
 ((${#paths[@]} > 0)) || { echo "$me: no entries in $store" >&2; exit 0; }
 
 files_json=

@@ -102,3 +102,20 @@ def test_pass_grep_names_entries_as_pass_does(store):
     for store_arg in (str(s), str(s) + "/", str(s) + "//"):
         r = run("-s", store_arg, "-K", str(root / "keys.asc"), "-p", str(root / "pw"), "the")
         assert r.stdout.decode().splitlines() == want, store_arg
+
+
+def test_pass_grep_follows_a_symlinked_store_and_a_crlf_passphrase_file(store):
+    """A store reached through a symbolic link (and links inside it) is searched, as `pass`
+    searches it (find -L); a passphrase file ending in \\r\\n loses both bytes, the secret-file
+    rule of `cryptcount count`."""
+    root, s, _ = store
+    (root / "link").symlink_to(s)
+    (root / "pw-crlf").write_bytes(PW.encode() + b"\r\n")
+    r = run("-s", str(root / "link"), "-K", str(root / "keys.asc"), "-p", str(root / "pw-crlf"), "the")
+    assert r.stdout.decode().splitlines() == ["bank\t2", "email/work\t1", "TOTAL\t3"], r.stderr
+    outside = root / "outside"
+    outside.mkdir()
+    shutil.copy(s / "bank.gpg", outside / "vault.gpg")
+    (s / "shared").symlink_to(outside)
+    r = run("-s", str(s), "-K", str(root / "keys.asc"), "-p", str(root / "pw"), "the")
+    assert r.stdout.decode().splitlines() == ["bank\t2", "email/work\t1", "shared/vault\t2", "TOTAL\t5"]
