@@ -12,8 +12,10 @@ struct FrameCommand: ParsableCommand {
             non-UTF-8 str {"$str":"<base64>"}, ext {"$ext":[type,"<base64>"]}, maps with \
             non-string keys {"$map":[[k,v],...]}; integers stay exact, numbers with a fraction or \
             exponent become float64 (see protocol/PROTOCOL.md). Output is flushed whenever input \
-            would block, so it works inside a coprocess pipeline. A line that is not valid: \
-            a message naming the line on stderr, exit status 2, and no frame for that line.
+            would block, so it works inside a coprocess pipeline. A line that is not valid \
+            stops it: the frames of the lines before it are written, a message naming the line \
+            goes to stderr, exit status 2; lines after it are not read (later requests may \
+            depend on the one that failed).
             """
     )
 

@@ -97,7 +97,16 @@ struct ServeCommand: ParsableCommand {
 
     func run() throws {
         Log.setLevel(Log.Level(name: logLevel) ?? .warn)
-        try harden(allowDumps: allowDumps, lockMemory: lockMemory, cacheBytes: cacheMB << 20)
+        // Refusals from here on are about the machine, not the command line: no usage text.
+        func refuse(_ message: String) -> ExitCode {
+            printError("serve", message)
+            return ExitCode(64)
+        }
+        do {
+            try harden(allowDumps: allowDumps, lockMemory: lockMemory, cacheBytes: cacheMB << 20)
+        } catch let error as ValidationError {
+            throw refuse(error.message)
+        }
         var config = ServerConfig()
         config.engine.workers = workers ?? ProcessInfo.processInfo.activeProcessorCount
         config.engine.cacheBytes = cacheMB << 20
@@ -112,7 +121,7 @@ struct ServeCommand: ParsableCommand {
         config.engine.outputHighWater = maxQueuedMB << 20
         for root in allowRoots {
             guard let real = realpath(root, nil) else {
-                throw ValidationError("--allow-root \(root): \(String(cString: strerror(errno)))")
+                throw refuse("--allow-root \(root): \(String(cString: strerror(errno)))")
             }
             config.engine.allowedRoots.append(Array(String(cString: real).utf8))
             free(real)

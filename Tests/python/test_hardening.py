@@ -312,6 +312,7 @@ def test_lock_memory_over_the_limit_is_a_clear_startup_error(nobody_bin, cache_m
                        stdin=subprocess.DEVNULL, capture_output=True, timeout=20)
     err = p.stderr.decode()
     assert p.returncode == 64, err
+    assert "Usage" not in err  # the command line was right: no usage text
     needed_kib = (int(cache_mb) << 10) + 1024
     assert f"RLIMIT_MEMLOCK is {memlock >> 10} KiB" in err
     assert f"needs {needed_kib} KiB" in err and f"ulimit -l {needed_kib}" in err
@@ -323,3 +324,11 @@ def test_lock_memory_over_the_limit_is_a_clear_startup_error(nobody_bin, cache_m
                            [nobody_bin, "serve", "--lock-memory", "--cache-mb", str(fits)],
                            input=frame(pack({"id": 1, "op": "hello"})), capture_output=True, timeout=20)
         assert p.returncode == 0, p.stderr.decode()
+
+
+def test_allow_root_that_does_not_resolve_is_a_startup_error_without_usage(tmp_path):
+    p = subprocess.run([binary(), "serve", "--allow-root", str(tmp_path / "missing")],
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=20)
+    err = p.stderr.decode()
+    assert p.returncode == 64, err
+    assert "--allow-root" in err and "No such file or directory" in err and "Usage" not in err
