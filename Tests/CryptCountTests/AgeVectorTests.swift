@@ -172,6 +172,16 @@ func sha256Hex(_ bytes: [UInt8]) -> String {
                     }
                 } else {
                     if error == nil { ok = false }
+                    // PROTOCOL.md: `bad_format` only when the file is not age v1 (neither the v1
+                    // version line nor armor); anything wrong after that is `decrypt_failed`.
+                    let v1 = ["\n", "\r"].contains { v.file.starts(with: Array("age-encryption.org/v1\($0)".utf8)) }
+                    let armored = String(decoding: v.file.prefix(64), as: UTF8.self)
+                        .trimmingCharacters(in: .whitespacesAndNewlines)
+                        .hasPrefix("-----BEGIN AGE ENCRYPTED FILE-----")
+                    if v1 || armored, case .badFormat(let m)? = error {
+                        ok = false
+                        print("\(name) piece \(piece): bad_format (\(m)) on an age v1 file")
+                    }
                     // The suite also lists what a reference decrypter releases before a payload
                     // failure; this one may release less (it never releases an unauthenticated
                     // chunk, and the engine discards a failed file's counts), so only count it.

@@ -135,6 +135,11 @@ struct AgeBinaryDecoder {
     private mutating func endOfLine(owner: AgeKey) throws(CipherFailure) {
         let line = header[lineStart..<(header.count - 1)]
         if !versionChecked {
+            // The v1 line with a CR LF end: an age v1 file whose header breaks the spec's strict
+            // rules, like a CR elsewhere in it (not another version).
+            if line.last == 0x0D && line.dropLast().elementsEqual(AgeHeaderParser.versionLine) {
+                throw .decryptFailed("malformed age header (a CR before the version line's newline)")
+            }
             guard line.elementsEqual(AgeHeaderParser.versionLine) else {
                 throw .badFormat("unsupported age version (only age-encryption.org/v1)")
             }
