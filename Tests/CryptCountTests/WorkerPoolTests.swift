@@ -63,10 +63,12 @@ import Testing
             ordered: false, sink: sink)
     }
 
-    /// While a finished request's `done` is still being handed to the output its id stays in
-    /// flight (a frame reusing it is `duplicate_id`), and a cancel of it returns only after that
-    /// `done` (so its `ok` follows the `done`). The pool used to free the id first.
-    @Test func idStaysInFlightUntilDoneIsWritten() throws {
+    /// While a finished request's `done` is still being handed to the output, its id is not free
+    /// yet: the reader's check of a frame reusing it, and a cancel of it, wait for that `done`
+    /// (so neither a second `done` nor the cancel's `ok` can come before it, and a cancel read
+    /// in time is reflected in it); `stats` no longer counts it. The pool used to free the id
+    /// before writing the `done`.
+    @Test func idIsFreedOnlyOnceDoneIsWritten() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cc-pool-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -82,30 +84,32 @@ import Testing
         #expect(pool.submit(try job(id, files: [file.path], sink: sink)))
         #expect(sink.waitEntered(seconds: 10))
         #expect(sink.done?.counts == [2])
-        #expect(pool.isInFlight(id), "the id is free before its done is written")
-        let reuse = HeldSink()
-        reuse.release()
-        #expect(!pool.submit(try job(id, files: [], sink: reuse)), "a reuse of the id was accepted")
+        #expect(pool.inFlight == 0, "stats counts a request whose done is being written")
 
-        let cancelReturned = Flag()
-        let thread = Thread {
+        let checked = Flag()
+        let cancelled = Flag()
+        let free = Flag()
+        Thread {
+            if !pool.isInFlight(id) { free.set() }
+            checked.set()
+        }.start()
+        Thread {
             pool.cancel(id)
-            cancelReturned.set()
-        }
-        thread.start()
+            cancelled.set()
+        }.start()
         usleep(50_000)
-        #expect(!cancelReturned.isSet, "the cancel returned before the target's done")
+        #expect(!checked.isSet, "the id was free before its done was written")
+        #expect(!cancelled.isSet, "the cancel returned before the target's done")
         sink.release()
         let end = Date().addingTimeInterval(10)
-        while !cancelReturned.isSet && Date() < end { usleep(1000) }
-        #expect(cancelReturned.isSet)
-        pool.waitUntilIdle()
-        #expect(!pool.isInFlight(id))
+        while !(checked.isSet && cancelled.isSet) && Date() < end { usleep(1000) }
+        #expect(checked.isSet && free.isSet && cancelled.isSet)
         // The id is free again: a new request under it is accepted.
         let again = HeldSink()
         again.release()
         #expect(pool.submit(try job(id, files: [], sink: again)))
         pool.waitUntilIdle()
         #expect(again.done?.files == 0)
+        #expect(!pool.isInFlight(id))
     }
 }

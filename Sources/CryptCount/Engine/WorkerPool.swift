@@ -53,14 +53,35 @@ package final class WorkerPool: @unchecked Sendable {
         }
     }
 
-    /// Requests in flight.
-    package var inFlight: Int { monitor.withLock { byID.count } }
+    /// Requests in flight: not yet finished (one whose `done` is being written is not counted: a
+    /// parent that has read that `done` and asks for `stats` must not find it).
+    package var inFlight: Int { monitor.withLock { byID.values.count { !$0.finished } } }
 
-    package func isInFlight(_ id: RequestID) -> Bool { monitor.withLock { byID[id] != nil } }
+    /// Whether a request with this id runs. One that has finished and whose `done` is being
+    /// written is waited for (briefly): its id is free once that `done` is queued for output,
+    /// before which a parent cannot have read it. So a parent that reuses an id as soon as it
+    /// reads the `done` finds it free, and one that reuses it sooner gets no second `done`
+    /// before the first.
+    package func isInFlight(_ id: RequestID) -> Bool {
+        monitor.withLock {
+            guard let job = byID[id] else { return false }
+            guard job.finished else { return true }
+            waitForDone(job)
+            return false
+        }
+    }
+
+    /// With the monitor held: waits until a finished job's `done` is handed to the output.
+    private func waitForDone(_ job: CountJob) {
+        doneWaiters += 1
+        while byID[job.id] === job { monitor.wait() }
+        doneWaiters -= 1
+    }
 
     /// Adds a request. Returns false (and adds nothing) if its id is already in flight.
     package func submit(_ job: CountJob) -> Bool {
         monitor.lock()
+        if let running = byID[job.id], running.finished { waitForDone(running) }
         if byID[job.id] != nil {
             monitor.unlock()
             return false
@@ -109,9 +130,7 @@ package final class WorkerPool: @unchecked Sendable {
         if job.finished {
             // Its `done` is about to be written: counted as cancelled unless already sealed.
             if !job.sealed { job.cancelled = true }
-            doneWaiters += 1
-            while byID[id] === job { monitor.wait() }
-            doneWaiters -= 1
+            waitForDone(job)
             monitor.unlock()
             return
         }
