@@ -151,9 +151,8 @@ package final class WorkerPool: @unchecked Sendable {
     }
 
     /// Seals a finished job's totals, hands them to its sink, and only then frees its id: until
-    /// its `done` is queued for output the id is in flight (a frame reusing it is
-    /// `duplicate_id`, a cancel of it waits for it and is reflected in it). Call without the
-    /// monitor held.
+    /// its `done` is queued for output, a frame reusing the id and a cancel of it wait for it
+    /// (`isInFlight`, `cancel`). Call without the monitor held.
     private func writeDone(_ job: CountJob) {
         let summary = monitor.withLock {
             job.sealed = true
