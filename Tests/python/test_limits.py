@@ -115,3 +115,23 @@ def test_a_parent_that_stops_reading_does_not_grow_memory(tmp_path):
     big0, big1 = _queued_growth(tmp_path, files, 4096)
     print(f"--max-queued-mb 4096: VmRSS {big0} -> {big1} KiB")
     assert big1 - big0 > 4 * 1024
+
+
+def test_a_response_over_max_frame_keeps_the_offsets_of_terms_with_few_matches(tmp_path):
+    """A file response too big for `max_frame` is cut by capping every term's offsets (and
+    snippets) at one number, halved from the longest list's length until it fits: a term with one
+    match keeps its offset (halving every list used to empty it), the long list keeps a prefix,
+    counts stay whole and `truncated` is true."""
+    text = b"cat " * 5000 + b"dog\n"
+    f = tmp_path / "f.txt"
+    f.write_bytes(text)
+    with Serve("--max-frame", "8192") as s:
+        rs = s.request({"id": 1, "op": "count", "files": [str(f)], "terms": ["cat", "dog"], "offsets": True,
+                        "max_offsets": 100000, "context": 1})
+        r = next(x for x in rs if x["type"] == "file")
+        assert r["counts"] == [5000, 1] and r["truncated"] is True
+        cats, dogs = r["offsets"]
+        assert dogs == [text.index(b"dog")] and r["snippets"][1] == ["cat dog"]
+        assert 0 < len(cats) < 5000 and cats == [4 * i for i in range(len(cats))]
+        assert len(r["snippets"][0]) == len(cats)
+        assert rs[-1]["type"] == "done" and rs[-1]["counts"] == [5000, 1]

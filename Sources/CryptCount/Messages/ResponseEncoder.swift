@@ -190,10 +190,15 @@ package final class ResponseEncoder {
         case .counted(let f):
             var result = f.result
             var encoded = encodeCounted(id, index: index, path: path, file: f, result: result, options: options)
-            // Too big for one frame: halve the offsets (and snippets) until it fits.
-            while encoded.count - 4 > maxFrame, let offsets = result.offsets, offsets.contains(where: { !$0.isEmpty }) {
-                result.offsets = offsets.map { Array($0.prefix($0.count / 2)) }
-                if let snippets = result.snippets { result.snippets = snippets.map { Array($0.prefix($0.count / 2)) } }
+            // Too big for one frame: cap every term's offsets (and snippets) at a number halved
+            // until it fits, starting from the longest list, so the terms with few matches keep
+            // theirs (halving every list emptied a term's single offset for another's thousands).
+            guard encoded.count - 4 > maxFrame, let all = f.result.offsets else { return encoded }
+            var cap = all.map(\.count).max() ?? 0
+            while encoded.count - 4 > maxFrame && cap > 0 {
+                cap /= 2
+                result.offsets = all.map { Array($0.prefix(cap)) }
+                if let snippets = f.result.snippets { result.snippets = snippets.map { Array($0.prefix(cap)) } }
                 result.truncated = true
                 encoded = encodeCounted(id, index: index, path: path, file: f, result: result, options: options)
             }
