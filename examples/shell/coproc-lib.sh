@@ -14,6 +14,18 @@ start_serve() {
     serve_pid=$SERVE_PID
 }
 
+# Reads a secret file into $file_secret by the secret-file rule of `cryptcount count` and
+# `encrypt`: its bytes less exactly one trailing line ending, \n or \r\n (read -d '' keeps every
+# byte up to a NUL, and a secret cannot hold one).
+read_secret_file() {
+    file_secret=
+    IFS= read -r -d '' file_secret <"$1" || true
+    if [[ $file_secret == *$'\n' ]]; then
+        file_secret=${file_secret%$'\n'}
+        file_secret=${file_secret%$'\r'}
+    fi
+}
+
 send() { printf '%s\n' "$1" >&"$to_serve"; }
 
 # Reads one response line into $line; fails if the coprocess has gone.

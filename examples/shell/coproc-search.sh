@@ -77,15 +77,8 @@ secret_json() {
 
 key_json=
 if [[ $cipher != plain && -n $keyfile ]]; then
-    # read -d '' keeps every byte up to a NUL (a secret cannot contain NUL bytes).
-    secret=
-    IFS= read -r -d '' secret <"$keyfile" || true
-    # The secret-file rule of `cryptcount count` and `encrypt`: less exactly one trailing
-    # line ending, \n or \r\n.
-    if [[ $secret == *$'\n' ]]; then
-        secret=${secret%$'\n'}
-        secret=${secret%$'\r'}
-    fi
+    read_secret_file "$keyfile"
+    secret=$file_secret
     [[ -n $secret ]] || { echo "${0##*/}: $keyfile holds no secret" >&2; exit 2; }
     if [[ $cipher == auto ]]; then
         # As `cryptcount count --cipher auto`: the secret is unlocked as a key of every format

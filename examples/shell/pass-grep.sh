@@ -52,12 +52,8 @@ b64file() { printf '{"$bin":"%s"}' "$(base64 -w0 <"$1")"; }
 # The passphrase, from a file or the terminal.
 passphrase=
 if [[ -n $pass_file ]]; then
-    IFS= read -r -d '' passphrase <"$pass_file" || true
-    # Less exactly one trailing line ending, \n or \r\n (the secret-file rule of cryptcount).
-    if [[ $passphrase == *$'\n' ]]; then
-        passphrase=${passphrase%$'\n'}
-        passphrase=${passphrase%$'\r'}
-    fi
+    read_secret_file "$pass_file"
+    passphrase=$file_secret
 elif [[ -t 0 ]]; then
     IFS= read -r -s -p "Passphrase for the keys of the password store: " passphrase
     echo >&2
