@@ -161,7 +161,8 @@ package final class WorkerPool: @unchecked Sendable {
         job.sink.jobFinished(summary)
         monitor.withLock {
             if byID[job.id] === job { byID[job.id] = nil }
-            if doneWaiters > 0 || (idleWaiters > 0 && byID.isEmpty) { monitor.broadcast() }
+            // `waitUntilIdle` is woken later, when `finishing` drops (this job still counts there).
+            if doneWaiters > 0 { monitor.broadcast() }
         }
     }
 
