@@ -83,6 +83,17 @@ def test_non_string_map_keys(serve, key):
     raw_error(serve, b"\x82\xa2id\x09\x81\xa1a\x01\x02", "bad_request", rid=9)
 
 
+def test_a_str_key_that_is_not_utf8_is_an_unknown_key(serve):
+    # The contract's key rule is about the MessagePack type: a `str` key is a string key even
+    # when its bytes are not UTF-8, and one that names no field is ignored.
+    serve.send_raw(frame(b"\x83\xa2id\x09\xa2op\xa5stats\xa2\xff\xfe\x01"))
+    r = serve.recv()
+    assert (r["type"], r["id"]) == ("stats", 9)
+    serve.send_raw(frame(b"\x83\xa2\xc3\x28\xc0\xa2id\x0a\xa2op\xa5hello"))
+    r = serve.recv()
+    assert (r["type"], r["id"]) == ("hello", 10)
+
+
 @pytest.mark.parametrize(
     "ext",
     [

@@ -57,10 +57,13 @@ package struct RequestDecoder: Sendable {
         var fields: [String: MessagePackValue] = [:]
         var nonStringKey = false
         for pair in pairs {
-            guard case .string(let k) = pair.key, let key = String(validating: k, as: UTF8.self) else {
+            guard case .string(let k) = pair.key else {
                 nonStringKey = true
                 continue
             }
+            // A `str` key that is not UTF-8 is still a string key: it names no field, so it is
+            // ignored like any other unknown key.
+            guard let key = String(validating: k, as: UTF8.self) else { continue }
             if fields[key] == nil { fields[key] = pair.value }
         }
         let id: RequestID
