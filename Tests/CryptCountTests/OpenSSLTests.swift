@@ -23,6 +23,32 @@ import Testing
         }
     }
 
+    /// `openssl enc -a`: 64-character lines (or one line, `-A`, or CRLF ends), fed in pieces that
+    /// split the first 8 bytes, the lines and the base64 groups anywhere.
+    @Test func base64FormInAnyPieces() throws {
+        let key = try Self.key()
+        let salt: [UInt8] = [1, 3, 5, 7, 9, 11, 13, 15]
+        for n in [0, 1, 15, 16, 47, 4095, 70_000] {
+            let plain = (0..<n).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ 1) }
+            let text = Array(Base64.encode(try key.encrypt(plain, salt: salt)).utf8)
+            let lines = stride(from: 0, to: text.count, by: 64).flatMap { text[$0..<min($0 + 64, text.count)] + [0x0A] }
+            let crlf = lines.flatMap { $0 == 0x0A ? [0x0D, 0x0A] : [$0] }
+            for (form, file) in [("lines", lines), ("one line", text), ("crlf", crlf)] {
+                for piece in [file.count + 1, 1000, 7, 1] where piece >= 7 || n < 5000 {
+                    let (out, error) = decryptStreaming(key, file, piece: piece)
+                    #expect(error == nil, "n \(n) \(form) piece \(piece)")
+                    #expect(out == plain, "n \(n) \(form) piece \(piece)")
+                }
+            }
+            var bad = lines
+            bad[bad.count / 2] = UInt8(ascii: "*")
+            #expect(errorCode(decryptStreaming(key, bad, piece: 5).error) == "bad_format")
+            #expect(errorCode(decryptStreaming(key, text + Array("\nQUJD".utf8), piece: 9).error) == "bad_format")
+        }
+        #expect(errorCode(decryptStreaming(key, Array("U2FsdGVk".utf8), piece: 3).error) == "bad_format")
+        #expect(errorCode(decryptStreaming(key, Array("U2Fsd".utf8), piece: 3).error) == "bad_format")
+    }
+
     @Test func derivedKeysAreCachedPerSalt() throws {
         let key = try Self.key()
         let a = try key.encrypt(Array("one".utf8), salt: [1, 1, 1, 1, 1, 1, 1, 1])

@@ -26,11 +26,10 @@ def openssl(tmp_path, name, *flags):
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
 def test_openssl_variants_outside_the_format_fail_as_documented(tmp_path):
-    """PROTOCOL.md, openssl: no Salted__ header (-nosalt) and base64 output (-a) are bad_format;
-    another cipher or digest has the header and fails through the padding (decrypt_failed)."""
+    """PROTOCOL.md, openssl: no Salted__ header (-nosalt) is bad_format; another cipher or digest
+    has the header and fails through the padding (decrypt_failed)."""
     files = {
         openssl(tmp_path, "ok.bin", "-aes-256-cbc", "-pbkdf2"): None,
-        openssl(tmp_path, "b64.txt", "-aes-256-cbc", "-pbkdf2", "-a"): "bad_format",
         openssl(tmp_path, "nosalt.bin", "-aes-256-cbc", "-pbkdf2", "-nosalt"): "bad_format",
         openssl(tmp_path, "sha512.bin", "-aes-256-cbc", "-pbkdf2", "-md", "sha512"): "decrypt_failed",
         openssl(tmp_path, "aes128.bin", "-aes-128-cbc", "-pbkdf2"): "decrypt_failed",
@@ -207,3 +206,55 @@ def test_no_response_exceeds_max_frame_whatever_the_id(max_frame):
         assert s.hello_ok()
         sizes = frame_sizes(s.out_raw)
     assert len(sizes) == 8 and max(sizes) <= max_frame and max(sizes) > longest
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+def test_openssl_base64_output_is_read_as_the_binary_form(tmp_path):
+    """PROTOCOL.md, openssl: `openssl enc -a` (64-character lines) and `-a -A` (one line) are
+    decoded as they stream in, also with CRLF line ends and through `auto`; a wrong password,
+    a character outside base64, text after the padding and a cut file fail as the binary form
+    would, with the binary form's codes."""
+    big = b"".join(b"line %d: rain on the garden, rain again\n" % i for i in range(600_000))  # 24 MB
+    (tmp_path / "big.txt").write_bytes(big)
+    pw = tmp_path / "pw"
+    pw.write_bytes(PASSWORD)
+
+    def enc(name, src, *flags):
+        subprocess.run(["openssl", "enc", "-aes-256-cbc", "-pbkdf2", *flags, "-in", str(tmp_path / src),
+                        "-out", str(tmp_path / name), "-pass", f"file:{pw}"], check=True, capture_output=True)
+        return str(tmp_path / name)
+
+    small_a = openssl(tmp_path, "s.b64", "-aes-256-cbc", "-pbkdf2", "-a")
+    small_one = openssl(tmp_path, "s1.b64", "-aes-256-cbc", "-pbkdf2", "-a", "-A")
+    crlf = tmp_path / "crlf.b64"
+    crlf.write_bytes(open(small_a, "rb").read().replace(b"\n", b"\r\n"))
+    big_a = enc("big.b64", "big.txt", "-a")
+    big_bin = enc("big.bin", "big.txt")
+    text = open(big_a, "rb").read()
+    assert text.startswith(b"U2FsdGVkX1") and b"\n" in text[:100]  # what openssl -a writes
+    bad_char = tmp_path / "bad.b64"
+    bad_char.write_bytes(text[:200] + b"*" + text[201:])
+    after_pad = tmp_path / "after.b64"
+    after_pad.write_bytes(open(small_one, "rb").read().rstrip(b"\n") + b"\nQUJD\n")
+    cut = tmp_path / "cut.b64"
+    cut.write_bytes(text[: len(text) // 2])
+    want = {
+        small_a: ("ok", TEXT.count(b"rain"), len(TEXT)),
+        small_one: ("ok", TEXT.count(b"rain"), len(TEXT)),
+        str(crlf): ("ok", TEXT.count(b"rain"), len(TEXT)),
+        big_a: ("ok", big.count(b"rain"), len(big)),
+        big_bin: ("ok", big.count(b"rain"), len(big)),
+        str(bad_char): ("bad_format", None, None),
+        str(after_pad): ("bad_format", None, None),
+        str(cut): ("bad_format", None, None),
+    }
+    with Serve() as s:
+        assert s.one({"id": 0, "op": "unlock", "name": "o", "cipher": "openssl", "secret": PASSWORD})["type"] == "ok"
+        for how in ({"cipher": "openssl", "secret": PASSWORD}, {"cipher": "auto", "keys": ["o"]}):
+            rs = s.request({"id": 1, "op": "count", "files": list(want), **how, "terms": ["rain"], "ordered": True})
+            got = {r["path"]: (r["error"]["code"], None, None) if "error" in r else ("ok", r["counts"][0], r["bytes"])
+                   for r in rs if r["type"] == "file"}
+            assert got == want, how
+        rs = s.request({"id": 2, "op": "count", "files": [small_a, big_a], "cipher": "openssl",
+                        "secret": b"not the password", "terms": ["rain"]})
+        assert [r["error"]["code"] for r in rs if r["type"] == "file"] == ["decrypt_failed"] * 2

@@ -8,12 +8,18 @@ import Foundation
 ///
 /// The format has no MAC: a wrong password is only noticed when the final padding is invalid,
 /// so about one wrong-password file in 256 still "decrypts" (to garbage) instead of failing.
+///
+/// `openssl enc -a` (base64, lines of 64 characters, or one line with `-A`) is read too: its
+/// text starts with `U2FsdGVk`, the base64 of `Salted`, and is decoded as it streams in.
 package final class OpenSSLKey: CipherKey {
     package static let defaultIterations = 10_000
     /// PBKDF2 takes a 32-bit count; far above any real use, and keeps one derivation bounded.
     package static let maxIterations = 100_000_000
 
     static let magic: [UInt8] = Array("Salted__".utf8)
+    /// How `openssl enc -a` output starts: the base64 of `Salted__`'s first 7 bytes and 4 bits
+    /// of the eighth.
+    static let base64Magic: [UInt8] = Array("U2FsdGVkX1".utf8)
 
     struct Derived: Sendable {
         let key: SymmetricKey
@@ -36,7 +42,9 @@ package final class OpenSSLKey: CipherKey {
         try OpenSSLKey(password: SecretInput.password(secret), iterations: options.iterations)
     }
 
-    package static func recognises(_ prefix: UnsafeRawBufferPointer) -> Bool { prefix.starts(with: magic) }
+    package static func recognises(_ prefix: UnsafeRawBufferPointer) -> Bool {
+        prefix.starts(with: magic) || prefix.starts(with: base64Magic)
+    }
 
     package var kind: CipherKind { .openssl }
     package var mode: DecryptionMode { .streamed }
@@ -104,7 +112,144 @@ package final class OpenSSLKey: CipherKey {
         return derived
     }
 
-    package func makeStreamDecryptor() -> any StreamDecryptor { Decryptor(owner: self) }
+    package func makeStreamDecryptor() -> any StreamDecryptor { Armored(inner: Decryptor(owner: self)) }
+
+    /// Binary files go straight to `Decryptor`; a file whose first 8 bytes are `U2FsdGVk`
+    /// (`openssl enc -a`) is base64-decoded on the way.
+    struct Armored: StreamDecryptor {
+        enum Form {
+            /// The first bytes, until there are 8 to tell the two forms apart.
+            case undecided([UInt8])
+            case binary
+            case text(Base64Lines)
+        }
+        var inner: Decryptor
+        var form = Form.undecided([])
+
+        init(inner: Decryptor) { self.inner = inner }
+
+        mutating func feed(_ chunk: UnsafeRawBufferPointer, emit: (UnsafeRawBufferPointer) -> Void)
+            throws(CipherFailure)
+        {
+            guard case .undecided(var head) = form else { return try pass(chunk, emit: emit) }
+            let take = min(8 - head.count, chunk.count)
+            head.append(contentsOf: chunk.prefix(take))
+            guard head.count == 8 else {
+                form = .undecided(head)
+                return
+            }
+            form = head.starts(with: OpenSSLKey.base64Magic.prefix(8)) ? .text(Base64Lines()) : .binary
+            try pass(bytes: head, emit: emit)
+            try pass(UnsafeRawBufferPointer(rebasing: chunk[take...]), emit: emit)
+        }
+
+        mutating func finish(emit: (UnsafeRawBufferPointer) -> Void) throws(CipherFailure) {
+            switch form {
+            case .undecided(let head):
+                // Shorter than 8 bytes: the binary form says what is wrong.
+                form = .binary
+                try pass(bytes: head, emit: emit)
+            case .binary:
+                break
+            case .text(var lines):
+                let rest = try lines.finish()
+                form = .text(lines)
+                try feedInner(rest, emit: emit)
+            }
+            try inner.finish(emit: emit)
+        }
+
+        private mutating func pass(bytes: [UInt8], emit: (UnsafeRawBufferPointer) -> Void) throws(CipherFailure) {
+            var failure: CipherFailure?
+            bytes.withUnsafeBytes { raw in
+                do throws(CipherFailure) { try pass(raw, emit: emit) } catch { failure = error }
+            }
+            if let failure { throw failure }
+        }
+
+        private mutating func pass(_ chunk: UnsafeRawBufferPointer, emit: (UnsafeRawBufferPointer) -> Void)
+            throws(CipherFailure)
+        {
+            guard !chunk.isEmpty else { return }
+            guard case .text(var lines) = form else { return try inner.feed(chunk, emit: emit) }
+            let decoded = try lines.decode(chunk)
+            form = .text(lines)
+            try feedInner(decoded, emit: emit)
+        }
+
+        private mutating func feedInner(_ bytes: [UInt8], emit: (UnsafeRawBufferPointer) -> Void)
+            throws(CipherFailure)
+        {
+            var failure: CipherFailure?
+            bytes.withUnsafeBytes { raw in
+                do throws(CipherFailure) { try inner.feed(raw, emit: emit) } catch { failure = error }
+            }
+            if let failure { throw failure }
+        }
+    }
+
+    /// Streaming base64 (standard alphabet) as `openssl enc -a` writes it: line breaks anywhere
+    /// are skipped, `=` padding ends the data (only line breaks may follow), and a last group
+    /// without its padding is taken as openssl's decoder takes it.
+    struct Base64Lines {
+        private static let values: [UInt8] = {
+            var t = [UInt8](repeating: 0xFF, count: 256)
+            for (i, ch) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8.enumerated() {
+                t[Int(ch)] = UInt8(i)
+            }
+            return t
+        }()
+        private var group: UInt32 = 0
+        private var have = 0
+        private var padded = false
+
+        mutating func decode(_ text: UnsafeRawBufferPointer) throws(CipherFailure) -> [UInt8] {
+            var out: [UInt8] = []
+            out.reserveCapacity(text.count / 4 * 3 + 3)
+            for b in text {
+                if b == 0x0A || b == 0x0D { continue }
+                if b == UInt8(ascii: "=") {
+                    // Padding completes a group of 2 or 3 characters (and may repeat once).
+                    if !padded {
+                        guard have >= 2 else { throw Self.invalid }
+                        flush(into: &out)
+                        padded = true
+                    }
+                    continue
+                }
+                let v = Self.values[Int(b)]
+                guard v != 0xFF, !padded else { throw Self.invalid }
+                group = group << 6 | UInt32(v)
+                have += 1
+                if have == 4 {
+                    out.append(UInt8(truncatingIfNeeded: group >> 16))
+                    out.append(UInt8(truncatingIfNeeded: group >> 8))
+                    out.append(UInt8(truncatingIfNeeded: group))
+                    group = 0
+                    have = 0
+                }
+            }
+            return out
+        }
+
+        /// The bytes of an unpadded last group.
+        mutating func finish() throws(CipherFailure) -> [UInt8] {
+            guard have != 1 else { throw Self.invalid }
+            var out: [UInt8] = []
+            if have > 1 { flush(into: &out) }
+            return out
+        }
+
+        private mutating func flush(into out: inout [UInt8]) {
+            let bits = group << UInt32(6 * (4 - have))
+            out.append(UInt8(truncatingIfNeeded: bits >> 16))
+            if have == 3 { out.append(UInt8(truncatingIfNeeded: bits >> 8)) }
+            group = 0
+            have = 0
+        }
+
+        static let invalid = CipherFailure.badFormat("not valid base64 (the text of `openssl enc -a`)")
+    }
 
     struct Decryptor: StreamDecryptor {
         let owner: OpenSSLKey
