@@ -180,3 +180,49 @@ enum Base64 {
         return String(decoding: out, as: UTF8.self)
     }
 }
+
+/// Base64 read one character at a time, for decoders that stream (armor lines, `openssl enc
+/// -a`): each whole group of four characters becomes three bytes.
+struct Base64Group {
+    /// Each byte's value in the standard alphabet (`+`, `/`), 0xFF for any other byte.
+    static let standardValues: [UInt8] = {
+        var t = [UInt8](repeating: 0xFF, count: 256)
+        for (i, ch) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8.enumerated() {
+            t[Int(ch)] = UInt8(i)
+        }
+        return t
+    }()
+
+    private var bits: UInt32 = 0
+    private var count = 0
+
+    /// Adds a character's value (0-63); a group that is now whole goes to `out`.
+    mutating func add(_ value: UInt8, to out: inout [UInt8]) {
+        bits = bits << 6 | UInt32(value & 63)
+        count += 1
+        guard count == 4 else { return }
+        out.append(UInt8(truncatingIfNeeded: bits >> 16))
+        out.append(UInt8(truncatingIfNeeded: bits >> 8))
+        out.append(UInt8(truncatingIfNeeded: bits))
+        bits = 0
+        count = 0
+    }
+
+    /// The data ends (padding, or the end of the text): a group of 2 or 3 characters gives its
+    /// 1 or 2 bytes; false for a lone character, which cannot end base64.
+    mutating func end(to out: inout [UInt8]) -> Bool {
+        defer {
+            bits = 0
+            count = 0
+        }
+        switch count {
+        case 0: return true
+        case 2: out.append(UInt8(truncatingIfNeeded: bits >> 4))
+        case 3:
+            out.append(UInt8(truncatingIfNeeded: bits >> 10))
+            out.append(UInt8(truncatingIfNeeded: bits >> 2))
+        default: return false
+        }
+        return true
+    }
+}

@@ -192,15 +192,7 @@ package final class OpenSSLKey: CipherKey {
     /// are skipped, `=` padding ends the data (only line breaks may follow), and a last group
     /// without its padding is taken as openssl's decoder takes it.
     struct Base64Lines {
-        private static let values: [UInt8] = {
-            var t = [UInt8](repeating: 0xFF, count: 256)
-            for (i, ch) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8.enumerated() {
-                t[Int(ch)] = UInt8(i)
-            }
-            return t
-        }()
-        private var group: UInt32 = 0
-        private var have = 0
+        private var group = Base64Group()
         private var padded = false
 
         mutating func decode(_ text: UnsafeRawBufferPointer) throws(CipherFailure) -> [UInt8] {
@@ -209,43 +201,25 @@ package final class OpenSSLKey: CipherKey {
             for b in text {
                 if b == 0x0A || b == 0x0D { continue }
                 if b == UInt8(ascii: "=") {
-                    // Padding completes a group of 2 or 3 characters (and may repeat once).
+                    // Padding ends the data (a second `=` is the rest of it).
                     if !padded {
-                        guard have >= 2 else { throw Self.invalid }
-                        flush(into: &out)
+                        guard group.end(to: &out) else { throw Self.invalid }
                         padded = true
                     }
                     continue
                 }
-                let v = Self.values[Int(b)]
+                let v = Base64Group.standardValues[Int(b)]
                 guard v != 0xFF, !padded else { throw Self.invalid }
-                group = group << 6 | UInt32(v)
-                have += 1
-                if have == 4 {
-                    out.append(UInt8(truncatingIfNeeded: group >> 16))
-                    out.append(UInt8(truncatingIfNeeded: group >> 8))
-                    out.append(UInt8(truncatingIfNeeded: group))
-                    group = 0
-                    have = 0
-                }
+                group.add(v, to: &out)
             }
             return out
         }
 
         /// The bytes of an unpadded last group.
         mutating func finish() throws(CipherFailure) -> [UInt8] {
-            guard have != 1 else { throw Self.invalid }
             var out: [UInt8] = []
-            if have > 1 { flush(into: &out) }
+            guard group.end(to: &out) else { throw Self.invalid }
             return out
-        }
-
-        private mutating func flush(into out: inout [UInt8]) {
-            let bits = group << UInt32(6 * (4 - have))
-            out.append(UInt8(truncatingIfNeeded: bits >> 16))
-            if have == 3 { out.append(UInt8(truncatingIfNeeded: bits >> 8)) }
-            group = 0
-            have = 0
         }
 
         static let invalid = CipherFailure.badFormat("not valid base64 (the text of `openssl enc -a`)")

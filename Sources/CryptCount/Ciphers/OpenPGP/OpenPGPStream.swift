@@ -116,21 +116,12 @@ enum OpenPGPStream {
         private var started = false
         private var done = false
         private(set) var failed = false
-        private var quad: UInt32 = 0
-        private var have = 0
+        private var group = Base64Group()
         private var lineStart = true
         private var out: [UInt8] = []
         private var outPos = 0
 
         init(_ raw: ByteReader) { self.raw = raw }
-
-        private static let table: [Int8] = {
-            var t = [Int8](repeating: -1, count: 256)
-            for (i, c) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8.enumerated() {
-                t[Int(c)] = Int8(i)
-            }
-            return t
-        }()
 
         /// Reads a line (without its end), at most `limit` bytes; nil at the end or if longer.
         private func line(limit: Int) -> [UInt8]? {
@@ -189,33 +180,19 @@ enum OpenPGPStream {
                         failed = true
                         return false
                     }
-                    switch have {
-                    case 0: break
-                    case 2: out.append(UInt8(truncatingIfNeeded: quad >> 4))
-                    case 3:
-                        out.append(UInt8(truncatingIfNeeded: quad >> 10))
-                        out.append(UInt8(truncatingIfNeeded: quad >> 2))
-                    default:
+                    guard group.end(to: &out) else {
                         failed = true
                         return false
                     }
                     done = true
                 default:
                     lineStart = false
-                    let v = Self.table[Int(c)]
-                    guard v >= 0 else {
+                    let v = Base64Group.standardValues[Int(c)]
+                    guard v != 0xFF else {
                         failed = true
                         return false
                     }
-                    quad = quad << 6 | UInt32(v)
-                    have += 1
-                    if have == 4 {
-                        out.append(UInt8(truncatingIfNeeded: quad >> 16))
-                        out.append(UInt8(truncatingIfNeeded: quad >> 8))
-                        out.append(UInt8(truncatingIfNeeded: quad))
-                        quad = 0
-                        have = 0
-                    }
+                    group.add(v, to: &out)
                 }
             }
             return !out.isEmpty
