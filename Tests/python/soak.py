@@ -113,6 +113,7 @@ class Soak:
         self.cancelled = 0
         self.hostile = 0
         self.errors = []
+        self.final_stats = None
         self.next_id = 0
 
     def fail(self, msg):
@@ -146,6 +147,8 @@ class Soak:
                     self.errors.append(f"unknown response type {r!r}")
                     continue
                 self.terminals += 1
+                if t == "stats" and rid == "final-stats":
+                    self.final_stats = r
                 if t == "done":
                     n = self.counts.pop(rid, None)
                     got = self.file_responses.pop(rid, 0)
@@ -261,6 +264,13 @@ class Soak:
                         self.lock.wait(1)
                 rss_end = s.rss_kib()
                 alive = s.alive()
+                # The plaintext cache's bytes then: RSS may grow by up to its 32 MiB budget.
+                self.send(s, frame(pack({"id": "final-stats", "op": "stats"})))
+                stats_deadline = time.monotonic() + 30
+                with self.lock:
+                    while (self.final_stats is None and self.terminals < self.frames_sent and not self.errors
+                           and time.monotonic() < stats_deadline):
+                        self.lock.wait(1)
                 self.send(s, frame(pack({"id": "bye", "op": "shutdown"})))
                 reader.join(30)
                 status = s.wait(10)
@@ -269,8 +279,10 @@ class Soak:
         print(f"soak: {elapsed:.0f} s, {self.frames_sent} frames ({self.finished_counts} counts, "
               f"{self.files_done} files, {self.cancels} cancels, {self.cancelled} cancelled, "
               f"{self.hostile} hostile), terminals {self.terminals}")
+        cache = (self.final_stats or {}).get("cache") or {}
         print(f"soak: RSS {rss_start / 1024:.1f} MiB after warm-up -> {rss_end / 1024:.1f} MiB at the end "
-              f"(max {max(rss_samples or [rss_end]) / 1024:.1f} MiB)")
+              f"(max {max(rss_samples or [rss_end]) / 1024:.1f} MiB); plaintext cache then "
+              f"{cache.get('bytes', 0) / 2**20:.1f} MiB in {cache.get('entries', 0)} entries")
         ok = True
         if self.errors:
             print("soak: FAILED:\n  " + "\n  ".join(self.errors[:20]))
