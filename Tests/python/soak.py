@@ -280,6 +280,10 @@ class Soak:
               f"{self.files_done} files, {self.cancels} cancels, {self.cancelled} cancelled, "
               f"{self.hostile} hostile), terminals {self.terminals}")
         cache = (self.final_stats or {}).get("cache") or {}
+        if rss_samples:
+            # A leak climbs to the end; the allocator's high-water marks level off.
+            picks = [rss_samples[min(len(rss_samples) - 1, k * len(rss_samples) // 5)] for k in range(5)]
+            print("soak: RSS every fifth of the run: " + ", ".join(f"{x / 1024:.1f}" for x in picks) + " MiB")
         print(f"soak: RSS {rss_start / 1024:.1f} MiB after warm-up -> {rss_end / 1024:.1f} MiB at the end "
               f"(max {max(rss_samples or [rss_end]) / 1024:.1f} MiB); plaintext cache then "
               f"{cache.get('bytes', 0) / 2**20:.1f} MiB in {cache.get('entries', 0)} entries")
