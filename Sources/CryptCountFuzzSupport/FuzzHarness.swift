@@ -375,19 +375,6 @@ public enum FuzzHarness {
         }
     }
 
-    /// Standard padded base64 (seeds only).
-    private static func base64(_ bytes: [UInt8]) -> [UInt8] {
-        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-        var out: [UInt8] = []
-        for i in stride(from: 0, to: bytes.count, by: 3) {
-            let n = min(3, bytes.count - i)
-            var v = 0
-            for j in 0..<3 { v = v << 8 | (j < n ? Int(bytes[i + j]) : 0) }
-            for j in 0..<4 { out.append(j <= n ? alphabet[(v >> (18 - 6 * j)) & 63] : UInt8(ascii: "=")) }
-        }
-        return out
-    }
-
     private static func fnv1a(_ data: [UInt8]) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for b in data { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
@@ -505,7 +492,7 @@ extension FuzzHarness {
             }
             // `openssl enc -a`: the same files as base64 in 64-character lines.
             let armored = binary.prefix(2).map { file -> [UInt8] in
-                let b = base64(file)
+                let b = Array(Base64.encode(file).utf8)
                 return stride(from: 0, to: b.count, by: 64).flatMap { b[$0..<min($0 + 64, b.count)] + [0x0A] }
             }
             return binary + armored

@@ -3,8 +3,8 @@ import CFastBase64
 /// Base64 (RFC 4648) decoding with the exact strictness each format asks for: the alphabet,
 /// whether `=` padding is required or forbidden, and whether the unused low bits of the last
 /// character must be zero (canonical encoding). Returns nil on any violation.
-enum Base64 {
-    enum Alphabet {
+package enum Base64 {
+    package enum Alphabet {
         /// `+` and `/` (age headers and armor).
         case standard
         /// `-` and `_` (Fernet).
@@ -19,7 +19,9 @@ enum Base64 {
     }
 
     /// Value of each byte per alphabet, 0xFF for bytes outside it.
-    private static let standardTable: [UInt8] = table(extra: [(UInt8(ascii: "+"), 62), (UInt8(ascii: "/"), 63)])
+    /// Each byte's value in the standard alphabet, 0xFF for any other byte (also what the
+    /// streaming decoders look characters up in, `Base64Group`).
+    static let standardTable: [UInt8] = table(extra: [(UInt8(ascii: "+"), 62), (UInt8(ascii: "/"), 63)])
     private static let urlSafeTable: [UInt8] = table(extra: [(UInt8(ascii: "-"), 62), (UInt8(ascii: "_"), 63)])
     private static let eitherTable: [UInt8] = table(extra: [
         (UInt8(ascii: "+"), 62), (UInt8(ascii: "/"), 63), (UInt8(ascii: "-"), 62), (UInt8(ascii: "_"), 63),
@@ -155,7 +157,7 @@ enum Base64 {
         return ok ? produced : nil
     }
 
-    static func encode(_ bytes: [UInt8], alphabet: Alphabet = .standard, padded: Bool = true) -> String {
+    package static func encode(_ bytes: [UInt8], alphabet: Alphabet = .standard, padded: Bool = true) -> String {
         let chars: [UInt8] = Array(
             (alphabet == .urlSafe
                 ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -184,15 +186,6 @@ enum Base64 {
 /// Base64 read one character at a time, for decoders that stream (armor lines, `openssl enc
 /// -a`): each whole group of four characters becomes three bytes.
 struct Base64Group {
-    /// Each byte's value in the standard alphabet (`+`, `/`), 0xFF for any other byte.
-    static let standardValues: [UInt8] = {
-        var t = [UInt8](repeating: 0xFF, count: 256)
-        for (i, ch) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8.enumerated() {
-            t[Int(ch)] = UInt8(i)
-        }
-        return t
-    }()
-
     private var bits: UInt32 = 0
     private var count = 0
 

@@ -139,7 +139,7 @@ package final class OpenSSLKey: CipherKey {
                 return
             }
             form = head.starts(with: OpenSSLKey.base64Magic.prefix(8)) ? .text(Base64Lines()) : .binary
-            try pass(bytes: head, emit: emit)
+            try Self.withBytes(head) { raw throws(CipherFailure) in try pass(raw, emit: emit) }
             try pass(UnsafeRawBufferPointer(rebasing: chunk[take...]), emit: emit)
         }
 
@@ -148,23 +148,15 @@ package final class OpenSSLKey: CipherKey {
             case .undecided(let head):
                 // Shorter than 8 bytes: the binary form says what is wrong.
                 form = .binary
-                try pass(bytes: head, emit: emit)
+                try Self.withBytes(head) { raw throws(CipherFailure) in try inner.feed(raw, emit: emit) }
             case .binary:
                 break
             case .text(var lines):
                 let rest = try lines.finish()
                 form = .text(lines)
-                try feedInner(rest, emit: emit)
+                try Self.withBytes(rest) { raw throws(CipherFailure) in try inner.feed(raw, emit: emit) }
             }
             try inner.finish(emit: emit)
-        }
-
-        private mutating func pass(bytes: [UInt8], emit: (UnsafeRawBufferPointer) -> Void) throws(CipherFailure) {
-            var failure: CipherFailure?
-            bytes.withUnsafeBytes { raw in
-                do throws(CipherFailure) { try pass(raw, emit: emit) } catch { failure = error }
-            }
-            if let failure { throw failure }
         }
 
         private mutating func pass(_ chunk: UnsafeRawBufferPointer, emit: (UnsafeRawBufferPointer) -> Void)
@@ -174,15 +166,16 @@ package final class OpenSSLKey: CipherKey {
             guard case .text(var lines) = form else { return try inner.feed(chunk, emit: emit) }
             let decoded = try lines.decode(chunk)
             form = .text(lines)
-            try feedInner(decoded, emit: emit)
+            try Self.withBytes(decoded) { raw throws(CipherFailure) in try inner.feed(raw, emit: emit) }
         }
 
-        private mutating func feedInner(_ bytes: [UInt8], emit: (UnsafeRawBufferPointer) -> Void)
-            throws(CipherFailure)
-        {
+        /// `bytes.withUnsafeBytes`, keeping the body's typed error.
+        private static func withBytes(
+            _ bytes: [UInt8], _ body: (UnsafeRawBufferPointer) throws(CipherFailure) -> Void
+        ) throws(CipherFailure) {
             var failure: CipherFailure?
             bytes.withUnsafeBytes { raw in
-                do throws(CipherFailure) { try inner.feed(raw, emit: emit) } catch { failure = error }
+                do throws(CipherFailure) { try body(raw) } catch { failure = error }
             }
             if let failure { throw failure }
         }
@@ -208,7 +201,7 @@ package final class OpenSSLKey: CipherKey {
                     }
                     continue
                 }
-                let v = Base64Group.standardValues[Int(b)]
+                let v = Base64.standardTable[Int(b)]
                 guard v != 0xFF, !padded else { throw Self.invalid }
                 group.add(v, to: &out)
             }

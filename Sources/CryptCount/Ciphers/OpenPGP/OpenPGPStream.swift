@@ -187,7 +187,7 @@ enum OpenPGPStream {
                     done = true
                 default:
                     lineStart = false
-                    let v = Base64Group.standardValues[Int(c)]
+                    let v = Base64.standardTable[Int(c)]
                     guard v != 0xFF else {
                         failed = true
                         return false
