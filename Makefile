@@ -5,8 +5,9 @@ PYTHON ?= python3
 DEBUG_BIN := .build/debug/cryptcount
 RELEASE_BIN := .build/release/cryptcount
 # librnp-dev, gnupg: OpenPGP; libre2-dev: the regular-expression engine (Sources/CRE2Shim);
-# ripgrep: the regex differential test's oracle; age: big age files for the split-file tests.
-APT_PACKAGES := libmsgpack-dev librnp-dev gnupg libre2-dev pkg-config openssl ripgrep age
+# ripgrep: the regex differential test's oracle; age: big age files for the split-file tests;
+# qemu-user: the kernels on older CPU models (Tests/python/test_cpu_portability.py).
+APT_PACKAGES := libmsgpack-dev librnp-dev gnupg libre2-dev pkg-config openssl ripgrep age qemu-user
 # librnp (OpenPGP) is loaded with dlopen on first use (Sources/CLibRNPLoader), so that runs without
 # OpenPGP do not pay for loading it and Botan. Every build here finds librnp through a copy of its
 # .pc file whose -L directory comes first and holds `librnp.so`, a linker script that links the
@@ -24,7 +25,7 @@ all: build
 
 # Installs what the build and the tests need (root, or sudo, for apt).
 deps:
-	@if ! pkg-config --exists msgpack librnp re2 2>/dev/null || ! command -v openssl >/dev/null || ! command -v gpg >/dev/null || ! command -v rg >/dev/null || ! command -v age >/dev/null; then \
+	@if ! pkg-config --exists msgpack librnp re2 2>/dev/null || ! command -v openssl >/dev/null || ! command -v gpg >/dev/null || ! command -v rg >/dev/null || ! command -v age >/dev/null || ! command -v qemu-x86_64 >/dev/null; then \
 	  echo "installing $(APT_PACKAGES)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES); \
