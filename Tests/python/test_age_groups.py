@@ -222,4 +222,7 @@ def test_cancel_inside_groups_gives_one_done_and_one_result_per_file(many, after
                     assert "error" not in r, r
             assert [r["type"] for r in rs if r.get("id") == f"x{rnd}"] == ["ok"]
             assert s.hello_ok(f"h{rnd}")
-        assert "as one group" in s.stderr_text()
+        if after > 0:
+            # Files were decrypted before the cancel, in groups. With `after` 0 the cancel may be
+            # read before any file is dispatched, in every round (all 300 skipped): no group then.
+            assert "as one group" in s.stderr_text()
