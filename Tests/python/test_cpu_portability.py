@@ -116,15 +116,18 @@ def run(cpu, args, env=None):
     cmd = [binary(), "count", "--json", "--workers", "2", *args]
     if cpu is not None:
         cmd = [QEMU, "-cpu", cpu, *cmd]
-    r = subprocess.run(cmd, capture_output=True, timeout=600, env=env)
-    return r.returncode, r.stdout
+    return subprocess.run(cmd, capture_output=True, timeout=600, env=env)
 
 
 def same_everywhere(args):
-    native = run(None, args)
+    def result(cpu):
+        r = run(cpu, args)
+        return r.returncode, r.stdout
+
+    native = result(None)
     assert native[0] in (0, 2) and native[1], native
     for cpu in MODELS:
-        assert run(cpu, args) == native, cpu
+        assert result(cpu) == native, cpu
 
 
 def terms(*ts):
@@ -165,7 +168,7 @@ def test_biographer_kernels_are_refused_where_the_cpu_lacks_them(files):
     """Forcing a kernel the emulated CPU lacks is a start-up error, not an illegal instruction."""
     made, secrets = files
     env = {**os.environ, "CRYPTCOUNT_KERNEL": "avx2"}
-    r = subprocess.run([QEMU, "-cpu", "qemu64", binary(), "count", "--cipher", "biographer", "--secret-file",
-                        str(secrets / "bio"), "-t", "a", str(made["bio"])], capture_output=True, timeout=600, env=env)
+    r = run("qemu64", ["--cipher", "biographer", "--secret-file", str(secrets / "bio"), "-t", "a", str(made["bio"])],
+            env=env)
     assert r.returncode == 1 and r.stdout == b"" and b"avx2" in r.stderr, r
 

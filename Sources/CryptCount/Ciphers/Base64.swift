@@ -18,9 +18,8 @@ package enum Base64 {
         case forbidden
     }
 
-    /// Value of each byte per alphabet, 0xFF for bytes outside it.
-    /// Each byte's value in the standard alphabet, 0xFF for any other byte (also what the
-    /// streaming decoders look characters up in, `Base64Group`).
+    /// Each byte's value in the standard alphabet, 0xFF for any other byte; also the table the
+    /// streaming decoders look characters up in before they feed `Base64Group`.
     static let standardTable: [UInt8] = table(extra: [(UInt8(ascii: "+"), 62), (UInt8(ascii: "/"), 63)])
     private static let urlSafeTable: [UInt8] = table(extra: [(UInt8(ascii: "-"), 62), (UInt8(ascii: "_"), 63)])
     private static let eitherTable: [UInt8] = table(extra: [
