@@ -214,9 +214,13 @@ class CoprocessQuery(Query):
 
     def _abandon(self) -> None:
         self._session.detach(self.id)
-        self.cancel()
         self._buffer.clear()
         self._finish()
         # Detached, no response reaches the receive step any more: a `wait` or iteration blocked
-        # there (another thread, another task) would wait forever.
+        # there (another thread, another task) would wait forever, so wake it. Wake first, then
+        # cancel (again, if it was already sent: the cancel is always answered `ok`): a thread
+        # blocked reading the coprocess's output sees the wake-up once that answer arrives.
+        # Woken after the cancel, it could read the answer first and block in the next read.
         self._wake()
+        self._cancel_sent = True
+        self._send_cancel()
