@@ -42,16 +42,28 @@ final class FileProcessor {
     }
 
     deinit {
-        input.deallocate()
+        Self.release(input)
         ahead.deallocate()
     }
 
-    private func ensureInput(_ n: Int) {
+    /// Makes `input` hold at least `n` bytes, keeping its first `keeping` bytes (a file read
+    /// whole that grew past the buffer keeps what was read before it).
+    private func ensureInput(_ n: Int, keeping: Int = 0) {
         guard n > input.count else { return }
         var size = input.count
         while size < n { size = size > (1 << 40) ? n : size * 2 }
-        input.deallocate()
-        input = .allocate(byteCount: size, alignment: 64)
+        let grown = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
+        let kept = min(keeping, input.count)
+        if kept > 0 { grown.copyMemory(from: UnsafeRawBufferPointer(rebasing: input[0..<kept])) }
+        Self.release(input)
+        input = grown
+    }
+
+    /// Frees a buffer of this worker's alone, zeroed first: `input` may hold plaintext (a split
+    /// age or openssl range is decrypted into it).
+    private static func release(_ buffer: UnsafeMutableRawBufferPointer) {
+        if let p = buffer.baseAddress { explicit_bzero(p, buffer.count) }
+        buffer.deallocate()
     }
 
     // MARK: - Opening
@@ -315,7 +327,7 @@ final class FileProcessor {
         while true {
             if total == input.count {
                 if total > limit { break }
-                ensureInput(total + 1)
+                ensureInput(total + 1, keeping: total)
             }
             let asked = input.count - total
             let n = retryOnEINTR { Glibc.read(fd, input.baseAddress.map { $0 + total }, asked) }
