@@ -71,7 +71,11 @@ def _many_files(tmp_path: Path, n: int = 300) -> List[Path]:
 def test_close_makes_a_running_query_raise_coprocess_died(binary: str, tmp_path: Path) -> None:
     files = _many_files(tmp_path)
     cc = Coprocess(binary, workers=1)
-    q = cc.count(files, ["cat"], ordered=True)
+    # Long enough to be running at close(): 300 files (30 MB) could all be counted, and their
+    # `done` read during done.wait(), when the coprocess's reader got no CPU for a while (seen
+    # under load); 12,000 files' results also outgrow the pipe and the coprocess's queues, so
+    # it cannot finish while nobody reads.
+    q = cc.count(files * 40, ["cat"], ordered=True)
     it = iter(q)
     next(it)  # running
     done = cc.count(files[:1], ["cat"])
@@ -95,7 +99,7 @@ def test_close_makes_a_running_async_query_raise_coprocess_died(binary: str, tmp
 
     async def main() -> None:
         ac = await AsyncCoprocess(binary, workers=1).start()
-        q = ac.count(files, ["cat"], ordered=True)
+        q = ac.count(files * 40, ["cat"], ordered=True)  # still running at close(), as above
         it = q.__aiter__()
         await it.__anext__()  # running
         await ac.close()
