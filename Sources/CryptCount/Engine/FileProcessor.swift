@@ -43,24 +43,30 @@ final class FileProcessor {
 
     deinit {
         Self.release(input)
-        ahead.deallocate()
+        Self.release(ahead)
     }
 
     /// Makes `input` hold at least `n` bytes, keeping its first `keeping` bytes (a file read
     /// whole that grew past the buffer keeps what was read before it).
     private func ensureInput(_ n: Int, keeping: Int = 0) {
-        guard n > input.count else { return }
-        var size = input.count
+        Self.grow(&input, toHold: n, keeping: keeping)
+    }
+
+    /// Replaces `buffer` by one of at least `n` bytes (doubling) holding its first `keeping`
+    /// bytes; nothing when it is big enough already.
+    private static func grow(_ buffer: inout UnsafeMutableRawBufferPointer, toHold n: Int, keeping: Int) {
+        guard n > buffer.count else { return }
+        var size = max(buffer.count, 1 << 16)
         while size < n { size = size > (1 << 40) ? n : size * 2 }
         let grown = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 64)
-        let kept = min(keeping, input.count)
-        if kept > 0 { grown.copyMemory(from: UnsafeRawBufferPointer(rebasing: input[0..<kept])) }
-        Self.release(input)
-        input = grown
+        let kept = min(keeping, buffer.count)
+        if kept > 0 { grown.copyMemory(from: UnsafeRawBufferPointer(rebasing: buffer[0..<kept])) }
+        release(buffer)
+        buffer = grown
     }
 
     /// Frees a buffer of this worker's alone, zeroed first: `input` may hold plaintext (a split
-    /// age or openssl range is decrypted into it).
+    /// age or openssl range is decrypted into it; `ahead` holds ciphertext only).
     private static func release(_ buffer: UnsafeMutableRawBufferPointer) {
         if let p = buffer.baseAddress { explicit_bzero(p, buffer.count) }
         buffer.deallocate()
@@ -575,14 +581,7 @@ final class FileProcessor {
     /// error or if it holds more than `size` bytes. Stops where the usual streamed pass stops.
     private func readAhead(fd: Int32, size: Int, at offset: Int) -> Int? {
         let room = size + 1
-        if offset + room > ahead.count {
-            var bigger = max(ahead.count * 2, 1 << 16)
-            while bigger < offset + room { bigger *= 2 }
-            let grown = UnsafeMutableRawBufferPointer.allocate(byteCount: bigger, alignment: 64)
-            if offset > 0 { grown.copyMemory(from: UnsafeRawBufferPointer(rebasing: ahead[0..<offset])) }
-            ahead.deallocate()
-            ahead = grown
-        }
+        Self.grow(&ahead, toHold: offset + room, keeping: offset)
         var total = 0
         while total < room {
             let asked = room - total
