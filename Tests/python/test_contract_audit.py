@@ -2,6 +2,7 @@
 that no other suite pinned, found by an acceptance audit. Real binary, real files made by the
 real tools (openssl)."""
 
+import base64
 import shutil
 import subprocess
 
@@ -24,27 +25,36 @@ def openssl(tmp_path, name, *flags):
     return str(out)
 
 
-def openssl_padding_fails(tmp_path, name, *flags):
-    """`openssl(...)` for a variant our key reads wrongly (another digest or cipher). The format
-    has no MAC, so about one such file in 256 ends in valid padding under our key by chance and
-    decrypts to garbage (PROTOCOL.md says so); the salt is random, so such a file is made again
-    until, checked here as the coprocess decrypts (PBKDF2-HMAC-SHA256, AES-256-CBC), its
-    padding is invalid."""
+def padding_is_valid(data, password):
+    """Whether a `Salted__` file (binary) ends in valid PKCS#7 padding under `password`, checked
+    as the coprocess decrypts (PBKDF2-HMAC-SHA256, 10,000 iterations, AES-256-CBC). The format
+    has no MAC, so about one wrong password in 256 passes this by chance and decrypts to garbage
+    (PROTOCOL.md says so); a test that wants `decrypt_failed` must avoid that case."""
     from cryptography.hazmat.primitives import hashes, padding
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
     from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
+    km = PBKDF2HMAC(hashes.SHA256(), 48, data[8:16], 10_000).derive(password)
+    body = data[16:]
+    # The padding is all in the last block, which CBC decrypts from the block before it.
+    iv, last = (body[-32:-16], body[-16:]) if len(body) >= 32 else (km[32:], body)
+    d = Cipher(algorithms.AES(km[:32]), modes.CBC(iv)).decryptor()
+    plain = d.update(last) + d.finalize()
+    try:
+        u = padding.PKCS7(128).unpadder()
+        u.update(plain)
+        u.finalize()
+    except ValueError:
+        return False
+    return True
+
+
+def openssl_padding_fails(tmp_path, name, *flags):
+    """`openssl(...)` for a variant our key reads wrongly (another digest or cipher); the salt is
+    random, so such a file is made again until its padding is invalid under our key."""
     for _ in range(20):
         path = openssl(tmp_path, name, *flags)
-        data = open(path, "rb").read()
-        km = PBKDF2HMAC(hashes.SHA256(), 48, data[8:16], 10_000).derive(PASSWORD)
-        d = Cipher(algorithms.AES(km[:32]), modes.CBC(km[32:])).decryptor()
-        plain = d.update(data[16:]) + d.finalize()
-        try:
-            u = padding.PKCS7(128).unpadder()
-            u.update(plain)
-            u.finalize()
-        except ValueError:
+        if not padding_is_valid(open(path, "rb").read(), PASSWORD):
             return path
     raise AssertionError(f"{name}: 20 files in a row had valid padding under our key")
 
@@ -280,6 +290,11 @@ def test_openssl_base64_output_is_read_as_the_binary_form(tmp_path):
             got = {r["path"]: (r["error"]["code"], None, None) if "error" in r else ("ok", r["counts"][0], r["bytes"])
                    for r in rs if r["type"] == "file"}
             assert got == want, how
+        # A wrong password whose padding check fails on both files (about 1 in 256 would not).
+        binaries = [base64.b64decode(open(p, "rb").read()) for p in (small_a, big_a)]
+        assert all(padding_is_valid(b, PASSWORD) for b in binaries)  # the check itself is right
+        wrong = next(w for w in (b"not the password %d" % i for i in range(100))
+                     if not any(padding_is_valid(b, w) for b in binaries))
         rs = s.request({"id": 2, "op": "count", "files": [small_a, big_a], "cipher": "openssl",
-                        "secret": b"not the password", "terms": ["rain"]})
+                        "secret": wrong, "terms": ["rain"]})
         assert [r["error"]["code"] for r in rs if r["type"] == "file"] == ["decrypt_failed"] * 2
