@@ -228,6 +228,26 @@ def test_equal_key_material_shares_cache_entries_however_it_is_written(material)
         assert not any(r.get("cached") for r in other)
 
 
+def test_a_wrong_password_that_opens_a_biographer_file_reads_it_itself(tmp_path):
+    """The chained biographer format has no integrity: `z#\\e` opens any file written with `1MDo`
+    to its very plaintext (their differences cancel in the unchaining). That key gets the counts,
+    as the reference decrypter does, but by decrypting the file itself: never `cached: true`
+    from the right key's entry, only from its own."""
+    right, wrong = "1MDo", "z#\\e"
+    files = []
+    for i, text in enumerate(TEXTS):
+        p = tmp_path / f"{i}.bio"
+        p.write_bytes(biographer.encrypt(text, right))
+        assert biographer.decrypt(p.read_bytes(), wrong) == text  # what makes the case
+        files.append(p)
+    with Serve("--workers", "2") as s:
+        c = Client(s)
+        for secret, mode, cached in ((right, "inline", False), (right, "named", True), (wrong, "inline", False),
+                                     (wrong, "named", True), (right, "inline", True)):
+            results = c.query("biographer", secret, mode, files)
+            assert [(r["counts"], r["cached"]) for r in results] == [(want, cached) for want in EXPECTED], (secret, mode)
+
+
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
@@ -239,8 +259,11 @@ from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E
 )
 def test_random_keys_and_orders(material, tmp_path_factory, data, length):
     """Random same-length password pairs and a random sequence of queries by either key in any
-    mode: a key gets counts exactly when it is the right one, and `cached` only after the same
-    key material read the same file."""
+    mode: a key gets counts exactly when it opens the file, and `cached` only after the same key
+    material read the same file. The chained biographer format has no integrity, and some wrong
+    passwords open a file to its very plaintext (`1MDo` for `z#\\e`, `00` for `!0` with some
+    ivs): what such a key gets is what the reference decrypter gets with it, and its own
+    plaintext, never the right key's cache entry."""
     alphabet = st.characters(min_codepoint=33, max_codepoint=126)
     right = data.draw(st.text(alphabet, min_size=length, max_size=length), label="right")
     wrong = data.draw(
@@ -254,9 +277,17 @@ def test_random_keys_and_orders(material, tmp_path_factory, data, length):
         files.append(p)
     steps = data.draw(st.lists(st.tuples(st.booleans(), st.sampled_from(["inline", "named"])), min_size=2,
                                max_size=6), label="steps")
+    decrypt = biographer.decrypt if kind == "biographer" else biographer.decrypt_v0
+    wrong_opens = []  # per file: the wrong key's counts where the reference decrypter opens it
+    for p in files:
+        try:
+            wrong_opens.append([decrypt(p.read_bytes(), wrong).count(b"rain")])
+        except biographer.DecryptError:
+            wrong_opens.append(None)
     with Serve("--workers", "2") as s:
         c = Client(s)
         right_seen = False
+        wrong_seen = [False] * len(files)
         for is_right, mode in steps:
             results = c.query(kind, right if is_right else wrong, mode, files)
             if is_right:
@@ -264,5 +295,9 @@ def test_random_keys_and_orders(material, tmp_path_factory, data, length):
                     assert r["counts"] == want and r["cached"] is right_seen, r
                 right_seen = True
             else:
-                for r in results:
-                    assert r.get("cached") is not True and "error" in r, r
+                for i, (r, opens) in enumerate(zip(results, wrong_opens)):
+                    if opens is None:
+                        assert r.get("cached") is not True and "error" in r, r
+                    else:
+                        assert r["counts"] == opens and r["cached"] is wrong_seen[i], r
+                        wrong_seen[i] = True

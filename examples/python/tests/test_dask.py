@@ -394,7 +394,8 @@ def test_worker_forgets_an_abandoned_key_when_idle(client: Any, binary: str, cor
     themselves once it has been idle for forget_idle seconds; a kept key stays."""
     from cryptcount.dask import _Batch, _run_batch, _Sealed, _token, _Unlock
 
-    register(client, binary, forget_idle=0.5)
+    # Idle long enough that the probe right after the batch finds the key on a loaded machine.
+    register(client, binary, forget_idle=2.0)
     try:
         paths = [os.fsdecode(p) for p in corpus[:20]]
 
@@ -405,8 +406,8 @@ def test_worker_forgets_an_abandoned_key_when_idle(client: Any, binary: str, cor
 
         addr = next(iter(cluster_status(client)))
         assert batch("abandoned", keep=False)[0] == "ok"
-        assert batch("kept", keep=True)[0] == "ok"
         assert client.run(_probe_key, "abandoned", workers=[addr])[addr] == "unlocked"
+        assert batch("kept", keep=True)[0] == "ok"
         wait_until(
             "the idle key to be forgotten",
             lambda: client.run(_probe_key, "abandoned", workers=[addr])[addr] == "unknown_key",
