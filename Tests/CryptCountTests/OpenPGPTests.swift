@@ -156,6 +156,44 @@ extension CipherKind {
             #expect(GnuPGKeyFile.canonicalKey(Array("Key: \(value)\n".utf8)) == Array(canonical.utf8), "\(value)")
         }
     }
+
+    /// Quoted strings take every escape libgcrypt reads (gpg-agent writes salts and nonces with
+    /// `\x00` or `\b` in them), and nothing else.
+    @Test func gnupgQuotedStringEscapes() {
+        let cases: [(String, [UInt8])] = [
+            (#""a\b\t\v\n\f\rz""#, [0x61, 8, 9, 11, 10, 12, 13, 0x7a]),
+            (#""\"\'\\""#, [0x22, 0x27, 0x5c]),
+            (#""w\x00\xfF\x7e""#, [0x77, 0, 0xff, 0x7e]),
+            (#""\000\101\377\777""#, [0, 0x41, 0xff, 0xff]),
+            ("\"a\\\nb\\\r\nc\\\n\rd\\\re\"", Array("abcde".utf8)),  // backslash-newline joins
+            ("\"\u{e9}\u{b2}\"", [0xc3, 0xa9, 0xc2, 0xb2]),  // bytes as they are
+        ]
+        for (quoted, want) in cases {
+            var i = 1
+            let bytes = Array(quoted.utf8)
+            #expect(GnuPGKeyFile.unquote(bytes, &i) == want && i == bytes.count, "\(quoted)")
+        }
+        for bad in [#""\q""#, #""\x4""#, #""\xg0""#, #""\08""#, #""\7""#, #""abc"#, #""\"#] {
+            var i = 1
+            #expect(GnuPGKeyFile.unquote(Array(bad.utf8), &i) == nil, "\(bad)")
+        }
+    }
+
+    /// The `Key:` value is joined as gpg-agent joins it: one leading space and the trailing
+    /// whitespace off each line, nothing between lines (a break may fall inside any atom), a
+    /// blank line a newline; the name without case; a comment or another name ends it.
+    @Test func gnupgKeyValueContinuations() {
+        let file = "Created: 1\nkey: (a \"x\n  y\" #61\n 62#\n tok\n en)\t \r\n# c\nLabel: x\n (not this)\n"
+        #expect(GnuPGKeyFile.keyItem(Array(file.utf8)) == Array("(a \"x y\" #6162#token)".utf8))
+        #expect(GnuPGKeyFile.canonicalKey(Array(file.utf8)) == Array("(1:a3:x y2:ab5:token)".utf8))
+        // A blank line is a newline; the line after it loses all its leading whitespace.
+        let blank = "Key: (a\n\n     b)\n"
+        #expect(GnuPGKeyFile.keyItem(Array(blank.utf8)) == Array("(a\nb)".utf8))
+        #expect(GnuPGKeyFile.canonicalKey(Array(blank.utf8)) == Array("(1:a1:b)".utf8))
+        // So a backslash, a blank line: the quoted string goes on (libgcrypt's line continuation).
+        let joined = "Key: (a \"x\\\n\n   y\")\n"
+        #expect(GnuPGKeyFile.canonicalKey(Array(joined.utf8)) == Array("(1:a2:xy)".utf8))
+    }
 }
 
 /// `OpenPGPFraming` finds bytes after the encrypted data packet, whatever the length formats and

@@ -525,3 +525,113 @@ def test_session_key_cache_damage_still_fails(pgp):
         r = one(cc, root / "dmg-rsa-pkesk.gpg", "bob")
         assert r.error is not None and r.error.code == "decrypt_failed"
         assert one(cc, rsa, "bob").counts == counts(TEXTS["lines"])
+
+
+# -- gpg-agent's key files, in every form its parser reads --------------------------------------
+
+def _join_key_value(text: bytes) -> bytes:
+    """The `Key:` value of a private-keys-v1.d file as gpg-agent joins it: each piece without
+    one leading and all trailing whitespace, with nothing between (a blank line, a newline)."""
+    lines = text.split(b"\n")
+    start = next(i for i, ln in enumerate(lines) if ln.lower().startswith(b"key:"))
+    pieces = [lines[start][4:]]
+    for ln in lines[start + 1:]:
+        if not (ln[:1] in (b" ", b"\t") or not ln.strip()):
+            break
+        pieces.append(ln)
+    return b"".join(p[1:].rstrip() if p[:1].isspace() else p.rstrip() for p in pieces)
+
+
+def _quoted(data: bytes) -> bytes:
+    """`data` as a libgcrypt quoted string using every kind of escape its parser reads: the
+    letter escapes, backslash-quote, `\\xHH` (either case), three octal digits, and bytes as
+    they are (printable ASCII and 0xA0-0xFF)."""
+    letters = {0x08: b"b", 0x09: b"t", 0x0B: b"v", 0x0A: b"n", 0x0C: b"f", 0x0D: b"r"}
+    out = bytearray(b'"')
+    for i, b in enumerate(data):
+        if b in letters:
+            out += b"\\" + letters[b]
+        elif b in b"\"'\\":
+            out += b"\\" + bytes([b])
+        elif (0x20 <= b < 0x7F or b >= 0xA0) and i % 3 != 2:
+            out.append(b)
+        elif i % 2:
+            out += b"\\x%02x" % b if i % 4 == 1 else b"\\x%02X" % b
+        else:
+            out += b"\\%03o" % b
+    return bytes(out + b'"')
+
+
+def _requoted(value: bytes) -> bytes:
+    """The value with every short hex atom (salt, nonce or iv; not the key data) quoted."""
+    out = bytearray()
+    i = 0
+    while i < len(value):
+        c = value[i:i + 1]
+        if c == b'"':  # an existing quoted string, kept as it is
+            j = i + 1
+            while value[j:j + 1] != b'"':
+                j += 2 if value[j:j + 1] == b"\\" else 1
+            out += value[i:j + 1]
+            i = j + 1
+        elif c == b"#":
+            j = value.index(b"#", i + 1)
+            hexed = value[i + 1:j]
+            out += _quoted(bytes.fromhex(hexed.decode())) if len(hexed) <= 32 else value[i:j + 1]
+            i = j + 1
+        else:
+            out += c
+            i += 1
+    return bytes(out)
+
+
+def _wrapped(value: bytes, width: int) -> bytes:
+    """`Key:` and the value in lines of about `width` bytes, broken anywhere (inside atoms and
+    escapes too) as gpg-agent's writer breaks a line without a space near its end, each
+    continuation starting with one space; a piece never ends in whitespace (it would be lost)."""
+    lines = []
+    i = 0
+    while i < len(value):
+        n = min(width, len(value) - i)
+        while n > 1 and value[i + n - 1:i + n].isspace():
+            n -= 1
+        lines.append(b" " + value[i:i + n])
+        i += n
+    return b"Key:" + b"\n".join(lines) + b"\n"
+
+
+def test_gnupg_home_key_files_in_every_form_gpg_agent_reads(pgp, tmp_path):
+    """gpg-agent writes a salt or nonce that is mostly printable as a quoted string with escapes
+    (`"w\\x00..."`, `"...k\\b+..."`) and breaks the `Key:` value every 70 bytes or so, inside an
+    atom too. A copy of the home whose key files have every short atom quoted with every escape
+    and the values broken every 23 bytes: gpg itself still decrypts with it (so the files are
+    valid), and so does cryptcount, with the same counts. Before, about one GnuPG home in 30
+    (a quoted salt or nonce with `\\x` or `\\b`) could not decrypt."""
+    g, root = pgp
+    f = encrypt(g, root, "forms.gpg", recipients=("alice",), text="lines")
+    home = Path(tempfile.mkdtemp(prefix="ccfm", dir="/tmp"))  # short: gpg-agent's socket
+    try:
+        shutil.copytree(g.home, home / "g", ignore=shutil.ignore_patterns("S.*", "*.lock", ".#*"))
+        rewritten = 0
+        for key in (home / "g" / "private-keys-v1.d").glob("*.key"):
+            text = key.read_bytes()
+            assert text.startswith(b"Created:") or b"\nKey:" in text, "not the extended key format"
+            value = _join_key_value(text)
+            new = _requoted(value)
+            head = text[: text.index(b"Key:")]
+            key.write_bytes(head + _wrapped(new, 23))
+            rewritten += new != value
+        assert rewritten >= 6  # three keys, two key files each, every one with a salt and a nonce
+        forms = GnuPG.__new__(GnuPG)
+        forms.home, forms.env = home / "g", dict(os.environ, GNUPGHOME=str(home / "g"))
+        try:
+            with Coprocess() as cc:
+                cc.unlock("forms", cipher="openpgp", secret={"gnupg_home": str(forms.home), "passphrase": ALICE_PW})
+                r = one(cc, f, "forms")
+                assert r.error is None and r.counts == counts(TEXTS["lines"]), r
+            out = forms.run("-d", str(f), passphrase=ALICE_PW).stdout
+            assert out == TEXTS["lines"]  # gpg-agent reads the rewritten files the same way
+        finally:
+            forms.close()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)

@@ -88,7 +88,7 @@ def test_pass_grep_wrong_passphrase(store):
 def test_pass_grep_with_gnupg_home(store):
     root, s, home = store
     r = run("-s", str(s), "-g", str(home), "-p", str(root / "pw"), "-i", "THE")
-    assert r.stdout.decode().splitlines() == ["bank\t2", "email/work\t1", "TOTAL\t3"]
+    assert r.stdout.decode().splitlines() == ["bank\t2", "email/work\t1", "TOTAL\t3"], r.stderr.decode()
 
 
 def test_pass_grep_names_entries_as_pass_does(store):

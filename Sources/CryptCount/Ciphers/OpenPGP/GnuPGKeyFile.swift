@@ -20,30 +20,60 @@ package enum GnuPGKeyFile {
         return key
     }
 
-    /// The value of the `Key:` item, continuation lines (those starting with a space or tab)
-    /// joined.
+    /// The value of the `Key:` item as gpg-agent reads it (GnuPG's name-value format): the text
+    /// after the colon, then each continuation line (one starting with a space or tab, or a blank
+    /// one), each piece without one leading and every trailing whitespace byte, joined with
+    /// nothing between: the writer breaks a long value every 70 bytes or so, also inside an atom
+    /// (a hex string, a quoted salt), and a blank line stands for a newline.
     static func keyItem(_ file: [UInt8]) -> [UInt8]? {
         var out: [UInt8] = []
+        var inEntry = false
         var inKey = false
         var found = false
-        for line in file.split(separator: 0x0a, omittingEmptySubsequences: false) {
-            if let first = line.first, first == 0x20 || first == 0x09 {
-                if inKey {
-                    out.append(0x0a)
-                    out.append(contentsOf: line)
-                }
+        var swallow = false  // after a blank line, all leading whitespace goes
+        func append(_ piece: ArraySlice<UInt8>) {
+            var s = piece
+            if swallow {
+                s = s.drop(while: isSpace)
+            } else if let first = s.first, isSpace(first) {
+                s = s.dropFirst()
+            }
+            while let last = s.last, isSpace(last) { s = s.dropLast() }
+            if s.isEmpty {
+                out.append(0x0a)
+                swallow = true
+            } else {
+                out.append(contentsOf: s)
+                swallow = false
+            }
+        }
+        var lines = file.split(separator: 0x0a, omittingEmptySubsequences: false)
+        if lines.last?.isEmpty == true { lines.removeLast() }  // the file's last line end
+        for line in lines {
+            let rest = line.drop(while: isSpace)
+            if inEntry, rest.isEmpty || line.first == 0x20 || line.first == 0x09 {
+                if inKey { append(line) }
                 continue
             }
+            inEntry = false
             inKey = false
-            let prefix = Array("Key:".utf8)
-            if line.starts(with: prefix) && !found {
+            swallow = false
+            guard let first = rest.first, first != UInt8(ascii: "#"),
+                let colon = rest.firstIndex(of: UInt8(ascii: ":"))
+            else { continue }
+            inEntry = true
+            let name = rest[..<colon].map { $0 | 0x20 }  // names are matched without case
+            if name == Array("key".utf8) && !found {
                 inKey = true
                 found = true
-                out.append(contentsOf: line.dropFirst(prefix.count))
+                append(rest[rest.index(after: colon)...])
             }
         }
         return found ? out : nil
     }
+
+    /// ASCII whitespace as GnuPG's `ascii_isspace`: space, tab, LF, VT, FF, CR.
+    private static func isSpace(_ b: UInt8) -> Bool { b == 0x20 || (0x09...0x0d).contains(b) }
 
     /// Advanced S-expression -> canonical (`len:bytes` atoms). Tokens, `#hex#`, `"quoted"`,
     /// `|base64|` and `len:verbatim` atoms; display hints are kept as `[...]`.
@@ -94,27 +124,10 @@ package enum GnuPGKeyFile {
                 atom(bytes)
                 SecretBytes.wipe(&bytes)
             case UInt8(ascii: "\""):
-                var bytes: [UInt8] = []
                 i += 1
-                while i < s.count, s[i] != UInt8(ascii: "\"") {
-                    if s[i] == UInt8(ascii: "\\"), i + 1 < s.count {
-                        let e = s[i + 1]
-                        i += 2
-                        switch e {
-                        case UInt8(ascii: "n"): bytes.append(0x0a)
-                        case UInt8(ascii: "t"): bytes.append(0x09)
-                        case UInt8(ascii: "r"): bytes.append(0x0d)
-                        case 0x0a: break  // a line continuation
-                        default: bytes.append(e)
-                        }
-                        continue
-                    }
-                    bytes.append(s[i])
-                    i += 1
-                }
-                guard i < s.count else { return nil }
-                i += 1
+                guard var bytes = unquote(s, &i) else { return nil }
                 atom(bytes)
+                SecretBytes.wipe(&bytes)
             case UInt8(ascii: "|"):
                 var text: [UInt8] = []
                 i += 1
@@ -153,6 +166,66 @@ package enum GnuPGKeyFile {
             }
         }
         return depth == 0 && !out.isEmpty ? out : nil
+    }
+
+    /// A quoted string's bytes, from just after its opening quote; `i` ends past the closing
+    /// one. The escapes are libgcrypt's: `\b \t \v \n \f \r \" \' \\`, `\xHH`, three octal
+    /// digits, and a backslash before a line end (CR, LF, CRLF or LFCR) joins the lines. Any
+    /// other escape is an error, as there. gpg-agent writes a salt or a nonce that is mostly
+    /// printable this way (`"w\x00..."`, `"...:k\b+..."`), so every escape matters.
+    static func unquote(_ s: [UInt8], _ i: inout Int) -> [UInt8]? {
+        var bytes: [UInt8] = []
+        while i < s.count, s[i] != UInt8(ascii: "\"") {
+            let c = s[i]
+            i += 1
+            guard c == UInt8(ascii: "\\") else {
+                bytes.append(c)
+                continue
+            }
+            guard i < s.count else { break }
+            let e = s[i]
+            i += 1
+            switch e {
+            case UInt8(ascii: "b"): bytes.append(0x08)
+            case UInt8(ascii: "t"): bytes.append(0x09)
+            case UInt8(ascii: "v"): bytes.append(0x0b)
+            case UInt8(ascii: "n"): bytes.append(0x0a)
+            case UInt8(ascii: "f"): bytes.append(0x0c)
+            case UInt8(ascii: "r"): bytes.append(0x0d)
+            case UInt8(ascii: "\""), UInt8(ascii: "'"), UInt8(ascii: "\\"): bytes.append(e)
+            case 0x0d, 0x0a:
+                // A line continuation: CR LF or LF CR count as one line end.
+                if i < s.count, s[i] == (e == 0x0d ? 0x0a : 0x0d) { i += 1 }
+            case UInt8(ascii: "x"):
+                guard i + 1 < s.count, let hi = hexValue(s[i]), let lo = hexValue(s[i + 1]) else {
+                    SecretBytes.wipe(&bytes)
+                    return nil
+                }
+                bytes.append(hi << 4 | lo)
+                i += 2
+            case UInt8(ascii: "0")...UInt8(ascii: "7"):
+                guard i + 1 < s.count, let b = octalValue(s[i]), let c = octalValue(s[i + 1]) else {
+                    SecretBytes.wipe(&bytes)
+                    return nil
+                }
+                // As libgcrypt: three octal digits, kept to a byte (\777 is 0xFF).
+                bytes.append((e - UInt8(ascii: "0")) << 6 | b << 3 | c)
+                i += 2
+            default:
+                SecretBytes.wipe(&bytes)
+                return nil
+            }
+        }
+        guard i < s.count else {
+            SecretBytes.wipe(&bytes)
+            return nil
+        }
+        i += 1
+        return bytes
+    }
+
+    private static func octalValue(_ b: UInt8) -> UInt8? {
+        b >= UInt8(ascii: "0") && b <= UInt8(ascii: "7") ? b - UInt8(ascii: "0") : nil
     }
 
     private static func isTokenByte(_ b: UInt8) -> Bool {
