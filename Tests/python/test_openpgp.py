@@ -635,3 +635,32 @@ def test_gnupg_home_key_files_in_every_form_gpg_agent_reads(pgp, tmp_path):
             forms.close()
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_auto_recognises_every_kind_of_message_gpg_writes(pgp):
+    """`auto` checks a binary message's first packet beyond its version (the algorithm bytes),
+    so that random bytes are rarely taken for OpenPGP: every kind gpg writes is still recognised
+    and counted. Public-key messages to X25519 and RSA keys and to both, hidden recipients
+    (`--throw-keyids`), passphrase messages with each S2K mode and several ciphers, armored."""
+    g, root = pgp
+    made = {
+        "x25519": encrypt(g, root, "k-x.gpg"),
+        "rsa": encrypt(g, root, "k-rsa.gpg", recipients=("bob",)),
+        "both": encrypt(g, root, "k-both.gpg", recipients=("bob", "alice")),
+        "hidden": encrypt(g, root, "k-hidden.gpg", "--throw-keyids", recipients=("alice",)),
+        "armored": encrypt(g, root, "k-arm.asc", "--armor", recipients=("bob",)),
+    }
+    for mode in ("0", "1", "3"):
+        made[f"s2k{mode}"] = symmetric(g, root, f"k-s2k{mode}.gpg", "--s2k-mode", mode, "--s2k-digest-algo", "SHA256")
+    for algo in ("AES", "AES192", "TWOFISH", "CAMELLIA256", "CAST5"):
+        made[algo] = symmetric(g, root, f"k-{algo}.gpg", "--cipher-algo", algo)
+    with Coprocess() as cc:
+        cc.unlock("all", cipher="openpgp", secret=keys_secret(root, "alice", ALICE_PW))
+        cc.unlock("sym", cipher="openpgp", secret=SYM_PW)
+        cc.unlock("rsa", cipher="openpgp", secret=keys_secret(root, "bob", BOB_PW))
+        for key, names in (("all", ["x25519", "both", "hidden"]), ("rsa", ["rsa", "armored"]),
+                           ("sym", ["s2k0", "s2k1", "s2k3", "AES", "AES192", "TWOFISH", "CAMELLIA256", "CAST5"])):
+            paths = [str(made[n]) for n in names]
+            results = sorted(cc.count(paths, terms=TERMS, cipher="auto", keys=[key]), key=lambda r: r.index)
+            got = [(n, r.cipher, r.error.code if r.error else r.counts) for n, r in zip(names, results)]
+            assert got == [(n, "openpgp", counts(TEXTS["small"])) for n in names]
