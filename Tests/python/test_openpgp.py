@@ -571,6 +571,7 @@ def _requoted(value: bytes) -> bytes:
         if c == b'"':  # an existing quoted string, kept as it is
             j = i + 1
             while value[j:j + 1] != b'"':
+                assert j < len(value), "an unterminated quoted string"
                 j += 2 if value[j:j + 1] == b"\\" else 1
             out += value[i:j + 1]
             i = j + 1
