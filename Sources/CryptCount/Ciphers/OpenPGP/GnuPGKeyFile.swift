@@ -175,6 +175,8 @@ package enum GnuPGKeyFile {
     /// printable this way (`"w\x00..."`, `"...:k\b+..."`), so every escape matters.
     static func unquote(_ s: [UInt8], _ i: inout Int) -> [UInt8]? {
         var bytes: [UInt8] = []
+        var closed = false
+        defer { if !closed { SecretBytes.wipe(&bytes) } }  // a salt or nonce read so far
         while i < s.count, s[i] != UInt8(ascii: "\"") {
             let c = s[i]
             i += 1
@@ -182,7 +184,7 @@ package enum GnuPGKeyFile {
                 bytes.append(c)
                 continue
             }
-            guard i < s.count else { break }
+            guard i < s.count else { return nil }
             let e = s[i]
             i += 1
             switch e {
@@ -197,30 +199,21 @@ package enum GnuPGKeyFile {
                 // A line continuation: CR LF or LF CR count as one line end.
                 if i < s.count, s[i] == (e == 0x0d ? 0x0a : 0x0d) { i += 1 }
             case UInt8(ascii: "x"):
-                guard i + 1 < s.count, let hi = hexValue(s[i]), let lo = hexValue(s[i + 1]) else {
-                    SecretBytes.wipe(&bytes)
-                    return nil
-                }
+                guard i + 1 < s.count, let hi = hexValue(s[i]), let lo = hexValue(s[i + 1]) else { return nil }
                 bytes.append(hi << 4 | lo)
                 i += 2
             case UInt8(ascii: "0")...UInt8(ascii: "7"):
-                guard i + 1 < s.count, let b = octalValue(s[i]), let c = octalValue(s[i + 1]) else {
-                    SecretBytes.wipe(&bytes)
-                    return nil
-                }
+                guard i + 1 < s.count, let b = octalValue(s[i]), let c = octalValue(s[i + 1]) else { return nil }
                 // As libgcrypt: three octal digits, kept to a byte (\777 is 0xFF).
                 bytes.append((e - UInt8(ascii: "0")) << 6 | b << 3 | c)
                 i += 2
             default:
-                SecretBytes.wipe(&bytes)
                 return nil
             }
         }
-        guard i < s.count else {
-            SecretBytes.wipe(&bytes)
-            return nil
-        }
+        guard i < s.count else { return nil }
         i += 1
+        closed = true
         return bytes
     }
 
