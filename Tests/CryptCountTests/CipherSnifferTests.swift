@@ -24,7 +24,10 @@ import Testing
             ("salted__", nil),
             ("gAAAAA", nil),  // too short to be a token
             ("gAAAAABpX3k2AAECAwQF but then words", nil),
-            ("gAAAAABpX3k2AAECAwQF+/ABCDEFGH", nil),  // standard, not url-safe, alphabet
+            ("gAAAAABpX3k2AAECAwQF+/ABCDEFGH", "fernet"),  // the standard alphabet, read as Python does
+            ("gAAAAABpX3k2AAECAwQF\nBgcICQoLDA0ODy02\r\n1cpG==\n", "fernet"),  // wrapped onto lines
+            ("gAAAAABpX3k2AAECAwQF \nBgcICQoLDA0ODy02", nil),
+            ("gAAAAABpX3k2AAECAwQF.BgcICQoLDA0ODy02", nil),
             // The seventh character bounds the timestamp: A-D before 2^32 s (2106), E on after.
             ("gAAAAADpX3k2AAECAwQFBgcICQoLDA0ODy021cpG", "fernet"),
             ("gAAAAAEAAAAFAAECAwQFBgcICQoLDA0ODy021cpG", nil),

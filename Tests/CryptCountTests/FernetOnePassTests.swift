@@ -119,8 +119,9 @@ import Testing
     }
 
     /// Base64 the one pass must treat as the step-by-step path does: non-canonical last
-    /// characters are accepted (as Python's decoder does); whitespace inside the token, the
-    /// standard alphabet, missing or extra padding are refused (bad_format).
+    /// characters are accepted (as Python's decoder does); whitespace inside the token (a
+    /// wrapped token) and the standard alphabet are accepted too, as Python does, through the
+    /// step-by-step path; missing or extra padding and a stray character are refused (bad_format).
     @Test func base64EdgeCases() throws {
         let key = try FernetKey(secret: .text(copying: Array("kqC7Tr9ifEpZDkh8VqeVtCD0FJtGd_lt6q5k5I7Fe7A=".utf8)))
         for size in [16, 17, 18] {
@@ -139,17 +140,26 @@ import Testing
                 if cfb64_fernet_supported() != 0 { #expect(Self.openFused(key, chars) == plain) }
             }
             let original = Array(token.utf8)
-            var refused: [[UInt8]] = [
+            var accepted: [[UInt8]] = [
                 Array(original.prefix(40)) + [UInt8(ascii: "\n")] + Array(original.dropFirst(40)),
-                Array(original.prefix(40)) + [UInt8(ascii: " ")] + Array(original.dropFirst(40)),
-                original + Array("====".utf8),
+                Array(original.prefix(40)) + Array(" \r\n\t".utf8) + Array(original.dropFirst(40)),
+                stride(from: 0, to: original.count, by: 16).flatMap {
+                    Array(original[$0..<min($0 + 16, original.count)]) + [UInt8(ascii: "\n")]
+                },
             ]
-            if pads > 0 { refused.append(Array(original.dropLast(pads))) }
             if let k = original.firstIndex(where: { $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") }) {
                 var std = original
                 std[k] = std[k] == UInt8(ascii: "-") ? UInt8(ascii: "+") : UInt8(ascii: "/")
-                refused.append(std)
+                accepted.append(std)
             }
+            for a in accepted {
+                #expect(decryptWhole(key, a) == .success(plain), "\(String(decoding: a, as: UTF8.self))")
+            }
+            var refused: [[UInt8]] = [
+                original + Array("====".utf8),
+                Array(original.prefix(40)) + [UInt8(ascii: ".")] + Array(original.dropFirst(40)),
+            ]
+            if pads > 0 { refused.append(Array(original.dropLast(pads))) }
             for r in refused {
                 if cfb64_fernet_supported() != 0 { #expect(Self.openFused(key, r) == nil) }
                 guard case .failure(let f) = decryptWhole(key, r) else {

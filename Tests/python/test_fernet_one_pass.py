@@ -88,3 +88,55 @@ def test_every_length_class_and_flipped_bits(tmp_path):
         done, files = count(s, mixed, "k", "mixed")
         assert done["counts"] == [expect]
         assert sum(1 for r in files.values() if "error" in r) == len(bad)
+
+
+def test_tokens_python_reads_in_other_shapes(tmp_path):
+    """A token wrapped onto lines (LF or CRLF, as `fold` or a mail body leaves it) or written in
+    the standard `+`/`/` alphabet is still a Fernet token to Python's `Fernet.decrypt`, and so to
+    cryptcount, by name and through `auto`; a stray character Python would skip is bad_format."""
+    import random
+
+    rng = random.Random(7)
+    key = fernet.Fernet.generate_key()
+    f = fernet.Fernet(key)
+    shapes, expect = {}, 0
+    for i in range(12):
+        plain, hits = story(300 + 700 * i, rng)
+        token = f.encrypt(plain)
+        expect += 4 * hits
+        std = token.replace(b"-", b"+").replace(b"_", b"/")
+        shapes[f"wrapped-{i}"] = b"\n".join(token[k:k + 76] for k in range(0, len(token), 76)) + b"\n"
+        shapes[f"crlf-{i}"] = b"\r\n".join(token[k:k + 64] for k in range(0, len(token), 64)) + b"\r\n"
+        shapes[f"standard-{i}"] = std
+        shapes[f"both-{i}"] = b"\n".join(std[k:k + 50] for k in range(0, len(std), 50))
+    for name, data in shapes.items():
+        assert f.decrypt(data) == f.decrypt(data.replace(b"\n", b"")), name  # Python reads every shape
+    paths = []
+    for name, data in shapes.items():
+        p = tmp_path / f"{name}.fernet"
+        p.write_bytes(data)
+        paths.append(str(p))
+    stray = tmp_path / "stray.fernet"
+    token = f.encrypt(b"needle")
+    stray.write_bytes(token[:30] + b"." + token[30:])
+    assert f.decrypt(stray.read_bytes()) == b"needle"  # Python skips the dot; cryptcount does not
+
+    with Serve("--cache-mb", "0") as s:
+        for rid, extra in (("named", {"cipher": "fernet", "secret": key.decode()}),
+                           ("auto", {"cipher": "auto", "keys": ["k"]})):
+            if rid == "auto":
+                assert s.one({"op": "unlock", "id": "u", "name": "k", "cipher": "fernet",
+                              "secret": key.decode()})["type"] == "ok"
+            rs = s.request({"op": "count", "id": rid, "files": paths + [str(stray)], "terms": [TERM.decode()],
+                            **extra})
+            done = check_count_done(rs, rid, len(paths) + 1)
+            files = {r["index"]: r for r in rs if r.get("type") == "file"}
+            assert done["counts"] == [expect], rid
+            if rid == "named":
+                assert [i for i, r in files.items() if "error" in r] == [len(paths)]
+                assert files[len(paths)]["error"]["code"] == "bad_format"
+            else:  # not sniffed as a token: `auto` reads it as plain text
+                assert not any("error" in r for r in files.values())
+                assert files[len(paths)]["counts"] == [0]
+            if rid == "auto":
+                assert all(files[i].get("cipher") == "fernet" for i in range(len(paths)))

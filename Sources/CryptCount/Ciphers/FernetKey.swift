@@ -5,7 +5,8 @@ import Foundation
 
 /// `fernet`: tokens of Python's `cryptography.fernet` (spec: version 0x80, 8-byte big-endian
 /// timestamp, 16-byte IV, AES-128-CBC ciphertext with PKCS#7, HMAC-SHA256 over all of that;
-/// url-safe base64 with padding). Whitespace around the token is allowed.
+/// url-safe base64 with padding). Whitespace around and inside the token (a wrapped token) and
+/// the `+`/`/` alphabet are allowed, as Python's decoder allows them.
 ///
 /// Failure mapping (Python raises `InvalidToken` for all of these): data that is not a Fernet
 /// token at all (not url-safe base64, wrong version byte, shorter than the smallest token) is
@@ -45,18 +46,30 @@ package final class FernetKey: CipherKey {
 
     /// Version byte 0x80 and a timestamp below 2^32 seconds (before 2106) encode as `gAAAAA`
     /// and a seventh character of `A`-`D` (the timestamp's top 32 bits are zero; `gAAAAA` alone
-    /// bounds it by 2^36); the token runs to the end of the prefix or to trailing whitespace only.
+    /// bounds it by 2^36); the rest of the prefix is base64 (either alphabet) and `=`, broken
+    /// by line ends only (a wrapped token), then optional trailing whitespace: so text that
+    /// merely starts like a token ("gAAAAABpX3k2 and then words") is not taken for one.
     package static func recognises(_ prefix: UnsafeRawBufferPointer) -> Bool {
         var i = 0
         while i < prefix.count, ASCII.isWhitespace(prefix[i]) { i += 1 }
         guard prefix[i...].starts(with: tokenStart), i + 6 < prefix.count,
             (UInt8(ascii: "A")...UInt8(ascii: "D")).contains(prefix[i + 6])
         else { return false }
-        var j = i
-        while j < prefix.count, Base64.isURLSafe(prefix[j]) || prefix[j] == UInt8(ascii: "=") { j += 1 }
-        let tokenLength = j - i
-        while j < prefix.count, ASCII.isWhitespace(prefix[j]) { j += 1 }
-        return j == prefix.count && tokenLength >= 16
+        var characters = 0
+        var trailing = false
+        for b in prefix[i...] {
+            if Base64.isURLSafe(b) || Base64.isStandardCharacter(b) || b == UInt8(ascii: "=") {
+                guard !trailing else { return false }
+                characters += 1
+            } else if b == UInt8(ascii: "\n") || b == UInt8(ascii: "\r") {
+                continue
+            } else if ASCII.isWhitespace(b) {
+                trailing = true
+            } else {
+                return false
+            }
+        }
+        return characters >= 16
     }
 
     static let tokenStart: [UInt8] = Array("gAAAAA".utf8)
@@ -186,6 +199,7 @@ package final class FernetKey: CipherKey {
     > {
         func decode() -> Int? {
             Base64.decode(token, alphabet: .urlSafe, padding: .required, canonical: false, into: buffer)
+                ?? Self.decodeLeniently(token, into: buffer)
         }
         guard let count = decode() else { return .failure(.badFormat("not url-safe base64, not a Fernet token")) }
         guard count > 0, buffer[0] == 0x80 else {
@@ -226,6 +240,18 @@ package final class FernetKey: CipherKey {
             return .success(plain)
         }
         return .failure(lastFailure)
+    }
+
+    /// Python's `urlsafe_b64decode` also reads a token wrapped onto lines (whitespace inside it)
+    /// or written in the `+`/`/` alphabet, so those are decoded here, from a copy without the
+    /// whitespace. Python also skips any other stray character; that is still `badFormat` here.
+    private static func decodeLeniently(_ token: UnsafeRawBufferPointer, into buffer: UnsafeMutableRawBufferPointer)
+        -> Int?
+    {
+        let compact = token.filter { !ASCII.isWhitespace($0) }
+        return compact.withUnsafeBytes {
+            Base64.decode($0, alphabet: .either, padding: .required, canonical: false, into: buffer)
+        }
     }
 
     /// Why a token with this timestamp is refused under the ttl, or nil (always nil without one).
