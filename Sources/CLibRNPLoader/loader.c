@@ -7,6 +7,7 @@
 #include <rnp/rnp_err.h>
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -110,6 +111,45 @@ static int cc_ready(void) {
 }
 
 const char *cryptcount_rnp_load_error(void) { return cc_error[0] ? cc_error : NULL; }
+
+// A line as librnp's RNP_LOG writes it: "[name() path.cpp:123] ", then the message.
+static int cc_is_rnp_line(const char *buf, size_t size) {
+    if (size < 2 || buf[0] != '[') return 0;
+    const char *end = memchr(buf, ']', size);
+    if (!end) return 0;
+    const char *paren = memchr(buf, '(', (size_t)(end - buf));
+    const char *colon = memrchr(buf, ':', (size_t)(end - buf));
+    if (!paren || !colon || colon + 1 == end) return 0;
+    for (const char *d = colon + 1; d < end; d++) {
+        if (*d < '0' || *d > '9') return 0;
+    }
+    return memmem(buf, (size_t)(colon - buf), ".c", 2) != NULL;  // .cpp, .c
+}
+
+static ssize_t cc_stderr_write(void *cookie, const char *buf, size_t size) {
+    (void)cookie;
+    if (cc_is_rnp_line(buf, size)) return (ssize_t)size;
+    size_t done = 0;
+    while (done < size) {
+        ssize_t n = write(2, buf + done, size - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return done > 0 ? (ssize_t)done : -1;
+        done += (size_t)n;
+    }
+    return (ssize_t)size;
+}
+
+void cryptcount_rnp_silence_diagnostics(void) {
+    cookie_io_functions_t io = {.read = NULL, .write = cc_stderr_write, .seek = NULL, .close = NULL};
+    FILE *filtered = fopencookie(NULL, "w", io);
+    if (!filtered) return;
+    // Line-buffered: each line reaches cc_stderr_write whole (RNP_LOG writes one in three calls).
+    if (setvbuf(filtered, NULL, _IOLBF, 8192) != 0) {
+        fclose(filtered);
+        return;
+    }
+    stderr = filtered;
+}
 
 #define CC_FORWARD(name, params, args)                                                                  \
     rnp_result_t name params {                                                                          \

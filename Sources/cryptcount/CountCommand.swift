@@ -178,6 +178,7 @@ struct CountCommand: ParsableCommand {
     }
 
     func run() throws {
+        LibRNPDiagnostics.silence()  // the failed file's line on stderr says what failed
         do {
             try harden(allowDumps: allowDumps, lockMemory: lockMemory, cacheBytes: 0)
         } catch let error as ValidationError {

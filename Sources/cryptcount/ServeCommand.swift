@@ -96,7 +96,10 @@ struct ServeCommand: ParsableCommand {
     }
 
     func run() throws {
-        Log.setLevel(Log.Level(name: logLevel) ?? .warn)
+        let level = Log.Level(name: logLevel) ?? .warn
+        Log.setLevel(level)
+        // librnp's own lines for each damaged OpenPGP file say nothing the file's error does not.
+        if level < .debug { LibRNPDiagnostics.silence() }
         // Refusals from here on are about the machine, not the command line: no usage text.
         func refuse(_ message: String) -> ExitCode {
             printError("serve", message)

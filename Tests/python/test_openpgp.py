@@ -665,3 +665,41 @@ def test_auto_recognises_every_kind_of_message_gpg_writes(pgp):
             results = sorted(cc.count(paths, terms=TERMS, cipher="auto", keys=[key]), key=lambda r: r.index)
             got = [(n, r.cipher, r.error.code if r.error else r.counts) for n, r in zip(names, results)]
             assert got == [(n, "openpgp", counts(TEXTS["small"])) for n in names]
+
+
+def test_damaged_messages_leave_stderr_to_cryptcount(pgp):
+    """librnp prints its own diagnostics to stderr for every damaged message (`[func() file.cpp:N]
+    mdc header check failed`); the coprocess turns them off (the file's error says what failed)
+    below `--log-level debug`, and `count` always."""
+    from cc_harness import Serve, binary
+
+    g, root = pgp
+    good = encrypt(g, root, "q-good.gpg", "--compress-algo", "none", text="lines")
+    zipped = encrypt(g, root, "q-zlib.gpg", "--compress-algo", "zlib", text="lines")
+    sym = symmetric(g, root, "q-sym.gpg", "--cipher-algo", "TWOFISH", text="lines")  # librnp's own path
+    damaged = {"k": [], "s": []}
+    for src, key in ((good, "k"), (zipped, "k"), (sym, "s")):
+        data = src.read_bytes()
+        for cut in (60, len(data) // 2, len(data) - 5):
+            p = root / f"q-cut-{cut}-{src.name}"
+            p.write_bytes(data[:cut])
+            damaged[key].append(str(p))
+    secrets = {"k": keys_secret(root, "alice", ALICE_PW), "s": SYM_PW}
+    for level, loud in (("warn", False), ("info", False), ("debug", True)):
+        with Serve("--cache-mb", "0", "--log-level", level) as s:
+            for key, paths in damaged.items():
+                unlock = {"op": "unlock", "id": "u" + key, "name": key, "cipher": "openpgp", "secret": secrets[key]}
+                assert s.one(unlock)["type"] == "ok"
+                rs = s.request({"op": "count", "id": key, "files": paths, "terms": ["rain"], "key": key})
+                files = [r for r in rs if r["type"] == "file"]
+                assert len(files) == len(paths) and all(r["error"]["code"] == "decrypt_failed" for r in files), files
+            s.close_input()
+            assert s.proc.wait(timeout=30) == 0
+            librnp_lines = [line for line in s.stderr_text().splitlines() if ".cpp:" in line]
+            assert bool(librnp_lines) == loud, (level, librnp_lines[:3])
+    r = subprocess.run([binary(), "count", "--cipher", "openpgp", "--secret-env", "SYMPASS", "-t", "rain",
+                        *damaged["s"]], capture_output=True, env=dict(os.environ, SYMPASS=SYM_PW), timeout=120)
+    assert r.returncode == 2
+    lines = r.stderr.decode().splitlines()
+    assert len([line for line in lines if "decrypt_failed" in line]) == len(damaged["s"]), lines
+    assert not [line for line in lines if ".cpp:" in line], lines

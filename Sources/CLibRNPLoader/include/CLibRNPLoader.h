@@ -15,4 +15,11 @@
 /// needed yet. Every rnp_* call returns RNP_ERROR_NOT_IMPLEMENTED while it cannot be loaded.
 const char *cryptcount_rnp_load_error(void);
 
+/// librnp prints its own diagnostics with fprintf(stderr), a line or more for every damaged
+/// message (its switch, RNP_LOG_CONSOLE, has no effect in Debian's build). This replaces stdio's
+/// `stderr` with a line-buffered stream that drops librnp's lines (`[function() file.cpp:N] ...`)
+/// and writes every other line to fd 2, so the Swift runtime's messages still get through
+/// (cryptcount's own log writes fd 2 directly). Call once, before any thread starts.
+void cryptcount_rnp_silence_diagnostics(void);
+
 #endif

@@ -469,3 +469,11 @@ private func rnpPassProvider(
     let owner = Unmanaged<RNPContext>.fromOpaque(ctx).takeUnretainedValue()
     return owner.providePassphrase(context: String(cString: context), isKey: key != nil, into: buf, capacity: len)
 }
+
+/// librnp's own diagnostics, which it prints to stdio's stderr for every damaged message
+/// (`[func() file.cpp:N] mdc header check failed`): `serve` turns them off below
+/// `--log-level debug`, `count` always. See CLibRNPLoader.h.
+package enum LibRNPDiagnostics {
+    /// Once, before any thread starts.
+    package static func silence() { cryptcount_rnp_silence_diagnostics() }
+}
