@@ -30,7 +30,8 @@ struct CountCommand: ParsableCommand {
             of --gnupg-home DIR or --keys-file F); a secret holding a PGP PRIVATE KEY BLOCK is a \
             keys file.
             Exit status: 0 when every file was processed; 2 when any failed (each failure is also \
-            reported on stderr with its path and reason); 1 on a usage or secret error; on SIGINT \
+            reported on stderr with its path and reason) or the output could not be written; 1 on \
+            a usage or secret error; on SIGINT \
             the process ends by that signal (130 in a shell).
             """
     )
@@ -671,8 +672,17 @@ final class CountPrinter: CountSink, @unchecked Sendable {
         return out + "\""
     }
 
-    // Output errors (a closed pipe) are not worth dying for here: the exit status still tells.
-    static func writeOut(_ s: String) { try? writeAll(fd: 1, Array(s.utf8)) }
+    /// Results that cannot be written (a full disk, a closed stdout) are lost: say so and end at
+    /// once with status 2, as `frame` and `unframe` do (a closed pipe ends the process by SIGPIPE
+    /// first). `_exit`, because this may run on a worker thread while the others run.
+    static func writeOut(_ s: String) {
+        do {
+            try writeAll(fd: 1, Array(s.utf8))
+        } catch {
+            writeErr("cryptcount count: \((error as? IOFailure)?.message ?? "write error")\n")
+            _exit(2)
+        }
+    }
     static func writeErr(_ s: String) { try? writeAll(fd: 2, Array(s.utf8)) }
 }
 

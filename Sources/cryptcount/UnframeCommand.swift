@@ -11,7 +11,8 @@ struct UnframeCommand: ParsableCommand {
             server's insertion order). The rendering is the one `cryptcount frame` reads, so \
             `unframe | frame` reproduces the frames. Output is flushed whenever input would \
             block. Input that ends inside a frame, an empty or oversize frame, or a payload that \
-            is not one MessagePack value: a message on stderr and exit status 2.
+            is not one MessagePack value (or nests more than 32 arrays or maps, libmsgpack's \
+            limit): a message on stderr and exit status 2.
             """
     )
 
@@ -49,6 +50,11 @@ struct UnframeCommand: ParsableCommand {
                 let value: MessagePackValue
                 do {
                     value = try MessagePackDecoder.decode(payload)
+                } catch .tooDeep {
+                    // libmsgpack's parse stack (`frame` takes deeper lines, for tests of `serve`).
+                    try fail(
+                        "frame \(frameNumber) nests more than \(MessagePackDecoder.maxDepth) arrays or maps, "
+                            + "the most libmsgpack (and so unframe and serve) can read")
                 } catch {
                     try fail("frame \(frameNumber) is not one MessagePack value (\(error))")
                 }

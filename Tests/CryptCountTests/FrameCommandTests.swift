@@ -88,6 +88,9 @@ import Testing
             ([0, 0, 0, 2, 0xc1, 0x00], "not one MessagePack value"),
             ([0, 0, 0, 2, 0x01, 0x02], "not one MessagePack value"),  // trailing bytes
             (Array("{\"id\":1}\n".utf8), "--max-frame"),
+            // 33 arrays, the innermost empty: libmsgpack's limit, said as such (was "tooLarge").
+            ([0, 0, 0, 33] + [UInt8](repeating: 0x91, count: 32) + [0x90], "nests more than 32 arrays or maps"),
+            ([0, 0, 0, 101] + [UInt8](repeating: 0x91, count: 100) + [0xc0], "nests more than 32 arrays or maps"),
         ]
         for (input, fragment) in cases {
             guard let result = try CLI.run(["unframe"], stdin: input) else { return }

@@ -98,6 +98,32 @@ private func events(_ bytes: [UInt8], maxFrame: Int = 64, readSize: Int = 16) ->
         #expect(code([]) == .badMsgpack)
     }
 
+    /// libmsgpack's parse stack holds 32 open containers: the shape check refuses exactly what
+    /// libmsgpack would, empty innermost containers included, and calls it too deep (it was
+    /// `tooLarge`, libmsgpack's out-of-stack answer, for a 33rd level that was empty).
+    @Test func nestingLimitIsLibmsgpacksExactly() {
+        for (inner, name) in [([UInt8]([0x90]), "empty array"), ([0x80], "empty map"), ([0x91, 0xc0], "array")] {
+            for levels in [31, 32, 33, 34] {
+                // levels - 1 arrays of one element around `inner`, itself a container.
+                let bytes = [UInt8](repeating: 0x91, count: levels - 1) + inner
+                let result = Result { () throws(MessagePackDecodingError) in try MessagePackDecoder.decode(bytes) }
+                if levels <= MessagePackDecoder.maxDepth {
+                    #expect((try? result.get()) != nil, "\(name), \(levels) levels")
+                } else {
+                    #expect(throws: MessagePackDecodingError.tooDeep, "\(name), \(levels) levels") {
+                        try result.get()
+                    }
+                }
+            }
+        }
+        // A map's value nested as deep as the limit allows, and one level more.
+        func keyed(_ levels: Int) -> [UInt8] {
+            Array(repeating: [0x81, 0xa1, 0x6b], count: levels).flatMap { $0 } + [0xc0]
+        }
+        #expect((try? MessagePackDecoder.decode(keyed(32))) != nil)
+        #expect(throws: MessagePackDecodingError.tooDeep) { try MessagePackDecoder.decode(keyed(33)) }
+    }
+
     @Test func shapeErrorsAreBadRequest() {
         #expect(code(MessagePackWriter.encode(.array([]))) == .badRequest)
         #expect(code(MessagePackWriter.encode(.text("hello"))) == .badRequest)

@@ -399,3 +399,30 @@ def test_auto_with_openpgp_keys_still_uses_the_secret_for_other_formats(tmp_path
     r = run("--cipher", "openssl", "--secret-file", "pw", "--iter", "0", "-t", "sun", "o.enc", cwd=tmp_path)
     assert r.returncode == 1 and b"--iter must be between 1 and" in r.stderr and b"secret" not in r.stderr
 
+
+
+# -- output that cannot be written -----------------------------------------------------------------
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("mode", ["table", "json", "json-many"])
+def test_results_that_cannot_be_written_fail_the_run(tmp_path, mode):
+    """A full disk (/dev/full: ENOSPC) loses the results: `count` says so and exits 2, as `frame`
+    and `unframe` do, instead of exiting 0 with nothing written."""
+    for i in range(50 if mode == "json-many" else 1):
+        (tmp_path / f"day{i}.txt").write_bytes(TEXT)
+    args = ["-t", "cat"] + ([] if mode == "table" else ["--json"]) + [str(tmp_path)]
+    with open("/dev/full", "wb") as full:
+        r = subprocess.run([binary(), "count", *args], stdout=full, stderr=subprocess.PIPE, timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.decode().strip().splitlines()[-1] == "cryptcount count: write error: No space left on device"
+    r = run(*args)  # the same run with somewhere to write
+    assert r.returncode == 0 and r.stdout, r.stderr
+
+
+def test_a_closed_stdout_fails_the_run(tmp_path):
+    (tmp_path / "day.txt").write_bytes(TEXT)
+    r = subprocess.run([binary(), "count", "-t", "cat", str(tmp_path / "day.txt")], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, timeout=60, pass_fds=(), close_fds=True,
+                       preexec_fn=lambda: os.close(1))
+    assert r.returncode == 2, r.stderr
+    assert b"write error" in r.stderr

@@ -33,13 +33,16 @@ enum MessagePackShapeCheck {
             let b = bytes[pos]
             pos += 1
             var children = 0  // items a container at this position declares
+            var isContainer = false
             switch b {
             case 0x00...0x7f, 0xe0...0xff, 0xc0, 0xc2, 0xc3:
                 break
             case 0x80...0x8f:
                 children = Int(b & 0x0f) * 2
+                isContainer = true
             case 0x90...0x9f:
                 children = Int(b & 0x0f)
+                isContainer = true
             case 0xa0...0xbf:
                 let len = Int(b & 0x1f)
                 try need(len)
@@ -97,21 +100,25 @@ enum MessagePackShapeCheck {
                 pos += 17
             case 0xdc:
                 children = try readBE(2)
+                isContainer = true
             case 0xdd:
                 children = try readBE(4)
+                isContainer = true
             case 0xde:
                 children = try readBE(2) * 2
+                isContainer = true
             case 0xdf:
                 children = try readBE(4) * 2
+                isContainer = true
             default:  // 0xc1 is never used
                 throw .malformed
             }
-            if children > 0 {
-                // Every element needs at least one byte of its own.
-                if children > n - pos { throw .truncated }
-                if pending.count > maxDepth { throw .tooDeep }
-                pending.append(children)
-            }
+            // Every element needs at least one byte of its own.
+            if children > n - pos { throw .truncated }
+            // The open containers are pending's levels but the outermost; libmsgpack refuses a
+            // container header, empty or not, once maxDepth are open (its stack is full).
+            if isContainer && pending.count > maxDepth { throw .tooDeep }
+            if children > 0 { pending.append(children) }
         }
         if pos != n { throw .trailingBytes }
     }
