@@ -47,6 +47,9 @@ class AsyncCountQuery(CoprocessQuery):
         self._init_query(originals, progress)
         self._loop = loop
         self._queue: "asyncio.Queue[Any]" = asyncio.Queue()
+        # One receive step at a time: two tasks awaiting one query would both wait for its last
+        # response, and only one would get it.
+        self._receiving_task = asyncio.Lock()
         self._start(session, msg, _loop_sink(loop, self._queue.put_nowait))
 
     async def _receive(self) -> None:
@@ -68,10 +71,11 @@ class AsyncCountQuery(CoprocessQuery):
                 while self._buffer:
                     yield self._buffer.popleft()
                 if self._finished:
-                    if self._error is not None:
-                        raise self._error
+                    self._end_of_results()
                     return
-                await self._receive()
+                async with self._receiving_task:
+                    if not self._finished and not self._buffer:
+                        await self._receive()
         finally:
             if not self._finished:
                 self.close()
@@ -79,7 +83,9 @@ class AsyncCountQuery(CoprocessQuery):
     async def wait(self) -> Summary:
         """Wait until the query has finished; unread results stay available to iteration."""
         while not self._finished:
-            await self._receive()
+            async with self._receiving_task:
+                if not self._finished:
+                    await self._receive()
         return self._result()
 
     @property

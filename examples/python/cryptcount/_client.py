@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import queue
 import subprocess
+import time
 from types import TracebackType
 from typing import Any, Dict, Generic, Iterable, List, Mapping, Optional, Sequence, Type, TypeVar, Union
 
@@ -123,8 +124,9 @@ class Coprocess(_Counting[CountQuery]):
             info = self._session.call({"op": "hello"}, timeout=start_timeout)
             if info.get("protocol") != SUPPORTED_PROTOCOL:
                 raise ProtocolError(f"the coprocess speaks protocol {info.get('protocol')!r}, not 1")
-        except BaseException:
-            self.close(timeout=1.0)
+        except BaseException as e:
+            # A coprocess that did not answer `hello` in time is not asked to shut down.
+            self.close(timeout=0.0 if isinstance(e, TimeoutError) else 1.0)
             raise
         max_frame = info.get("max_frame")
         if isinstance(max_frame, int) and max_frame > 0:
@@ -157,10 +159,17 @@ class Coprocess(_Counting[CountQuery]):
         return self._transport.stderr_tail.text()
 
     def close(self, timeout: float = 5.0) -> None:
-        """Cancel unfinished queries, send ``shutdown``, wait for the exit, terminate if it must."""
+        """Cancel unfinished queries, send ``shutdown`` and wait for the exit. ``timeout`` bounds
+        the whole wait: a coprocess still running then is terminated (SIGTERM, then SIGKILL half a
+        second later), so ``close`` returns within about ``timeout`` + 0.5 s."""
         if self._closed:
             return
         self._closed = True
+        deadline = time.monotonic() + max(0.0, timeout)
+
+        def left() -> float:
+            return max(0.0, deadline - time.monotonic())
+
         session = self._session
         proc = self._transport.proc
         # Queries still running end with CoprocessDied (not the summary of the cancel that
@@ -171,16 +180,16 @@ class Coprocess(_Counting[CountQuery]):
                 session.send_nowait({"op": "cancel", "target": rid})
             session.closing = True
             try:
-                session.call({"op": "shutdown"}, timeout=timeout)
+                session.call({"op": "shutdown"}, timeout=left())
             except (CryptCountError, TimeoutError):
                 pass
         self._transport.close_stdin()
         try:
-            proc.wait(timeout=timeout)
+            proc.wait(timeout=left())
         except subprocess.TimeoutExpired:
             proc.terminate()
             try:
-                proc.wait(timeout=1.0)
+                proc.wait(timeout=0.5)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
@@ -218,7 +227,9 @@ class Coprocess(_Counting[CountQuery]):
 
     def forget(self, name: str, timeout: Optional[float] = None) -> None:
         """Drop a key and every cached plaintext decrypted with it (``timeout``: seconds to wait
-        for the answer, then ``TimeoutError``; None: as long as it takes)."""
+        for the answer, then ``TimeoutError``; None: as long as it takes). The request is sent
+        either way: after a ``TimeoutError`` the key is most likely gone (forget it again to be
+        sure; a second ``forget`` of a dropped key raises ``RequestError('unknown_key')``)."""
         self._session.call({"op": "forget", "name": name}, timeout=timeout)
 
     def stats(self) -> Dict[str, Any]:

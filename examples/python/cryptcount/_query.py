@@ -10,6 +10,7 @@ iteration, ``wait``/``summary`` and ``with``; the asyncio query adds their ``awa
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from types import TracebackType
 from typing import Any, Deque, Dict, Iterator, List, Optional, Type
@@ -52,6 +53,9 @@ class Query:
         self._closed = False
         self._cancel_sent = False
         self._bar = progress_bar(progress, len(originals)) if progress else None
+        # One receive step at a time (SyncQuery): two threads reading one query (an iteration and
+        # a `wait`, say) would both block for its last response, and only one would get it.
+        self._receiving = threading.Lock()
 
     # -- hooks -----------------------------------------------------------------------------
 
@@ -83,6 +87,11 @@ class Query:
         if self._summary is None:
             raise CryptCountError("the query was closed before it finished")
         return self._summary
+
+    def _end_of_results(self) -> None:
+        """At the end of an iteration: raise the query's error, or that it was closed (by another
+        thread, say) before it finished, so a loop never ends as if every result had come."""
+        self._result()
 
     @property
     def done(self) -> bool:
@@ -126,10 +135,11 @@ class SyncQuery(Query):
                 while self._buffer:
                     yield self._buffer.popleft()
                 if self._finished:
-                    if self._error is not None:
-                        raise self._error
+                    self._end_of_results()
                     return
-                self._receive()
+                with self._receiving:
+                    if not self._finished and not self._buffer:
+                        self._receive()
         finally:
             if not self._finished:
                 self.close()
@@ -137,7 +147,9 @@ class SyncQuery(Query):
     def wait(self) -> Summary:
         """Block until the query has finished; unread results stay available to iteration."""
         while not self._finished:
-            self._receive()
+            with self._receiving:
+                if not self._finished:
+                    self._receive()
         return self._result()
 
     @property
@@ -180,11 +192,22 @@ class CoprocessQuery(Query):
         session.active_counts.add(rid)
 
     def _handle(self, msg: Any) -> None:
-        if msg is CLOSED:
+        if msg is CLOSED or self._finished:
             return
         if isinstance(msg, Death):
             self._finish(error=msg.error)
             return
+        try:
+            self._take(msg)
+        except ProtocolError as e:
+            # A response the driver cannot read ends the query with that error (the results
+            # before it stay readable); the coprocess is asked to stop the request.
+            self._session.detach(self.id)
+            self._finish(error=e)
+            self._cancel_sent = True
+            self._send_cancel()
+
+    def _take(self, msg: Dict[str, Any]) -> None:
         kind = msg.get("type")
         if kind == "file":
             self._buffer.append(file_result(msg, self._originals))
@@ -193,11 +216,14 @@ class CoprocessQuery(Query):
         elif kind == "files":  # results grouped by the opt-in `batch` request key
             for item in msg.get("results") or ():
                 if isinstance(item, dict) and item.get("type") == "file":
-                    self._handle(item)
+                    self._take(item)
         elif kind == "done":
             self._finish(summary=summary(msg))
         elif kind == "error":
-            self._finish(error=RequestError(str(msg.get("code")), str(msg.get("message", "")), msg.get("id")))
+            code = msg.get("code")
+            if not isinstance(code, str):
+                raise ProtocolError(f"an error response without a code: {msg!r}")
+            self._finish(error=RequestError(code, str(msg.get("message", "")), msg.get("id")))
         elif kind in ("hello", "ok", "stats"):
             self._finish(error=ProtocolError(f"the coprocess answered a count with {kind!r}"))
         # Other (future) non-terminal types are ignored.

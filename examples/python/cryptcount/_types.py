@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
+from .errors import ProtocolError
+
 #: What ``count`` accepts as a path: ``str``, ``bytes`` or any ``os.PathLike``.
 PathArg = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
 #: What ``count`` accepts as a term: ``str`` (sent as UTF-8) or ``bytes``.
@@ -212,19 +214,18 @@ def unlock_request(name: str, cipher: str, secret: Any, options: Mapping[str, An
 def file_result(msg: Mapping[str, Any], originals: Sequence[Any]) -> FileResult:
     get = msg.get
     index = get("index")
-    if type(index) is int and 0 <= index < len(originals):
-        path = originals[index]
-    else:
-        index = index if isinstance(index, int) else -1
-        path = get("path")
+    if type(index) is not int or not 0 <= index < len(originals):
+        raise ProtocolError(f"a file response with index {index!r} for a request of {len(originals)} files")
+    path = originals[index]
     err = get("error")
     error = None
     if err is not None:
-        if isinstance(err, Mapping):
-            error = FileError(str(err.get("code", "unknown")), str(err.get("message", "")))
-        else:
-            error = FileError("unknown", str(err))
+        if not isinstance(err, Mapping) or not isinstance(err.get("code"), str):
+            raise ProtocolError(f"a file response whose error is not a map with a code: {err!r}")
+        error = FileError(err["code"], str(err.get("message", "")))
     counts = get("counts")
+    if counts is not None and (type(counts) is not list or not all(type(c) is int for c in counts)):
+        raise ProtocolError(f"a file response whose counts are not a list of integers: {counts!r}")
     nbytes = get("bytes")
     obj: FileResult = object.__new__(FileResult)
     # The fields a frozen dataclass's __init__ would set, at a fraction of the cost (one is built
@@ -247,6 +248,9 @@ def file_result(msg: Mapping[str, Any], originals: Sequence[Any]) -> FileResult:
 
 def summary(msg: Mapping[str, Any]) -> Summary:
     get = msg.get
+    for key in ("files", "failed", "skipped", "elapsed_us"):
+        if type(get(key, 0)) is not int:
+            raise ProtocolError(f"a done response whose {key!r} is not an integer: {get(key)!r}")
     obj: Summary = object.__new__(Summary)
     obj.__dict__.update(
         files=int(get("files") or 0),

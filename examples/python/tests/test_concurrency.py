@@ -131,3 +131,96 @@ def test_asyncio_break_and_task_cancel_cancel_the_query(binary: str, big_corpus:
             assert await processed_since(before) < len(files)
 
     asyncio.run(main())
+
+
+def _many_files(tmp_path: Path, n: int = 3000) -> List[Path]:
+    paths = []
+    for i in range(n):
+        p = tmp_path / f"many-{i:05d}.txt"
+        p.write_bytes(b"rain on the river " * (1 + i % 5))
+        paths.append(p)
+    return paths
+
+
+def test_threads_reading_one_query_all_return(cc: Coprocess, tmp_path: Path) -> None:
+    """Several threads on one query (iterating it, waiting on it) all return, with every result
+    read once: two receive steps at a time would both wait for the last response, and the one
+    that did not get it would wait forever (the program could not even exit)."""
+    paths = _many_files(tmp_path)
+    want = sum(1 + i % 5 for i in range(len(paths)))
+    for round_ in range(4):
+        q = cc.count(paths, ["rain"])
+        seen: List[int] = []
+        summaries: List[int] = []
+        errors: List[BaseException] = []
+
+        def iterate() -> None:
+            try:
+                seen.extend(r.index for r in q)
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        def wait() -> None:
+            try:
+                summaries.append(q.wait().counts[0])
+            except BaseException as e:  # noqa: BLE001
+                errors.append(e)
+
+        threads = [threading.Thread(target=t, daemon=True) for t in ([iterate] if round_ % 2 else []) + [wait] * 3]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert not any(t.is_alive() for t in threads), f"round {round_}: a reader never returned"
+        assert errors == []
+        assert summaries == [want] * 3
+        rest = [r.index for r in q]  # what the iterating thread did not take
+        assert sorted(seen + rest) == list(range(len(paths)))
+    assert cc.stats()["in_flight"] == 0
+
+
+def test_a_loop_over_a_query_closed_elsewhere_raises(cc: Coprocess, big_corpus: List[Path]) -> None:
+    """A query closed by another thread ends a loop over it with an error, as `wait()` does, not
+    as if every result had come; so does iterating a query that was closed."""
+    import pytest
+
+    from cryptcount import CryptCountError
+
+    q = cc.count(big_corpus, ["rain"], cipher="biographer", secret="pw")
+    got: List[int] = []
+    closer = threading.Timer(0.05, q.close)
+    closer.start()
+    with pytest.raises(CryptCountError, match="closed before it finished"):
+        for r in q:
+            got.append(r.index)
+    closer.join()
+    assert len(got) < len(big_corpus)
+    with pytest.raises(CryptCountError, match="closed before it finished"):
+        list(q)
+    finished = cc.count(big_corpus[:3], ["rain"], cipher="biographer", secret="pw")
+    assert len(list(finished)) == 3 and list(finished) == []  # a finished query: nothing more, no error
+
+
+def test_tasks_awaiting_one_query_all_return(binary: str, tmp_path: Path) -> None:
+    paths = _many_files(tmp_path, 1500)
+    want = sum(1 + i % 5 for i in range(len(paths)))
+
+    async def main() -> None:
+        async with AsyncCoprocess(binary) as ac:
+            for round_ in range(4):
+                q = ac.count(paths, ["rain"])
+                seen: List[int] = []
+
+                async def iterate() -> None:
+                    seen.extend([r.index async for r in q])
+
+                async def wait() -> int:
+                    return (await q.wait()).counts[0]
+
+                jobs = ([iterate()] if round_ % 2 else []) + [wait(), wait(), wait()]
+                done = await asyncio.wait_for(asyncio.gather(*jobs), 60)
+                assert [d for d in done if d is not None] == [want] * 3
+                rest = [r.index async for r in q]
+                assert sorted(seen + rest) == list(range(len(paths)))
+
+    asyncio.run(main())

@@ -98,3 +98,27 @@ def test_asyncio_waiters_see_the_death(binary: str, big_corpus: List[Path]) -> N
                 await ac.stats()
 
     asyncio.run(main())
+
+
+def test_close_of_a_stopped_coprocess_keeps_to_its_timeout(binary: str) -> None:
+    """``close(timeout=T)`` bounds the whole wait: a coprocess that does not answer (stopped) is
+    terminated after T, killed half a second later (it took about 3T: the shutdown, the exit and
+    the terminate each waited up to T)."""
+    cc = Coprocess(binary)
+    freeze(cc.pid)
+    started = time.monotonic()
+    cc.close(timeout=1.0)
+    took = time.monotonic() - started
+    assert cc.returncode is not None
+    assert took < 2.5, took  # about 1.5 s; 3 s or more before
+
+
+def test_a_binary_that_never_answers_times_out_at_its_start_timeout(tmp_path: Path) -> None:
+    mute = tmp_path / "mute"
+    mute.write_text("#!/bin/sh\nexec sleep 600\n")
+    mute.chmod(0o755)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        Coprocess(str(mute), start_timeout=1.0)
+    took = time.monotonic() - started
+    assert took < 2.5, took  # about 1 s (the start timeout), then terminated at once; 3 s before

@@ -91,3 +91,59 @@ def test_find_binary_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     with pytest.raises(BinaryNotFound):
         find_binary()
+
+
+FAKE_SERVER = r'''#!/usr/bin/env python3
+# A coprocess that answers hello properly and every count with one malformed response.
+import struct, sys, msgpack
+BAD = msgpack.unpackb(bytes.fromhex(sys.argv[-1]), raw=False)
+inp, out = sys.stdin.buffer, sys.stdout.buffer
+def send(m):
+    b = msgpack.packb(m, use_bin_type=True)
+    out.write(struct.pack(">I", len(b)) + b); out.flush()
+while True:
+    h = inp.read(4)
+    if len(h) < 4:
+        break
+    req = msgpack.unpackb(inp.read(struct.unpack(">I", h)[0]), raw=False)
+    rid, op = req.get("id"), req.get("op")
+    if op == "hello":
+        send({"id": rid, "type": "hello", "protocol": 1, "server": "cryptcount", "version": "0.0.0",
+              "ciphers": ["plain"], "ops": ["hello", "count", "cancel", "shutdown"], "workers": 1,
+              "max_frame": 16777216})
+    elif op == "count":
+        send(dict(BAD, id=rid))
+    elif op in ("cancel", "shutdown"):
+        send({"id": rid, "type": "ok"})
+        if op == "shutdown":
+            break
+'''
+
+
+@pytest.mark.foreign_server
+@pytest.mark.parametrize("bad", [
+    {"type": "file", "index": 0, "path": "a", "counts": "bad", "bytes": 1, "cached": False},
+    {"type": "file", "path": "a", "counts": [1], "bytes": 1, "cached": False},
+    {"type": "file", "index": 99, "path": "a", "counts": [1], "bytes": 1, "cached": False},
+    {"type": "file", "index": 0, "path": "a", "error": "notamap"},
+    {"type": "done", "files": "x", "failed": 0, "skipped": 0, "counts": [0], "elapsed_us": 1, "cancelled": False},
+    {"type": "error", "message": "no code"},
+])
+def test_malformed_responses_are_protocol_errors(tmp_path, bad):
+    """A response the driver cannot read (from a broken or foreign server) ends the query with
+    ProtocolError, a CryptCountError, instead of odd values (`counts` 'bad' read as ['b','a','d'])
+    or a bare ValueError."""
+    import msgpack
+
+    from cryptcount import Coprocess, CryptCountError
+
+    fake = tmp_path / "fake-server"
+    fake.write_text(FAKE_SERVER)
+    fake.chmod(0o755)
+    with Coprocess(str(fake), args=(msgpack.packb(bad).hex(),)) as cc:
+        q = cc.count([str(tmp_path / "a")], ["x"])
+        with pytest.raises(ProtocolError) as e:
+            list(q)
+        assert isinstance(e.value, CryptCountError)
+        with pytest.raises(ProtocolError):
+            q.wait()
