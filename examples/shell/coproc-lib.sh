@@ -19,6 +19,10 @@ start_serve() {
 # byte up to a NUL, and a secret cannot hold one).
 read_secret_file() {
     file_secret=
+    if [[ -d $1 || ! -r $1 ]]; then
+        echo "${0##*/}: cannot read the secret file $1" >&2
+        exit 2
+    fi
     IFS= read -r -d '' file_secret <"$1" || true
     if [[ $file_secret == *$'\n' ]]; then
         file_secret=${file_secret%$'\n'}

@@ -2,7 +2,7 @@
 # Search encrypted files for terms read from stdin, one term per line, with ONE long-lived
 # `cryptcount serve` coprocess. For each term: "term<TAB>path<TAB>count" for every file where
 # the count is above zero, then "term<TAB>TOTAL<TAB>n". Files that cannot be read are reported
-# on stderr ("path: code: message") and left out of the total.
+# on stderr ("path: code: message"), left out of the total, and make the exit status 1.
 #
 #   coproc-search.sh [-c CIPHER] [-k SECRET_FILE] [-i] [-w] [-e] FILE...
 #
@@ -112,7 +112,9 @@ else
 fi
 
 id=0
+failed=0
 while IFS= read -r term || [[ -n $term ]]; do
+    term=${term%$'\r'}              # terms from a file with CRLF line ends
     [[ -n $term ]] || continue # an empty term is not a search
     id=$((id + 1))
     send "{\"id\":$id,\"op\":\"count\",$key_json,\"ignore_case\":$ignore_case,\"whole_word\":$whole_word,\"regex\":$regex,\"ordered\":true,\"files\":[$files_json],\"terms\":[$(b64str "$term")]}"
@@ -128,6 +130,7 @@ while IFS= read -r term || [[ -n $term ]]; do
                     fi
                 else
                     echo "$path: $(describe_error)" >&2
+                    failed=1
                 fi
                 ;;
             done)
@@ -153,3 +156,4 @@ send '{"id":"bye","op":"shutdown"}'
 receive
 exec {to_serve}>&-
 wait "$serve_pid"
+exit "$failed"

@@ -80,7 +80,7 @@ def test_odd_names_terms_and_bad_files(diary):
     odd = b"d\xff.bio"
     r = run(["-c", "biographer", "-k", "pw", "day1.bio", os.fsdecode(odd), "missing.bio", "day1.txt"],
             b'"the cat\n\\\n', diary)
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 1, r.stderr  # two files could not be read
     assert r.stdout.split(b"\n") == [
         b'"the cat\tTOTAL\t0', b"\\\tTOTAL\t0", b"",
     ]
@@ -88,6 +88,23 @@ def test_odd_names_terms_and_bad_files(diary):
     assert r.stdout.split(b"\n") == [b"cat\tday1.bio\t1", b"cat\t" + odd + b"\t1", b"cat\tTOTAL\t2", b""]
     assert b"missing.bio: not_found" in r.stderr
     assert b"day1.txt: bad_format" in r.stderr
+    assert r.returncode == 1
+
+
+def test_exit_status_missing_secret_file_and_crlf_terms(diary):
+    """0 when every file was read, 1 when one was not (as pass-grep.sh), 2 with one clear message
+    for a secret file that cannot be read; terms from a CRLF file are found."""
+    r = run(["-c", "biographer", "-k", "pw", "day1.bio", "day2.bio"], b"cat\r\nmat\r\n", diary)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().splitlines() == [
+        "cat\tday1.bio\t1", "cat\tday2.bio\t1", "cat\tTOTAL\t2", "mat\tday1.bio\t1", "mat\tTOTAL\t1"]
+    (diary / "wrong").write_bytes(b"not the password\n")
+    r = run(["-c", "biographer", "-k", "wrong", "day1.bio"], b"cat\n", diary)
+    assert r.returncode == 1 and b"day1.bio: decrypt_failed" in r.stderr
+    for missing in ("nokey", "."):
+        r = run(["-c", "biographer", "-k", missing, "day1.bio"], b"cat\n", diary)
+        assert r.returncode == 2
+        assert r.stderr.decode().strip().splitlines() == [f"coproc-search.sh: cannot read the secret file {missing}"]
 
 
 def test_plain_files(diary):
@@ -166,12 +183,12 @@ def test_auto_sniffs_each_file(tmp_path):
     subprocess.run(["age", "-r", recipient, "-o", "a.age", "plain.txt"], cwd=tmp_path, check=True)
     (tmp_path / "t.fernet").write_bytes(Fernet(Fernet.generate_key()).encrypt(text))
     r = run(["-c", "auto", "-k", "id.txt", "a.age", "t.fernet", "plain.txt"], b"rain\n", tmp_path)
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 1, r.stderr  # t.fernet could not be read
     assert r.stdout.decode().splitlines() == ["rain\ta.age\t2", "rain\tplain.txt\t2", "rain\tTOTAL\t4"]
     assert r.stderr.decode() == "t.fernet: decrypt_failed: the file looks like fernet, but no fernet key was given\n"
     assert b"AGE-SECRET-KEY" not in r.stderr
     r = run(["-c", "auto", "a.age", "plain.txt"], b"rain\n", tmp_path)  # no secret: plain files only
-    assert r.returncode == 0, r.stderr
+    assert r.returncode == 1, r.stderr
     assert r.stdout.decode().splitlines() == ["rain\tplain.txt\t2", "rain\tTOTAL\t2"]
     assert b"a.age: decrypt_failed" in r.stderr
 
