@@ -631,18 +631,18 @@ final class CountPrinter: CountSink, @unchecked Sendable {
         let all = [header] + body + [totalRow]
         let columns = all.map(\.count).max() ?? 1
         var widths = [Int](repeating: 0, count: columns)
-        for r in all { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
+        for r in all { for (i, c) in r.enumerated() { widths[i] = max(widths[i], DisplayWidth.of(c)) } }
         var out = ""
         for r in all {
             var line = ""
             for (i, c) in r.enumerated() {
                 if i == 0 || i >= header.count {
-                    // The path, and a failed file's reason after the last column: left-aligned.
-                    // Padded by characters, as the widths are counted (not by UTF-16 units, which
-                    // cut a name with characters outside the BMP).
-                    line += (i == 0 ? "" : "  ") + c + String(repeating: " ", count: max(0, widths[i] - c.count))
+                    // The path, and a failed file's reason after the last column: left-aligned,
+                    // padded by terminal columns (a CJK character takes two).
+                    line += (i == 0 ? "" : "  ") + c
+                        + String(repeating: " ", count: max(0, widths[i] - DisplayWidth.of(c)))
                 } else {
-                    line += "  " + String(repeating: " ", count: max(0, widths[i] - c.count)) + c
+                    line += "  " + String(repeating: " ", count: max(0, widths[i] - DisplayWidth.of(c))) + c
                 }
             }
             while line.hasSuffix(" ") { line.removeLast() }

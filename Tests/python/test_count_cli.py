@@ -333,10 +333,17 @@ def test_terms_are_counted_by_their_own_bytes(tmp_path, extra):
     assert json.loads(r.stdout)["counts"] == [text.count(t) for t in terms]
 
 
+def display_width(text: str) -> int:
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
 def test_table_pads_names_by_characters_and_never_cuts_them(tmp_path):
     # Characters outside the BMP are two UTF-16 units: a table padded by UTF-16 units (as
-    # NSString's padding did) cut the widest such name short.
-    names = ["a😀😀😀😀.txt", "ab.txt", "c.txt"]
+    # NSString's padding did) cut the widest such name short. CJK characters and emoji take two
+    # terminal columns: padded by characters, their rows stuck out.
+    names = ["a😀😀😀😀.txt", "ab.txt", "c.txt", "日本語の日記.txt", "한국어.txt", "ｆｕｌｌ.txt"]
     for i, name in enumerate(names):
         (tmp_path / name).write_bytes(b"the " * (i + 1))
     r = run("-t", "the", *[str(tmp_path / n) for n in names])
@@ -346,8 +353,8 @@ def test_table_pads_names_by_characters_and_never_cuts_them(tmp_path):
         row = lines[1 + i]
         assert row.startswith(str(tmp_path / name) + " "), lines
         assert row.split()[-1] == str(i + 1), lines
-    # The count column ends at the same character in every row.
-    assert len({len(line) for line in lines}) == 1, lines
+    # The count column ends at the same terminal column in every row.
+    assert len({display_width(line) for line in lines}) == 1, lines
 
 
 def test_table_header_escapes_terms_as_names(tmp_path):
