@@ -639,7 +639,8 @@ final class CountPrinter: CountSink, @unchecked Sendable {
                 if i == 0 || i >= header.count {
                     // The path, and a failed file's reason after the last column: left-aligned,
                     // padded by terminal columns (a CJK character takes two).
-                    line += (i == 0 ? "" : "  ") + c
+                    line +=
+                        (i == 0 ? "" : "  ") + c
                         + String(repeating: " ", count: max(0, widths[i] - DisplayWidth.of(c)))
                 } else {
                     line += "  " + String(repeating: " ", count: max(0, widths[i] - DisplayWidth.of(c))) + c
