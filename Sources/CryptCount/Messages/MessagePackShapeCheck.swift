@@ -33,16 +33,15 @@ enum MessagePackShapeCheck {
             let b = bytes[pos]
             pos += 1
             var children = 0  // items a container at this position declares
-            var isContainer = false
+            // fixmap, fixarray, array16/32, map16/32
+            let isContainer = (0x80...0x9f).contains(b) || (0xdc...0xdf).contains(b)
             switch b {
             case 0x00...0x7f, 0xe0...0xff, 0xc0, 0xc2, 0xc3:
                 break
             case 0x80...0x8f:
                 children = Int(b & 0x0f) * 2
-                isContainer = true
             case 0x90...0x9f:
                 children = Int(b & 0x0f)
-                isContainer = true
             case 0xa0...0xbf:
                 let len = Int(b & 0x1f)
                 try need(len)
@@ -100,16 +99,12 @@ enum MessagePackShapeCheck {
                 pos += 17
             case 0xdc:
                 children = try readBE(2)
-                isContainer = true
             case 0xdd:
                 children = try readBE(4)
-                isContainer = true
             case 0xde:
                 children = try readBE(2) * 2
-                isContainer = true
             case 0xdf:
                 children = try readBE(4) * 2
-                isContainer = true
             default:  // 0xc1 is never used
                 throw .malformed
             }

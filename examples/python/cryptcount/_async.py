@@ -71,7 +71,7 @@ class AsyncCountQuery(CoprocessQuery):
                 while self._buffer:
                     yield self._buffer.popleft()
                 if self._finished:
-                    self._end_of_results()
+                    self._result()  # its error, or that it was closed before it finished
                     return
                 async with self._receiving_task:
                     if not self._finished and not self._buffer:

@@ -88,11 +88,6 @@ class Query:
             raise CryptCountError("the query was closed before it finished")
         return self._summary
 
-    def _end_of_results(self) -> None:
-        """At the end of an iteration: raise the query's error, or that it was closed (by another
-        thread, say) before it finished, so a loop never ends as if every result had come."""
-        self._result()
-
     @property
     def done(self) -> bool:
         """True once the query has finished (done, error, cancelled or closed)."""
@@ -135,7 +130,9 @@ class SyncQuery(Query):
                 while self._buffer:
                     yield self._buffer.popleft()
                 if self._finished:
-                    self._end_of_results()
+                    # Its error, or that it was closed (by another thread, say) before it
+                    # finished: a loop never ends as if every result had come.
+                    self._result()
                     return
                 with self._receiving:
                     if not self._finished and not self._buffer:

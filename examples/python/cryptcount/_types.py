@@ -233,7 +233,7 @@ def file_result(msg: Mapping[str, Any], originals: Sequence[Any]) -> FileResult:
     obj.__dict__.update(
         index=index,
         path=path,
-        counts=list(counts) if counts else [],
+        counts=counts or [],  # checked above: a list of ints, decoded for this result alone
         bytes=nbytes if type(nbytes) is int else int(nbytes or 0),
         cached=bool(get("cached")),
         words=get("words"),
@@ -253,12 +253,12 @@ def summary(msg: Mapping[str, Any]) -> Summary:
             raise ProtocolError(f"a done response whose {key!r} is not an integer: {get(key)!r}")
     obj: Summary = object.__new__(Summary)
     obj.__dict__.update(
-        files=int(get("files") or 0),
-        failed=int(get("failed") or 0),
-        skipped=int(get("skipped") or 0),
+        files=get("files", 0),
+        failed=get("failed", 0),
+        skipped=get("skipped", 0),
         counts=list(get("counts") or ()),
         words=get("words"),
-        elapsed_us=int(get("elapsed_us") or 0),
+        elapsed_us=get("elapsed_us", 0),
         cancelled=bool(get("cancelled", False)),
     )
     return obj
