@@ -98,6 +98,18 @@ AVX2 INLINE void block16(const uint8_t *src, uint8_t *out, const uint8_t *pad, _
     _mm_storeu_si128((__m128i *)out, pair16(b0, b1, acc));
 }
 
+// The tail: plaintext bytes `from` ..< `n` (fewer than 16), each from its own 16 ciphertext
+// bytes, through the four levels in one vector (each level's lanes hold the pairs twice, so
+// every lane is a real digit and `acc` checks nothing that is not).
+AVX2 INLINE void tail16(const uint8_t *src, uint8_t *out, size_t from, size_t n, const uint8_t *pad, size_t pw_len,
+                        __m128i s, __m128i *acc) {
+    for (size_t j = from; j < n; j++) {
+        __m128i t = unchained16(src + 16 * j, pad + (16 * j) % pw_len, 0, s);
+        for (int level = 0; level < 4; level++) t = pair16(t, t, acc);
+        out[j] = (uint8_t)_mm_cvtsi128_si32(t);
+    }
+}
+
 AVX2 INLINE int any_zero16(__m128i acc) {
     return _mm_movemask_epi8(_mm_cmpeq_epi8(acc, _mm_setzero_si128())) != 0;
 }
@@ -128,7 +140,8 @@ AVX2 INLINE __m256i unchained32(const uint8_t *src, const uint8_t *pad, size_t o
 }
 
 AVX2 int ccbio_chained_avx2(
-    const uint8_t *src, uint8_t *out, size_t blocks, const uint8_t *pad, size_t pw_len, uint8_t shift) {
+    const uint8_t *src, uint8_t *out, size_t n, const uint8_t *pad, size_t pw_len, uint8_t shift) {
+    const size_t blocks = n / 16;
     const __m256i s = _mm256_set1_epi8((char)shift);
     // Lane l holds bytes l, 2 + l, ...: gather the lanes' halves (vpermq), then interleave.
     const __m256i interleave = _mm256_setr_epi8(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15, 0, 8, 1, 9, 2,
@@ -153,6 +166,7 @@ AVX2 int ccbio_chained_avx2(
         block16(src + 256 * b, out + 16 * b, pad + phase, _mm_set1_epi8((char)shift), &acc16);
         phase = advance(phase, step1, pw_len);
     }
+    tail16(src, out, 16 * blocks, n, pad, pw_len, _mm_set1_epi8((char)shift), &acc16);
     return any_zero16(acc16);
 }
 
@@ -190,7 +204,8 @@ AVX512 INLINE __m512i unchained64(const uint8_t *src, const uint8_t *pad, size_t
 }
 
 AVX512 int ccbio_chained_avx512(
-    const uint8_t *src, uint8_t *out, size_t blocks, const uint8_t *pad, size_t pw_len, uint8_t shift) {
+    const uint8_t *src, uint8_t *out, size_t n, const uint8_t *pad, size_t pw_len, uint8_t shift) {
+    const size_t blocks = n / 16;
     const __m512i s = _mm512_set1_epi8((char)shift);
     const __m512i t0 = _mm512_load_si512((const void *)hex_table);
     const __m512i t1 = _mm512_load_si512((const void *)(hex_table + 64));
@@ -218,6 +233,7 @@ AVX512 int ccbio_chained_avx512(
         block16(src + 256 * b, out + 16 * b, pad + phase, _mm_set1_epi8((char)shift), &acc16);
         phase = advance(phase, step1, pw_len);
     }
+    tail16(src, out, 16 * blocks, n, pad, pw_len, _mm_set1_epi8((char)shift), &acc16);
     return bad | any_zero16(acc16);
 }
 
@@ -226,14 +242,14 @@ AVX512 int ccbio_chained_avx512(
 int ccbio_supported(int kernel) { return kernel == CCBIO_SSE2; }
 
 int ccbio_chained_avx2(
-    const uint8_t *src, uint8_t *out, size_t blocks, const uint8_t *pad, size_t pw_len, uint8_t shift) {
-    (void)src, (void)out, (void)blocks, (void)pad, (void)pw_len, (void)shift;
+    const uint8_t *src, uint8_t *out, size_t n, const uint8_t *pad, size_t pw_len, uint8_t shift) {
+    (void)src, (void)out, (void)n, (void)pad, (void)pw_len, (void)shift;
     return -1;
 }
 
 int ccbio_chained_avx512(
-    const uint8_t *src, uint8_t *out, size_t blocks, const uint8_t *pad, size_t pw_len, uint8_t shift) {
-    (void)src, (void)out, (void)blocks, (void)pad, (void)pw_len, (void)shift;
+    const uint8_t *src, uint8_t *out, size_t n, const uint8_t *pad, size_t pw_len, uint8_t shift) {
+    (void)src, (void)out, (void)n, (void)pad, (void)pw_len, (void)shift;
     return -1;
 }
 

@@ -18,14 +18,15 @@ enum {
 /// 1 if this CPU and the operating system run `kernel` (cpuid and xgetbv), else 0.
 int ccbio_supported(int kernel);
 
-/// Decrypts `blocks` 256-byte blocks of a chained biographer ciphertext into `16 * blocks`
-/// plaintext bytes. `src` is the ciphertext's start (the iv: block b reads src[256b ..< 256b + 264]).
+/// Decrypts a chained biographer ciphertext of `8 + 16 * n` bytes into its `n` plaintext bytes:
+/// 256-byte blocks of 16 plaintext bytes, then the tail of fewer than 16, one 16-byte group
+/// each. `src` is the ciphertext's start (the iv: block b reads src[256b ..< 256b + 264]).
 /// `pad` is the password repeated, at least `pw_len + 1024 + 16` bytes; `shift` the format's amount.
 /// Returns nonzero when any unmasked, unchained byte at any level was not a hex digit (the
 /// output is then garbage). Must only be called when ccbio_supported says so.
 int ccbio_chained_avx2(
-    const uint8_t *src, uint8_t *out, size_t blocks, const uint8_t *pad, size_t pw_len, uint8_t shift);
+    const uint8_t *src, uint8_t *out, size_t n, const uint8_t *pad, size_t pw_len, uint8_t shift);
 int ccbio_chained_avx512(
-    const uint8_t *src, uint8_t *out, size_t blocks, const uint8_t *pad, size_t pw_len, uint8_t shift);
+    const uint8_t *src, uint8_t *out, size_t n, const uint8_t *pad, size_t pw_len, uint8_t shift);
 
 #endif

@@ -176,10 +176,11 @@ package final class BiographerKey: CipherKey {
             let src = cBase.assumingMemoryBound(to: UInt8.self)
             let pad = padRaw.assumingMemoryBound(to: UInt8.self)
             let dst = outBase.assumingMemoryBound(to: UInt8.self)
+            // The wide kernels decrypt the tail too (in C, one vector a byte).
             var bad: UInt8
             switch kernel.isSupported ? kernel : .sse2 {
-            case .avx2: bad = ccbio_chained_avx2(src, dst, blocks, pad, pwCount, shift) != 0 ? 0xf0 : 0
-            case .avx512: bad = ccbio_chained_avx512(src, dst, blocks, pad, pwCount, shift) != 0 ? 0xf0 : 0
+            case .avx2: return ccbio_chained_avx2(src, dst, n, pad, pwCount, shift) != 0 ? 0xf0 : 0
+            case .avx512: return ccbio_chained_avx512(src, dst, n, pad, pwCount, shift) != 0 ? 0xf0 : 0
             case .sse2: bad = Self.chainedBlocks(cBase, outBase, blocks, padRaw, pwCount, shift)
             }
             // The tail (fewer than 16 plaintext bytes), one 16-byte group at a time.
