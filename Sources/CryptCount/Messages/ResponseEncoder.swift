@@ -3,24 +3,31 @@
 package final class ResponseEncoder {
     private let w = MessagePackWriter()
     package let maxFrame: Int
-    /// Fields packed so far in the innermost open map.
-    private var fields = 0
+    /// Fields packed so far into the innermost open map. Behind a pointer: a class's stored
+    /// `var` is checked for exclusive access at run time on every `+= 1`.
+    private let fields: UnsafeMutablePointer<Int>
 
-    package init(maxFrame: Int) { self.maxFrame = maxFrame }
+    package init(maxFrame: Int) {
+        self.maxFrame = maxFrame
+        fields = .allocate(capacity: 1)
+        fields.initialize(to: 0)
+    }
+
+    deinit { fields.deallocate() }
 
     /// A map holding the fields `body` packs.
     private func map(_ body: () -> Void) {
-        let outer = fields
-        fields = 0
+        let outer = fields.pointee
+        fields.pointee = 0
         let header = w.beginMap()
         body()
-        w.endMap(at: header, count: fields)
-        fields = outer
+        w.endMap(at: header, count: fields.pointee)
+        fields.pointee = outer
     }
 
     /// The key of one field of the open map (its value follows).
     private func field(_ key: String) {
-        fields += 1
+        fields.pointee += 1
         w.pack(key)
     }
 
