@@ -305,8 +305,11 @@ package final class Server: @unchecked Sendable {
     private func startCount(_ c: CountRequest, id: RequestID, inline: Bool) throws(RequestError) -> Bool {
         // Every frame of the answer must fit in max_frame (both directions use the same framing),
         // or in the few KiB a response may always take (see `ResponseEncoder.responseFloor`).
-        let need = ResponseEncoder.countFrameBound(
-            id, longestPath: c.files.lazy.map(\.bytes.count).max() ?? 0, terms: c.terms.count)
+        // A loop, not `lazy.map(\.bytes.count)`: a key path there is projected at run time,
+        // 0.5 ms of a 2,000-file request spent before any worker starts.
+        var longestPath = 0
+        for f in c.files { longestPath = max(longestPath, f.bytes.count) }
+        let need = ResponseEncoder.countFrameBound(id, longestPath: longestPath, terms: c.terms.count)
         if need > max(config.maxFrame, ResponseEncoder.responseFloor) {
             throw RequestError(
                 .badRequest,
