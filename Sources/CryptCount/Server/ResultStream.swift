@@ -107,6 +107,7 @@ struct FileBatch {
 
     private var payloads: [UInt8] = []
     private var count = 0
+    private var lastBytes = 0
 
     init(limit: Int, room: Int) {
         self.limit = limit
@@ -132,6 +133,9 @@ struct FileBatch {
         if count > 0 && payloads.count + payload.count > room, let (n, p) = take() {
             out.append(.batch(n, p))
         }
+        // Room for as many bytes as the last batch took: growing from empty by doubling moved
+        // each batch's bytes about ten times.
+        if payloads.isEmpty { payloads.reserveCapacity(lastBytes) }
         payloads.append(contentsOf: payload)
         count += 1
         if count >= limit || payloads.count >= Self.bytesLimit, let (n, p) = take() {
@@ -144,6 +148,7 @@ struct FileBatch {
     mutating func take() -> (Int, [UInt8])? {
         guard count > 0 else { return nil }
         defer {
+            lastBytes = min(payloads.count, Self.bytesLimit)
             payloads = []
             count = 0
         }
