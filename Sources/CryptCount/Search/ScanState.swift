@@ -17,11 +17,12 @@ struct ScanState {
 
     init(plan: SearchPlan) {
         let n = plan.terms.count
-        counts = [Int](repeating: 0, count: n)
-        nextAllowed = [Int](repeating: 0, count: n)
+        // Copies that share the plan's storage until written (see `SearchPlan.zeroPerTerm`).
+        counts = plan.zeroPerTerm
+        nextAllowed = plan.zeroPerTerm
         offsets = plan.options.offsets ? [[Int]](repeating: [], count: n) : []
         snippets = plan.wantSnippets ? [[String]](repeating: [], count: n) : []
-        firstStart = [Int](repeating: Int.max, count: n)
+        firstStart = plan.maxPerTerm
     }
 
     mutating func reset() {

@@ -124,6 +124,12 @@ package final class SearchPlan: Sendable {
     let shortKernelLevel: Int32
     /// Whether some terms take the exact-term path (the fuzz harness compares it with the anchored one).
     package var hasExactTerms: Bool { !exact.isEmpty }
+    /// A zero per term and `Int.max` per term: every file's `ScanState` starts as copies of these,
+    /// which share their storage until a match writes to them (a file without a match allocates
+    /// nothing; each array allocated was a run-time metadata lookup and a malloc, 2% of a cold
+    /// 2,000-file request).
+    let zeroPerTerm: [Int]
+    let maxPerTerm: [Int]
 
     /// `exactLimit`: most terms matched by comparing every position (tests set 0 to exercise the
     /// anchored prefilters alone).
@@ -150,6 +156,8 @@ package final class SearchPlan: Sendable {
     ) throws(SearchPlanError) {
         for (i, t) in terms.enumerated() where t.isEmpty { throw .emptyTerm(index: i) }
         self.terms = terms
+        zeroPerTerm = [Int](repeating: 0, count: terms.count)
+        maxPerTerm = [Int](repeating: Int.max, count: terms.count)
         self.regex = regex
         // A regex plan has no literal terms.
         let terms = regex == nil ? terms : []
