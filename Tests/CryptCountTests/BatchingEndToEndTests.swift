@@ -92,3 +92,38 @@ import Testing
         #expect(s.waitExit() == 0)
     }
 }
+
+/// `FileBatch` itself: when a batch is flushed, and a result too big to share a frame.
+@Suite struct FileBatchTests {
+    static func add(_ batch: inout FileBatch, _ bytes: [UInt8]) -> [FileBatch.Ready] {
+        bytes.withUnsafeBytes { batch.add(payload: $0) }
+    }
+
+    static func describe(_ ready: [FileBatch.Ready]) -> [String] {
+        ready.map {
+            switch $0 {
+            case .batch(let n, let p): "batch \(n) \(p)"
+            case .alone(let f): "alone \(f)"
+            }
+        }
+    }
+
+    @Test func flushesByCountByRoomAndAlone() {
+        var b = FileBatch(limit: 3, room: 10)
+        #expect(Self.add(&b, [1, 2]).isEmpty)
+        #expect(Self.add(&b, [3]).isEmpty)
+        // The third result fills the batch (limit 3).
+        #expect(Self.describe(Self.add(&b, [4])) == ["batch 3 [1, 2, 3, 4]"])
+        #expect(Self.add(&b, [5, 6, 7, 8, 9, 10]).isEmpty)
+        // Past the room: what waits goes first, the new result starts the next batch.
+        #expect(Self.describe(Self.add(&b, [11, 12, 13, 14, 15])) == ["batch 1 [5, 6, 7, 8, 9, 10]"])
+        // Bigger than the room: what waits, then the result alone in its own length-prefixed frame.
+        let big = [UInt8](repeating: 7, count: 11)
+        #expect(
+            Self.describe(Self.add(&b, big)) == ["batch 1 [11, 12, 13, 14, 15]", "alone \([0, 0, 0, 11] + big)"])
+        #expect(b.take() == nil)
+        #expect(Self.add(&b, [16]).isEmpty)
+        let rest = b.take()
+        #expect(rest?.0 == 1 && rest?.1 == [16])
+    }
+}

@@ -147,6 +147,14 @@ package final class MessagePackWriter {
         }
     }
 
+    /// The packed bytes, lent to `body` (valid only during the call).
+    package func withPackedBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+        guard let data = buffer.pointee.data, buffer.pointee.size > 0 else {
+            return body(UnsafeRawBufferPointer(start: nil, count: 0))
+        }
+        return body(UnsafeRawBufferPointer(start: data, count: buffer.pointee.size))
+    }
+
     /// The packed bytes behind a 4-byte big-endian length: one wire frame.
     package func frameBytes() -> [UInt8] {
         let size = buffer.pointee.size

@@ -33,6 +33,14 @@ package final class ResponseEncoder {
 
     /// One response frame: `id`, `type`, then what `body` packs.
     private func frame(_ id: RequestID?, type: String, _ body: () -> Void = {}) -> [UInt8] {
+        packFrame(id, type: type, body)
+        return w.frameBytes()
+    }
+
+    /// Packs one response map (`id`, `type`, then what `body` packs) into the writer, alone;
+    /// returns its size.
+    @discardableResult
+    private func packFrame(_ id: RequestID?, type: String, _ body: () -> Void = {}) -> Int {
         w.reset()
         map {
             field("id")
@@ -45,7 +53,7 @@ package final class ResponseEncoder {
             w.pack(type)
             body()
         }
-        return w.frameBytes()
+        return w.count
     }
 
     private func packInts(_ values: [Int]) {
@@ -57,20 +65,21 @@ package final class ResponseEncoder {
 
     package func error(_ id: RequestID?, _ code: String, _ message: String) -> [UInt8] {
         // A message may quote the request (an op, a key name): cut to fit.
-        fitting(message, within: max(maxFrame, Self.responseFloor)) { encodeError(id, code, $0) }
+        fitting(message, within: max(maxFrame, Self.responseFloor)) { packError(id, code, $0) }
+        return w.frameBytes()
     }
 
-    /// The frame `encode` makes of `message`, or of as much of it as keeps the payload within
-    /// `limit` bytes.
-    private func fitting(_ message: String, within limit: Int, _ encode: (String) -> [UInt8]) -> [UInt8] {
-        let whole = encode(message)
-        let over = whole.count - 4 - limit
-        guard over > 0 else { return whole }
-        return encode(Self.prefix(message, bytes: message.utf8.count - over))
+    /// Packs what `pack` makes of `message` (returning its size), or of as much of it as keeps
+    /// the payload within `limit` bytes.
+    private func fitting(_ message: String, within limit: Int, _ pack: (String) -> Int) {
+        let over = pack(message) - limit
+        guard over > 0 else { return }
+        _ = pack(Self.prefix(message, bytes: message.utf8.count - over))
     }
 
-    private func encodeError(_ id: RequestID?, _ code: String, _ message: String) -> [UInt8] {
-        frame(id, type: "error") {
+    @discardableResult
+    private func packError(_ id: RequestID?, _ code: String, _ message: String) -> Int {
+        packFrame(id, type: "error") {
             field("code")
             w.pack(code)
             field("message")
@@ -187,36 +196,50 @@ package final class ResponseEncoder {
     package func file(_ id: RequestID, index: Int, path: WireBytes, outcome: FileOutcome, options: SearchOptions)
         -> [UInt8]
     {
+        packFile(id, index: index, path: path, outcome: outcome, options: options)
+        return w.frameBytes()
+    }
+
+    /// The map `file(...)` frames, without its length prefix, lent to `body` from this encoder's
+    /// own buffer (valid only during the call): a `files` batch copies it in, nothing allocated.
+    package func withFilePayload<R>(
+        _ id: RequestID, index: Int, path: WireBytes, outcome: FileOutcome, options: SearchOptions,
+        _ body: (UnsafeRawBufferPointer) -> R
+    ) -> R {
+        packFile(id, index: index, path: path, outcome: outcome, options: options)
+        return w.withPackedBytes(body)
+    }
+
+    private func packFile(_ id: RequestID, index: Int, path: WireBytes, outcome: FileOutcome, options: SearchOptions) {
         switch outcome {
         case .failed(let code, let message, let cipher):
             // Our own text, cut to fit (a count request is refused when not even a short one
             // would fit: `countFrameBound`).
-            return fitting(message, within: maxFrame) {
-                encodeFailed(id, index: index, path: path, code: code, message: $0, cipher: cipher)
+            fitting(message, within: maxFrame) {
+                packFailed(id, index: index, path: path, code: code, message: $0, cipher: cipher)
             }
         case .counted(let f):
             var result = f.result
-            var encoded = encodeCounted(id, index: index, path: path, file: f, result: result, options: options)
+            var size = packCounted(id, index: index, path: path, file: f, result: result, options: options)
             // Too big for one frame: cap every term's offsets (and snippets) at a number halved
             // until it fits, starting from the longest list, so the terms with few matches keep
             // theirs (halving every list emptied a term's single offset for another's thousands).
-            guard encoded.count - 4 > maxFrame, let all = f.result.offsets else { return encoded }
+            guard size > maxFrame, let all = f.result.offsets else { return }
             var cap = all.map(\.count).max() ?? 0
-            while encoded.count - 4 > maxFrame && cap > 0 {
+            while size > maxFrame && cap > 0 {
                 cap /= 2
                 result.offsets = all.map { Array($0.prefix(cap)) }
                 if let snippets = f.result.snippets { result.snippets = snippets.map { Array($0.prefix(cap)) } }
                 result.truncated = true
-                encoded = encodeCounted(id, index: index, path: path, file: f, result: result, options: options)
+                size = packCounted(id, index: index, path: path, file: f, result: result, options: options)
             }
-            return encoded
         }
     }
 
-    private func encodeFailed(
+    private func packFailed(
         _ id: RequestID, index: Int, path: WireBytes, code: FileErrorCode, message: String, cipher: String?
-    ) -> [UInt8] {
-        frame(id, type: "file") {
+    ) -> Int {
+        packFrame(id, type: "file") {
             field("index")
             w.pack(index)
             packPath(path)
@@ -273,10 +296,10 @@ package final class ResponseEncoder {
     /// `maxFrame` (or `responseFloor`).
     package static func longestID(maxFrame: Int) -> Int { max(maxFrame, responseFloor) - fixedRoom }
 
-    private func encodeCounted(
+    private func packCounted(
         _ id: RequestID, index: Int, path: WireBytes, file f: CountedFile, result: SearchResult, options: SearchOptions
-    ) -> [UInt8] {
-        frame(id, type: "file") {
+    ) -> Int {
+        packFrame(id, type: "file") {
             field("index")
             w.pack(index)
             packPath(path)
