@@ -1185,6 +1185,36 @@ size_t ccsk_count_short_level(
     return from;
 }
 
+void ccsk_count_short_tail(
+    const uint8_t *text, size_t count, size_t from, size_t to, const ccsk_short_term *terms, size_t n,
+    int64_t *counts, int64_t *next) {
+    // Each term as one 32-bit compare of the 4 bytes at a position: (text | folds) == bytes, the
+    // unused bytes' 0xFF making any byte equal.
+    uint32_t value[64], fold[64];
+    size_t len[64];
+    if (n > 64) n = 64;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(&value[i], terms[i].bytes, 4);
+        memcpy(&fold[i], terms[i].folds, 4);
+        size_t l = 0;
+        while (l < 4 && !(terms[i].bytes[l] == 0xFF && terms[i].folds[l] == 0xFF)) l++;
+        len[i] = l;
+    }
+    for (size_t q = from; q < to && q < count; q++) {
+        // Near the end, the bytes past it stay 0xFF; the length check decides there.
+        uint32_t w = 0xFFFFFFFFu;
+        memcpy(&w, text + q, count - q < 4 ? count - q : 4);
+        for (size_t i = 0; i < n; i++) {
+            if ((w | fold[i]) != value[i] || len[i] == 0 || q + len[i] > count) continue;
+            if (terms[i].bordered) {
+                if ((int64_t)q < next[i]) continue;
+                next[i] = (int64_t)(q + len[i]);
+            }
+            counts[i]++;
+        }
+    }
+}
+
 size_t ccsk_count_short(
     const uint8_t *text, size_t count, size_t from, size_t to, const ccsk_short_term *terms, size_t n,
     int64_t *counts, int64_t *next) {

@@ -155,27 +155,31 @@ extension SearchPlan {
             from = withUnsafeTemporaryAllocation(of: Int64.self, capacity: 2 * n) { found in
                 guard let f = found.baseAddress else { return from }
                 f.initialize(repeating: 0, count: n)
-                for (i, e) in exact.enumerated() {
-                    (f + n + i).initialize(to: Int64(state.nextAllowed[e.term] &- base))
-                }
+                for i in 0..<n { (f + n + i).initialize(to: Int64(state.nextAllowed[exactTerm[i]] &- base)) }
                 let stop = shortKernel.withUnsafeBufferPointer { terms in
-                    ccsk_count_short_level(
+                    let stop = ccsk_count_short_level(
                         shortKernelLevel, p, count, from, to, terms.baseAddress, terms.count, f, f + n)
+                    // The last positions too (the loop below would copy every pair of terms for them).
+                    ccsk_count_short_tail(p, count, stop, to, terms.baseAddress, terms.count, f, f + n)
+                    return to
                 }
-                for (i, e) in exact.enumerated() {
-                    if e.bordered && state.counts[e.term] == 0 && f[i] > 0 {
+                for i in 0..<n {
+                    let t = exactTerm[i]
+                    if exactBordered[i] && state.counts[t] == 0 && f[i] > 0 {
                         // A split file's ranges are merged by each term's first counted start
                         // (RangeScan.mergeRanges): a self-overlapping term's can follow a match
                         // that ran in from the range before. The kernel only sums; find it.
-                        var s = max(from, state.nextAllowed[e.term] &- base)
+                        let e = exact[i]
+                        var s = max(from, state.nextAllowed[t] &- base)
                         while s < stop && !(s &+ e.length <= count && e.matches(p, at: s)) { s &+= 1 }
-                        state.firstStart[e.term] = base &+ s
+                        state.firstStart[t] = base &+ s
                     }
-                    state.counts[e.term] &+= Int(f[i])
-                    if e.bordered { state.nextAllowed[e.term] = base &+ Int(f[n + i]) }
+                    if f[i] != 0 { state.counts[t] &+= Int(f[i]) }
+                    if exactBordered[i] { state.nextAllowed[t] = base &+ Int(f[n + i]) }
                 }
                 return stop
             }
+            guard from < to else { return }
         }
         var g = 0
         while g < exact.count {

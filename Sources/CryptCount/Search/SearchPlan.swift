@@ -118,6 +118,10 @@ package final class SearchPlan: Sendable {
     let maxAnchorOffset: Int
     /// Terms matched by comparing every position (they have no anchors).
     let exact: [ExactTerm]
+    /// Each exact term's index and whether it is bordered, apart: a loop over `exact` copies each
+    /// term (two array retains), which for a small file and 48 terms cost more than counting.
+    let exactTerm: [Int]
+    let exactBordered: [Bool]
     /// The same for the one-pass SIMD kernel; empty when this CPU has none.
     let shortKernel: [ccsk_short_term]
     /// Its width (`ccsk_count_short_level`): the widest this CPU runs unless a test asks for less.
@@ -169,6 +173,8 @@ package final class SearchPlan: Sendable {
             limit: options.wholeWord || options.offsets ? min(exactLimit, ExactTerm.perMatchLimit) : exactLimit,
             kernel: ExactTerm.hasKernel && !options.wholeWord && !options.offsets)
         self.exact = exact
+        exactTerm = exact.map { $0.term }
+        exactBordered = exact.map { $0.bordered }
         shortKernel = ExactTerm.hasKernel ? exact.map(\.kernelTerm) : []
         self.shortKernelLevel = Int32(min(shortKernelLevel ?? ExactTerm.kernelLevel, ExactTerm.kernelLevel))
         let isExact = Set(exact.map(\.term))
