@@ -194,13 +194,16 @@ AVX512 INLINE __m512i pair64(__m512i a, __m512i b, __m512i t0, __m512i t1, __m51
     return _mm512_packus_epi16(_mm512_maddubs_epi16(na, weights), _mm512_maddubs_epi16(nb, weights));
 }
 
-AVX512 INLINE __m512i unchained64(const uint8_t *src, const uint8_t *pad, size_t o, __m512i s) {
-    __m512i prev = _mm512_loadu_si512((const void *)(src + o));
-    __m512i cur = _mm512_loadu_si512((const void *)(src + o + 8));
-    __m512i mp = _mm512_loadu_si512((const void *)(pad + o));
-    __m512i mc = _mm512_loadu_si512((const void *)(pad + o + 8));
-    return _mm512_xor_si512(_mm512_sub_epi8(_mm512_xor_si512(cur, mc), s),
-                            _mm512_sub_epi8(_mm512_xor_si512(prev, mp), s));
+// d(i) = (c[i] ^ pw[i]) - shift for the 64 bytes at offset o.
+AVX512 INLINE __m512i unmasked64(const uint8_t *src, const uint8_t *pad, size_t o, __m512i s) {
+    return _mm512_sub_epi8(_mm512_xor_si512(_mm512_loadu_si512((const void *)(src + o)),
+                                            _mm512_loadu_si512((const void *)(pad + o))), s);
+}
+
+// t for the 64 bytes at offset o + 8, from d at o (`here`) and at o + 64 (`next`, only its
+// first 8 bytes used): d(i) ^ d(i - 8), with each d computed once (two loads, not four).
+AVX512 INLINE __m512i chained64(__m512i here, __m512i next) {
+    return _mm512_xor_si512(_mm512_alignr_epi64(next, here, 1), here);
 }
 
 AVX512 int ccbio_chained_avx512(
@@ -217,9 +220,19 @@ AVX512 int ccbio_chained_avx512(
     size_t phase = 0, step4 = 1024 % pw_len, step1 = 256 % pw_len, b = 0;
     for (; b + 4 <= blocks; b += 4) {
         const uint8_t *at = src + 256 * b, *mask = pad + phase;
+        // The 8 bytes after the 4 blocks (which the last block's chaining reads) as a vector's first.
+        const __m512i last = _mm512_sub_epi8(
+            _mm512_castsi128_si512(_mm_xor_si128(_mm_loadl_epi64((const __m128i *)(at + 1024)),
+                                                 _mm_loadl_epi64((const __m128i *)(mask + 1024)))),
+            s);
         __m512i l[8];
-        for (int v = 0; v < 8; v++)
-            l[v] = pair64(unchained64(at, mask, 128 * v, s), unchained64(at, mask, 128 * v + 64, s), t0, t1, &acc);
+        __m512i d0 = unmasked64(at, mask, 0, s);
+        for (int v = 0; v < 8; v++) {
+            __m512i d1 = unmasked64(at, mask, 128 * v + 64, s);
+            __m512i d2 = v < 7 ? unmasked64(at, mask, 128 * v + 128, s) : last;
+            l[v] = pair64(chained64(d0, d1), chained64(d1, d2), t0, t1, &acc);
+            d0 = d2;
+        }
         __m512i a0 = pair64(l[0], l[1], t0, t1, &acc), a1 = pair64(l[2], l[3], t0, t1, &acc);
         __m512i a2 = pair64(l[4], l[5], t0, t1, &acc), a3 = pair64(l[6], l[7], t0, t1, &acc);
         __m512i b0 = pair64(a0, a1, t0, t1, &acc), b1 = pair64(a2, a3, t0, t1, &acc);

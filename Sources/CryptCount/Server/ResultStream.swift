@@ -123,7 +123,6 @@ final class ResultStream: CountSink, @unchecked Sendable {
             output.send(frame)
         }
     }
-
 }
 
 /// Packed `file` maps waiting to share a `files` frame.
