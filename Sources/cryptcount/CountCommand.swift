@@ -630,20 +630,20 @@ final class CountPrinter: CountSink, @unchecked Sendable {
         if words { totalRow.append(String(summary.words ?? 0)) }
         let all = [header] + body + [totalRow]
         let columns = all.map(\.count).max() ?? 1
+        // Terminal columns of each cell (a CJK character takes two), measured once.
+        let cellWidths = all.map { $0.map(DisplayWidth.of) }
         var widths = [Int](repeating: 0, count: columns)
-        for r in all { for (i, c) in r.enumerated() { widths[i] = max(widths[i], DisplayWidth.of(c)) } }
+        for r in cellWidths { for (i, w) in r.enumerated() { widths[i] = max(widths[i], w) } }
         var out = ""
-        for r in all {
+        for (r, rowWidths) in zip(all, cellWidths) {
             var line = ""
             for (i, c) in r.enumerated() {
+                let padding = String(repeating: " ", count: max(0, widths[i] - rowWidths[i]))
                 if i == 0 || i >= header.count {
-                    // The path, and a failed file's reason after the last column: left-aligned,
-                    // padded by terminal columns (a CJK character takes two).
-                    line +=
-                        (i == 0 ? "" : "  ") + c
-                        + String(repeating: " ", count: max(0, widths[i] - DisplayWidth.of(c)))
+                    // The path, and a failed file's reason after the last column: left-aligned.
+                    line += (i == 0 ? "" : "  ") + c + padding
                 } else {
-                    line += "  " + String(repeating: " ", count: max(0, widths[i] - DisplayWidth.of(c))) + c
+                    line += "  " + padding + c
                 }
             }
             while line.hasSuffix(" ") { line.removeLast() }

@@ -10,7 +10,7 @@ import CMsgPack
 /// Not thread-safe: each thread encodes with its own writer.
 package final class MessagePackWriter {
     // Behind pointers, not stored `var`s: the packer keeps the sbuffer's address (a stored
-    // property's address is only valid inside `withUnsafeMutablePointer`), and every `packer`
+    // property's address is only valid inside `withUnsafeMutablePointer`), and every `&packer`
     // of a class's stored property is an exclusivity check at run time, about 20 per `file`
     // response (a quarter of the time it took to encode one).
     private let buffer: UnsafeMutablePointer<msgpack_sbuffer>

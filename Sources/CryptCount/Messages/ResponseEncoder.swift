@@ -77,7 +77,6 @@ package final class ResponseEncoder {
         _ = pack(Self.prefix(message, bytes: message.utf8.count - over))
     }
 
-    @discardableResult
     private func packError(_ id: RequestID?, _ code: String, _ message: String) -> Int {
         packFrame(id, type: "error") {
             field("code")

@@ -148,20 +148,18 @@ extension SearchPlan {
         guard from < to else { return }
         var from = from
         if !shortKernel.isEmpty && !options.wholeWord && !options.offsets {
-            // All terms in one pass (AVX2), matches summed per term; the rest below does the tail.
-            // It stops where the lane-summing loop below would stop too: that loop then does nothing
-            // (it would not respect the borders), the byte-by-byte tail does the rest.
+            // All terms in one pass (AVX2 or wider), matches summed per term, then the last
+            // positions the vector steps leave, in C too: nothing is left for the loop per pair
+            // of terms below (which would copy every pair of terms for those few positions).
             let n = exact.count
             from = withUnsafeTemporaryAllocation(of: Int64.self, capacity: 2 * n) { found in
                 guard let f = found.baseAddress else { return from }
                 f.initialize(repeating: 0, count: n)
                 for i in 0..<n { (f + n + i).initialize(to: Int64(state.nextAllowed[exactTerm[i]] &- base)) }
-                let stop = shortKernel.withUnsafeBufferPointer { terms in
+                shortKernel.withUnsafeBufferPointer { terms in
                     let stop = ccsk_count_short_level(
                         shortKernelLevel, p, count, from, to, terms.baseAddress, terms.count, f, f + n)
-                    // The last positions too (the loop below would copy every pair of terms for them).
                     ccsk_count_short_tail(p, count, stop, to, terms.baseAddress, terms.count, f, f + n)
-                    return to
                 }
                 for i in 0..<n {
                     let t = exactTerm[i]
@@ -171,13 +169,13 @@ extension SearchPlan {
                         // that ran in from the range before. The kernel only sums; find it.
                         let e = exact[i]
                         var s = max(from, state.nextAllowed[t] &- base)
-                        while s < stop && !(s &+ e.length <= count && e.matches(p, at: s)) { s &+= 1 }
+                        while s < to && !(s &+ e.length <= count && e.matches(p, at: s)) { s &+= 1 }
                         state.firstStart[t] = base &+ s
                     }
                     if f[i] != 0 { state.counts[t] &+= Int(f[i]) }
                     if exactBordered[i] { state.nextAllowed[t] = base &+ Int(f[n + i]) }
                 }
-                return stop
+                return to
             }
             guard from < to else { return }
         }

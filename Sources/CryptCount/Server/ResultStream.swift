@@ -8,12 +8,11 @@ final class ResultStream: CountSink, @unchecked Sendable {
     let files: [WireBytes]
     let options: SearchOptions
     let ordered: Bool
-    /// Whether results share `files` frames. Immutable, so it is read without the lock: `batch`
-    /// itself is only ever touched under it (even reading it races with a worker's append).
-    private let batching: Bool
     private let output: OutputWriter
     private let encoders: EncoderPool
-    /// Packs results straight into `batch`; used only under `lock` (nil: no batching).
+    /// Packs results straight into `batch`, used only under `lock`; nil when results do not
+    /// share `files` frames. Immutable, so whether it is nil is read without the lock: `batch`
+    /// itself is only ever touched under it (even reading it races with a worker's append).
     private let batchEncoder: ResponseEncoder?
 
     private let lock = Monitor()
@@ -32,7 +31,6 @@ final class ResultStream: CountSink, @unchecked Sendable {
         self.ordered = ordered
         self.output = output
         self.encoders = encoders
-        self.batching = batch > 1
         if batch > 1 {
             self.batch = FileBatch(limit: batch, room: ResponseEncoder.filesRoom(id, maxFrame: encoders.maxFrame))
             self.batchEncoder = ResponseEncoder(maxFrame: encoders.maxFrame)
@@ -43,7 +41,7 @@ final class ResultStream: CountSink, @unchecked Sendable {
 
     func fileFinished(index: Int, outcome: FileOutcome) {
         guard index < files.count else { return }
-        if batching {
+        if batchEncoder != nil {
             // Packed into the batch under the lock by the stream's own encoder: one lock a result
             // and no frame allocated (a pooled encoder cost two more locks, and its frame an
             // allocation and a copy, together a fifth of what a cold biographer file costs
@@ -155,7 +153,7 @@ struct FileBatch {
         var out: [Ready] = []
         if payload.count > room {
             if let (n, p) = take() { out.append(.batch(n, p)) }
-            out.append(.alone(Self.frame(payload)))
+            out.append(.alone(FrameHeader.encode(payload.count) + payload))
             return out
         }
         if count > 0 && payloads.count + payload.count > room, let (n, p) = take() {
@@ -169,16 +167,6 @@ struct FileBatch {
         if count >= limit || payloads.count >= Self.bytesLimit, let (n, p) = take() {
             out.append(.batch(n, p))
         }
-        return out
-    }
-
-    /// `payload` behind its 4-byte big-endian length.
-    static func frame(_ payload: UnsafeRawBufferPointer) -> [UInt8] {
-        let n = payload.count
-        var out: [UInt8] = []
-        out.reserveCapacity(n + 4)
-        for shift in [24, 16, 8, 0] { out.append(UInt8(truncatingIfNeeded: n >> shift)) }
-        out.append(contentsOf: payload)
         return out
     }
 
