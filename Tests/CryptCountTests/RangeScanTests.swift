@@ -159,7 +159,7 @@ import Testing
             }
             text += Array("abcdefghijklmnopqabcdefghijklmnop".utf8) + text.prefix(100)
             text += Array("abcdefghijklmnop".utf8).prefix(Int.random(in: 0...15, using: &rng))
-            for level in 1...max(1, TeddyPrefilter.level) {
+            for level in 1...max(1, TeddyPrefilter.widest) {
                 let o = SearchOptions(ignoreCase: round % 4 == 3)
                 let plan = try SearchPlan(
                     terms: terms, options: o, exactLimit: SearchPlan.defaultExactLimit, teddyLevel: level)

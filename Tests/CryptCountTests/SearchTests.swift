@@ -570,6 +570,7 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
         let words = pool.map { Array($0.utf8) } + pool.map { Array($0.uppercased().utf8) }
         var teddyRounds = 0
         var fourByteRounds = 0  // fingerprints of 4 bytes (every anchored term has 4+ fixed bytes)
+        var narrowRounds = 0  // the 64-entry tables (fingerprints of bytes 0x41-0x7F only)
         for round in 0..<300 {
             var text: [UInt8] = []
             for _ in 0..<Int.random(in: 0...700, using: &rng) {
@@ -590,21 +591,25 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
                 ignoreCase: Bool.random(using: &rng), wholeWord: Bool.random(using: &rng),
                 offsets: Int.random(in: 0..<3, using: &rng) == 0, maxOffsets: 1000,
                 context: Int.random(in: 0...1, using: &rng))
-            // Each Teddy kernel this CPU runs (VBMI, AVX2, SSSE3) in turn.
-            let level = TeddyPrefilter.level > 0 ? 1 + round % TeddyPrefilter.level : 0
+            // Each Teddy kernel this CPU runs (VBMI with 64- and 128-entry tables, AVX2, SSSE3) in turn.
+            let level = TeddyPrefilter.widest > 0 ? 1 + round % TeddyPrefilter.widest : 0
             let plan = try SearchPlan(
                 terms: terms, options: o, exactLimit: Bool.random(using: &rng) ? 0 : SearchPlan.defaultExactLimit,
                 teddyLevel: level)
             if plan.mode == .teddy { teddyRounds += 1 }
             if case .teddy(let f) = plan.prefilter { #expect(Int(f.tables.level) == level) }
             if case .teddy(let f) = plan.prefilter, f.tables.length == 4 { fourByteRounds += 1 }
+            if case .teddy(let f) = plan.prefilter, level == 4, f.tables.narrow != 0 { narrowRounds += 1 }
             Self.expectReference(plan, text, terms, o, rng: &rng, round: round)
         }
         // Teddy is chosen when every anchored term has 3+ fixed leading bytes and the CPU has it.
-        print("teddyDifferential: Teddy in \(teddyRounds) of 300 rounds, \(fourByteRounds) on 4 bytes")
+        print(
+            "teddyDifferential: Teddy in \(teddyRounds) of 300 rounds, \(fourByteRounds) on 4 bytes, \(narrowRounds) with 64-entry tables"
+        )
         if TeddyPrefilter.level > 0 {
             #expect(teddyRounds > 60)
             #expect(fourByteRounds >= 5 && fourByteRounds < teddyRounds)
+            if TeddyPrefilter.widest >= 4 { #expect(narrowRounds >= 5) }
         } else {
             #expect(teddyRounds == 0)
         }
@@ -673,7 +678,7 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
             "a", "b", "c", "ab", "abc", " ", "z", "the", "gard", "\u{E9}", "Z", "\n", "mississ", "abcdefgh",
         ]
         let words = (pool + fragments).map { Array($0.utf8) }
-        let levels = TeddyPrefilter.level
+        let levels = TeddyPrefilter.widest
         var confirmedRounds = 0
         for round in 0..<240 {
             var text: [UInt8] = []

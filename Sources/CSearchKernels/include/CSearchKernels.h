@@ -10,10 +10,15 @@
 extern "C" {
 #endif
 
-/// Which Teddy kernel this CPU runs: 3 = AVX-512 VBMI (exact byte tables, 16 buckets, 64 positions
-/// per step), 2 = AVX2 (32 positions per step), 1 = SSSE3 (16), 0 = none (not x86-64, or too old a
-/// CPU: the engine then uses its portable prefilters).
+/// The widest Teddy kernel this CPU runs: 4 = AVX-512 VBMI (exact byte tables, 16 buckets, 64
+/// positions per step) with 64-entry tables where the fingerprints allow (`narrow`), 3 = the same
+/// with 128-entry tables only, 2 = AVX2 (32 positions per step), 1 = SSSE3 (16), 0 = none (not
+/// x86-64, or too old a CPU: the engine then uses its portable prefilters).
 int ccsk_teddy_level(void);
+
+/// The Teddy kernel to use by default: `ccsk_teddy_level()`, but 3 on a CPU with VBMI that is not
+/// Intel's (Zen 4 runs the 128-entry lookup as fast as the 64-entry one, which adds a max a load).
+int ccsk_teddy_preferred(void);
 
 /// Teddy's tables: for each of the first `length` (1...4) bytes of a term, a bitmask of 8 buckets
 /// per low nibble and per high nibble (16 entries each). A position is a candidate for bucket b
@@ -23,7 +28,10 @@ int ccsk_teddy_level(void);
 /// Level 3 looks up each text byte's low 7 bits (or-ed with `fold`) in `exact[j]`: entries 0..<128
 /// hold buckets 0-7, entries 128..<256 buckets 8-15, one bit each, for the byte values a bucket's
 /// fingerprints allow at offset j (a byte of 128 or more sets the entry of its low 7 bits: text bytes
-/// of 128 or more only add candidates). `level` is the kernel the scan uses (lowered to the CPU's).
+/// of 128 or more only add candidates). Level 4, when `narrow` (every fingerprint byte lies in
+/// 0x41-0x7F), raises each text byte to at least 0x40 (0x80-0xFF too) and looks up only entries
+/// 64..<128 and 192..<256, whose 0x40 entries are then empty: one VPERMB instead of a VPERMI2B (three
+/// micro-ops on Intel). `level` is the kernel the scan uses (lowered to the CPU's).
 typedef struct {
     uint8_t low[4][16];
     uint8_t high[4][16];
@@ -31,6 +39,7 @@ typedef struct {
     int32_t length;
     int32_t level;
     uint8_t fold;
+    uint8_t narrow;
 } ccsk_teddy;
 
 /// Scans candidate positions from `*position` while a whole step fits before `to` (and its loads,

@@ -36,7 +36,7 @@ enum PrefilterBuilder {
     ) -> (Prefilter, [[AnchorChoice]]) {
         let (prefilter, anchors) = choose(
             terms, exact: exact, foldMask: fm, allowTeddy: allowTeddy,
-            pairLevel: min(pairLevel, PackedPairPrefilter.level), teddyLevel: min(teddyLevel, TeddyPrefilter.level),
+            pairLevel: min(pairLevel, PackedPairPrefilter.level), teddyLevel: min(teddyLevel, TeddyPrefilter.widest),
             plainTerms: plainTerms)
         Log.debug(
             "search plan: \(describe(prefilter)) for \(terms.choices.count - exact.count) anchored term(s), \(exact.count) compared at every position"
@@ -113,7 +113,7 @@ enum PrefilterBuilder {
         case .pairSet(let f): "SIMD compare on \(f.firsts.count) byte pair(s)"
         case .wuManber: "Wu-Manber skipping"
         case .teddy(let f):
-            "Teddy (\(["none", "SSSE3", "AVX2", "AVX-512 VBMI"][Int(f.tables.level) & 3])) on \(f.tables.length) byte(s), \(f.fingerprints) fingerprint(s), \(f.confirmed.count) term(s) confirmed in C"
+            "Teddy (\(f.kernelName)) on \(f.tables.length) byte(s), \(f.fingerprints) fingerprint(s), \(f.confirmed.count) term(s) confirmed in C"
         case .packedPair(let f):
             "packed pair (\(["none", "SSE2", "AVX2", "AVX-512BW"][Int(f.level) & 3])) at distance \(f.pair.distance)"
         case .pairBitmap(let f): "byte-pair bitmap at every \(f.stride == 1 ? "position" : "\(f.stride) positions")"

@@ -5,7 +5,9 @@ import CSearchKernels
 /// per-bucket bitmasks (PSHUFB) and ANDs them over the fingerprint's bytes, 32 positions at a time
 /// (AVX2) or 16 (SSSE3), chosen at run time (`ccsk_teddy_level`). With AVX-512 VBMI the lookup is
 /// exact instead: 16 buckets, each byte's low 7 bits looked up in a 128-entry table per half of the
-/// buckets (VPERMI2B), 64 positions a step. A position where some bucket
+/// buckets (VPERMI2B), 64 positions a step; on Intel, where VPERMI2B is three micro-ops, fingerprints
+/// of bytes 0x41-0x7F only (letters) take a 64-entry table (VPERMB) on bytes raised to 0x40 instead.
+/// A position where some bucket
 /// survives is a candidate for the terms whose first two bytes it holds (the pair-keyed candidate
 /// table, anchors at offset 0), verified as with every other prefilter, in text order, so each term's
 /// matches stay its own non-overlapping left-to-right ones.
@@ -28,8 +30,12 @@ struct TeddyPrefilter: @unchecked Sendable {
     /// Some fingerprinted term is left to the Swift check.
     let checksInSwift: Bool
 
-    /// 3 for AVX-512 VBMI, 2 for AVX2, 1 for SSSE3, 0 when this CPU (or platform) has no Teddy kernel.
-    static let level = Int(ccsk_teddy_level())
+    /// The kernel used by default (`ccsk_teddy_preferred`): 4 for AVX-512 VBMI with 64-entry tables
+    /// where the fingerprints allow, 3 for VBMI with 128-entry tables, 2 for AVX2, 1 for SSSE3, 0
+    /// when this CPU (or platform) has no Teddy kernel.
+    static let level = Int(ccsk_teddy_preferred())
+    /// The widest kernel this CPU runs (tests run each one up to it).
+    static let widest = Int(ccsk_teddy_level())
     /// Buckets of the nibble tables (levels 1 and 2) and of the exact tables (level 3).
     static let buckets = 8
     static let exactBuckets = 16
@@ -73,6 +79,8 @@ struct TeddyPrefilter: @unchecked Sendable {
                 }
             }
         }
+        // Level 4's 64-entry tables hold 0x40-0x7F, 0x40 (where other bytes go) left empty.
+        t.narrow = sorted.allSatisfy { $0.allSatisfy { $0.allSatisfy { (0x41...0x7F).contains($0) } } } ? 1 : 0
         tables = t
         fingerprints = sorted.count
 
@@ -113,6 +121,17 @@ struct TeddyPrefilter: @unchecked Sendable {
         let confirmed = Set(confirmTerms.map(\.term))
         self.confirmed = confirmed
         checksInSwift = active.contains { !confirmed.contains($0) }
+    }
+
+    /// The kernel the scan runs, for the log.
+    var kernelName: String {
+        switch tables.level {
+        case 4 where tables.narrow != 0: "AVX-512 VBMI, 64-entry tables"
+        case 3, 4: "AVX-512 VBMI"
+        case 2: "AVX2"
+        case 1: "SSSE3"
+        default: "none"
+        }
     }
 
     /// Returns where the SIMD steps stopped; the last few positions are left to the byte loop.
