@@ -854,30 +854,32 @@ static int sg_build(const ccsk_short_term *terms, size_t n, const int *length, s
 }
 
 // A self-overlapping term's matches in one vector (bit k: position pos + k). The group counts them
-// all; only a match before `allowed` (the end of the one counted before) or closer to the one
-// before it than the term's length must not count: then the vector is taken match by match and
-// `fix` gets the difference. Branch-free but for that case, which ordinary text never has.
+// all; only a match closer than the term's length to the one counted before it must not count
+// (or one before `guard`, where the caller's previous match ends): then the vector is taken match
+// by match and `fix` gets the difference. `prev` holds the matches counted in the vector before,
+// so a funnel shift of it and `m` by d finds any two at distance d; branch-free but for that case,
+// which ordinary text never has (the end of the last match, needed only then, follows from `prev`).
 __attribute__((target("bmi,lzcnt,popcnt"), always_inline)) static inline void sg_bordered(
-    uint64_t m, int64_t pos, int len, int64_t *fix, int64_t *allowed) {
-    uint64_t near = m >> 1;
-    if (len > 2) near |= m >> 2;
-    if (len > 3) near |= m >> 3;
-    const int64_t first = pos + (int64_t)__builtin_ia32_tzcnt_u64(m);  // pos + 64 when none
-    const int64_t last = pos + 63 - (int64_t)__builtin_ia32_lzcnt_u64(m) + len;
-    if (__builtin_expect((m & near) != 0 || first < *allowed, 0)) {
-        int64_t counted = 0, at = *allowed;
+    uint64_t m, int64_t pos, int len, int64_t guard, int64_t *fix, uint64_t *prev) {
+    const uint64_t p = *prev;
+    uint64_t near = (m << 1) | (p >> 63);
+    if (len > 2) near |= (m << 2) | (p >> 62);
+    if (len > 3) near |= (m << 3) | (p >> 61);
+    if (__builtin_expect((m & near) != 0 || pos < guard, 0)) {
+        int64_t at = p ? pos - 1 - (int64_t)__builtin_ia32_lzcnt_u64(p) + len : guard;
+        if (at < guard) at = guard;
+        uint64_t counted = 0;
         for (uint64_t r = m; r; r &= r - 1) {
-            const int64_t s = pos + __builtin_ctzll(r);
-            if (s >= at) {
-                counted++;
-                at = s + len;
+            const int64_t k = __builtin_ctzll(r);
+            if (pos + k >= at) {
+                counted |= 1ull << k;
+                at = pos + k + len;
             }
         }
-        *fix += counted - __builtin_popcountll(m);
-        *allowed = at;
-        return;
+        *fix += __builtin_popcountll(counted) - __builtin_popcountll(m);
+        m = counted;
     }
-    *allowed = m ? last : *allowed;
+    *prev = m;
 }
 
 #define SG_TARGET "avx512bw,avx512f,avx512vbmi,gfni,avx512bitalg,avx512vpopcntdq,avx2,bmi,popcnt,lzcnt"
@@ -938,11 +940,12 @@ __attribute__((target(SG_TARGET), always_inline)) static inline size_t sg_run(
     // Every text byte outside 0x40-0x7F is raised to 0x40 (a signed max: 0x80-0xFF are negative),
     // whose entries hold only the bits of terms shorter than the offset (`sg_build`).
     const __m512i at40 = _mm512_set1_epi8(0x40);
-    int64_t allowed[64], fix[64];  // per self-overlapping term (`sg_bordered`)
+    int64_t fix[64];  // per self-overlapping term (`sg_bordered`)
+    uint64_t prev[64];
     for (int g = 0; g < G; g++) {
         for (int k = 0; k < sp->bordCount[g]; k++) {
             const int i = sp->term[g][sp->bordBit[g][k]];
-            allowed[i] = next[i], fix[i] = 0;
+            prev[i] = 0, fix[i] = 0;
         }
     }
     __m512i ones[SG_GROUPS];
@@ -970,8 +973,8 @@ __attribute__((target(SG_TARGET), always_inline)) static inline size_t sg_run(
                 for (int k = 0; k < sp->bordCount[g]; k++) {
                     const int t = sp->bordBit[g][k], i = sp->term[g][t];
                     const __m512i bit = _mm512_set1_epi8((char)(1u << t));
-                    sg_bordered(_mm512_test_epi8_mask(xa, bit), (int64_t)q, length[i], &fix[i], &allowed[i]);
-                    sg_bordered(_mm512_test_epi8_mask(xb, bit), (int64_t)q + 64, length[i], &fix[i], &allowed[i]);
+                    sg_bordered(_mm512_test_epi8_mask(xa, bit), (int64_t)q, length[i], next[i], &fix[i], &prev[i]);
+                    sg_bordered(_mm512_test_epi8_mask(xb, bit), (int64_t)q + 64, length[i], next[i], &fix[i], &prev[i]);
                 }
                 // A carry-save add of the two vectors into `ones`: the carries count twice.
                 const __m512i carry = _mm512_ternarylogic_epi64(ones[g], xa, xb, 0xE8);
@@ -985,7 +988,13 @@ __attribute__((target(SG_TARGET), always_inline)) static inline size_t sg_run(
         sg_flush(sp, g, _mm512_popcnt_epi8(_mm512_gf2p8affine_epi64_epi8(unit, ones[g], 0)), 1, tr, counts);
         for (int k = 0; k < sp->bordCount[g]; k++) {
             const int i = sp->term[g][sp->bordBit[g][k]];
-            next[i] = allowed[i], counts[i] += fix[i];
+            // The end of a match counted in the last vector, the only one that can end past `q`
+            // (an earlier one ends before it: `next` then stays as it was, see the header).
+            if (prev[i] != 0) {
+                const int64_t end = (int64_t)q - 1 - (int64_t)__builtin_ia32_lzcnt_u64(prev[i]) + length[i];
+                if (end > next[i]) next[i] = end;
+            }
+            counts[i] += fix[i];
         }
     }
     return q;
