@@ -1289,6 +1289,40 @@ size_t ccsk_pair_scan(
 // `key` bytes (about one), each compared under its mask with two 8-byte loads; most candidates on
 // English text are real matches, so this is the per-match cost of counting them. Compiled per key
 // length (3 or 4) so that the hash is straight-line code.
+
+// One candidate at `s` against one term: counted when it matches and may start there.
+__attribute__((always_inline)) static inline void confirm_one(
+    const ccsk_long_term *c, const uint8_t *text, size_t count, size_t s, intptr_t base, intptr_t limit,
+    intptr_t *counts, intptr_t *next, intptr_t *first) {
+    const size_t len = (size_t)c->length;
+    if (__builtin_expect(count - s >= 16, 1)) {
+        uint64_t a, b, pa, pb, ma, mb;
+        memcpy(&a, text + s, 8);
+        memcpy(&b, text + s + 8, 8);
+        memcpy(&pa, c->bytes, 8);
+        memcpy(&pb, c->bytes + 8, 8);
+        memcpy(&ma, c->mask, 8);
+        memcpy(&mb, c->mask + 8, 8);
+        if (((a ^ pa) & ma) | ((b ^ pb) & mb)) return;
+    } else if (len > count - s || memcmp(text + s, c->bytes, len) != 0) {
+        return;
+    }
+    const intptr_t at = base + (intptr_t)s, t = c->term;
+    if (at < next[t] || at >= limit) return;
+    next[t] = at + (intptr_t)len;
+    if (counts[t] == 0) first[t] = at;
+    counts[t] += 1;
+}
+
+// A slot's terms after its first (slots of several terms are rare: see TeddyPrefilter), out of
+// line so that the loop below keeps its values in registers (with this loop inside it, the loop's
+// index and pointers went to the stack and back every candidate: 4.7 -> 3.9 ns a candidate).
+__attribute__((noinline)) static void confirm_rest(
+    const ccsk_long_term *c, const ccsk_long_term *end, const uint8_t *text, size_t count, size_t s,
+    intptr_t base, intptr_t limit, intptr_t *counts, intptr_t *next, intptr_t *first) {
+    for (; c < end; c++) confirm_one(c, text, count, s, base, limit, counts, next, first);
+}
+
 __attribute__((always_inline)) static inline void confirm_long_key(
     const ccsk_long_table *table, const uint8_t *text, size_t count, const size_t *hits, size_t n, intptr_t base,
     intptr_t limit, intptr_t *counts, intptr_t *next, intptr_t *first, const int32_t key) {
@@ -1298,26 +1332,12 @@ __attribute__((always_inline)) static inline void confirm_long_key(
     for (size_t i = 0; i < n; i++) {
         const size_t s = hits[i];
         const uint32_t h = ccsk_long_hash(text + s, key, bits);
-        for (uint32_t e = start[h], stop = start[h + 1]; e < stop; e++) {
-            const ccsk_long_term *c = &terms[e];
-            const size_t len = (size_t)c->length;
-            if (__builtin_expect(count - s >= 16, 1)) {
-                uint64_t a, b, pa, pb, ma, mb;
-                memcpy(&a, text + s, 8);
-                memcpy(&b, text + s + 8, 8);
-                memcpy(&pa, c->bytes, 8);
-                memcpy(&pb, c->bytes + 8, 8);
-                memcpy(&ma, c->mask, 8);
-                memcpy(&mb, c->mask + 8, 8);
-                if (((a ^ pa) & ma) | ((b ^ pb) & mb)) continue;
-            } else if (len > count - s || memcmp(text + s, c->bytes, len) != 0) {
-                continue;
-            }
-            const intptr_t at = base + (intptr_t)s, t = c->term;
-            if (at < next[t] || at >= limit) continue;
-            next[t] = at + (intptr_t)len;
-            if (counts[t] == 0) first[t] = at;
-            counts[t] += 1;
+        uint32_t slot[2];  // start[h] and start[h + 1], one load
+        memcpy(slot, start + h, 8);
+        if (slot[0] == slot[1]) continue;
+        confirm_one(&terms[slot[0]], text, count, s, base, limit, counts, next, first);
+        if (__builtin_expect(slot[1] - slot[0] > 1, 0)) {
+            confirm_rest(&terms[slot[0] + 1], &terms[slot[1]], text, count, s, base, limit, counts, next, first);
         }
     }
 }
