@@ -60,6 +60,16 @@ int ccsk_count_short_best(void) {
     return 0;
 }
 
+// A short term's length: its bytes up to the last that is not unused (0xFF in both bytes and
+// folds), at least 1.
+static inline int short_term_length(const ccsk_short_term *t) {
+    int len = 1;
+    for (int j = 1; j < 4; j++) {
+        if (!(t->bytes[j] == 0xFF && t->folds[j] == 0xFF)) len = j + 1;
+    }
+    return len;
+}
+
 #if CCSK_X86
 
 // One step of 32 (or 16) positions: the AND over the first `len` bytes of the buckets each byte allows.
@@ -335,16 +345,6 @@ __attribute__((target("avx2"))) static int64_t count_bordered_avx2(
     }
     *next = allowed - (int64_t)blocks * 32;
     return found;
-}
-
-// A short term's length: its bytes up to the last that is not unused (0xFF in both bytes and
-// folds), at least 1.
-static inline int short_term_length(const ccsk_short_term *t) {
-    int len = 1;
-    for (int j = 1; j < 4; j++) {
-        if (!(t->bytes[j] == 0xFF && t->folds[j] == 0xFF)) len = j + 1;
-    }
-    return len;
 }
 
 __attribute__((target("avx2"))) static size_t count_short_avx2(
@@ -1240,16 +1240,14 @@ void ccsk_count_short_tail(
     for (size_t i = 0; i < n; i++) {
         memcpy(&value[i], terms[i].bytes, 4);
         memcpy(&fold[i], terms[i].folds, 4);
-        size_t l = 0;
-        while (l < 4 && !(terms[i].bytes[l] == 0xFF && terms[i].folds[l] == 0xFF)) l++;
-        len[i] = l;
+        len[i] = (size_t)short_term_length(&terms[i]);  // as the vector kernels take it
     }
     for (size_t q = from; q < to && q < count; q++) {
         // Near the end, the bytes past it stay 0xFF; the length check decides there.
         uint32_t w = 0xFFFFFFFFu;
         memcpy(&w, text + q, count - q < 4 ? count - q : 4);
         for (size_t i = 0; i < n; i++) {
-            if ((w | fold[i]) != value[i] || len[i] == 0 || q + len[i] > count) continue;
+            if ((w | fold[i]) != value[i] || q + len[i] > count) continue;
             if (terms[i].bordered) {
                 if ((int64_t)q < next[i]) continue;
                 next[i] = (int64_t)(q + len[i]);

@@ -127,7 +127,8 @@ size_t ccsk_count_short_level(
 
 /// What `ccsk_count_short` leaves to the caller, position by position: adds to `counts[i]` the
 /// matches of term i starting in [from, to) and ending by `count` (a bordered term's from `next[i]`
-/// on, as above). A term's length is its bytes before the first unused one (byte and fold 0xFF).
+/// on, as above). A term's length is as the vector kernels take it: up to its last used byte
+/// (unused: byte and fold 0xFF), at least 1.
 /// For the last few positions of a text: in C it costs about a microsecond where the Swift loop per
 /// two terms cost fifteen (a file's whole scan, for a small file and 48 terms).
 void ccsk_count_short_tail(
