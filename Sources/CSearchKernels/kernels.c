@@ -135,6 +135,7 @@ __attribute__((target("avx2"))) static size_t teddy_avx2(
 // VBMI Teddy: one VPERMI2B per text byte offset and half of the 16 buckets looks the byte's low 7
 // bits up in a 128-entry table, exact for ASCII where the nibble masks of the SSSE3/AVX2 kernels
 // are not (letters share their high nibble, 6 or 7, so the high-nibble mask tells almost nothing).
+// Up to 5 offsets; with `half` (8 buckets) the second half's lookups are skipped.
 // BMI: TZCNT and BLSR keep the hit loop scalar (without them the compiler vectorized its four
 // hits into a SIMD trailing-zero count: on the 52 long terms of target 14.5 the kernel took 24
 // ms of CPU over 256 MiB, then 18). Two steps an iteration let one step's lookups run beside
@@ -142,9 +143,9 @@ __attribute__((target("avx2"))) static size_t teddy_avx2(
 // gained nothing more).
 __attribute__((target("avx512bw,avx512f,avx512vbmi,bmi"), always_inline)) static inline size_t teddy_vbmi_len(
     const ccsk_teddy *t, const uint8_t *p, size_t count, size_t *position, size_t to, size_t *hits,
-    size_t capacity, const int len, const int folding, const int narrow) {
-    __m512i a0[4], a1[4], b0[4], b1[4];
-    for (int j = 0; j < 4; j++) {
+    size_t capacity, const int len, const int folding, const int narrow, const int half) {
+    __m512i a0[5], a1[5], b0[5], b1[5];
+    for (int j = 0; j < len; j++) {
         a0[j] = _mm512_loadu_si512((const void *)&t->exact[j][0]);
         a1[j] = _mm512_loadu_si512((const void *)&t->exact[j][64]);
         b0[j] = _mm512_loadu_si512((const void *)&t->exact[j][128]);
@@ -167,15 +168,16 @@ __attribute__((target("avx512bw,avx512f,avx512vbmi,bmi"), always_inline)) static
         if (folding) c_ = _mm512_or_si512(c_, fold);                                                   \
         if (narrow) c_ = _mm512_max_epi8(c_, at40);                                                    \
         __m512i ra_ = TEDDY_VBMI_LOOKUP(a0, a1, 0, c_);                                                \
-        __m512i rb_ = TEDDY_VBMI_LOOKUP(b0, b1, 0, c_);                                                \
+        __m512i rb_ = half ? ra_ : TEDDY_VBMI_LOOKUP(b0, b1, 0, c_);                                   \
         for (int j = 1; j < len; j++) {                                                                \
             c_ = _mm512_loadu_si512((const void *)(p + (at) + j));                                     \
             if (folding) c_ = _mm512_or_si512(c_, fold);                                               \
             if (narrow) c_ = _mm512_max_epi8(c_, at40);                                                \
             ra_ = _mm512_and_si512(ra_, TEDDY_VBMI_LOOKUP(a0, a1, j, c_));                             \
-            rb_ = _mm512_and_si512(rb_, TEDDY_VBMI_LOOKUP(b0, b1, j, c_));                             \
+            if (!half) rb_ = _mm512_and_si512(rb_, TEDDY_VBMI_LOOKUP(b0, b1, j, c_));                  \
         }                                                                                              \
-        m = (uint64_t)_mm512_test_epi8_mask(_mm512_or_si512(ra_, rb_), _mm512_or_si512(ra_, rb_));     \
+        if (!half) ra_ = _mm512_or_si512(ra_, rb_);                                                    \
+        m = (uint64_t)_mm512_test_epi8_mask(ra_, ra_);                                                 \
     } while (0)
     // Branch-free for the first 4 hits (about half the steps of English text have one, at
     // random: a loop's exit mispredicted that often cost more than the lookups); entries past the
@@ -225,7 +227,12 @@ __attribute__((target("avx512bw,avx512f,avx512vbmi,bmi"), always_inline)) static
     // Without ignore_case (`fold` 0) the loop has no ORs: `folding` is a constant in each call, as are
     // `len` and `narrow`.
     const int f = t->fold != 0;
-#define TEDDY_VBMI_CALL(len, folding) teddy_vbmi_len(t, p, count, position, to, hits, capacity, len, folding, narrow)
+#define TEDDY_VBMI_CALL(len, folding) teddy_vbmi_len(t, p, count, position, to, hits, capacity, len, folding, narrow, 0)
+#define TEDDY_VBMI_HALF(folding) teddy_vbmi_len(t, p, count, position, to, hits, capacity, 5, folding, narrow, 1)
+    if (t->length >= 5) {
+        if (t->half) return f ? TEDDY_VBMI_HALF(1) : TEDDY_VBMI_HALF(0);
+        return f ? TEDDY_VBMI_CALL(5, 1) : TEDDY_VBMI_CALL(5, 0);
+    }
     switch (t->length * 2 + f) {
     case 2: return TEDDY_VBMI_CALL(1, 0);
     case 3: return TEDDY_VBMI_CALL(1, 1);
@@ -236,6 +243,7 @@ __attribute__((target("avx512bw,avx512f,avx512vbmi,bmi"), always_inline)) static
     default: return f ? TEDDY_VBMI_CALL(4, 1) : TEDDY_VBMI_CALL(4, 0);
     }
 #undef TEDDY_VBMI_CALL
+#undef TEDDY_VBMI_HALF
 }
 
 // The 128-entry tables (VPERMI2B) and the 64-entry ones (VPERMB), each compiled with `narrow` fixed.

@@ -569,7 +569,8 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
         let friendly = long.filter { !"kKsS".contains($0.prefix(1)) }
         let words = pool.map { Array($0.utf8) } + pool.map { Array($0.uppercased().utf8) }
         var teddyRounds = 0
-        var fourByteRounds = 0  // fingerprints of 4 bytes (every anchored term has 4+ fixed bytes)
+        var fourByteRounds = 0  // fingerprints of 4 or 5 bytes (every anchored term has 4+ fixed bytes)
+        var fiveByteRounds = 0  // 5 bytes (AVX-512 VBMI levels)
         var narrowRounds = 0  // the 64-entry tables (fingerprints of bytes 0x41-0x7F only)
         for round in 0..<300 {
             var text: [UInt8] = []
@@ -598,18 +599,23 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
                 teddyLevel: level)
             if plan.mode == .teddy { teddyRounds += 1 }
             if case .teddy(let f) = plan.prefilter { #expect(Int(f.tables.level) == level) }
-            if case .teddy(let f) = plan.prefilter, f.tables.length == 4 { fourByteRounds += 1 }
+            if case .teddy(let f) = plan.prefilter, f.tables.length >= 4 { fourByteRounds += 1 }
+            if case .teddy(let f) = plan.prefilter, f.tables.length == 5 {
+                fiveByteRounds += 1
+                #expect(level >= 3)
+            }
             if case .teddy(let f) = plan.prefilter, level == 4, f.tables.narrow != 0 { narrowRounds += 1 }
             Self.expectReference(plan, text, terms, o, rng: &rng, round: round)
         }
         // Teddy is chosen when every anchored term has 3+ fixed leading bytes and the CPU has it.
         print(
-            "teddyDifferential: Teddy in \(teddyRounds) of 300 rounds, \(fourByteRounds) on 4 bytes, \(narrowRounds) with 64-entry tables"
+            "teddyDifferential: Teddy in \(teddyRounds) of 300 rounds, \(fourByteRounds) on 4+ bytes (\(fiveByteRounds) on 5), \(narrowRounds) with 64-entry tables"
         )
         if TeddyPrefilter.level > 0 {
             #expect(teddyRounds > 60)
             #expect(fourByteRounds >= 5 && fourByteRounds < teddyRounds)
             if TeddyPrefilter.widest >= 4 { #expect(narrowRounds >= 5) }
+            if TeddyPrefilter.widest >= 3 { #expect(fiveByteRounds >= 3) }
         } else {
             #expect(teddyRounds == 0)
         }
@@ -653,13 +659,99 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
     @Test func teddyConfirmSlotsNotGrownForEqualKeys() throws {
         let terms = ["there", "therefore", "thereby", "garden", "gardener"].map { Array($0.utf8) }
         let plan = try SearchPlan(terms: terms, options: SearchOptions(), exactLimit: SearchPlan.defaultExactLimit)
-        guard case .teddy(let f) = plan.prefilter, f.tables.length == 4 else {
+        guard case .teddy(let f) = plan.prefilter, f.tables.length >= 4 else {
             print("teddyConfirmSlotsNotGrownForEqualKeys: skipped, these terms take \(plan.mode) here")
             return
         }
         #expect(f.confirmBits == 6)  // the least: 64 slots, at least 4 per term
         let text = Array("there therefore thereby garden gardener gardens theretherefore".utf8)
         #expect(plan.count(text).counts == reference(text, terms, SearchOptions()).counts)
+    }
+
+    /// Five-byte fingerprints (AVX-512 VBMI): terms whose first four bytes collide (`there`,
+    /// `therm`...) are told apart by the fifth, in 8 buckets up to `halfBuckets` fingerprints and
+    /// in 16 past it; counts equal the reference at every level this CPU runs, and the nibble
+    /// levels keep 4 bytes. The kernel alone returns exactly the positions where some term's first
+    /// five bytes are (each bucket here holds one fingerprint, so the tables are exact).
+    @Test func teddyFiveByteFingerprints() throws {
+        guard TeddyPrefilter.widest > 0 else {
+            print("teddyFiveByteFingerprints: skipped, no Teddy kernel on this CPU")
+            return
+        }
+        var rng = Rng(state: 55)
+        // "re-a": a byte outside 0x41-0x7F, so level 4 takes its 128-entry tables there. No k or s
+        // (KELVIN SIGN and LONG S match them under ignore_case: no fixed bytes there).
+        let stems = ["ther", "trat", "grea", "cont", "wind", "Ther", "re-a", "houp"]
+        let letters = Array("abcdefghijlmnopqrtuvwxyzE".utf8)
+        func word(_ stem: String) -> [UInt8] {
+            Array(stem.utf8)
+                + (0..<Int.random(in: 1...5, using: &rng)).map { _ in letters.randomElement(using: &rng) ?? 0x61 }
+        }
+        for (n, buckets) in [(40, 8), (220, 16)] {
+            var set = Set<[UInt8]>()
+            while set.count < n { set.insert(word(stems.randomElement(using: &rng) ?? "ther")) }
+            let terms = set.sorted { $0.lexicographicallyPrecedes($1) }
+            let prints = Set(terms.map { $0.prefix(5) }).count
+            #expect((prints <= TeddyPrefilter.halfBuckets) == (buckets == 8), "\(prints) fingerprints")
+            for level in 1...TeddyPrefilter.widest {
+                for round in 0..<6 {
+                    var text: [UInt8] = []
+                    for _ in 0..<Int.random(in: 100...900, using: &rng) {
+                        switch Int.random(in: 0..<4, using: &rng) {
+                        case 0: text += terms.randomElement(using: &rng) ?? []
+                        case 1: text += word(stems.randomElement(using: &rng) ?? "ther")  // a near miss, mostly
+                        case 2: text += Array((terms.randomElement(using: &rng) ?? []).prefix(4))
+                        default: text += Self.pieces.randomElement(using: &rng) ?? []
+                        }
+                    }
+                    let o = SearchOptions(
+                        ignoreCase: round % 3 == 1, wholeWord: round % 3 == 2, offsets: round == 0, maxOffsets: 1000)
+                    let plan = try SearchPlan(terms: terms, options: o, exactLimit: 0, teddyLevel: level)
+                    guard case .teddy(let f) = plan.prefilter else {
+                        Issue.record("\(n) terms, level \(level): \(plan.mode), not Teddy")
+                        continue
+                    }
+                    #expect(Int(f.tables.length) == (level >= 3 ? 5 : 4), "level \(level)")
+                    let half = level >= 3 && f.fingerprints <= TeddyPrefilter.halfBuckets
+                    #expect((f.tables.half != 0) == half, "level \(level), \(f.fingerprints) fingerprints")
+                    if level >= 3 && !o.ignoreCase { #expect(f.fingerprints == prints) }
+                    Self.expectReference(plan, text, terms, o, rng: &rng, round: round)
+                }
+            }
+        }
+        // The kernel's candidates: exactly where a 5-byte fingerprint is, not where only 4 are.
+        guard TeddyPrefilter.widest >= 3 else { return }
+        let terms = ["theory", "thermal"].map { Array($0.utf8) }
+        let plan = try SearchPlan(terms: terms, options: SearchOptions(), exactLimit: 0, teddyLevel: 3)
+        guard case .teddy(let f) = plan.prefilter, f.tables.length == 5 else {
+            Issue.record("expected 5-byte Teddy, got \(plan.mode)")
+            return
+        }
+        var text: [UInt8] = []
+        var expected: [Int] = []
+        for i in 0..<400 {
+            if i % 7 == 3 { expected.append(text.count) }
+            text += Array((i % 7 == 3 ? (i % 2 == 0 ? "theory " : "thermal ") : i % 2 == 0 ? "there " : "then ").utf8)
+        }
+        text += [UInt8](repeating: 0x20, count: 64)
+        for level in 3...TeddyPrefilter.widest {
+            var tables = f.tables
+            tables.level = Int32(level)
+            var position = 0
+            var hits = [Int](repeating: 0, count: 256)
+            var found: [Int] = []
+            while true {
+                let k = text.withUnsafeBufferPointer { t in
+                    hits.withUnsafeMutableBufferPointer { h in
+                        ccsk_teddy_scan(&tables, t.baseAddress, t.count, &position, t.count, h.baseAddress, 256)
+                    }
+                }
+                found += hits.prefix(k)
+                if k + 64 <= 256 { break }
+            }
+            #expect(found == expected.filter { $0 < position }, "level \(level)")
+            #expect(position + 128 >= text.count, "level \(level): stopped at \(position)")
+        }
     }
 
     /// Teddy's candidates confirmed and counted in C (terms of up to 16 bytes without ignore_case,

@@ -20,10 +20,10 @@ int ccsk_teddy_level(void);
 /// Intel's (Zen 4 runs the 128-entry lookup as fast as the 64-entry one, which adds a max a load).
 int ccsk_teddy_preferred(void);
 
-/// Teddy's tables: for each of the first `length` (1...4) bytes of a term, a bitmask of 8 buckets
-/// per low nibble and per high nibble (16 entries each). A position is a candidate for bucket b
-/// when, for every j < length, the text byte at position + j (or-ed with `fold`) has bit b set in
-/// both `low[j][byte & 15]` and `high[j][byte >> 4]`.
+/// Teddy's tables: for each of the first `length` (1...4; levels 1 and 2 read at most 4) bytes of a
+/// term, a bitmask of 8 buckets per low nibble and per high nibble (16 entries each). A position is
+/// a candidate for bucket b when, for every j < length, the text byte at position + j (or-ed with
+/// `fold`) has bit b set in both `low[j][byte & 15]` and `high[j][byte >> 4]`.
 ///
 /// Level 3 looks up each text byte's low 7 bits (or-ed with `fold`) in `exact[j]`: entries 0..<128
 /// hold buckets 0-7, entries 128..<256 buckets 8-15, one bit each, for the byte values a bucket's
@@ -31,15 +31,19 @@ int ccsk_teddy_preferred(void);
 /// of 128 or more only add candidates). Level 4, when `narrow` (every fingerprint byte lies in
 /// 0x41-0x7F), raises each text byte to at least 0x40 (0x80-0xFF too) and looks up only entries
 /// 64..<128 and 192..<256, whose 0x40 entries are then empty: one VPERMB instead of a VPERMI2B (three
-/// micro-ops on Intel). `level` is the kernel the scan uses (lowered to the CPU's).
+/// micro-ops on Intel). Levels 3 and 4 take `length` up to 5; with `half` only buckets 0-7 are
+/// used, one lookup per offset instead of two (8 buckets of 5 bytes leave fewer candidates than
+/// 16 of 4 for a few dozen terms, and cost 5 lookups per step against 8). `level` is the kernel
+/// the scan uses (lowered to the CPU's).
 typedef struct {
     uint8_t low[4][16];
     uint8_t high[4][16];
-    uint8_t exact[4][256];
+    uint8_t exact[5][256];
     int32_t length;
     int32_t level;
     uint8_t fold;
     uint8_t narrow;
+    uint8_t half;
 } ccsk_teddy;
 
 /// Scans candidate positions from `*position` while a whole step fits before `to` (and its loads,

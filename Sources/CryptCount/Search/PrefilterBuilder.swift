@@ -18,7 +18,7 @@
 ///    16 terms of 6+ bytes 76 ms against 494 for Wu-Manber; with 2-byte fingerprints (100 mixed
 ///    terms) 1.8x slower than the pair bitmap, hence 3 bytes at least; 4 when every anchored term
 ///    has them (100 terms common to rare: a 3-byte "the" fingerprint for "there" made most of the
-///    candidates, a check each). Its candidates for terms of up to 16 bytes without ignore_case,
+///    candidates, a check each), and 5 with AVX-512 VBMI (see TeddyPrefilter). Its candidates for terms of up to 16 bytes without ignore_case,
 ///    whole_word or offsets are confirmed and counted in C per batch (`ccsk_confirm_long`), not by
 ///    a Swift call per candidate (most candidates of English text are real matches).
 /// 6. Wu-Manber: every term has 6+ leading fixed bytes (many long terms).
@@ -93,7 +93,7 @@ enum PrefilterBuilder {
                 for t in active where t < plain.count && plain[t].count <= 16 { confirm[t] = plain[t] }
             }
             let teddy = TeddyPrefilter(
-                fixed: fixed, active: active, length: min(m, 4), foldMask: fm, level: teddyLevel, confirm: confirm)
+                fixed: fixed, active: active, length: min(m, 5), foldMask: fm, level: teddyLevel, confirm: confirm)
             return (.teddy(teddy), one(folded.map { $0.first { $0.offset == 0 } }))
         }
         if m >= 6 {

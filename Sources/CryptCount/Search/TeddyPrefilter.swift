@@ -7,6 +7,10 @@ import CSearchKernels
 /// exact instead: 16 buckets, each byte's low 7 bits looked up in a 128-entry table per half of the
 /// buckets (VPERMI2B), 64 positions a step; on Intel, where VPERMI2B is three micro-ops, fingerprints
 /// of bytes 0x41-0x7F only (letters) take a 64-entry table (VPERMB) on bytes raised to 0x40 instead.
+/// There, when every term has 5 fixed leading bytes, fingerprints are 5 bytes: in 8 buckets (one
+/// lookup per offset) up to `halfBuckets` of them, else in 16. A fifth byte splits terms whose
+/// first four collide (random sets of the corpus's words, candidates a MB against 16 buckets of 4
+/// bytes: 52 terms 785 against 7,415, 400 terms 20,162 against 58,161; see Benchmarks/HISTORY.md).
 /// A position where some bucket
 /// survives is a candidate for the terms whose first two bytes it holds (the pair-keyed candidate
 /// table, anchors at offset 0), verified as with every other prefilter, in text order, so each term's
@@ -39,29 +43,36 @@ struct TeddyPrefilter: @unchecked Sendable {
     /// Buckets of the nibble tables (levels 1 and 2) and of the exact tables (level 3).
     static let buckets = 8
     static let exactBuckets = 16
+    /// Most 5-byte fingerprints put in 8 buckets; more take 16 (simulated: at 100 terms 8 buckets
+    /// left 3,624 candidates a MB against 1,230, what the 3 lookups per step they save cost).
+    static let halfBuckets = 96
 
     /// `fixed`: per term, the possible bytes (0x20 or-ed in under ignore_case) at each leading fixed
-    /// offset; only the terms in `active` are fingerprinted, on their first `length` (1...4, at most
+    /// offset; only the terms in `active` are fingerprinted, on their first `length` (1...5, at most
     /// the shortest active term's fixed prefix) bytes. `level`: the kernel (tests force each one).
     /// `confirm`: the terms of `active` to confirm in C, with their bytes (1...16 of them, at least
     /// `length`; compared exactly, so no fold).
     init(
-        fixed: [[Set<UInt8>]], active: [Int], length: Int, foldMask: UInt8, level: Int = Self.level,
+        fixed: [[Set<UInt8>]], active: [Int], length requested: Int, foldMask: UInt8, level: Int = Self.level,
         confirm: [Int: [UInt8]] = [:]
     ) {
+        // The nibble kernels (levels 1 and 2) read 4 bytes at most.
+        let length = level >= 3 ? min(requested, 5) : min(requested, 4)
         // Equal fingerprints share a bucket; sorted ones are split into contiguous runs, so a
         // bucket's terms tend to share bytes and its nibble masks stay narrow.
         let prints = Set(active.map { t in fixed[t].prefix(length).map { $0.sorted() } })
         let sorted = prints.sorted { a, b in a.lexicographicallyPrecedes(b) { $0.lexicographicallyPrecedes($1) } }
         var t = ccsk_teddy()
         t.length = Int32(length)
+        let exactBuckets = length == 5 && sorted.count <= Self.halfBuckets ? 8 : Self.exactBuckets
+        t.half = exactBuckets == 8 ? 1 : 0
         t.level = Int32(level)
         t.fold = foldMask
         withUnsafeMutableBytes(of: &t.low) { low in
             withUnsafeMutableBytes(of: &t.high) { high in
                 for (i, print) in sorted.enumerated() {
                     let bit = UInt8(1) << UInt8(i * Self.buckets / max(1, sorted.count))
-                    for (j, bytes) in print.enumerated() {
+                    for (j, bytes) in print.enumerated() where j < 4 {
                         for b in bytes {
                             low[j * 16 + Int(b & 15)] |= bit
                             high[j * 16 + Int(b >> 4)] |= bit
@@ -72,7 +83,7 @@ struct TeddyPrefilter: @unchecked Sendable {
         }
         withUnsafeMutableBytes(of: &t.exact) { exact in
             for (i, print) in sorted.enumerated() {
-                let bucket = i * Self.exactBuckets / max(1, sorted.count)
+                let bucket = i * exactBuckets / max(1, sorted.count)
                 let bit = UInt8(1) << UInt8(bucket & 7)
                 for (j, bytes) in print.enumerated() {
                     for b in bytes { exact[j * 256 + (bucket >> 3) * 128 + Int(b & 127)] |= bit }
@@ -85,19 +96,21 @@ struct TeddyPrefilter: @unchecked Sendable {
         fingerprints = sorted.count
 
         // At least 4 slots per term, and up to 16 times more while two terms that could be apart
-        // share a slot (terms with the same first `length` bytes never are): a candidate is then
+        // share a slot (terms with the same first `key` bytes never are): a candidate is then
         // compared with one term. On the 52 long terms of target 14.5 "there", the most common,
         // shared its slot with another at 256 slots (each of its candidates compared twice, a
         // mispredicted branch on the second): 1,024 slots hold one term each, and the confirm
         // took 10 ms of CPU instead of 13 over 256 MiB.
+        // The slot's key is at most the first 4 bytes (`ccsk_long_hash`), 5-byte fingerprints or not.
+        let key = min(length, 4)
         let confirmable = confirm.sorted(by: { $0.key < $1.key }).filter { (length...16).contains($0.value.count) }
         func slot(_ bytes: [UInt8], _ bits: Int32) -> Int {
-            let h = bytes.withUnsafeBufferPointer { b in b.baseAddress.map { ccsk_long_hash($0, Int32(length), bits) } }
+            let h = bytes.withUnsafeBufferPointer { b in b.baseAddress.map { ccsk_long_hash($0, Int32(key), bits) } }
             return Int(h ?? 0)
         }
         var bits: Int32 = 6
         while bits < 16 && (1 << bits) < 4 * confirm.count { bits += 1 }
-        let keys = Set(confirmable.map { $0.value.prefix(length) }).count
+        let keys = Set(confirmable.map { $0.value.prefix(key) }).count
         let least = bits
         while bits < min(16, least + 4) && Set(confirmable.map { slot($0.value, bits) }).count < keys { bits += 1 }
         var slots = [[ccsk_long_term]](repeating: [], count: 1 << bits)
@@ -126,8 +139,8 @@ struct TeddyPrefilter: @unchecked Sendable {
     /// The kernel the scan runs, for the log.
     var kernelName: String {
         switch tables.level {
-        case 4 where tables.narrow != 0: "AVX-512 VBMI, 64-entry tables"
-        case 3, 4: "AVX-512 VBMI"
+        case 4 where tables.narrow != 0: "AVX-512 VBMI, 64-entry tables\(tables.half != 0 ? ", 8 buckets" : "")"
+        case 3, 4: "AVX-512 VBMI\(tables.half != 0 ? ", 8 buckets" : "")"
         case 2: "AVX2"
         case 1: "SSSE3"
         default: "none"
@@ -149,7 +162,7 @@ struct TeddyPrefilter: @unchecked Sendable {
                     confirmTerms.withUnsafeBufferPointer { terms in
                         guard let h = hits.baseAddress else { return }
                         var confirm = ccsk_long_table(
-                            start: start.baseAddress, terms: terms.baseAddress, key: tables.pointee.length,
+                            start: start.baseAddress, terms: terms.baseAddress, key: min(tables.pointee.length, 4),
                             bits: confirmBits)
                         while true {
                             let n = ccsk_teddy_scan(tables, p, count, &position, to, h, capacity)
