@@ -20,10 +20,11 @@ int ccsk_teddy_level(void);
 /// Intel's (Zen 4 runs the 128-entry lookup as fast as the 64-entry one, which adds a max a load).
 int ccsk_teddy_preferred(void);
 
-/// Teddy's tables: for each of the first `length` (1...4; levels 1 and 2 read at most 4) bytes of a
-/// term, a bitmask of 8 buckets per low nibble and per high nibble (16 entries each). A position is
-/// a candidate for bucket b when, for every j < length, the text byte at position + j (or-ed with
-/// `fold`) has bit b set in both `low[j][byte & 15]` and `high[j][byte >> 4]`.
+/// Teddy's tables: for each of the first `length` (1...5) bytes of a term, a bitmask of 8 buckets
+/// per low nibble and per high nibble (16 entries each; levels 1 and 2 read the first 4 bytes at
+/// most). A position is a candidate for bucket b when, for every j < length, the text byte at
+/// position + j (or-ed with `fold`) has bit b set in both `low[j][byte & 15]` and
+/// `high[j][byte >> 4]`.
 ///
 /// Level 3 looks up each text byte's low 7 bits (or-ed with `fold`) in `exact[j]`: entries 0..<128
 /// hold buckets 0-7, entries 128..<256 buckets 8-15, one bit each, for the byte values a bucket's

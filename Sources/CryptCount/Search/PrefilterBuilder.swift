@@ -18,9 +18,10 @@
 ///    16 terms of 6+ bytes 76 ms against 494 for Wu-Manber; with 2-byte fingerprints (100 mixed
 ///    terms) 1.8x slower than the pair bitmap, hence 3 bytes at least; 4 when every anchored term
 ///    has them (100 terms common to rare: a 3-byte "the" fingerprint for "there" made most of the
-///    candidates, a check each), and 5 with AVX-512 VBMI (see TeddyPrefilter). Its candidates for terms of up to 16 bytes without ignore_case,
-///    whole_word or offsets are confirmed and counted in C per batch (`ccsk_confirm_long`), not by
-///    a Swift call per candidate (most candidates of English text are real matches).
+///    candidates, a check each), and 5 with AVX-512 VBMI (see TeddyPrefilter). Its candidates for
+///    terms of up to 16 bytes without ignore_case, whole_word or offsets are confirmed and counted
+///    in C per batch (`ccsk_confirm_long`), not by a Swift call per candidate (most candidates of
+///    English text are real matches).
 /// 6. Wu-Manber: every term has 6+ leading fixed bytes (many long terms).
 /// 7. pair bitmap: anything else; sampled at every k-th position when every term has k+1 >= 3
 ///    leading fixed bytes.
