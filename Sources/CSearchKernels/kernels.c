@@ -227,23 +227,22 @@ __attribute__((target("avx512bw,avx512f,avx512vbmi,bmi"), always_inline)) static
     // Without ignore_case (`fold` 0) the loop has no ORs: `folding` is a constant in each call, as are
     // `len` and `narrow`.
     const int f = t->fold != 0;
-#define TEDDY_VBMI_CALL(len, folding) teddy_vbmi_len(t, p, count, position, to, hits, capacity, len, folding, narrow, 0)
-#define TEDDY_VBMI_HALF(folding) teddy_vbmi_len(t, p, count, position, to, hits, capacity, 5, folding, narrow, 1)
+#define TEDDY_VBMI_CALL(len, folding, half) \
+    teddy_vbmi_len(t, p, count, position, to, hits, capacity, len, folding, narrow, half)
     if (t->length >= 5) {
-        if (t->half) return f ? TEDDY_VBMI_HALF(1) : TEDDY_VBMI_HALF(0);
-        return f ? TEDDY_VBMI_CALL(5, 1) : TEDDY_VBMI_CALL(5, 0);
+        if (t->half) return f ? TEDDY_VBMI_CALL(5, 1, 1) : TEDDY_VBMI_CALL(5, 0, 1);
+        return f ? TEDDY_VBMI_CALL(5, 1, 0) : TEDDY_VBMI_CALL(5, 0, 0);
     }
     switch (t->length * 2 + f) {
-    case 2: return TEDDY_VBMI_CALL(1, 0);
-    case 3: return TEDDY_VBMI_CALL(1, 1);
-    case 4: return TEDDY_VBMI_CALL(2, 0);
-    case 5: return TEDDY_VBMI_CALL(2, 1);
-    case 6: return TEDDY_VBMI_CALL(3, 0);
-    case 7: return TEDDY_VBMI_CALL(3, 1);
-    default: return f ? TEDDY_VBMI_CALL(4, 1) : TEDDY_VBMI_CALL(4, 0);
+    case 2: return TEDDY_VBMI_CALL(1, 0, 0);
+    case 3: return TEDDY_VBMI_CALL(1, 1, 0);
+    case 4: return TEDDY_VBMI_CALL(2, 0, 0);
+    case 5: return TEDDY_VBMI_CALL(2, 1, 0);
+    case 6: return TEDDY_VBMI_CALL(3, 0, 0);
+    case 7: return TEDDY_VBMI_CALL(3, 1, 0);
+    default: return f ? TEDDY_VBMI_CALL(4, 1, 0) : TEDDY_VBMI_CALL(4, 0, 0);
     }
 #undef TEDDY_VBMI_CALL
-#undef TEDDY_VBMI_HALF
 }
 
 // The 128-entry tables (VPERMI2B) and the 64-entry ones (VPERMB), each compiled with `narrow` fixed.
@@ -1291,11 +1290,6 @@ size_t ccsk_pair_scan(
     return 0;
 }
 
-// Confirming Teddy's candidates for terms of up to 16 bytes: per hit, the terms hashed on its first
-// `key` bytes (about one), each compared under its mask with two 8-byte loads; most candidates on
-// English text are real matches, so this is the per-match cost of counting them. Compiled per key
-// length (3 or 4) so that the hash is straight-line code.
-
 // One candidate at `s` against one term: counted when it matches and may start there.
 __attribute__((always_inline)) static inline void confirm_one(
     const ccsk_long_term *c, const uint8_t *text, size_t count, size_t s, intptr_t base, intptr_t limit,
@@ -1329,6 +1323,10 @@ __attribute__((noinline)) static void confirm_rest(
     for (; c < end; c++) confirm_one(c, text, count, s, base, limit, counts, next, first);
 }
 
+// Confirming Teddy's candidates for terms of up to 16 bytes: per hit, the terms hashed on its first
+// `key` bytes (about one), each compared under its mask with two 8-byte loads; most candidates on
+// English text are real matches, so this is the per-match cost of counting them. Compiled per key
+// length (3 or 4) so that the hash is straight-line code.
 __attribute__((always_inline)) static inline void confirm_long_key(
     const ccsk_long_table *table, const uint8_t *text, size_t count, const size_t *hits, size_t n, intptr_t base,
     intptr_t limit, intptr_t *counts, intptr_t *next, intptr_t *first, const int32_t key) {

@@ -31,6 +31,8 @@ struct TeddyPrefilter: @unchecked Sendable {
     let confirmStart: [UInt32]
     let confirmTerms: [ccsk_long_term]
     let confirmBits: Int32
+    /// The bytes the confirm table's hash reads: the fingerprint's, at most 4 (`ccsk_long_hash`).
+    let confirmKey: Int32
     /// Some fingerprinted term is left to the Swift check.
     let checksInSwift: Bool
 
@@ -40,7 +42,8 @@ struct TeddyPrefilter: @unchecked Sendable {
     static let level = Int(ccsk_teddy_preferred())
     /// The widest kernel this CPU runs (tests run each one up to it).
     static let widest = Int(ccsk_teddy_level())
-    /// Buckets of the nibble tables (levels 1 and 2) and of the exact tables (level 3).
+    /// Buckets of the nibble tables (levels 1 and 2) and of the exact tables (levels 3 and 4; 8 for
+    /// up to `halfBuckets` 5-byte fingerprints).
     static let buckets = 8
     static let exactBuckets = 16
     /// Most 5-byte fingerprints put in 8 buckets; more take 16 (simulated: at 100 terms 8 buckets
@@ -64,8 +67,8 @@ struct TeddyPrefilter: @unchecked Sendable {
         let sorted = prints.sorted { a, b in a.lexicographicallyPrecedes(b) { $0.lexicographicallyPrecedes($1) } }
         var t = ccsk_teddy()
         t.length = Int32(length)
-        let exactBuckets = length == 5 && sorted.count <= Self.halfBuckets ? 8 : Self.exactBuckets
-        t.half = exactBuckets == 8 ? 1 : 0
+        let half = length == 5 && sorted.count <= Self.halfBuckets
+        t.half = half ? 1 : 0
         t.level = Int32(level)
         t.fold = foldMask
         withUnsafeMutableBytes(of: &t.low) { low in
@@ -83,7 +86,7 @@ struct TeddyPrefilter: @unchecked Sendable {
         }
         withUnsafeMutableBytes(of: &t.exact) { exact in
             for (i, print) in sorted.enumerated() {
-                let bucket = i * exactBuckets / max(1, sorted.count)
+                let bucket = i * (half ? 8 : Self.exactBuckets) / max(1, sorted.count)
                 let bit = UInt8(1) << UInt8(bucket & 7)
                 for (j, bytes) in print.enumerated() {
                     for b in bytes { exact[j * 256 + (bucket >> 3) * 128 + Int(b & 127)] |= bit }
@@ -101,8 +104,8 @@ struct TeddyPrefilter: @unchecked Sendable {
         // shared its slot with another at 256 slots (each of its candidates compared twice, a
         // mispredicted branch on the second): 1,024 slots hold one term each, and the confirm
         // took 10 ms of CPU instead of 13 over 256 MiB.
-        // The slot's key is at most the first 4 bytes (`ccsk_long_hash`), 5-byte fingerprints or not.
         let key = min(length, 4)
+        confirmKey = Int32(key)
         let confirmable = confirm.sorted(by: { $0.key < $1.key }).filter { (length...16).contains($0.value.count) }
         func slot(_ bytes: [UInt8], _ bits: Int32) -> Int {
             let h = bytes.withUnsafeBufferPointer { b in b.baseAddress.map { ccsk_long_hash($0, Int32(key), bits) } }
@@ -162,7 +165,7 @@ struct TeddyPrefilter: @unchecked Sendable {
                     confirmTerms.withUnsafeBufferPointer { terms in
                         guard let h = hits.baseAddress else { return }
                         var confirm = ccsk_long_table(
-                            start: start.baseAddress, terms: terms.baseAddress, key: min(tables.pointee.length, 4),
+                            start: start.baseAddress, terms: terms.baseAddress, key: confirmKey,
                             bits: confirmBits)
                         while true {
                             let n = ccsk_teddy_scan(tables, p, count, &position, to, h, capacity)
