@@ -91,6 +91,100 @@ import Testing
         s.closeInput()
         #expect(s.waitExit() == 0)
     }
+
+    /// `"compact": true`: a plain success is the array `[index, counts, bytes, cached]` (`words`
+    /// fifth when asked for) inside a `files` frame, also without `batch` (frames of one); what
+    /// carries more (an error, offsets, the cipher `auto` chose) stays the map. The counts are the
+    /// map form's.
+    @Test func compactResultsAreArraysInFilesFrames() throws {
+        let dir = try TempDir()
+        var paths: [String] = []
+        for i in 0..<6 {
+            paths.append(try dir.write("f\(i).txt", Array(String(repeating: "ab ", count: i).utf8)))
+        }
+        paths.append(dir.path("missing"))
+        let s = try ServeProcess()
+        var next: UInt64 = 0
+        func run(_ extra: [String: MessagePackValue]) throws -> (
+            frames: [MessagePackValue], results: [MessagePackValue]
+        ) {
+            next += 1
+            var req: [String: MessagePackValue] = [
+                "id": .uint(next), "op": Self.t("count"), "files": .array(paths.map { .text($0) }),
+                "terms": .array([Self.t("ab"), Self.t("b")]), "ordered": .bool(true),
+            ]
+            req.merge(extra) { $1 }
+            s.request(req)
+            let rs = try Self.untilTerminal(s, .uint(next))
+            #expect(rs.last?.type == "done", "\(extra): \(rs.last.map { "\($0)" } ?? "nothing")")
+            return (rs, rs.filter { $0.type == "files" }.flatMap { $0["results"]?.arrayValue ?? [] })
+        }
+        let maps = try run(["words": .bool(true)]).frames.filter { $0.type == "file" }
+        #expect(maps.count == paths.count)
+        for batch: UInt64 in [1, 4] {
+            for words in [false, true] {
+                let (frames, results) = try run(
+                    ["compact": .bool(true), "batch": .uint(batch), "words": .bool(words)])
+                #expect(frames.allSatisfy { $0.type == "files" || $0.type == "done" }, "no single file frames")
+                #expect(
+                    frames.filter { $0.type == "files" }.allSatisfy {
+                        ($0["results"]?.arrayValue?.count ?? 0) <= Int(batch)
+                    })
+                #expect(results.count == paths.count)
+                for (i, r) in results.enumerated() {
+                    if i == paths.count - 1 {
+                        #expect(r.type == "file" && r["index"]?.intValue == i)
+                        #expect(r["error"]?["code"]?.stringValue == "not_found")
+                        continue
+                    }
+                    let a = try #require(r.arrayValue, "result \(i) is an array: \(r)")
+                    #expect(a.count == (words ? 5 : 4))
+                    #expect(a.first?.intValue == i)
+                    #expect(a.count > 1 && a[1].intArray == maps[i]["counts"]?.intArray && a[1].intArray == [i, i])
+                    #expect(a.count > 2 && a[2].intValue == 3 * i)
+                    #expect(a.count > 3 && a[3] == .bool(false))
+                    if words { #expect(a.count > 4 && a[4].intValue == maps[i]["words"]?.intValue) }
+                }
+            }
+        }
+        // Offsets, and the cipher `auto` names: the map, in a `files` frame.
+        for extra: [String: MessagePackValue] in [["offsets": .bool(true)], ["cipher": Self.t("auto")]] {
+            let results = try run(extra.merging(["compact": .bool(true)]) { $1 }).results
+            #expect(results.count == paths.count)
+            #expect(results.allSatisfy { $0.type == "file" }, "\(extra)")
+            #expect(results[2]["counts"]?.intArray == [2, 2] && results[2]["path"] == .text(paths[2]))
+        }
+        // A type error is a request error.
+        s.request(["id": .uint(99), "op": Self.t("count"), "files": .array([]), "compact": .uint(1)])
+        #expect(try Self.untilTerminal(s, .uint(99)).last?["code"]?.stringValue == "bad_request")
+        s.closeInput()
+        #expect(s.waitExit() == 0)
+    }
+
+    /// Under a tiny `max_frame`, a compact result that cannot share a `files` frame within it is
+    /// sent as its map in a `file` frame of its own (a frame is always a map with an id).
+    @Test func compactResultTooBigForAFilesFrameIsAFileMap() throws {
+        // 26 counts of 5 bytes each (over 65,535) make the array about 140 bytes, more than a
+        // `files` frame holds under a 160-byte limit, while the request itself fits in it.
+        let letters = "abcdefghijklmnopqrstuvwxyz"
+        let dir = try TempDir()
+        let path = try dir.write("a.txt", Array(String(repeating: letters, count: 70_000).utf8))
+        let s = try ServeProcess(["--max-frame", "160"])
+        for (id, n) in [(UInt64(1), 1), (2, 26)] {
+            s.request([
+                "id": .uint(id), "op": Self.t("count"), "files": .array([.text(path)]),
+                "terms": .array(letters.suffix(n).map { Self.t(String($0)) }), "compact": .bool(true),
+            ])
+            let rs = try Self.untilTerminal(s, .uint(id))
+            #expect(rs.map(\.type) == [n == 1 ? "files" : "file", "done"], "\(n) terms: \(rs)")
+            let counts =
+                n == 1
+                ? rs.first?["results"]?.arrayValue?.first?.arrayValue?[1].intArray : rs.first?["counts"]?.intArray
+            #expect(counts == Array(repeating: 70_000, count: n))
+        }
+        s.closeInput()
+        #expect(s.waitExit() == 0)
+    }
 }
 
 /// `FileBatch` itself: when a batch is flushed, and a result too big to share a frame.

@@ -292,7 +292,7 @@ struct GoldenCase {
 
     static func isTerminal(_ value: MessagePackValue) -> Bool {
         guard let type = value["type"]?.stringValue else { return true }
-        return type != "file"
+        return type != "file" && type != "files"
     }
 
     /// Drops what varies from run to run (`elapsed_us`, `uptime_us`, the version) and sorts each

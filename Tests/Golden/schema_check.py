@@ -81,7 +81,10 @@ def skeleton(doc: Any, key: str = "") -> Any:
     enums), `$bin`/`$str` strings (base64), integers (minimum 0 or 1, const 1) and arrays
     (minItems, items). So the stand-in keeps those strings, maps other strings to "" or "s",
     integers above 2 to 2 and below -1 to -1, and keeps one array element per distinct element
-    shape. Equal stand-ins share one validation.
+    shape. A compact file result is a tuple (`prefixItems`, at most 5 elements), so arrays of
+    up to 5 elements are kept whole (equal-shaped elements stay in place) and a longer one keeps
+    at least 6 (its first element repeated: no array in the schema asks for unique items).
+    Equal stand-ins share one validation.
     """
     if isinstance(doc, bool) or doc is None or isinstance(doc, float):
         return doc
@@ -94,6 +97,8 @@ def skeleton(doc: Any, key: str = "") -> Any:
             return "AAAA" if _BASE64.match(doc) else "!"
         return "s" if doc else ""
     if isinstance(doc, list):
+        if len(doc) <= 5:
+            return [skeleton(item) for item in doc]
         out, seen = [], set()
         for item in doc:
             s = skeleton(item)
@@ -101,7 +106,7 @@ def skeleton(doc: Any, key: str = "") -> Any:
             if k not in seen:
                 seen.add(k)
                 out.append(s)
-        return out
+        return out + out[:1] * (6 - len(out))
     if isinstance(doc, dict):
         return {k: skeleton(v, k) for k, v in doc.items()}
     return doc

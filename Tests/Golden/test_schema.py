@@ -36,6 +36,7 @@ GOOD_REQUESTS = [
      "key": "diary", "ignore_case": True, "whole_word": False, "offsets": True, "max_offsets": 10, "context": 2,
      "words": True, "ordered": True},
     {"id": 4, "op": "count", "files": ["x"], "cipher": "biographer", "secret": "pw", "future_option": 1},
+    {"id": 4, "op": "count", "files": ["x"], "batch": 256, "compact": True},
     {"id": 4, "op": "count", "files": ["a"], "cipher": "auto", "keys": ["k1", "k2"], "iter": 100000000,
      "context": 100},
     {"id": 5, "op": "cancel", "target": 4},
@@ -61,6 +62,7 @@ BAD_REQUESTS = [
     {"id": 1, "op": "count", "files": [], "iter": 100000001},
     {"id": 1, "op": "count", "files": [], "keys": "k"},
     {"id": 1, "op": "count", "files": [], "max_offsets": 2147483648},
+    {"id": 1, "op": "count", "files": [], "compact": 1},
     {"id": 1, "op": 7},
     {"id": 1, "op": "cancel", "target": 1.5},
     {"id": 1, "op": "unlock", "name": "", "cipher": "plain"},
@@ -89,6 +91,9 @@ GOOD_RESPONSES = [
      "cipher": "fernet"},  # "cipher": "auto"
     {"id": 4, "type": "file", "index": 1, "path": "b", "error": {"code": "decrypt_failed", "message": "x"},
      "cipher": "age"},
+    {"id": 4, "type": "files", "results": [[0, [3, 0], 120, False], [2, [0, 0], 0, True, 0],
+                                           {"id": 4, "type": "file", "index": 1, "path": "b",
+                                            "error": {"code": "not_found", "message": "x"}}]},  # "compact"
     {"id": None, "type": "error", "code": "bad_msgpack", "message": "not one MessagePack value"},
     {"id": 9, "type": "error", "code": "unknown_op", "message": "unknown op 'launch'"},
 ]
@@ -105,6 +110,11 @@ BAD_RESPONSES = [
     {"id": 1, "type": "error", "code": "oops", "message": "x"},
     {"id": 4, "type": "file", "index": 0, "path": "a", "counts": [1], "bytes": 1, "cached": False, "cipher": None},
     {"id": 4, "type": "file", "index": 0, "path": "a", "counts": [1], "bytes": 1, "cached": False, "ciphers": "x"},
+    {"id": 4, "type": "files", "results": [[0, [3], 120]]},  # compact: cached missing
+    {"id": 4, "type": "files", "results": [[0, [3], 120, False, 1, 2]]},  # compact: one too many
+    {"id": 4, "type": "files", "results": [[0, [3], 120, False, 1, 1, 1]]},  # (the stand-in keeps 6)
+    {"id": 4, "type": "files", "results": [[0, 3, 120, False]]},  # compact: counts not an array
+    {"id": 4, "type": "files", "results": [["a", [3], 120, False]]},  # compact: index not an integer
     {"id": 1, "type": "hello", "protocol": 2, "server": "cryptcount", "version": "1", "ciphers": [], "ops": [],
      "workers": 1, "max_frame": 1},
 ]

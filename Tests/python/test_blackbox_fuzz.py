@@ -26,7 +26,8 @@ MAX_FRAME = 1 << 16
 OPS = ["hello", "unlock", "forget", "count", "cancel", "stats", "nope", ""]
 CIPHERS = ["plain", "biographer", "biographer-v0", "fernet", "age", "openssl", "openpgp", "auto", "rot13"]
 FIELDS = ["files", "terms", "key", "keys", "cipher", "secret", "ignore_case", "whole_word", "offsets",
-          "max_offsets", "context", "words", "ordered", "iter", "ttl", "name", "target", "batch"]
+          "max_offsets", "context", "words", "ordered", "iter", "ttl", "name", "target", "batch",
+          "compact"]
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +83,8 @@ def requests(draw, paths):
                                                   st.binary(min_size=0, max_size=70)), max_size=10), values))
         elif field == "batch":
             v = draw(st.one_of(st.integers(0, 70), values))
+        elif field == "compact":
+            v = draw(st.one_of(st.booleans(), values))
         elif field == "target":
             v = draw(st.one_of(st.just("previous"), st.integers(0, 100), st.text(max_size=4), values))
         else:
@@ -141,9 +144,11 @@ def check_batch(s, frames, timeout=60):
             assert key not in per_id or per_id[key]["done"] is None, f"a file response after done: {r}"
             n = 1
             if t == "files":
-                # The opt-in batch key: each element is a whole `file` response of this request.
+                # The opt-in batch key: each element is a whole `file` response of this request,
+                # or (compact) the array [index, counts, bytes, cached(, words)].
                 assert len(r["results"]) >= 1, r
-                assert all(x["type"] == "file" and x["id"] == rid for x in r["results"]), r
+                assert all(isinstance(x, list) and 4 <= len(x) <= 5 or x["type"] == "file" and x["id"] == rid
+                           for x in r["results"]), r
                 n = len(r["results"])
             per_id.setdefault(key, {"files": 0, "done": None})["files"] += n
         else:

@@ -42,6 +42,9 @@ package struct CountRequest: Sendable {
     package var ordered: Bool
     /// Most file results per `files` frame (opt-in); 1 sends one `file` frame per file.
     package var batch: Int = 1
+    /// Plain successes as arrays `[index, counts, bytes, cached(, words)]`, always in `files`
+    /// frames (opt-in).
+    package var compact: Bool = false
 }
 
 package struct UnlockRequest: Sendable {

@@ -175,6 +175,7 @@ package struct RequestDecoder: Sendable {
         if let c = try r.optionalInt("context", range: 0...limits.maxContext) { search.context = c }
         let ordered = try r.bool("ordered")
         let batch = try r.optionalInt("batch", range: 1...65536) ?? 1
+        let compact = try r.bool("compact")
 
         let keyName = try r.optionalString("key")
         var keyNames: [String]? = nil
@@ -200,7 +201,9 @@ package struct RequestDecoder: Sendable {
         }
         let selection = KeySelection(
             keyName: keyName, keyNames: keyNames, cipher: cipher, secret: secret, options: try cipherOptions(&r))
-        return CountRequest(files: files, terms: terms, key: selection, search: search, ordered: ordered, batch: batch)
+        return CountRequest(
+            files: files, terms: terms, key: selection, search: search, ordered: ordered, batch: batch,
+            compact: compact)
     }
 
     /// Text safe to put in an error message: at most 64 characters, no control characters.

@@ -1,6 +1,6 @@
 /// One `count` request's responses. The engine reports each file's outcome here (from any worker,
 /// in any order) and then the totals; this puts results in index order if the request asked,
-/// groups them into `files` frames if it asked for a batch, keeps a one-file request's result to
+/// groups them into `files` frames if it asked for a batch (or compact results), keeps a one-file request's result to
 /// go out with its `done` (one write(2), one wake-up of the parent), encodes, and hands frames to
 /// the single `OutputWriter`.
 final class ResultStream: CountSink, @unchecked Sendable {
@@ -8,6 +8,8 @@ final class ResultStream: CountSink, @unchecked Sendable {
     let files: [WireBytes]
     let options: SearchOptions
     let ordered: Bool
+    /// Plain successes packed as arrays (the request's `compact`).
+    let compact: Bool
     private let output: OutputWriter
     private let encoders: EncoderPool
     /// Packs results straight into `batch`, used only under `lock`; nil when results do not
@@ -22,16 +24,19 @@ final class ResultStream: CountSink, @unchecked Sendable {
     private var held: [UInt8]? = nil  // a one-file request's result, sent with `done`
 
     init(
-        id: RequestID, files: [WireBytes], options: SearchOptions, ordered: Bool, batch: Int, output: OutputWriter,
-        encoders: EncoderPool
+        id: RequestID, files: [WireBytes], options: SearchOptions, ordered: Bool, batch: Int, compact: Bool = false,
+        output: OutputWriter, encoders: EncoderPool
     ) {
         self.id = id
         self.files = files
         self.options = options
         self.ordered = ordered
+        self.compact = compact
         self.output = output
         self.encoders = encoders
-        if batch > 1 {
+        // Compact results exist only inside `files` frames (a frame of its own is always a map
+        // with an id and a type), so with batch 1 each goes in a frame of one.
+        if batch > 1 || compact {
             self.batch = FileBatch(limit: batch, room: ResponseEncoder.filesRoom(id, maxFrame: encoders.maxFrame))
             self.batchEncoder = ResponseEncoder(maxFrame: encoders.maxFrame)
         } else {
@@ -74,11 +79,14 @@ final class ResultStream: CountSink, @unchecked Sendable {
             defer { held = nil }
             return (batch?.take(), held)
         }
-        if let (count, payloads) = rest {
-            output.send(encoders.with { $0.files(id, count: count, payloads: payloads) })
-        }
         let done = encoders.with { $0.done(id, summary) }
-        if var kept {
+        if let (count, payloads) = rest {
+            // The last results and `done` in one write: one wake-up of the parent, as for a
+            // one-file request's held `file` frame below.
+            var last = encoders.with { $0.files(id, count: count, payloads: payloads) }
+            last.append(contentsOf: done)
+            output.send(last)
+        } else if var kept {
             kept.append(contentsOf: done)
             output.send(kept)
         } else {
@@ -95,7 +103,7 @@ final class ResultStream: CountSink, @unchecked Sendable {
     private func batchFile(_ index: Int, _ outcome: FileOutcome) -> [FileBatch.Ready] {
         guard let batchEncoder else { return [] }
         return batchEncoder.withFilePayload(
-            id, index: index, path: files[index], outcome: outcome, options: options
+            id, index: index, path: files[index], outcome: outcome, options: options, compact: compact
         ) { payload in
             batch?.add(payload: payload) ?? []
         }
@@ -123,7 +131,7 @@ final class ResultStream: CountSink, @unchecked Sendable {
     }
 }
 
-/// Packed `file` maps waiting to share a `files` frame.
+/// Packed `file` maps (or compact arrays) waiting to share a `files` frame.
 struct FileBatch {
     /// Most results per frame (the request's `batch`).
     let limit: Int

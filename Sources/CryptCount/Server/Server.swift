@@ -328,8 +328,8 @@ package final class Server: @unchecked Sendable {
                 .busy, "\(config.maxInFlight) requests are in flight (--max-in-flight); retry when one is done", id: id)
         }
         let stream = ResultStream(
-            id: id, files: c.files, options: plan.options, ordered: c.ordered, batch: c.batch, output: output,
-            encoders: encoders)
+            id: id, files: c.files, options: plan.options, ordered: c.ordered, batch: c.batch, compact: c.compact,
+            output: output, encoders: encoders)
         let job = CountJob(id: id, files: c.files, plan: plan, keys: keys, ordered: c.ordered, sink: stream)
         // A small cached file is answered here and now (see `runIfCached`): the request-reply
         // pattern, where its latency is all that counts.
