@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import Any, Deque, Dict, Iterator, List, Optional, Type
 
 from ._session import Death, Session, Sink
-from ._types import FileResult, Summary, file_result, summary
+from ._types import FileResult, Summary, compact_file_result, file_result, summary
 from .errors import CryptCountError, ProtocolError, RequestError
 
 
@@ -210,9 +210,13 @@ class CoprocessQuery(Query):
             self._buffer.append(file_result(msg, self._originals))
             if self._bar is not None:
                 self._bar.update(1)
-        elif kind == "files":  # results grouped by the opt-in `batch` request key
+        elif kind == "files":  # results grouped by the `batch` and `compact` request keys
             for item in msg.get("results") or ():
-                if isinstance(item, dict) and item.get("type") == "file":
+                if type(item) is list:
+                    self._buffer.append(compact_file_result(item, self._originals))
+                    if self._bar is not None:
+                        self._bar.update(1)
+                elif isinstance(item, dict) and item.get("type") == "file":
                     self._take(item)
         elif kind == "done":
             self._finish(summary=summary(msg))
