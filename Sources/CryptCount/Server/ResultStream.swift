@@ -1,8 +1,8 @@
 /// One `count` request's responses. The engine reports each file's outcome here (from any worker,
 /// in any order) and then the totals; this puts results in index order if the request asked,
-/// groups them into `files` frames if it asked for a batch (or compact results), keeps a one-file request's result to
-/// go out with its `done` (one write(2), one wake-up of the parent), encodes, and hands frames to
-/// the single `OutputWriter`.
+/// groups them into `files` frames if it asked for a batch (or compact results), keeps a
+/// one-file request's result and a batch's last frame to go out with its `done` (one write(2),
+/// one wake-up of the parent), encodes, and hands frames to the single `OutputWriter`.
 final class ResultStream: CountSink, @unchecked Sendable {
     let id: RequestID
     let files: [WireBytes]
