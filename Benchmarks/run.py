@@ -620,7 +620,7 @@ def main():
     print(f"Corpus: {n_stories} stories, {plain_bytes / 1e6:.1f} MB of text, {bio_bytes / 1e6:.0f} MB biographer; "
           f"term {TERM!r} ({rg_total} matches); best of {REPEAT} runs, taken in turn with the peer "
           f"on the same row; "
-          f"cryptcount requests with \"batch\": {BATCH}; files in the page cache.")
+          f"cryptcount requests with \"batch\": {BATCH}, \"compact\": {str(COMPACT).lower()}; files in the page cache.")
     print()
     table.print()
 

@@ -80,7 +80,7 @@ def run(ctx):
     s.close()
     if done_f["counts"][0] != done_p["counts"][0]:
         raise SystemExit(f"fernet counted {done_f['counts'][0]}, plain {done_p['counts'][0]}")
-    if any(f.get("error") for f in files_f):
+    if done_f["failed"] or any(isinstance(f, dict) and f.get("error") for f in files_f):  # compact: lists
         raise SystemExit("fernet: a file failed")
     extra = t_f - t_p
     cpu_f = min(x[0] for x in cpu["f"])
