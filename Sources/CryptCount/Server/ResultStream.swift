@@ -37,7 +37,10 @@ final class ResultStream: CountSink, @unchecked Sendable {
         // Compact results exist only inside `files` frames (a frame of its own is always a map
         // with an id and a type), so with batch 1 each goes in a frame of one.
         if batch > 1 || compact {
-            self.batch = FileBatch(limit: batch, room: ResponseEncoder.filesRoom(id, maxFrame: encoders.maxFrame))
+            // A one-file request's result waits for `done` (one write, one wake-up of the
+            // parent), as `held` does for a `file` frame.
+            self.batch = FileBatch(
+                limit: files.count == 1 ? 2 : batch, room: ResponseEncoder.filesRoom(id, maxFrame: encoders.maxFrame))
             self.batchEncoder = ResponseEncoder(maxFrame: encoders.maxFrame)
         } else {
             self.batchEncoder = nil
