@@ -230,6 +230,44 @@ def test_counts_offsets_words_and_snippets_follow_the_text(client, tmp_path):
         assert r["truncated"] == truncated
 
 
+def test_compact_results_as_the_page_describes_them(client, tmp_path):
+    """PROTOCOL.md, compact file results: a counted file without offsets is [index, counts,
+    bytes, cached] (words fifth when asked), inside `files` frames, with or without batch; a
+    failed file is its map; offsets bring the map back."""
+    rng = random.Random(23)
+    texts = [random_text(rng, rng.randint(0, 80)) for _ in range(9)]
+    paths = []
+    for i, text in enumerate(texts):
+        f = tmp_path / f"c{i}.txt"
+        f.write_bytes(text)
+        paths.append(str(f))
+    paths.append(str(tmp_path / "absent.txt"))
+    terms = [b"cat", b" ", b"the"]
+    for rid, extra in enumerate([{}, {"words": True}, {"batch": 4}, {"batch": 4, "words": True, "ordered": True}]):
+        client.send({"id": 100 + rid, "op": "count", "files": paths, "terms": terms, "compact": True, **extra})
+        results, done = client.wait(100 + rid)
+        assert done["type"] == "done" and done["files"] == len(paths) and done["failed"] == 1
+        seen = set()
+        for r in results:
+            if isinstance(r, dict):
+                assert r["type"] == "file" and r["index"] == len(paths) - 1 and r["error"]["code"] == "not_found"
+                seen.add(r["index"])
+                continue
+            assert len(r) == (5 if extra.get("words") else 4), r
+            index, counts, nbytes, cached = r[:4]
+            text = texts[index]
+            assert counts == [text.count(t) for t in terms] and nbytes == len(text) and cached is False
+            if extra.get("words"):
+                assert r[4] == len(text.split())
+            seen.add(index)
+        assert seen == set(range(len(paths)))
+        if extra.get("ordered"):
+            assert [r[0] if isinstance(r, list) else r["index"] for r in results] == list(range(len(paths)))
+    client.send({"id": 200, "op": "count", "files": paths[:1], "terms": terms, "compact": True, "offsets": True})
+    (r,), done = client.wait(200)
+    assert isinstance(r, dict) and r["offsets"] == [matches(texts[0], t) for t in terms]
+
+
 def test_whole_word_and_ignore_case_on_ascii_follow_the_text(client, tmp_path):
     """On ASCII text, Unicode \\w is [A-Za-z0-9_], simple case folding is ASCII lower-casing, and
     "skip a failed candidate, resume one character after its start" is a regex's finditer."""
