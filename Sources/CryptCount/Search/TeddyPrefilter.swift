@@ -86,7 +86,7 @@ struct TeddyPrefilter: @unchecked Sendable {
         }
         withUnsafeMutableBytes(of: &t.exact) { exact in
             for (i, print) in sorted.enumerated() {
-                let bucket = i * (half ? 8 : Self.exactBuckets) / max(1, sorted.count)
+                let bucket = i * (half ? Self.buckets : Self.exactBuckets) / max(1, sorted.count)
                 let bit = UInt8(1) << UInt8(bucket & 7)
                 for (j, bytes) in print.enumerated() {
                     for b in bytes { exact[j * 256 + (bucket >> 3) * 128 + Int(b & 127)] |= bit }
@@ -141,9 +141,10 @@ struct TeddyPrefilter: @unchecked Sendable {
 
     /// The kernel the scan runs, for the log.
     var kernelName: String {
-        switch tables.level {
-        case 4 where tables.narrow != 0: "AVX-512 VBMI, 64-entry tables\(tables.half != 0 ? ", 8 buckets" : "")"
-        case 3, 4: "AVX-512 VBMI\(tables.half != 0 ? ", 8 buckets" : "")"
+        let halfName = tables.half != 0 ? ", 8 buckets" : ""
+        return switch tables.level {
+        case 4 where tables.narrow != 0: "AVX-512 VBMI, 64-entry tables\(halfName)"
+        case 3, 4: "AVX-512 VBMI\(halfName)"
         case 2: "AVX2"
         case 1: "SSSE3"
         default: "none"

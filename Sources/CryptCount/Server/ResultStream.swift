@@ -24,7 +24,7 @@ final class ResultStream: CountSink, @unchecked Sendable {
     private var held: [UInt8]? = nil  // a one-file request's result, sent with `done`
 
     init(
-        id: RequestID, files: [WireBytes], options: SearchOptions, ordered: Bool, batch: Int, compact: Bool = false,
+        id: RequestID, files: [WireBytes], options: SearchOptions, ordered: Bool, batch: Int, compact: Bool,
         output: OutputWriter, encoders: EncoderPool
     ) {
         self.id = id
@@ -37,10 +37,11 @@ final class ResultStream: CountSink, @unchecked Sendable {
         // Compact results exist only inside `files` frames (a frame of its own is always a map
         // with an id and a type), so with batch 1 each goes in a frame of one.
         if batch > 1 || compact {
-            // A one-file request's result waits for `done` (one write, one wake-up of the
-            // parent), as `held` does for a `file` frame.
+            // A one-file request's result is not flushed by the count: it waits for `done` (one
+            // write, one wake-up of the parent), as `held` does for a `file` frame.
             self.batch = FileBatch(
-                limit: files.count == 1 ? 2 : batch, room: ResponseEncoder.filesRoom(id, maxFrame: encoders.maxFrame))
+                limit: files.count == 1 ? Int.max : batch,
+                room: ResponseEncoder.filesRoom(id, maxFrame: encoders.maxFrame))
             self.batchEncoder = ResponseEncoder(maxFrame: encoders.maxFrame)
         } else {
             self.batchEncoder = nil

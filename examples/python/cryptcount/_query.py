@@ -204,20 +204,21 @@ class CoprocessQuery(Query):
             self._cancel_sent = True
             self._send_cancel()
 
+    def _add(self, result: FileResult) -> None:
+        self._buffer.append(result)
+        if self._bar is not None:
+            self._bar.update(1)
+
     def _take(self, msg: Dict[str, Any]) -> None:
         kind = msg.get("type")
         if kind == "file":
-            self._buffer.append(file_result(msg, self._originals))
-            if self._bar is not None:
-                self._bar.update(1)
+            self._add(file_result(msg, self._originals))
         elif kind == "files":  # results grouped by the `batch` and `compact` request keys
             for item in msg.get("results") or ():
                 if type(item) is list:
-                    self._buffer.append(compact_file_result(item, self._originals))
-                    if self._bar is not None:
-                        self._bar.update(1)
+                    self._add(compact_file_result(item, self._originals))
                 elif isinstance(item, dict) and item.get("type") == "file":
-                    self._take(item)
+                    self._add(file_result(item, self._originals))
         elif kind == "done":
             self._finish(summary=summary(msg))
         elif kind == "error":

@@ -215,11 +215,20 @@ def unlock_request(name: str, cipher: str, secret: Any, options: Mapping[str, An
     return msg
 
 
+def _check_index(index: Any, originals: Sequence[Any]) -> None:
+    if type(index) is not int or not 0 <= index < len(originals):
+        raise ProtocolError(f"a file response with index {index!r} for a request of {len(originals)} files")
+
+
+def _check_counts(counts: Any) -> None:
+    if type(counts) is not list or not all(type(c) is int for c in counts):
+        raise ProtocolError(f"a file response whose counts are not a list of integers: {counts!r}")
+
+
 def file_result(msg: Mapping[str, Any], originals: Sequence[Any]) -> FileResult:
     get = msg.get
     index = get("index")
-    if type(index) is not int or not 0 <= index < len(originals):
-        raise ProtocolError(f"a file response with index {index!r} for a request of {len(originals)} files")
+    _check_index(index, originals)
     path = originals[index]
     err = get("error")
     error = None
@@ -228,8 +237,8 @@ def file_result(msg: Mapping[str, Any], originals: Sequence[Any]) -> FileResult:
             raise ProtocolError(f"a file response whose error is not a map with a code: {err!r}")
         error = FileError(err["code"], str(err.get("message", "")))
     counts = get("counts")
-    if counts is not None and (type(counts) is not list or not all(type(c) is int for c in counts)):
-        raise ProtocolError(f"a file response whose counts are not a list of integers: {counts!r}")
+    if counts is not None:
+        _check_counts(counts)
     nbytes = get("bytes")
     obj: FileResult = object.__new__(FileResult)
     # The fields a frozen dataclass's __init__ would set, at a fraction of the cost (one is built
@@ -256,10 +265,8 @@ def compact_file_result(item: List[Any], originals: Sequence[Any]) -> FileResult
     if not 4 <= len(item) <= 5:
         raise ProtocolError(f"a compact file result of {len(item)} elements: {item!r}")
     index, counts, nbytes, cached = item[0], item[1], item[2], item[3]
-    if type(index) is not int or not 0 <= index < len(originals):
-        raise ProtocolError(f"a file response with index {index!r} for a request of {len(originals)} files")
-    if type(counts) is not list or not all(type(c) is int for c in counts):
-        raise ProtocolError(f"a file response whose counts are not a list of integers: {counts!r}")
+    _check_index(index, originals)
+    _check_counts(counts)
     if type(nbytes) is not int or type(cached) is not bool:
         raise ProtocolError(f"a compact file result whose bytes or cached is mistyped: {item!r}")
     words = item[4] if len(item) == 5 else None
