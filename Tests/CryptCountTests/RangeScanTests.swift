@@ -180,4 +180,76 @@ import Testing
             }
         }
     }
+
+    /// Teddy's row path (`ccsk_long_table.row`: a slot's one term without a border counted in a byte
+    /// lane, no resume position): letters-only terms, some self-overlapping (`river`, `abcab`), two
+    /// with equal first 4 bytes (`there`, `therefore`: one slot of two) and a duplicate, in texts
+    /// with punctuation and UTF-8 whose low 6 bits are a letter's (`,` `l`, `.` `n`: level 4 reads
+    /// them as letters), runs of one term longer than a byte lane holds (300 `about`), matches
+    /// in the last 16 bytes; whole, streamed and in ranges cutting matches anywhere, at every Teddy
+    /// level, equal to a plain left-to-right count.
+    @Test func teddyRowConfirmRanges() throws {
+        var rng = Rng(state: 1_412)
+        let words = [
+            "there", "therefore", "about", "would", "could", "river", "riveriver", "abcab", "abcabcab", "garden",
+            "window", "quickly", "zeppelin", "lighthouse", "marmalade", "would",
+        ]
+        let terms = words.map { Array($0.utf8) }
+        let filler = [
+            " ", ", ", ". ", "! ", "\n", "-", "'", "0123", "caf\u{E9} ", "\u{2019}", "the ", "a ", "thereabout",
+            "wou,d", "cou.d", "lig!thouse", "rive", "rivers", "riveriveriver", "windowindow",
+        ].map { Array($0.utf8) }
+        func naive(_ text: [UInt8], _ term: [UInt8]) -> Int {
+            var n = 0
+            var i = 0
+            while i + term.count <= text.count {
+                if text[i..<(i + term.count)].elementsEqual(term) {
+                    n += 1
+                    i += term.count
+                } else {
+                    i += 1
+                }
+            }
+            return n
+        }
+        var rowRounds = 0
+        for round in 0..<10 {
+            var text: [UInt8] = []
+            let len = Int.random(in: 3000...12000, using: &rng)
+            while text.count < len {
+                switch Int.random(in: 0..<10, using: &rng) {
+                case 0...3: text += terms.randomElement(using: &rng) ?? []
+                case 4 where round % 3 == 0: text += Array([String](repeating: "about ", count: 300).joined().utf8)
+                default: text += filler.randomElement(using: &rng) ?? []
+                }
+            }
+            text += terms.randomElement(using: &rng) ?? []  // a match in the last 16 bytes
+            for level in 1...max(1, TeddyPrefilter.widest) {
+                let plan = try SearchPlan(
+                    terms: terms, options: SearchOptions(), exactLimit: SearchPlan.defaultExactLimit, teddyLevel: level)
+                if case .teddy(let f) = plan.prefilter, f.tables.length >= 4 {
+                    // Rows for all but river, riveriver, abcab, abcabcab, window (borders), there,
+                    // therefore and the two would (slots of two).
+                    #expect(f.confirmRow.filter { $0 < 16 }.count == 7, "level \(level)")
+                    rowRounds += 1
+                }
+                let whole = plan.count(text)
+                #expect(whole.counts == terms.map { naive(text, $0) }, "round \(round) level \(level)")
+                var scanner = plan.makeScanner()
+                var i = 0
+                while i < text.count {
+                    let n = min(text.count - i, Int.random(in: 1...5000, using: &rng))
+                    text[i..<(i + n)].withUnsafeBytes { scanner.feed($0) }
+                    i += n
+                }
+                #expect(scanner.finish().counts == whole.counts, "round \(round) level \(level) streamed")
+                for range in [97, 1000, 4099] {
+                    #expect(
+                        Self.split(plan, text, range: range, read: 2048) == whole,
+                        "round \(round) level \(level) range \(range)")
+                }
+            }
+        }
+        #expect(TeddyPrefilter.level == 0 || rowRounds > 0)
+    }
 }

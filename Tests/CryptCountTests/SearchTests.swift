@@ -644,7 +644,14 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
             Issue.record("expected Teddy, got \(plan.mode)")
             return
         }
-        #expect(f.confirmTerms.count == terms.count)
+        // The table's rows, and one spare entry for the row path's empty slots.
+        #expect(f.confirmStart.last.map(Int.init) == terms.count)
+        #expect(f.confirmTerms.count == terms.count + 1)
+        // Every slot's one term has a row but the self-overlapping ones' (window, river, church...).
+        let bordered = words.filter { ExactTerm.hasBorder(Array($0.utf8)) }
+        #expect(bordered == ["window", "river", "church", "huloeonh", "iymsuleliy"])
+        #expect(f.confirmRow.filter { $0 == 0xFE }.count == bordered.count)
+        #expect(f.confirmRow.filter { $0 < 52 }.count == terms.count - bordered.count)
         let sizes = zip(f.confirmStart.dropFirst(), f.confirmStart).map { $0 - $1 }
         #expect(sizes.allSatisfy { $0 <= 1 }, "slots of 2+ terms: \(sizes.filter { $0 > 1 }.count)")
         #expect(f.confirmBits >= 8 && f.confirmBits <= 12)
@@ -652,6 +659,37 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
         var text: [UInt8] = []
         for _ in 0..<3000 { text += Array((words[Int.random(in: 0..<words.count, using: &rng)] + " ").utf8) }
         #expect(plan.count(text).counts == reference(text, terms, SearchOptions()).counts)
+    }
+
+    /// `ccsk_confirm_long` called directly with more candidates of one row than a byte lane holds
+    /// (600 `about`, one call; Teddy's batches stay under 255 of one term): every one counted, in
+    /// the row path and the general one alike, and a range's bounds (`lo`, `limit`) respected.
+    @Test func teddyConfirmRowsManyOfOneTerm() throws {
+        let terms = ["about", "would", "garden"].map { Array($0.utf8) }
+        let plan = try SearchPlan(terms: terms, options: SearchOptions(), exactLimit: SearchPlan.defaultExactLimit)
+        guard case .teddy(let f) = plan.prefilter, !f.confirmRow.isEmpty else {
+            print("teddyConfirmRowsManyOfOneTerm: skipped, no row path for these terms here (\(plan.mode))")
+            return
+        }
+        let text = Array([String](repeating: "about ", count: 600).joined().utf8) + [UInt8](repeating: 0x20, count: 16)
+        let hits = (0..<600).map { $0 * 6 }
+        for (row, lo, limit, expected) in [(true, 0, Int.max, 600), (false, 0, Int.max, 600), (true, 61, 3001, 490)] {
+            var counts = [Int](repeating: 0, count: 3)
+            var next = [Int](repeating: lo, count: 3)
+            var first = [Int](repeating: Int.max, count: 3)
+            f.confirmStart.withUnsafeBufferPointer { start in
+                f.confirmTerms.withUnsafeBufferPointer { rows in
+                    f.confirmRow.withUnsafeBufferPointer { rowOf in
+                        var table = ccsk_long_table(
+                            start: start.baseAddress, terms: rows.baseAddress, key: f.confirmKey, bits: f.confirmBits,
+                            row: row ? rowOf.baseAddress : nil, rows: Int32(terms.count))
+                        ccsk_confirm_long(
+                            &table, text, text.count, hits, hits.count, 0, lo, limit, &counts, &next, &first)
+                    }
+                }
+            }
+            #expect(counts == [expected, 0, 0], "row path \(row), \(lo)..<\(limit)")
+        }
     }
 
     /// Terms whose first 4 bytes are equal hash to one slot however many slots there are: the
@@ -958,7 +996,8 @@ private func reference(_ text: [UInt8], _ terms: [[UInt8]], _ o: SearchOptions) 
             // Some rounds with 20 letters: a self-overlapping term's sparse matches take the
             // AVX-512 kernel's whole-vector count, the close ones its bit-by-bit path.
             let alpha = Int.random(in: 2...(round % 10 == 0 ? 60 : round % 10 == 1 ? 20 : 6), using: &rng)
-            let count = Int.random(in: 0...3000, using: &rng)
+            // Some texts of several blocks of the level-5 kernel (62 rounds of 128 positions).
+            let count = Int.random(in: 0...(round % 40 == 0 ? 20000 : 3000), using: &rng)
             let fold = Bool.random(using: &rng)
             // A byte in 40 outside 0x40-0x7F with the low 6 bits of a letter: level 5's tables must
             // not take it for the letter (it raises such bytes to '@', 0x40, also in the text).

@@ -30,9 +30,9 @@ int ccsk_teddy_preferred(void);
 /// hold buckets 0-7, entries 128..<256 buckets 8-15, one bit each, for the byte values a bucket's
 /// fingerprints allow at offset j (a byte of 128 or more sets the entry of its low 7 bits: text bytes
 /// of 128 or more only add candidates). Level 4, when `narrow` (every fingerprint byte lies in
-/// 0x41-0x7F), raises each text byte to at least 0x40 (0x80-0xFF too) and looks up only entries
-/// 64..<128 and 192..<256, whose 0x40 entries are then empty: one VPERMB instead of a VPERMI2B (three
-/// micro-ops on Intel). Levels 3 and 4 take `length` up to 5; with `half` only buckets 0-7 are
+/// 0x41-0x7F), looks up each text byte's low 6 bits in entries 64..<128 and 192..<256 only (a byte
+/// outside 0x40-0x7F sets the entry of the byte in 0x40-0x7F with the same low 6 bits: it only adds
+/// candidates): one VPERMB instead of a VPERMI2B (three micro-ops on Intel). Levels 3 and 4 take `length` up to 5; with `half` only buckets 0-7 are
 /// used, one lookup per offset instead of two (8 buckets of 5 bytes leave fewer candidates than
 /// 16 of 4 for a few dozen terms, and cost 5 lookups per step against 8). `level` is the kernel
 /// the scan uses (lowered to the CPU's).
@@ -68,11 +68,17 @@ typedef struct {
 /// The terms by the hash of their first `key` (3 or 4: Teddy's fingerprint length, which every
 /// term has) bytes: `terms[start[h]..<start[h + 1]]` for h = `ccsk_long_hash` of those bytes, h
 /// < 2^`bits`; in each slot's list a term appears once.
+/// `row` (NULL: unused) is for `key` 4 and at most 64 terms (`rows`, the length of the lists
+/// together; `terms` then holds one more entry past them, never counted): per slot, `start[h]`
+/// when the slot holds one term that cannot overlap itself (no border), `rows` when it holds
+/// none, 0xFE otherwise.
 typedef struct {
     const uint32_t *start;
     const ccsk_long_term *terms;
     int32_t key;
     int32_t bits;
+    const uint8_t *row;
+    int32_t rows;
 } ccsk_long_table;
 
 /// The slot of a term or a text position by its first `key` (3 or 4) bytes.
@@ -87,9 +93,14 @@ static inline uint32_t ccsk_long_hash(const uint8_t *p, int32_t key, int32_t bit
 /// the engine's Swift check does: a match of term t at position s counts when `base + s` is at
 /// or after `next[t]` and before `limit`; then `next[t]` moves to its end, `counts[t]` grows by
 /// one and, on the first, `first[t]` is set to `base + s`. A match must end by `count`.
+/// With the table's `row` (and AVX-512BW, VL), a term that cannot overlap itself counts when `base
+/// + s` is at or after `lo` (the range's start, which `next[t]` is never before) and before
+/// `limit`, leaving `next[t]` and `first[t]` as they were: its matches never overlap one another
+/// nor one that ran into the range, so `next[t]` would block none of them (as the short-term
+/// counter keeps no resume position for such terms; RangeScan needs them only for the others).
 void ccsk_confirm_long(
     const ccsk_long_table *table, const uint8_t *text, size_t count, const size_t *hits, size_t n, intptr_t base,
-    intptr_t limit, intptr_t *counts, intptr_t *next, intptr_t *first);
+    intptr_t lo, intptr_t limit, intptr_t *counts, intptr_t *next, intptr_t *first);
 
 /// A short term counted at every position: `bytes[j]` must equal text byte j or-ed with
 /// `folds[j]`; unused bytes (j >= its length) are 0xFF in both (always equal).

@@ -20,7 +20,10 @@ import CSearchKernels
 /// `PrefilterBuilder`) are confirmed and counted in C right after each batch of candidates
 /// (`ccsk_confirm_long`: a hash of the fingerprint bytes, a masked 16-byte compare), not one Swift
 /// call per candidate: on English text most candidates are real matches. The candidate table
-/// leaves them out of its pair keys; the other terms go through the Swift check as before.
+/// leaves them out of its pair keys; the other terms go through the Swift check as before. A
+/// confirmed term alone in its hash slot and unable to overlap itself is counted in a byte lane
+/// of its own (`confirmRow`), without a resume position: none of its matches can start inside
+/// another.
 struct TeddyPrefilter: @unchecked Sendable {
     // @unchecked: `ccsk_teddy` is a C struct of byte tuples, immutable here.
     let tables: ccsk_teddy
@@ -33,6 +36,9 @@ struct TeddyPrefilter: @unchecked Sendable {
     let confirmBits: Int32
     /// The bytes the confirm table's hash reads: the fingerprint's, at most 4 (`ccsk_long_hash`).
     let confirmKey: Int32
+    /// Per slot, the row of its one term when that term cannot overlap itself (`ccsk_long_table.row`;
+    /// empty when unused): such terms are counted without resume positions, in a byte lane each.
+    let confirmRow: [UInt8]
     /// Some fingerprinted term is left to the Swift check.
     let checksInSwift: Bool
 
@@ -93,7 +99,7 @@ struct TeddyPrefilter: @unchecked Sendable {
                 }
             }
         }
-        // Level 4's 64-entry tables hold 0x40-0x7F, 0x40 (where other bytes go) left empty.
+        // Level 4's 64-entry tables hold 0x40-0x7F; other text bytes read them by their low 6 bits.
         t.narrow = sorted.allSatisfy { $0.allSatisfy { $0.allSatisfy { (0x41...0x7F).contains($0) } } } ? 1 : 0
         tables = t
         fingerprints = sorted.count
@@ -131,10 +137,26 @@ struct TeddyPrefilter: @unchecked Sendable {
             c.length = bytes.count
             slots[slot(bytes, bits)].append(c)
         }
-        confirmTerms = slots.flatMap { $0 }
-        confirmStart = [0] + slots.reduce(into: [UInt32]()) { $0.append(($0.last ?? 0) + UInt32($1.count)) }
+        var rows = slots.flatMap { $0 }
+        let start = [0] + slots.reduce(into: [UInt32]()) { $0.append(($0.last ?? 0) + UInt32($1.count)) }
+        confirmStart = start
         confirmBits = bits
-        let confirmed = Set(confirmTerms.map(\.term))
+        let confirmed = Set(rows.map(\.term))
+        // The row path (`ccsk_long_table.row`): a slot of one term without a border gets its row.
+        if key == 4 && !rows.isEmpty && rows.count <= 64 {
+            let bordered = Set(confirmable.filter { ExactTerm.hasBorder($0.value) }.map(\.key))
+            confirmRow = slots.indices.map { h in
+                switch slots[h].count {
+                case 0: UInt8(rows.count)
+                case 1 where !bordered.contains(slots[h][0].term): UInt8(start[h])
+                default: 0xFE
+                }
+            }
+            rows.append(ccsk_long_term())  // the entry an empty slot's candidates compare with
+        } else {
+            confirmRow = []
+        }
+        confirmTerms = rows
         self.confirmed = confirmed
         checksInSwift = active.contains { !confirmed.contains($0) }
     }
@@ -164,28 +186,31 @@ struct TeddyPrefilter: @unchecked Sendable {
             withUnsafeTemporaryAllocation(of: Int.self, capacity: capacity) { hits in
                 confirmStart.withUnsafeBufferPointer { start in
                     confirmTerms.withUnsafeBufferPointer { terms in
-                        guard let h = hits.baseAddress else { return }
-                        var confirm = ccsk_long_table(
-                            start: start.baseAddress, terms: terms.baseAddress, key: confirmKey,
-                            bits: confirmBits)
-                        while true {
-                            let n = ccsk_teddy_scan(tables, p, count, &position, to, h, capacity)
-                            if !terms.isEmpty {
-                                Self.confirm(&confirm, p, count: count, base: base, hits: h, n: n, state: &state)
+                        confirmRow.withUnsafeBufferPointer { row in
+                            guard let h = hits.baseAddress else { return }
+                            var confirm = ccsk_long_table(
+                                start: start.baseAddress, terms: terms.baseAddress, key: confirmKey,
+                                bits: confirmBits, row: confirmRow.isEmpty ? nil : row.baseAddress,
+                                rows: Int32(confirmStart.last ?? 0))
+                            while true {
+                                let n = ccsk_teddy_scan(tables, p, count, &position, to, h, capacity)
+                                if !terms.isEmpty {
+                                    Self.confirm(&confirm, p, count: count, base: base, hits: h, n: n, state: &state)
+                                }
+                                // Candidates are keyed by their first two bytes (the kernel read at least
+                                // three: `length` >= 3).
+                                var i = 0
+                                while checksInSwift && i < n {
+                                    let q = h[i]
+                                    let w = (Int(p[q]) | fm) << 8 | (Int(p[q &+ 1]) | fm)
+                                    plan.candidates(
+                                        p, count: count, base: base, at: q, pair: w, final: final, state: &state)
+                                    i &+= 1
+                                }
+                                // A full buffer stopped the kernel (room for less than a 64-position step): go
+                                // on; else it reached the end of its range.
+                                if n + 64 <= capacity { break }
                             }
-                            // Candidates are keyed by their first two bytes (the kernel read at least
-                            // three: `length` >= 3).
-                            var i = 0
-                            while checksInSwift && i < n {
-                                let q = h[i]
-                                let w = (Int(p[q]) | fm) << 8 | (Int(p[q &+ 1]) | fm)
-                                plan.candidates(
-                                    p, count: count, base: base, at: q, pair: w, final: final, state: &state)
-                                i &+= 1
-                            }
-                            // A full buffer stopped the kernel (room for less than a 64-position step): go
-                            // on; else it reached the end of its range.
-                            if n + 64 <= capacity { break }
                         }
                     }
                 }
@@ -200,12 +225,14 @@ struct TeddyPrefilter: @unchecked Sendable {
         _ table: inout ccsk_long_table, _ p: UnsafePointer<UInt8>, count: Int, base: Int, hits: UnsafePointer<Int>,
         n: Int, state: inout ScanState
     ) {
+        let lo = state.rangeStart
         let limit = state.startLimit
         state.counts.withUnsafeMutableBufferPointer { counts in
             state.nextAllowed.withUnsafeMutableBufferPointer { next in
                 state.firstStart.withUnsafeMutableBufferPointer { first in
                     ccsk_confirm_long(
-                        &table, p, count, hits, n, base, limit, counts.baseAddress, next.baseAddress, first.baseAddress)
+                        &table, p, count, hits, n, base, lo, limit, counts.baseAddress, next.baseAddress,
+                        first.baseAddress)
                 }
             }
         }
