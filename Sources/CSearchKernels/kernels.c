@@ -1111,8 +1111,9 @@ __attribute__((target(SG_TARGET))) static size_t sg_run(
     }
     size_t q = from;
     while (q + 128 <= to && q + 131 <= count) {
-        size_t rounds = 1;
-        while (rounds < 2 * SG_PAIRS && q + (rounds + 1) * 128 <= to && q + (rounds + 1) * 128 + 3 <= count) rounds++;
+        // The rounds that fit (the loop's condition makes both quotients at least 1).
+        size_t rounds = (to - q) / 128 < (count - q - 3) / 128 ? (to - q) / 128 : (count - q - 3) / 128;
+        if (rounds > 2 * SG_PAIRS) rounds = 2 * SG_PAIRS;
         // The 3 bytes past the block (a masked load reads none past them); the first pass, the
         // longest groups', reads the text (`raw`) and stores each round's 128 bytes raised.
         const uint8_t *raw = p + q;
