@@ -31,6 +31,21 @@ import Testing
         return plan.mergeRanges(parts, starts: starts, recount: part)
     }
 
+    /// A term's non-overlapping matches, left to right, by comparing at every position.
+    private static func naive(_ text: [UInt8], _ term: [UInt8]) -> Int {
+        var n = 0
+        var i = 0
+        while i + term.count <= text.count {
+            if text[i..<(i + term.count)].elementsEqual(term) {
+                n += 1
+                i += term.count
+            } else {
+                i += 1
+            }
+        }
+        return n
+    }
+
     private static let pieces: [[UInt8]] =
         [
             "a", "aa", "b", "ab", " ", "\n", "garden", "Stra\u{DF}e", "STRASSE", "caf\u{E9}", "x", ".", "\u{3A3}",
@@ -140,19 +155,6 @@ import Testing
             "ccccc", "acbac", "xyzzy", "quick", "jumps", "vowel", "foxes",
         ].map { Array($0.utf8) }
         let alphabet = Array("abc".utf8)
-        func naive(_ text: [UInt8], _ term: [UInt8]) -> Int {
-            var n = 0
-            var i = 0
-            while i + term.count <= text.count {
-                if Array(text[i..<(i + term.count)]) == term {
-                    n += 1
-                    i += term.count
-                } else {
-                    i += 1
-                }
-            }
-            return n
-        }
         for round in 0..<8 {
             var text = (0..<Int.random(in: 2000...9000, using: &rng)).map { _ in
                 alphabet.randomElement(using: &rng) ?? 0
@@ -169,7 +171,7 @@ import Testing
                     #expect(TeddyPrefilter.level == 0)
                 }
                 let whole = plan.count(text)
-                if !o.ignoreCase { #expect(whole.counts == terms.map { naive(text, $0) }, "level \(level)") }
+                if !o.ignoreCase { #expect(whole.counts == terms.map { Self.naive(text, $0) }, "level \(level)") }
                 for range in [97, 640, 1000, 4099] {
                     for read in [65, 4099] {
                         #expect(
@@ -199,19 +201,6 @@ import Testing
             " ", ", ", ". ", "! ", "\n", "-", "'", "0123", "caf\u{E9} ", "\u{2019}", "the ", "a ", "thereabout",
             "wou,d", "cou.d", "lig!thouse", "rive", "rivers", "riveriveriver", "windowindow",
         ].map { Array($0.utf8) }
-        func naive(_ text: [UInt8], _ term: [UInt8]) -> Int {
-            var n = 0
-            var i = 0
-            while i + term.count <= text.count {
-                if text[i..<(i + term.count)].elementsEqual(term) {
-                    n += 1
-                    i += term.count
-                } else {
-                    i += 1
-                }
-            }
-            return n
-        }
         var rowRounds = 0
         for round in 0..<10 {
             var text: [UInt8] = []
@@ -234,15 +223,9 @@ import Testing
                     rowRounds += 1
                 }
                 let whole = plan.count(text)
-                #expect(whole.counts == terms.map { naive(text, $0) }, "round \(round) level \(level)")
-                var scanner = plan.makeScanner()
-                var i = 0
-                while i < text.count {
-                    let n = min(text.count - i, Int.random(in: 1...5000, using: &rng))
-                    text[i..<(i + n)].withUnsafeBytes { scanner.feed($0) }
-                    i += n
-                }
-                #expect(scanner.finish().counts == whole.counts, "round \(round) level \(level) streamed")
+                #expect(whole.counts == terms.map { Self.naive(text, $0) }, "round \(round) level \(level)")
+                SearchRandomizedTests.expectStreamed(
+                    plan, text, equals: whole, piecesUpTo: [5000], rng: &rng, round: round)
                 for range in [97, 1000, 4099] {
                     #expect(
                         Self.split(plan, text, range: range, read: 2048) == whole,
