@@ -956,6 +956,20 @@ __attribute__((target(SG_TARGET), always_inline)) static inline void sg_flush(
     }
 }
 
+// Carry-save adds of four vectors of term bits: xa + xb and xc + xd into `ones` (carries of
+// weight 2), those two carries into `twos`, whose carries (weight 4) are transposed and counted
+// into the byte counters `cnt` (8 positions of one term per byte).
+__attribute__((target(SG_TARGET), always_inline)) static inline void sg_add4(
+    __m512i *ones, __m512i *twos, __m512i *cnt, __m512i xa, __m512i xb, __m512i xc, __m512i xd, __m512i unit) {
+    const __m512i c1 = _mm512_ternarylogic_epi64(*ones, xa, xb, 0xE8);
+    *ones = _mm512_ternarylogic_epi64(*ones, xa, xb, 0x96);
+    const __m512i c2 = _mm512_ternarylogic_epi64(*ones, xc, xd, 0xE8);
+    *ones = _mm512_ternarylogic_epi64(*ones, xc, xd, 0x96);
+    const __m512i c4 = _mm512_ternarylogic_epi64(*twos, c1, c2, 0xE8);
+    *twos = _mm512_ternarylogic_epi64(*twos, c1, c2, 0x96);
+    *cnt = _mm512_add_epi8(*cnt, _mm512_popcnt_epi8(_mm512_gf2p8affine_epi64_epi8(unit, c4, 0)));
+}
+
 // The groups of one length `L` (`NG` of them from `g0`: a constant in every caller, so their
 // counters stay in registers and each lookup is straight-line code) over `rounds` rounds of 128
 // positions from stream position `q`: with `RAW`, of the text at `raw`, each load raised to 0x40,
@@ -1008,18 +1022,10 @@ __attribute__((target(SG_TARGET), always_inline)) static inline void sg_pass(
             sg_group(sp, g, L, d0, d1, d2, d3, e0, e1, e2, e3, &xc, &xd);
             SG_BORDERED(g, xa, xb, q)
             SG_BORDERED(g, xc, xd, q + 128)
-            // Carry-save adds: xa + xb and xc + xd into `ones` (carries of weight 2), those two
-            // carries into `twos` (carries of weight 4, counted).
-            const __m512i c1 = _mm512_ternarylogic_epi64(o[k], xa, xb, 0xE8);
-            o[k] = _mm512_ternarylogic_epi64(o[k], xa, xb, 0x96);
-            const __m512i c2 = _mm512_ternarylogic_epi64(o[k], xc, xd, 0xE8);
-            o[k] = _mm512_ternarylogic_epi64(o[k], xc, xd, 0x96);
-            const __m512i c4 = _mm512_ternarylogic_epi64(w[k], c1, c2, 0xE8);
-            w[k] = _mm512_ternarylogic_epi64(w[k], c1, c2, 0x96);
-            c[k] = _mm512_add_epi8(c[k], _mm512_popcnt_epi8(_mm512_gf2p8affine_epi64_epi8(unit, c4, 0)));
+            sg_add4(&o[k], &w[k], &c[k], xa, xb, xc, xd, unit);
         }
     }
-    if (r < rounds) {  // an odd last round: its carry goes into `twos` by a half adder
+    if (r < rounds) {  // an odd last round, with zeros for the round after it
         const uint8_t *x = src + r * 128;
         SG_LOADS(x, a0, a1, a2, a3, b0, b1, b2, b3)
 #pragma clang loop unroll(full)
@@ -1028,11 +1034,7 @@ __attribute__((target(SG_TARGET), always_inline)) static inline void sg_pass(
             __m512i xa, xb;
             sg_group(sp, g, L, a0, a1, a2, a3, b0, b1, b2, b3, &xa, &xb);
             SG_BORDERED(g, xa, xb, q)
-            const __m512i c1 = _mm512_ternarylogic_epi64(o[k], xa, xb, 0xE8);
-            o[k] = _mm512_ternarylogic_epi64(o[k], xa, xb, 0x96);
-            const __m512i c4 = _mm512_and_si512(w[k], c1);
-            w[k] = _mm512_xor_si512(w[k], c1);
-            c[k] = _mm512_add_epi8(c[k], _mm512_popcnt_epi8(_mm512_gf2p8affine_epi64_epi8(unit, c4, 0)));
+            sg_add4(&o[k], &w[k], &c[k], xa, xb, _mm512_setzero_si512(), _mm512_setzero_si512(), unit);
         }
     }
 #undef SG_LOADS
