@@ -119,7 +119,7 @@ int ccsk_count_short_available(void);
 /// Adds to `counts[i]` the positions in [from, stop) where term i occurs (for a bordered term: its
 /// non-overlapping matches starting at or after `next[i]`, which is then moved to the end of the
 /// last one where that end lies past `stop`; otherwise it is left at most `stop`, since no later
-/// position is then blocked: the level-5 kernel tracks only its last vector's matches),
+/// position is then blocked: the level-5 kernel looks only at its blocks' last positions),
 /// for all `n` (at most 64) terms, and returns `stop`: the last 32-byte step boundary at or before
 /// `to` whose loads (3 bytes past the step) stay before `count`. Positions from `stop` on are left
 /// to the caller.
