@@ -1187,7 +1187,7 @@ __attribute__((target(SG_TARGET))) static size_t sg_run(
                     // any other such match would have made a pair with it. Those starting there do
                     // not count; of the others every one does, and only the last can end past b.
                     int64_t e = end[i], ignored = 0;
-                    if (e > (int64_t)q) sg_recount(p, q, (size_t)e, &terms[i], len, &fix[i], &e);
+                    if (e > (int64_t)q) sg_recount(p, q, e < (int64_t)b ? (size_t)e : b, &terms[i], len, &fix[i], &e);
                     sg_recount(p, b - (size_t)(len - 1), b, &terms[i], len, &ignored, &end[i]);
                 }
             }
