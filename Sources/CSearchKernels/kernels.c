@@ -830,7 +830,7 @@ typedef struct {
     int len[SG_GROUPS];         // the group's longest term
     int bordCount[SG_GROUPS];   // its terms that can overlap themselves: their bits
     int bordBit[SG_GROUPS][8];
-    uint8_t near[SG_GROUPS][4]; // per distance d (1-3): its terms that can match again d further on
+    uint8_t periods[SG_GROUPS]; // bit d (1-3): one of its terms can match again d further on
     int term[SG_GROUPS][8];     // the term of each bit, -1 for none
     int groups;
 } sg_plan;
@@ -857,7 +857,7 @@ static int sg_build(const ccsk_short_term *terms, size_t n, const int *length, s
         // Two matches d < length apart: the term's last length - d bytes are its first ones.
         for (int d = 1; d < length[i]; d++) {
             if (memcmp(terms[i].bytes, terms[i].bytes + d, (size_t)(length[i] - d)) == 0)
-                sp->near[g][d] |= (uint8_t)(1u << t);
+                sp->periods[g] |= (uint8_t)(1u << d);
         }
     }
     for (size_t idx = 0; idx < n; idx++) {
@@ -989,9 +989,9 @@ __attribute__((target(SG_TARGET), always_inline)) static inline void sg_pass(
 #define SG_CLOSE(w, x)                                                                                  \
     do {                                                                                                \
         const __m512i b_ = _mm512_alignr_epi64(x, w, 7);                                                \
-        if (sp->near[g][1]) cv = _mm512_ternarylogic_epi64(cv, x, _mm512_shldi_epi64(x, b_, 8), 0xF8);  \
-        if (sp->near[g][2]) cv = _mm512_ternarylogic_epi64(cv, x, _mm512_shldi_epi64(x, b_, 16), 0xF8); \
-        if (sp->near[g][3]) cv = _mm512_ternarylogic_epi64(cv, x, _mm512_shldi_epi64(x, b_, 24), 0xF8); \
+        if (sp->periods[g] & 2) cv = _mm512_ternarylogic_epi64(cv, x, _mm512_shldi_epi64(x, b_, 8), 0xF8);  \
+        if (sp->periods[g] & 4) cv = _mm512_ternarylogic_epi64(cv, x, _mm512_shldi_epi64(x, b_, 16), 0xF8); \
+        if (sp->periods[g] & 8) cv = _mm512_ternarylogic_epi64(cv, x, _mm512_shldi_epi64(x, b_, 24), 0xF8); \
     } while (0)
     const uint8_t *src = RAW ? raw : cl;
     size_t r = 0;
@@ -1064,23 +1064,6 @@ SG_PASS(4)
 #undef SG_CASE
 #undef SG_PASS
 
-// Counts from `from` while a round of 128 positions fits before `to` (and its loads, 3 bytes past
-// it, before `count`); returns where it stopped. The text goes in blocks of up to 2 * SG_PAIRS
-// rounds, and each length's groups make a pass over a block (groups are sorted by length: at most
-// four passes) with their length fixed in the code: the shortest groups' pass reads the text,
-// raising each load to 0x40, and keeps the raised bytes in a buffer in L1 that the other passes
-// read as they are (two loads of the text's 64 reused, instead of clamping each load again). The
-// shortest pass loads the fewest offsets, so it raises the fewest: with the longest first (4
-// raises a position instead of 2 on the 100 terms of target 14.5), the 48 short terms took 3.7%
-// more CPU (256 MiB in 1 MiB pieces, alternating in one process) and the CLI on the 1 GiB file,
-// one worker, 2.3% more at best of 8 and 4% at the median.
-// Against one pass of all groups with a switch on each group's length inside the loop and a
-// carry-save level less (and Teddy's lookups raised, its check per term): the 100 terms of target
-// 14.5 over the 1 GiB file, one worker, CLI, medians of 10 alternating runs, three times: 901 ->
-// 780, 761 -> 697, 746 -> 681 ms of CPU (the fastest runs 520-590 against 535-635: the VM's
-// phases move them by up to 50%). Raising the whole block in a loop of its own first measured
-// about as fast in a fast phase of the VM and a few % slower in a slow one (the text, just
-// copied by read(), is slow to reach on first use; a pass of lookups hides that behind its work).
 // A self-overlapping term's matches in [a, b): the groups counted them all; those that start before
 // the end of the one counted before them (`end`, moved on) must not count, so `fix` gets the
 // difference.
@@ -1110,6 +1093,23 @@ __attribute__((target(SG_TARGET), always_inline)) static inline uint8_t sg_any(_
     return (uint8_t)r;
 }
 
+// Counts from `from` while a round of 128 positions fits before `to` (and its loads, 3 bytes past
+// it, before `count`); returns where it stopped. The text goes in blocks of up to 2 * SG_PAIRS
+// rounds, and each length's groups make a pass over a block (groups are sorted by length: at most
+// four passes) with their length fixed in the code: the shortest groups' pass reads the text,
+// raising each load to 0x40, and keeps the raised bytes in a buffer in L1 that the other passes
+// read as they are (two loads of the text's 64 reused, instead of clamping each load again). The
+// shortest pass loads the fewest offsets, so it raises the fewest: with the longest first (4
+// raises a position instead of 2 on the 100 terms of target 14.5), the 48 short terms took 3.7%
+// more CPU (256 MiB in 1 MiB pieces, alternating in one process) and the CLI on the 1 GiB file,
+// one worker, 2.3% more at best of 8 and 4% at the median.
+// Against one pass of all groups with a switch on each group's length inside the loop and a
+// carry-save level less (and Teddy's lookups raised, its check per term): the 100 terms of target
+// 14.5 over the 1 GiB file, one worker, CLI, medians of 10 alternating runs, three times: 901 ->
+// 780, 761 -> 697, 746 -> 681 ms of CPU (the fastest runs 520-590 against 535-635: the VM's
+// phases move them by up to 50%). Raising the whole block in a loop of its own first measured
+// about as fast in a fast phase of the VM and a few % slower in a slow one (the text, just
+// copied by read(), is slow to reach on first use; a pass of lookups hides that behind its work).
 __attribute__((target(SG_TARGET))) static size_t sg_run(
     const sg_plan *sp, const int *length, const ccsk_short_term *terms, const uint8_t *p, size_t count, size_t from,
     size_t to, int64_t *counts, int64_t *next) {
