@@ -152,9 +152,9 @@ __attribute__((target("avx2"))) static size_t teddy_avx2(
 // bits up in a 128-entry table, exact for ASCII where the nibble masks of the SSSE3/AVX2 kernels
 // are not (letters share their high nibble, 6 or 7, so the high-nibble mask tells almost nothing).
 // Up to 5 offsets; with `half` (8 buckets) the second half's lookups are skipped.
-// BMI: TZCNT and BLSR keep the hit loop scalar (without them the compiler vectorized its four
-// hits into a SIMD trailing-zero count: on the 52 long terms of target 14.5 the kernel took 24
-// ms of CPU over 256 MiB, then 18). Two steps an iteration let one step's lookups run beside
+// BMI: TZCNT and BLSR keep the hit loop scalar (without them the compiler vectorized its hits,
+// then four, into a SIMD trailing-zero count: on the 52 long terms of target 14.5 the kernel took
+// 24 ms of CPU over 256 MiB, then 18). Two steps an iteration let one step's lookups run beside
 // the other's hits (those 52 terms alone: 64 -> 60 ms of CPU for the whole request; four steps
 // gained nothing more).
 __attribute__((target("avx512bw,avx512f,avx512vbmi,bmi"), always_inline)) static inline size_t teddy_vbmi_len(
@@ -195,20 +195,23 @@ __attribute__((target("avx512bw,avx512f,avx512vbmi,bmi"), always_inline)) static
         if (!half) ra_ = _mm512_or_si512(ra_, rb_);                                                    \
         m = (uint64_t)_mm512_test_epi8_mask(ra_, ra_);                                                 \
     } while (0)
-    // Branch-free for the first 4 hits (about half the steps of English text have one, at
+    // Branch-free for the first 3 hits (about half the steps of English text have one, at
     // random: a loop's exit mispredicted that often cost more than the lookups); entries past the
-    // hits are overwritten later (the room for 64 was checked).
+    // hits are overwritten later (the room for 64 was checked). 3 rather than 4: the kernel alone
+    // (52 long terms of target 14.5, 256 MiB in 1 MiB pieces, alternating in one process) took
+    // 0.91-0.93 of the time at 8,160 candidates a MB and 0.96 at 14,500; 2 no less than 4 (a step
+    // in 11 then has more and takes the loop).
 #define TEDDY_VBMI_HITS(at, m)                                                                         \
     do {                                                                                               \
         const int k_ = __builtin_popcountll(m);                                                        \
-        for (int e = 0; e < 4; e++) {                                                                  \
+        for (int e = 0; e < 3; e++) {                                                                  \
             uint64_t z = (uint64_t)__builtin_ctzll(m | (1ull << 63));                                  \
-            __asm__("" : "+r"(z)); /* keeps the four counts scalar (see the target attribute) */       \
+            __asm__("" : "+r"(z)); /* keeps the three counts scalar (see the target attribute) */      \
             hits[n + e] = (at) + z;                                                                    \
             m &= m - 1;                                                                                \
         }                                                                                              \
-        if (k_ > 4) {                                                                                  \
-            for (int e = 4; m; e++) {                                                                  \
+        if (k_ > 3) {                                                                                  \
+            for (int e = 3; m; e++) {                                                                  \
                 hits[n + e] = (at) + (size_t)__builtin_ctzll(m);                                       \
                 m &= m - 1;                                                                            \
             }                                                                                          \
