@@ -890,7 +890,7 @@ static int sg_build(const ccsk_short_term *terms, size_t n, const int *length, s
 #define SG_TARGET "avx512bw,avx512f,avx512vbmi,avx512vbmi2,gfni,avx512bitalg,avx512vpopcntdq,avx2,bmi,popcnt,lzcnt"
 
 // GF2P8AFFINEQB's matrix for an 8x8 bit transpose (8 positions x 8 terms), and the byte order that
-// brings byte t of every word together (`sg_flush`).
+// brings byte t of every word together (`sg_sums`).
 static const uint8_t sg_unit[64] __attribute__((aligned(64))) = {
     1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8,
     16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64,
@@ -926,15 +926,20 @@ __attribute__((target(SG_TARGET), always_inline)) static inline void sg_group(
     *outB = xb;
 }
 
-// Adds `weight` times a group's byte counters to its terms' counts: byte 8w + t of `c` holds term
-// t's count among the positions of word w; transposed (`tr`), qword t sums them.
+// A group's byte counters summed per term: byte 8w + t of `c` holds term t's count among the
+// positions of word w; transposed (`tr`), qword t of the result sums them.
+__attribute__((target(SG_TARGET), always_inline)) static inline __m512i sg_sums(__m512i c, __m512i tr) {
+    return _mm512_sad_epu8(_mm512_permutexvar_epi8(tr, c), _mm512_setzero_si512());
+}
+
+// Adds a group's per-term sums (qword t: term t's) to its terms' counts.
 __attribute__((target(SG_TARGET), always_inline)) static inline void sg_flush(
-    const sg_plan *sp, int g, __m512i c, int64_t weight, __m512i tr, int64_t *counts) {
-    uint64_t sums[8];
-    _mm512_storeu_si512((void *)sums, _mm512_sad_epu8(_mm512_permutexvar_epi8(tr, c), _mm512_setzero_si512()));
+    const sg_plan *sp, int g, __m512i sums, int64_t *counts) {
+    uint64_t s[8];
+    _mm512_storeu_si512((void *)s, sums);
     for (int t = 0; t < 8; t++) {
         const int i = sp->term[g][t];
-        if (i >= 0) counts[i] += weight * (int64_t)sums[t];
+        if (i >= 0) counts[i] += (int64_t)s[t];
     }
 }
 
@@ -1135,9 +1140,13 @@ __attribute__((target(SG_TARGET))) static size_t sg_run(
     }
     // Per group its last vector of term bits, and per length (pass) the term bits of the block's
     // matches with another of the same bit 1-3 positions before (`sg_pass`).
-    __m512i ones[SG_GROUPS], twos[SG_GROUPS], cnt[SG_GROUPS], last[SG_GROUPS], close[5];
+    // Per group, `fours`: qword t sums term t's weight-4 carries of the blocks so far (`sg_sums`),
+    // added to `counts` once at the end (a flush to `counts` per block cost a store, eight loads
+    // and eight adds a group).
+    __m512i ones[SG_GROUPS], twos[SG_GROUPS], fours[SG_GROUPS], cnt[SG_GROUPS], last[SG_GROUPS], close[5];
     for (int g = 0; g < G; g++) {
-        ones[g] = _mm512_setzero_si512(), twos[g] = _mm512_setzero_si512(), last[g] = _mm512_setzero_si512();
+        ones[g] = _mm512_setzero_si512(), twos[g] = _mm512_setzero_si512(), fours[g] = _mm512_setzero_si512();
+        last[g] = _mm512_setzero_si512();
     }
     static const sg_pass_fn passes[5] = {NULL, sg_pass_1, sg_pass_2, sg_pass_3, sg_pass_4};
     // Groups first[L] ..< first[L + 1] have length L.
@@ -1165,7 +1174,7 @@ __attribute__((target(SG_TARGET))) static size_t sg_run(
                 sp, raw, cl, rounds, ones, twos, cnt, last, &close[L], first[L], first[L + 1] - first[L]);
             raw = NULL;
         }
-        for (int g = 0; g < G; g++) sg_flush(sp, g, cnt[g], 4, tr, counts);
+        for (int g = 0; g < G; g++) fours[g] = _mm512_add_epi64(fours[g], sg_sums(cnt[g], tr));
         const size_t b = q + rounds * 128;
         // A self-overlapping term's matches were all counted. Where two lie closer than its length
         // (the second in the block), the block is counted again one match at a time; ordinary text
@@ -1199,8 +1208,9 @@ __attribute__((target(SG_TARGET))) static size_t sg_run(
         q = b;
     }
     for (int g = 0; g < G; g++) {
-        sg_flush(sp, g, _mm512_popcnt_epi8(_mm512_gf2p8affine_epi64_epi8(unit, ones[g], 0)), 1, tr, counts);
-        sg_flush(sp, g, _mm512_popcnt_epi8(_mm512_gf2p8affine_epi64_epi8(unit, twos[g], 0)), 2, tr, counts);
+        const __m512i ones1 = sg_sums(_mm512_popcnt_epi8(_mm512_gf2p8affine_epi64_epi8(unit, ones[g], 0)), tr);
+        const __m512i twos1 = sg_sums(_mm512_popcnt_epi8(_mm512_gf2p8affine_epi64_epi8(unit, twos[g], 0)), tr);
+        sg_flush(sp, g, _mm512_add_epi64(_mm512_add_epi64(ones1, _mm512_slli_epi64(twos1, 1)), _mm512_slli_epi64(fours[g], 2)), counts);
         for (int k = 0; k < sp->bordCount[g]; k++) {
             const int i = sp->term[g][sp->bordBit[g][k]];
             next[i] = end[i];
