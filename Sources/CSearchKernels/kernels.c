@@ -1579,21 +1579,33 @@ __attribute__((target("avx512bw,avx512f,avx512vl,bmi"))) static void confirm_row
     for (size_t i0 = 0; i0 < n; i0 += 255) {
         const size_t i1 = n - i0 < 255 ? n : i0 + 255;
         __m512i lanes = _mm512_setzero_si512();
-        for (size_t i = i0; i < i1; i++) {
-            const size_t s = hits[i];
-            const uint32_t h = ccsk_long_hash(text + s, 4, bits);
-            const size_t r = rowOf[h];
-            if (__builtin_expect(r == 0xFE, 0) || __builtin_expect(count - s < 16, 0)) {
-                confirm_rest(&terms[start[h]], &terms[start[h + 1]], text, count, s, base, limit, counts, next, first);
-                continue;
-            }
-            // r == rows (an empty slot) compares with the spare entry, whose lane is never read.
-            const __m128i d = _mm_xor_si128(
-                _mm_loadu_si128((const __m128i *)(text + s)), _mm_loadu_si128((const __m128i *)terms[r].bytes));
-            const int hit = _mm_testz_si128(d, _mm_loadu_si128((const __m128i *)terms[r].mask)) &
-                            ((intptr_t)s >= low) & ((intptr_t)s < high);
-            lanes = _mm512_add_epi8(lanes, _mm512_load_si512((const void *)unit[hit ? r : 64]));
-        }
+        // The hits are ascending: those before `low`, and those from `high` or in the text's last 15
+        // bytes, are at the ends; the ones between need neither check (a batch is all of them but
+        // near a range's edges).
+        size_t a = i0, b = i1;
+        while (a < b && (intptr_t)hits[a] < low) a++;
+        while (b > a && ((intptr_t)hits[b - 1] >= high || count - hits[b - 1] < 16)) b--;
+        // One candidate; `checked`: it may lie outside [low, high) or in the text's last 15 bytes.
+#define CONFIRM_ROW(i, checked)                                                                        \
+    do {                                                                                               \
+        const size_t s = hits[i];                                                                      \
+        const uint32_t h = ccsk_long_hash(text + s, 4, bits);                                          \
+        const size_t r = rowOf[h];                                                                     \
+        if (__builtin_expect(r == 0xFE, 0) || ((checked) && count - s < 16)) {                         \
+            confirm_rest(&terms[start[h]], &terms[start[h + 1]], text, count, s, base, limit, counts, next, first); \
+        } else {                                                                                       \
+            /* r == rows (an empty slot) compares with the spare entry, whose lane is never read. */   \
+            const __m128i d = _mm_xor_si128(                                                           \
+                _mm_loadu_si128((const __m128i *)(text + s)), _mm_loadu_si128((const __m128i *)terms[r].bytes)); \
+            int hit = _mm_testz_si128(d, _mm_loadu_si128((const __m128i *)terms[r].mask));             \
+            if (checked) hit &= ((intptr_t)s >= low) & ((intptr_t)s < high);                           \
+            lanes = _mm512_add_epi8(lanes, _mm512_load_si512((const void *)unit[hit ? r : 64]));       \
+        }                                                                                              \
+    } while (0)
+        for (size_t i = i0; i < a; i++) CONFIRM_ROW(i, 1);
+        for (size_t i = a; i < b; i++) CONFIRM_ROW(i, 0);
+        for (size_t i = b; i < i1; i++) CONFIRM_ROW(i, 1);
+#undef CONFIRM_ROW
         uint8_t sums[64];
         _mm512_storeu_si512((void *)sums, lanes);
         for (size_t r = 0; r < rows; r++) counts[terms[r].term] += sums[r];
