@@ -1138,11 +1138,11 @@ __attribute__((target(SG_TARGET))) static size_t sg_run(
             fix[i] = 0, end[i] = next[i];
         }
     }
-    // Per group its last vector of term bits, and per length (pass) the term bits of the block's
-    // matches with another of the same bit 1-3 positions before (`sg_pass`).
-    // Per group, `fours`: qword t sums term t's weight-4 carries of the blocks so far (`sg_sums`),
-    // added to `counts` once at the end (a flush to `counts` per block cost a store, eight loads
-    // and eight adds a group).
+    // Per group its carry-save levels, `fours` (qword t: the sum of term t's weight-4 carries of
+    // the blocks so far, `sg_sums`; added to `counts` once at the end, where a flush to `counts`
+    // per block cost a store, eight loads and eight adds a group) and its last vector of term
+    // bits; per length (pass) the term bits of the block's matches with another of the same bit
+    // 1-3 positions before (`sg_pass`).
     __m512i ones[SG_GROUPS], twos[SG_GROUPS], fours[SG_GROUPS], cnt[SG_GROUPS], last[SG_GROUPS], close[5];
     for (int g = 0; g < G; g++) {
         ones[g] = _mm512_setzero_si512(), twos[g] = _mm512_setzero_si512(), fours[g] = _mm512_setzero_si512();
@@ -1208,9 +1208,10 @@ __attribute__((target(SG_TARGET))) static size_t sg_run(
         q = b;
     }
     for (int g = 0; g < G; g++) {
-        const __m512i ones1 = sg_sums(_mm512_popcnt_epi8(_mm512_gf2p8affine_epi64_epi8(unit, ones[g], 0)), tr);
-        const __m512i twos1 = sg_sums(_mm512_popcnt_epi8(_mm512_gf2p8affine_epi64_epi8(unit, twos[g], 0)), tr);
-        sg_flush(sp, g, _mm512_add_epi64(_mm512_add_epi64(ones1, _mm512_slli_epi64(twos1, 1)), _mm512_slli_epi64(fours[g], 2)), counts);
+        const __m512i s1 = sg_sums(_mm512_popcnt_epi8(_mm512_gf2p8affine_epi64_epi8(unit, ones[g], 0)), tr);
+        const __m512i s2 = sg_sums(_mm512_popcnt_epi8(_mm512_gf2p8affine_epi64_epi8(unit, twos[g], 0)), tr);
+        const __m512i s12 = _mm512_add_epi64(s1, _mm512_slli_epi64(s2, 1));
+        sg_flush(sp, g, _mm512_add_epi64(s12, _mm512_slli_epi64(fours[g], 2)), counts);
         for (int k = 0; k < sp->bordCount[g]; k++) {
             const int i = sp->term[g][sp->bordBit[g][k]];
             next[i] = end[i];
