@@ -7,6 +7,7 @@ passphrases on stdin, never on a command line). Counts are checked against the p
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -613,16 +614,18 @@ def test_gnupg_home_key_files_in_every_form_gpg_agent_reads(pgp, tmp_path):
     home = Path(tempfile.mkdtemp(prefix="ccfm", dir="/tmp"))  # short: gpg-agent's socket
     try:
         shutil.copytree(g.home, home / "g", ignore=shutil.ignore_patterns("S.*", "*.lock", ".#*"))
-        rewritten = 0
+        files = 0
         for key in (home / "g" / "private-keys-v1.d").glob("*.key"):
             text = key.read_bytes()
             assert text.startswith(b"Created:") or b"\nKey:" in text, "not the extended key format"
-            value = _join_key_value(text)
-            new = _requoted(value)
+            new = _requoted(_join_key_value(text))
+            # Every salt and nonce is now quoted: by `_requoted`, or already by gpg-agent (it
+            # quotes a mostly printable one, so a file may come out unchanged).
+            assert b'"' in new and not re.search(rb"#[0-9A-Fa-f]{1,32}#", new), new
             head = text[: text.index(b"Key:")]
             key.write_bytes(head + _wrapped(new, 23))
-            rewritten += new != value
-        assert rewritten >= 6  # three keys, two key files each, every one with a salt and a nonce
+            files += 1
+        assert files >= 6  # three keys, two key files each, every one with a salt and a nonce
         forms = GnuPG.__new__(GnuPG)
         forms.home, forms.env = home / "g", dict(os.environ, GNUPGHOME=str(home / "g"))
         try:
