@@ -141,7 +141,7 @@ import Testing
                 }
             }
         }
-        #expect(agreed > 500 && strictOnly > 500)
+        #expect(agreed > 300 && strictOnly > 300)  // about 565 each, give or take 22
     }
 
     /// `[A-Za-z0-9<two more>]*={0,2}`, a multiple of 4 characters long: the only form cryptcount

@@ -124,9 +124,11 @@ def test_a_thread_waiting_for_a_cpu_does_not_spin() -> None:
     cpu = min(os.sched_getaffinity(0))
     saved = os.sched_getaffinity(0)
     burner = subprocess.Popen(
-        ["python3", "-c", f"import os; os.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass"]
+        ["python3", "-c", f"import os; os.sched_setaffinity(0, {{{cpu}}}); print(flush=True)\nwhile True: pass"],
+        stdout=subprocess.PIPE,
     )
     try:
+        assert burner.stdout is not None and burner.stdout.readline() == b"\n"  # on the CPU, burning
         os.sched_setaffinity(0, {cpu})
         busy = _session._CpuBusy()
 
@@ -206,11 +208,11 @@ def test_a_closed_output_during_the_coprocess_spin_is_noticed(binary: str) -> No
     try:
         assert proc.stdin is not None and proc.stdout is not None
         os.write(proc.stdin.fileno(), _frame({"op": "stats", "id": 1}))
-        assert _read_frame(proc.stdout.fileno())["type"] == "stats"
+        assert _read_frame(proc.stdout.fileno())["type"] == "stats"  # now it spins for 1 s
         t0 = time.monotonic()
         proc.stdout.close()  # the parent stops reading: exit status 3 (stdout closed)
         assert proc.wait(timeout=5) == 3
-        assert time.monotonic() - t0 < 0.8
+        assert time.monotonic() - t0 < 0.8  # seen while spinning, not after the spin
     finally:
         if proc.poll() is None:
             proc.kill()
