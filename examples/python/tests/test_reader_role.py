@@ -234,7 +234,7 @@ def test_a_death_mid_stream_reaches_the_reader_and_every_waiter(
         # Long enough that even a release build is still at work when it is killed (else the
         # stream ends normally), read as fast as it comes (the tiny loops' threads route its
         # results to it: a slow reader would have a backlog to go through first).
-        for _ in cc.count(big_corpus * 40, terms=["rain"], cipher="biographer", secret="pw"):
+        for _ in cc.count(big_corpus * 4, terms=["rain"], cipher="biographer", secret="pw"):
             pass
 
     def tiny_loop() -> None:
