@@ -117,7 +117,7 @@ def test_query_close_wakes_a_wait_in_another_thread(binary: str, tmp_path: Path)
     with "closed before it finished" (it used to wait forever: the closed query's responses no
     longer reached it, or, woken after the cancel was sent, it could read the cancel's answer
     and block in the next read: one round in eight or so hung, hence the rounds)."""
-    files = _many_files(tmp_path, 40) * 500
+    files = _many_files(tmp_path, 40) * 2000  # about 0.7 s of work: still running at 50 ms
     with Coprocess(binary, workers=1, args=("--cache-mb", "0")) as cc:
         for _ in range(12):
             q = cc.count(files, ["cat"])
@@ -143,7 +143,7 @@ def test_async_query_close_or_break_wakes_a_waiting_task(binary: str, tmp_path: 
     """The asyncio query likewise: close() from another task, and `break` out of `async for`
     followed by `await q.wait()` (the generator's cleanup closes the query a moment later), end
     the wait (a summary if the query finished first) instead of hanging."""
-    files = _many_files(tmp_path, 40) * 500
+    files = _many_files(tmp_path, 40) * 2000  # about 0.7 s of work: still running at 50 ms
 
     async def main() -> None:
         async with AsyncCoprocess(binary, workers=1, args=("--cache-mb", "0")) as ac:
